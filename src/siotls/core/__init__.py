@@ -1,0 +1,27 @@
+"""The sans-IO TLS 1.3 engine. It imports no socket, asyncio, trio or anyio.
+
+Where to look:
+
+=================  ==============================================================
+connection.py      TLSConnection: the public object, drives everything below
+state.py           the handshake state machine (RFC 8446 appendix A) as tables
+client.py          client handshake handlers
+server.py          server handshake handlers
+handshake.py       what both sides share: dispatch, CertificateVerify, Finished, KeyUpdate
+negotiation.py     pure selection rules (suite, group, signature scheme, ALPN)
+record.py          the record layer: framing, AEAD protection, padding
+keyschedule.py     HKDF, the key schedule and the transcript hash
+messages.py        handshake message codecs
+extensions.py      extension codecs
+codec.py           the cursor Reader/Writer
+crypto.py          every call into ``cryptography``
+certificates.py    X.509 path validation (``cryptography.x509.verification``)
+config.py          TLSConfiguration, TLSNegotiatedConfiguration
+errors.py          TLSError and one exception per alert
+=================  ==============================================================
+"""
+
+from siotls.core.config import InsecureWarning, TLSConfiguration, TLSNegotiatedConfiguration
+from siotls.core.connection import TLSConnection
+
+__all__ = ["InsecureWarning", "TLSConfiguration", "TLSConnection", "TLSNegotiatedConfiguration"]

@@ -1,0 +1,342 @@
+"""The client side of the handshake (RFC 8446 section 4, appendix A.1).
+
+    Client                                           Server
+
+    ClientHello
+    + key_share               -------->
+                                              [HelloRetryRequest
+                              <--------        + key_share + cookie]
+    ClientHello
+    + key_share + cookie      -------->
+                                                    ServerHello
+                                                    + key_share
+                                          {EncryptedExtensions}
+                                          {CertificateRequest*}
+                                                 {Certificate}
+                                           {CertificateVerify}
+                              <--------             {Finished}
+    {Certificate*}
+    {CertificateVerify*}
+    {Finished}                -------->
+    [Application Data]        <------->    [Application Data]
+
+The client key-shares only its first group (x25519 by default) and lists the
+others in supported_groups, so a server that wants another one answers with
+a HelloRetryRequest; this costs a round trip only with such servers.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+from siotls.core import certificates, crypto
+from siotls.core import extensions as ext
+from siotls.core.config import (
+    CERTIFICATE_ONLY_SIGNATURE_ALGORITHMS,
+    TLSConfiguration,
+    TLSNegotiatedConfiguration,
+    is_ip_address,
+)
+from siotls.core.errors import (
+    DecodeError,
+    IllegalParameter,
+    MissingExtension,
+    ProtocolVersion,
+    UnexpectedMessage,
+)
+from siotls.core.handshake import Handshake, KeyLog
+from siotls.core.keyschedule import KeySchedule
+from siotls.core.messages import (
+    DOWNGRADE_TLS11,
+    DOWNGRADE_TLS12,
+    Certificate,
+    CertificateEntry,
+    ClientHello,
+    ServerHello,
+    parse_certificate,
+    parse_certificate_request,
+    parse_encrypted_extensions,
+    parse_new_session_ticket,
+    parse_server_hello,
+)
+from siotls.core.record import RecordLayer
+from siotls.core.state import State
+from siotls.iana import (
+    CipherSuites,
+    ExtensionType,
+    HandshakeType,
+    NamedGroup,
+    PskKeyExchangeMode,
+    SignatureScheme,
+    TLSVersion,
+)
+
+ET = ExtensionType
+#: How many NewSessionTickets a client keeps (the newest ones).
+MAX_SESSION_TICKETS = 8
+
+
+@dataclass(frozen=True)
+class SessionTicket:
+    """A NewSessionTicket the server sent, ready for resumption (RFC 8446 4.6.1)."""
+
+    ticket: bytes
+    ticket_nonce: bytes
+    ticket_lifetime: int
+    ticket_age_add: int
+    max_early_data_size: int
+    cipher_suite: CipherSuites
+    resumption_psk: bytes
+    received_at: float
+    server_name: str | None
+    alpn: bytes | None
+
+
+class ClientHandshake(Handshake):
+    side = "client"
+
+    def __init__(self, config: TLSConfiguration, records: RecordLayer,
+                 nconfig: TLSNegotiatedConfiguration, keylog: KeyLog,
+                 server_hostname: str | None) -> None:
+        super().__init__(config, records, nconfig, keylog)
+        self.server_hostname = server_hostname
+        self.session_tickets: list[SessionTicket] = []
+        self._handlers.update({
+            HandshakeType.SERVER_HELLO: self.on_server_hello,
+            HandshakeType.ENCRYPTED_EXTENSIONS: self.on_encrypted_extensions,
+            HandshakeType.CERTIFICATE_REQUEST: self.on_certificate_request,
+            HandshakeType.CERTIFICATE: self.on_certificate,
+            HandshakeType.CERTIFICATE_VERIFY: self.on_certificate_verify,
+            HandshakeType.FINISHED: self.on_finished,
+            HandshakeType.NEW_SESSION_TICKET: self.on_new_session_ticket,
+        })
+        self.legacy_session_id = b""
+        self.client_hello: ClientHello | None = None
+        self.client_hello_raw = b""
+        self.key_shares: dict[int, tuple[crypto.KeySharePrivate, bytes]] = {}
+        self.hello_retry_suite: int | None = None
+        self.certificate_request_context: bytes | None = None
+        self.certificate_request_schemes: list[int] = []
+
+    # -- ClientHello ------------------------------------------------------------
+    def initiate(self) -> None:
+        self.client_random = os.urandom(32)
+        if self.config.middlebox_compatibility:
+            self.legacy_session_id = os.urandom(32)
+        group = self.config.key_exchanges[0]
+        self.key_shares = {group: crypto.generate_key_share(group)}
+        self._send_client_hello(cookie=None)
+        self.records.first_record_version = 0x0303
+        self.state = State.WAIT_SH
+
+    def _send_client_hello(self, cookie: bytes | None) -> None:
+        config = self.config
+        extensions: dict[int, bytes] = {}
+        if self.server_hostname and not is_ip_address(self.server_hostname):
+            extensions[ET.SERVER_NAME] = ext.encode_server_name(self.server_hostname)
+        extensions[ET.SUPPORTED_GROUPS] = ext.encode_u16_list(config.key_exchanges)
+        extensions[ET.SIGNATURE_ALGORITHMS] = ext.encode_u16_list(config.signature_algorithms)
+        extensions[ET.SIGNATURE_ALGORITHMS_CERT] = ext.encode_u16_list(
+            (*config.signature_algorithms, *CERTIFICATE_ONLY_SIGNATURE_ALGORITHMS))
+        extensions[ET.SUPPORTED_VERSIONS] = ext.encode_supported_versions_ch([TLSVersion.TLS_1_3])
+        extensions[ET.KEY_SHARE] = ext.encode_key_share_ch([
+            (group, public) for group, (_, public) in self.key_shares.items()])
+        extensions[ET.PSK_KEY_EXCHANGE_MODES] = ext.encode_psk_key_exchange_modes(
+            [PskKeyExchangeMode.psk_dhe_ke])
+        if config.alpn:
+            extensions[ET.APPLICATION_LAYER_PROTOCOL_NEGOTIATION] = ext.encode_alpn(config.alpn)
+        if cookie is not None:
+            extensions[ET.COOKIE] = ext.encode_cookie(cookie)
+        self.client_hello = ClientHello(
+            self.client_random, self.legacy_session_id, list(config.cipher_suites), extensions)
+        self.client_hello_raw = self.client_hello.serialize()
+        self.send(self.client_hello_raw)
+
+    # -- ServerHello / HelloRetryRequest ---------------------------------------
+    def on_server_hello(self, body: memoryview, raw: bytes) -> None:
+        sh = parse_server_hello(body)
+        assert self.client_hello is not None
+        offered = self.client_hello.extensions
+        if ET.SUPPORTED_VERSIONS not in sh.extensions:
+            if sh.random[-8:] in (DOWNGRADE_TLS12, DOWNGRADE_TLS11):
+                raise IllegalParameter("the server signals a downgrade to TLS 1.2 or older")
+            raise ProtocolVersion("the server does not speak TLS 1.3")
+        version = ext.decode_u16(sh.extensions[ET.SUPPORTED_VERSIONS], "supported_versions")
+        if version != TLSVersion.TLS_1_3 or sh.legacy_version != TLSVersion.TLS_1_2:
+            raise IllegalParameter(f"the server selected version {version:#06x}")
+        if sh.legacy_session_id_echo != self.legacy_session_id:
+            raise IllegalParameter("legacy_session_id_echo differs from our legacy_session_id")
+        if sh.cipher_suite not in self.config.cipher_suites:
+            raise IllegalParameter(f"the server selected cipher suite {sh.cipher_suite:#06x}")
+        if sh.legacy_compression_method != 0:
+            raise IllegalParameter("legacy_compression_method is not 0")
+        if sh.is_hello_retry_request:
+            ext.check_allowed(sh.extensions, ext.HRR)
+            ext.check_offered(sh.extensions, offered, "HelloRetryRequest")
+            self._on_hello_retry_request(sh, raw)
+            return
+        ext.check_allowed(sh.extensions, ext.SH)
+        ext.check_offered(sh.extensions, offered, "ServerHello")
+        if self.hello_retry_suite is not None and sh.cipher_suite != self.hello_retry_suite:
+            raise IllegalParameter("the ServerHello changes the HelloRetryRequest's cipher suite")
+        if ET.KEY_SHARE not in sh.extensions:
+            raise MissingExtension("the ServerHello has no key_share")
+        group, share = ext.decode_key_share_sh(sh.extensions[ET.KEY_SHARE])
+        if group not in self.key_shares:
+            raise IllegalParameter(f"the server key-shares group {group}, which we did not")
+        shared_secret = crypto.key_exchange(group, self.key_shares[group][0], share)
+        self.key_shares.clear()
+        if self.schedule is None:
+            self.schedule = KeySchedule(crypto.CIPHER_SUITES[sh.cipher_suite])
+            self.schedule.update(self.client_hello_raw)
+        schedule = self.schedule
+        schedule.update(raw)
+        schedule.enter_handshake(shared_secret)
+        self.nconfig.cipher_suite = CipherSuites(sh.cipher_suite)
+        self.nconfig.key_exchange = NamedGroup(group)
+        self.keylog("SERVER_HANDSHAKE_TRAFFIC_SECRET", schedule.server_handshake_traffic_secret)
+        self.keylog("CLIENT_HANDSHAKE_TRAFFIC_SECRET", schedule.client_handshake_traffic_secret)
+        self.set_read_key(schedule.server_handshake_traffic_secret)
+        self.set_write_key(schedule.client_handshake_traffic_secret)
+        self.state = State.WAIT_EE
+
+    def _on_hello_retry_request(self, hrr: ServerHello, raw: bytes) -> None:
+        if self.hello_retry_suite is not None:
+            raise UnexpectedMessage("a second HelloRetryRequest")
+        cookie = None
+        if ET.COOKIE in hrr.extensions:
+            cookie = ext.decode_cookie(hrr.extensions[ET.COOKIE])
+        if ET.KEY_SHARE in hrr.extensions:
+            group = ext.decode_u16(hrr.extensions[ET.KEY_SHARE], "key_share")
+            if group not in self.config.key_exchanges or group in self.key_shares:
+                raise IllegalParameter(f"the HelloRetryRequest asks for group {group}")
+            self.key_shares = {group: crypto.generate_key_share(group)}
+        elif cookie is None:
+            raise IllegalParameter("the HelloRetryRequest would not change the ClientHello")
+        self.hello_retry_suite = hrr.cipher_suite
+        self.nconfig.hello_retry_request = True
+        self.schedule = KeySchedule(crypto.CIPHER_SUITES[hrr.cipher_suite])
+        self.schedule.update(self.client_hello_raw)
+        self.schedule.restart_after_hello_retry()
+        self.schedule.update(raw)
+        self.send_change_cipher_spec()
+        self._send_client_hello(cookie)
+
+    # -- server's encrypted flight ----------------------------------------------
+    def on_encrypted_extensions(self, body: memoryview, raw: bytes) -> None:
+        ee = parse_encrypted_extensions(body)
+        assert self.client_hello is not None
+        ext.check_allowed(ee.extensions, ext.EE)
+        ext.check_offered(ee.extensions, self.client_hello.extensions, "EncryptedExtensions")
+        if ET.SERVER_NAME in ee.extensions:
+            ext.decode_empty(ee.extensions[ET.SERVER_NAME], "server_name")
+            self.nconfig.server_name = self.server_hostname
+        alpn = ee.extensions.get(ET.APPLICATION_LAYER_PROTOCOL_NEGOTIATION)
+        if alpn is not None:
+            protocols = ext.decode_alpn(alpn)
+            if len(protocols) != 1 or protocols[0] not in (self.config.alpn or ()):
+                raise IllegalParameter(f"the server selected ALPN {protocols}, never offered")
+            self.nconfig.alpn = protocols[0]
+        if ET.SUPPORTED_GROUPS in ee.extensions:  # the server's preference, for next time
+            ext.decode_supported_groups(ee.extensions[ET.SUPPORTED_GROUPS])
+        self.key_schedule.update(raw)
+        self.state = State.WAIT_CERT_CR
+
+    def on_certificate_request(self, body: memoryview, raw: bytes) -> None:
+        cr = parse_certificate_request(body)
+        ext.check_allowed(cr.extensions, ext.CR)
+        if cr.certificate_request_context:
+            raise IllegalParameter("a handshake CertificateRequest with a context")
+        if ET.SIGNATURE_ALGORITHMS not in cr.extensions:
+            raise MissingExtension("the CertificateRequest has no signature_algorithms")
+        self.certificate_request_schemes = ext.decode_signature_algorithms(
+            cr.extensions[ET.SIGNATURE_ALGORITHMS])
+        self.certificate_request_context = cr.certificate_request_context
+        self.key_schedule.update(raw)
+        self.state = State.WAIT_CERT
+
+    def on_certificate(self, body: memoryview, raw: bytes) -> None:
+        certificate = parse_certificate(body)
+        if certificate.certificate_request_context:
+            raise IllegalParameter("the server's Certificate has a certificate_request_context")
+        if not certificate.certificate_list:
+            raise DecodeError("the server sent no certificate")
+        assert self.client_hello is not None
+        for entry in certificate.certificate_list:
+            ext.check_allowed(entry.extensions, ext.CT)
+            ext.check_offered(entry.extensions, self.client_hello.extensions, "Certificate")
+        chain = tuple(entry.cert_data for entry in certificate.certificate_list)
+        truststore = self.config.truststore
+        if truststore is not None:
+            leaf = certificates.verify_server_chain(truststore, chain, self.server_hostname)
+            self.nconfig.peer_verified = True
+        else:
+            leaf = certificates.load_certificate(chain[0])
+        self.peer_public_key, self.peer_key_kind = crypto.certificate_public_key(leaf)
+        self.nconfig.peer_certificate_chain = chain
+        self.key_schedule.update(raw)
+        self.state = State.WAIT_CV
+
+    def on_certificate_verify(self, body: memoryview, raw: bytes) -> None:
+        self.check_certificate_verify(body, raw)
+        self.state = State.WAIT_FINISHED
+
+    def on_finished(self, body: memoryview, raw: bytes) -> None:
+        schedule = self.key_schedule
+        self.check_finished(body, raw, schedule.server_handshake_traffic_secret)
+        self.enter_application()
+        self.set_read_key(schedule.server_application_traffic_secret)
+        # Our second flight, under the client handshake key.
+        self.send_change_cipher_spec()
+        if self.certificate_request_context is not None:
+            self._send_client_certificate()
+        self.send_finished(schedule.client_handshake_traffic_secret)
+        schedule.enter_resumption()
+        self.set_write_key(schedule.client_application_traffic_secret)
+        self.state = State.CONNECTED
+
+    def _send_client_certificate(self) -> None:
+        config = self.config
+        context = self.certificate_request_context or b""
+        scheme = None
+        private_key = None
+        if config.private_key is not None:
+            private_key = crypto.load_private_key(config.private_key)
+            kind = crypto.key_kind(private_key, _spki_oid(config.certificate_chain[0]))
+            usable = crypto.schemes_for_key(kind)
+            scheme = next((s for s in config.signature_algorithms
+                           if s in usable and s in self.certificate_request_schemes), None)
+        if scheme is None or private_key is None:
+            # No certificate, or none the server accepts: an empty Certificate.
+            self.send(Certificate(context, []).serialize())
+            return
+        self.send(Certificate(context, [
+            CertificateEntry(der) for der in config.certificate_chain]).serialize())
+        self.sign_certificate_verify(private_key, scheme)
+        self.nconfig.signature_algorithm = SignatureScheme(scheme)
+
+    # -- after the handshake ----------------------------------------------------
+    def on_new_session_ticket(self, body: memoryview, raw: bytes) -> None:
+        nst = parse_new_session_ticket(body)
+        ext.check_allowed(nst.extensions, ext.NST)
+        max_early_data = 0
+        if ET.EARLY_DATA in nst.extensions:
+            from siotls.core.codec import Reader  # noqa: PLC0415
+
+            r = Reader(nst.extensions[ET.EARLY_DATA])
+            max_early_data = r.u32()
+            r.expect_end("early_data extension")
+        schedule = self.key_schedule
+        assert self.nconfig.cipher_suite is not None
+        self.session_tickets.append(SessionTicket(
+            nst.ticket, nst.ticket_nonce, nst.ticket_lifetime, nst.ticket_age_add,
+            max_early_data, self.nconfig.cipher_suite, schedule.resumption_psk(nst.ticket_nonce),
+            time.time(), self.server_hostname, self.nconfig.alpn))
+        del self.session_tickets[:-MAX_SESSION_TICKETS]
+
+
+def _spki_oid(certificate_der: bytes) -> str | None:
+    cert = certificates.load_certificate(certificate_der)
+    return cert.public_key_algorithm_oid.dotted_string

@@ -1,0 +1,149 @@
+"""A small cursor codec for the TLS presentation language (RFC 8446 section 3).
+
+:class:`Reader` walks a ``memoryview`` without copying; every read checks the
+length against what remains and raises :class:`~siotls.core.errors.DecodeError`
+(the ``decode_error`` alert) when the peer's bytes run short. Length-prefixed
+vectors are read with ``with r.block(2):`` which also insists that the block is
+consumed exactly. :class:`Writer` appends to a ``bytearray`` and back-patches
+length prefixes with ``with w.block(2):``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from siotls.core.errors import DecodeError
+
+
+class Reader:
+    __slots__ = ("_data", "_end", "pos")
+
+    def __init__(self, data: bytes | bytearray | memoryview) -> None:
+        self._data = memoryview(data)
+        self.pos = 0
+        self._end = len(self._data)
+
+    def remaining(self) -> int:
+        return self._end - self.pos
+
+    def at_end(self) -> bool:
+        return self.pos == self._end
+
+    def expect_end(self, what: str = "message") -> None:
+        if self.pos != self._end:
+            raise DecodeError(f"{self._end - self.pos} trailing bytes at the end of the {what}")
+
+    def _take(self, n: int) -> int:
+        pos = self.pos
+        if n > self._end - pos:
+            raise DecodeError(f"needed {n} bytes, {self._end - pos} remain")
+        self.pos = pos + n
+        return pos
+
+    def u8(self) -> int:
+        pos = self._take(1)
+        return self._data[pos]
+
+    def u16(self) -> int:
+        pos = self._take(2)
+        return int.from_bytes(self._data[pos : pos + 2], "big")
+
+    def u24(self) -> int:
+        pos = self._take(3)
+        return int.from_bytes(self._data[pos : pos + 3], "big")
+
+    def u32(self) -> int:
+        pos = self._take(4)
+        return int.from_bytes(self._data[pos : pos + 4], "big")
+
+    def bytes(self, n: int) -> bytes:
+        pos = self._take(n)
+        return bytes(self._data[pos : pos + n])
+
+    def view(self, n: int) -> memoryview:
+        pos = self._take(n)
+        return self._data[pos : pos + n]
+
+    def opaque(self, prefix: int, minimum: int = 0, maximum: int | None = None) -> bytes:
+        """``opaque x<minimum..maximum>`` with a ``prefix``-byte length."""
+        n = self._length(prefix)
+        if n < minimum or (maximum is not None and n > maximum):
+            raise DecodeError(f"vector of {n} bytes, outside <{minimum}..{maximum}>")
+        return self.bytes(n)
+
+    def _length(self, prefix: int) -> int:
+        if prefix == 1:
+            return self.u8()
+        if prefix == 2:
+            return self.u16()
+        return self.u24()
+
+    @contextmanager
+    def block(self, prefix: int, minimum: int = 0) -> Iterator[None]:
+        """Read a vector's length and confine the reads inside it to it."""
+        n = self._length(prefix)
+        if n < minimum:
+            raise DecodeError(f"vector of {n} bytes, shorter than {minimum}")
+        if n > self._end - self.pos:
+            raise DecodeError(f"vector of {n} bytes, {self._end - self.pos} remain")
+        outer_end = self._end
+        self._end = self.pos + n
+        yield
+        if self.pos != self._end:
+            raise DecodeError(f"{self._end - self.pos} trailing bytes at the end of a vector")
+        self._end = outer_end
+
+    def u16_list(self, prefix: int, minimum: int = 0) -> list[int]:
+        """``uint16 x<minimum..2^N-1>``: a vector of 16-bit values."""
+        n = self._length(prefix)
+        if n % 2 or n < minimum:
+            raise DecodeError(f"a vector of uint16 of {n} bytes")
+        pos = self._take(n)
+        data = self._data
+        return [int.from_bytes(data[i : i + 2], "big") for i in range(pos, pos + n, 2)]
+
+
+class Writer:
+    __slots__ = ("buf",)
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+
+    def u8(self, value: int) -> None:
+        self.buf.append(value)
+
+    def u16(self, value: int) -> None:
+        self.buf += value.to_bytes(2, "big")
+
+    def u24(self, value: int) -> None:
+        self.buf += value.to_bytes(3, "big")
+
+    def u32(self, value: int) -> None:
+        self.buf += value.to_bytes(4, "big")
+
+    def bytes(self, value: bytes | bytearray | memoryview) -> None:
+        self.buf += value
+
+    def opaque(self, prefix: int, value: bytes | bytearray | memoryview) -> None:
+        self.buf += len(value).to_bytes(prefix, "big")
+        self.buf += value
+
+    def u16_list(self, prefix: int, values: list[int] | tuple[int, ...]) -> None:
+        self.buf += (2 * len(values)).to_bytes(prefix, "big")
+        for value in values:
+            self.buf += value.to_bytes(2, "big")
+
+    @contextmanager
+    def block(self, prefix: int) -> Iterator[None]:
+        """Write a vector: reserve the length, let the caller fill it, back-patch it."""
+        start = len(self.buf)
+        self.buf += bytes(prefix)
+        yield
+        length = len(self.buf) - start - prefix
+        if length >= 1 << (8 * prefix):
+            raise ValueError(f"vector of {length} bytes does not fit a {prefix}-byte length")
+        self.buf[start : start + prefix] = length.to_bytes(prefix, "big")
+
+    def getvalue(self) -> bytes:
+        return bytes(self.buf)

@@ -1,0 +1,188 @@
+"""TLSConfiguration (what we are willing to do) and TLSNegotiatedConfiguration
+(what the handshake settled on).
+
+A configuration is a frozen dataclass validated in ``__post_init__``: it can be
+shared by any number of connections. Field names follow siotls 0.0.5.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from siotls.iana import CipherSuites, NamedGroup, SignatureScheme
+
+if TYPE_CHECKING:
+    from siotls.trust import TrustStore
+
+SUPPORTED_CIPHER_SUITES = (
+    CipherSuites.TLS_AES_128_GCM_SHA256,
+    CipherSuites.TLS_AES_256_GCM_SHA384,
+    CipherSuites.TLS_CHACHA20_POLY1305_SHA256,
+)
+SUPPORTED_KEY_EXCHANGES = (
+    NamedGroup.x25519,
+    NamedGroup.secp256r1,
+    NamedGroup.secp384r1,
+    NamedGroup.secp521r1,
+    NamedGroup.x448,
+)
+#: Schemes usable in CertificateVerify, in our order of preference.
+SUPPORTED_SIGNATURE_ALGORITHMS = (
+    SignatureScheme.ed25519,
+    SignatureScheme.ecdsa_secp256r1_sha256,
+    SignatureScheme.ecdsa_secp384r1_sha384,
+    SignatureScheme.ecdsa_secp521r1_sha512,
+    SignatureScheme.ed448,
+    SignatureScheme.rsa_pss_pss_sha256,
+    SignatureScheme.rsa_pss_pss_sha384,
+    SignatureScheme.rsa_pss_pss_sha512,
+    SignatureScheme.rsa_pss_rsae_sha256,
+    SignatureScheme.rsa_pss_rsae_sha384,
+    SignatureScheme.rsa_pss_rsae_sha512,
+)
+#: Schemes accepted inside certificates only (signature_algorithms_cert).
+CERTIFICATE_ONLY_SIGNATURE_ALGORITHMS = (
+    SignatureScheme.rsa_pkcs1_sha256,
+    SignatureScheme.rsa_pkcs1_sha384,
+    SignatureScheme.rsa_pkcs1_sha512,
+)
+
+
+def _keylog_default() -> bool:
+    return bool(os.environ.get("SSLKEYLOGFILE"))
+
+
+@dataclass(frozen=True)
+class TLSConfiguration:
+    """What a connection is allowed to negotiate, and with which credentials.
+
+    :param side: ``'client'`` or ``'server'``.
+    :param cipher_suites: suites in order of preference (the server's order wins).
+    :param key_exchanges: named groups in order of preference. The client sends a
+        key share for the first one only and recovers through HelloRetryRequest.
+    :param signature_algorithms: CertificateVerify schemes in order of preference.
+    :param truststore: the CAs the peer's certificate must chain to. ``None`` on a
+        client means *no verification at all* and emits an :class:`InsecureWarning`.
+    :param private_key: our private key, DER (PKCS#8, or the key type's own DER).
+    :param certificate_chain: our certificate chain, DER, leaf first.
+    :param alpn: application protocols in order of preference, e.g. ``[b'h2', b'http/1.1']``.
+    :param log_keys: emit the traffic secrets in the SSLKEYLOGFILE format, to
+        ``keylog`` when given, else appended to the file named by the
+        ``SSLKEYLOGFILE`` environment variable. Defaults to whether that variable is set.
+    :param keylog: the key-log hook: called with one line (no newline) per secret.
+    :param middlebox_compatibility: RFC 8446 appendix D.4 compatibility mode (a
+        non-empty legacy_session_id and dummy change_cipher_spec records).
+    :param record_padding: a function ``(content_type, length) -> padding`` giving
+        the number of zero bytes to pad a record with; ``None`` pads nothing.
+        The result is capped so a record never exceeds 2^14 bytes.
+    :param require_peer_authentication: a server asks the client for a certificate
+        and fails the handshake without one.
+    :param max_fragment_size: the largest plaintext we put in one record (<= 2^14).
+    """
+
+    side: Literal["client", "server"]
+    cipher_suites: Sequence[CipherSuites | int] = SUPPORTED_CIPHER_SUITES
+    key_exchanges: Sequence[NamedGroup | int] = SUPPORTED_KEY_EXCHANGES
+    signature_algorithms: Sequence[SignatureScheme | int] = SUPPORTED_SIGNATURE_ALGORITHMS
+    truststore: TrustStore | None = None
+    private_key: bytes | None = field(default=None, repr=False)
+    certificate_chain: Sequence[bytes] = ()
+    alpn: Sequence[bytes] | None = None
+    log_keys: bool = field(default_factory=_keylog_default)
+    keylog: Callable[[str], None] | None = None
+    middlebox_compatibility: bool = True
+    record_padding: Callable[[int, int], int] | None = None
+    require_peer_authentication: bool = False
+    max_fragment_size: int = 16384
+
+    def __post_init__(self) -> None:
+        if self.side not in ("client", "server"):
+            raise ValueError(f"side must be 'client' or 'server', not {self.side!r}")
+        object.__setattr__(self, "cipher_suites", self._known(
+            "cipher_suites", self.cipher_suites, CipherSuites, SUPPORTED_CIPHER_SUITES))
+        object.__setattr__(self, "key_exchanges", self._known(
+            "key_exchanges", self.key_exchanges, NamedGroup, SUPPORTED_KEY_EXCHANGES))
+        object.__setattr__(self, "signature_algorithms", self._known(
+            "signature_algorithms", self.signature_algorithms, SignatureScheme,
+            SUPPORTED_SIGNATURE_ALGORITHMS))
+        object.__setattr__(self, "certificate_chain", tuple(self.certificate_chain))
+        if self.alpn is not None:
+            alpn = tuple(bytes(p) for p in self.alpn)
+            if not alpn:
+                raise ValueError("alpn must name at least one protocol, or be None")
+            if any(not 0 < len(p) < 256 for p in alpn):
+                raise ValueError("each ALPN protocol must be 1 to 255 bytes long")
+            if len(set(alpn)) != len(alpn):
+                raise ValueError("alpn lists a protocol twice")
+            object.__setattr__(self, "alpn", alpn)
+        if (self.private_key is None) != (not self.certificate_chain):
+            raise ValueError("private_key and certificate_chain go together")
+        if self.side == "server" and self.private_key is None:
+            raise ValueError("a server needs a private_key and a certificate_chain")
+        if self.side == "server" and self.require_peer_authentication and self.truststore is None:
+            raise ValueError("require_peer_authentication needs a truststore")
+        if not 64 <= self.max_fragment_size <= 16384:
+            raise ValueError("max_fragment_size must be between 64 and 16384")
+        if self.private_key is not None:
+            from siotls.core import crypto  # noqa: PLC0415 (load cryptography lazily)
+
+            crypto.check_key_pair(self.private_key, self.certificate_chain[0])
+        if self.side == "client" and self.truststore is None:
+            warnings.warn(
+                "TLSConfiguration('client') without a truststore does not verify the "
+                "server's certificate; use siotls.trust.get_truststore()",
+                InsecureWarning, stacklevel=3)
+
+    @staticmethod
+    def _known(name: str, values: Sequence[int], enum: Any, supported: tuple[int, ...]
+               ) -> tuple[Any, ...]:
+        values = tuple(values)
+        unknown = [v for v in values if v not in supported]
+        if unknown:
+            raise ValueError(f"{name}: unsupported value(s) {unknown}; supported: "
+                             f"{[enum(v).name for v in supported]}")
+        if not values:
+            raise ValueError(f"{name} cannot be empty")
+        if len(set(values)) != len(values):
+            raise ValueError(f"{name} lists a value twice")
+        return tuple(enum(v) for v in values)
+
+    @property
+    def other_side(self) -> Literal["client", "server"]:
+        return "server" if self.side == "client" else "client"
+
+    def copy(self, **changes: Any) -> TLSConfiguration:
+        return dataclasses.replace(self, **changes)
+
+
+class InsecureWarning(UserWarning):
+    """A configuration turns off a security check."""
+
+
+@dataclass
+class TLSNegotiatedConfiguration:
+    """What the handshake settled on; filled in as the handshake goes."""
+
+    cipher_suite: CipherSuites | None = None
+    key_exchange: NamedGroup | None = None
+    signature_algorithm: SignatureScheme | None = None
+    peer_signature_algorithm: SignatureScheme | None = None
+    alpn: bytes | None = None
+    server_name: str | None = None
+    peer_certificate_chain: tuple[bytes, ...] = ()
+    hello_retry_request: bool = False
+    peer_verified: bool = False
+
+
+def is_ip_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True

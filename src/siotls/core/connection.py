@@ -1,0 +1,371 @@
+"""TLSConnection: the sans-IO engine's one public class.
+
+Bytes in, bytes out: the caller feeds what it read from the transport to
+:meth:`~TLSConnection.receive_data`, sends what :meth:`~TLSConnection.data_to_send`
+returns, and reads the application data from :meth:`~TLSConnection.data_to_read`.
+Nothing here touches a socket or a clock.
+
+Theory of operation
+-------------------
+``receive_data`` hands the bytes to the record layer, which yields one record
+at a time (decrypting lazily, so a key installed by one handshake message is
+in place for the next record). Handshake records are reassembled into messages
+in ``_handshake_buffer`` and passed to the handshake object
+(:class:`~siotls.core.client.ClientHandshake` or
+:class:`~siotls.core.server.ServerHandshake`), which checks them against the
+state table, answers by queuing messages on the record layer, and installs
+keys there. Application data collects in ``_application_data`` until read.
+
+On a protocol error (h2's shape): the alert is queued for the peer, the
+connection is marked failed, and the :class:`~siotls.core.errors.TLSFatalAlert`
+subclass naming the alert is raised. The caller must still flush
+``data_to_send()`` (in a ``finally``) so the alert reaches the peer. Every
+later call raises :class:`~siotls.core.errors.TLSConnectionFailed`.
+An exception that is not a TLS error (a bug of ours) becomes ``internal_error``.
+
+Closing is per direction (TLS 1.3 allows half-close): ``close_sending_end``
+sends close_notify and forbids further sends; a close_notify from the peer
+ends the receiving side; ``close_receiving_end`` tells the engine the
+transport hit EOF, which without a close_notify is a truncation
+(:class:`~siotls.core.errors.RaggedEOF`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import TYPE_CHECKING
+
+from siotls.core.config import TLSConfiguration, TLSNegotiatedConfiguration
+from siotls.core.errors import (
+    DecodeError,
+    IllegalParameter,
+    InternalError,
+    RaggedEOF,
+    TLSConnectionFailed,
+    TLSError,
+    TLSFatalAlert,
+    TLSPeerAlert,
+    TLSUsageError,
+    UnexpectedMessage,
+)
+from siotls.core.record import RecordLayer
+from siotls.core.state import State
+from siotls.iana import AlertDescription, AlertLevel, ContentType, HandshakeType
+
+if TYPE_CHECKING:
+    from siotls.core.client import ClientHandshake, SessionTicket
+    from siotls.core.server import ServerHandshake
+
+keylog_logger = logging.getLogger("siotls.keylog")
+
+#: The largest handshake message we accept (a Certificate chain may be long).
+MAX_HANDSHAKE_MESSAGE = {HandshakeType.CERTIFICATE: 2**18}
+MAX_OTHER_HANDSHAKE_MESSAGE = 2**16
+#: Post-handshake messages (KeyUpdate, NewSessionTicket) or empty records the peer
+#: may send in a row without any application data in between.
+MAX_RECORDS_WITHOUT_PROGRESS = 64
+
+
+class TLSConnection:
+    """One TLS 1.3 connection, client or server, as a sans-IO state machine."""
+
+    def __init__(self, config: TLSConfiguration, server_hostname: str | None = None) -> None:
+        from siotls import crypto as crypto_backend  # noqa: PLC0415
+
+        crypto_backend.ensure_installed()
+        if config.side == "server" and server_hostname is not None:
+            raise TLSUsageError("server_hostname is for clients")
+        self.config = config
+        self.nconfig = TLSNegotiatedConfiguration()
+        self.server_hostname = server_hostname
+        self._records = RecordLayer(config.max_fragment_size, config.record_padding)
+        self._handshake: ClientHandshake | ServerHandshake
+        if config.side == "client":
+            from siotls.core.client import ClientHandshake  # noqa: PLC0415
+
+            self._handshake = ClientHandshake(
+                config, self._records, self.nconfig, self._log_key, server_hostname)
+        else:
+            from siotls.core.server import ServerHandshake  # noqa: PLC0415
+
+            self._handshake = ServerHandshake(config, self._records, self.nconfig, self._log_key)
+        self._handshake.on_update_requested = self._answer_key_update
+        self._handshake_buffer = bytearray()
+        self._application_data: list[bytes | memoryview] = []
+        self._application_data_size = 0
+        self._pending_output = b""
+        self._initiated = False
+        self._failure: BaseException | None = None
+        self._sending_closed = False
+        self._receiving_closed = False
+        self._close_notify_received = False
+        self._ccs_received = False
+        self._records_without_progress = 0
+
+    # -- state --------------------------------------------------------------------
+    def is_post_handshake(self) -> bool:
+        """Whether the handshake completed (it stays true once the connection closes)."""
+        return self._handshake.state is State.CONNECTED
+
+    def is_connected(self) -> bool:
+        """Handshake completed, nothing failed, and neither side has closed."""
+        return (self._handshake.state is State.CONNECTED and self._failure is None
+                and not self._sending_closed and not self._receiving_closed)
+
+    def is_failed(self) -> bool:
+        return self._failure is not None
+
+    @property
+    def can_send(self) -> bool:
+        return self.is_post_handshake() and self._failure is None and not self._sending_closed
+
+    @property
+    def can_receive(self) -> bool:
+        return self._failure is None and not self._receiving_closed
+
+    @property
+    def close_notify_received(self) -> bool:
+        return self._close_notify_received
+
+    @property
+    def session_tickets(self) -> list[SessionTicket]:
+        """NewSessionTickets received (client only), newest last."""
+        return list(getattr(self._handshake, "session_tickets", ()))
+
+    def _check_usable(self) -> None:
+        if self._failure is not None:
+            raise TLSConnectionFailed("the connection failed earlier") from self._failure
+        if not self._initiated:
+            raise TLSUsageError("call initiate_connection() first")
+
+    # -- driving the connection ----------------------------------------------------
+    def initiate_connection(self) -> None:
+        """Start the handshake: a client queues its ClientHello, a server waits for one."""
+        if self._initiated:
+            raise TLSUsageError("initiate_connection() was called already")
+        self._initiated = True
+        self._run(self._handshake.initiate)
+
+    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
+        """Process bytes from the peer, in any chunking."""
+        self._check_usable()
+        if self._receiving_closed:
+            if self._close_notify_received:
+                return  # RFC 8446 6.1: data after close_notify is ignored
+            raise TLSUsageError("receive_data() after close_receiving_end()")
+        if data:
+            self._run(self._receive, data)
+
+    def _receive(self, data: bytes | bytearray | memoryview) -> None:
+        for content_type, content, protected in self._records.read_records(data):
+            if content_type == ContentType.APPLICATION_DATA:
+                self._receive_application_data(content, protected)
+            elif content_type == ContentType.HANDSHAKE:
+                self._receive_handshake(content, protected)
+            elif content_type == ContentType.ALERT:
+                self._receive_alert(content)
+            else:
+                self._receive_change_cipher_spec(content)
+            if self._receiving_closed:
+                break
+
+    def _receive_application_data(self, content: bytes | memoryview, protected: bool) -> None:
+        if not protected or self._handshake.state is not State.CONNECTED:
+            raise UnexpectedMessage("application data before the handshake completed")
+        if content:
+            self._application_data.append(content)
+            self._application_data_size += len(content)
+            self._records_without_progress = 0
+        else:
+            self._no_progress("empty application data records")
+
+    def _receive_handshake(self, content: bytes | memoryview, protected: bool) -> None:
+        if protected != self._records.read_protected:
+            raise UnexpectedMessage("an unprotected handshake record after the key exchange")
+        buffer = self._handshake_buffer
+        buffer += content
+        handshake = self._handshake
+        while len(buffer) >= 4:
+            msg_type = buffer[0]
+            length = int.from_bytes(buffer[1:4], "big")
+            if length > MAX_HANDSHAKE_MESSAGE.get(msg_type, MAX_OTHER_HANDSHAKE_MESSAGE):
+                raise IllegalParameter(f"a handshake message of {length} bytes")
+            if len(buffer) < 4 + length:
+                break
+            raw = bytes(buffer[: 4 + length])
+            del buffer[: 4 + length]
+            handshake.read_key_changed = False
+            if handshake.state is State.CONNECTED:
+                self._no_progress("post-handshake messages")
+            handshake.handle(msg_type, memoryview(raw)[4:], raw)
+            if handshake.read_key_changed and buffer:
+                raise UnexpectedMessage("a handshake message spans a key change")
+
+    def _receive_alert(self, content: bytes | memoryview) -> None:
+        """
+        struct {
+            AlertLevel level;
+            AlertDescription description;
+        } Alert;
+        """
+        if len(content) != 2:
+            raise DecodeError(f"an alert record of {len(content)} bytes")
+        description = content[1]
+        if description == AlertDescription.CLOSE_NOTIFY:
+            self._receiving_closed = True
+            self._close_notify_received = True
+            if self._handshake.state is not State.CONNECTED:
+                raise TLSPeerAlert(description)
+            return
+        if description == AlertDescription.USER_CANCELED:
+            self._no_progress("user_canceled alerts")
+            return
+        raise TLSPeerAlert(description)
+
+    def _receive_change_cipher_spec(self, content: bytes | memoryview) -> None:
+        # RFC 8446 section 5: one dummy change_cipher_spec is dropped between the
+        # first ClientHello and the peer's Finished; anything else is unexpected.
+        handshake = self._handshake
+        started = handshake.state is not State.START or handshake.schedule is not None
+        if (bytes(content) != b"\x01" or self._ccs_received or not started
+                or handshake.state is State.CONNECTED):
+            raise UnexpectedMessage("an unexpected change_cipher_spec record")
+        self._ccs_received = True
+
+    def _no_progress(self, what: str) -> None:
+        self._records_without_progress += 1
+        if self._records_without_progress > MAX_RECORDS_WITHOUT_PROGRESS:
+            raise UnexpectedMessage(f"too many {what} without application data")
+
+    def _run(self, function: object, *args: object) -> None:
+        """Run ``function``; on a TLS error queue the alert, fail, and re-raise."""
+        try:
+            function(*args)  # type: ignore[operator]
+        except TLSFatalAlert as exc:
+            self._fail(exc)
+            raise
+        except TLSPeerAlert as exc:
+            self._failure = exc
+            raise
+        except TLSError:
+            raise
+        except Exception as exc:  # a bug of ours: tell the peer, raise a TLS error
+            error = InternalError(f"{type(exc).__name__}: {exc}")
+            self._fail(error)
+            raise error from exc
+
+    def _fail(self, exc: TLSFatalAlert) -> None:
+        self._failure = exc
+        if self._sending_closed:
+            return
+        self._sending_closed = True
+        try:
+            self._records.write(ContentType.ALERT, bytes((AlertLevel.FATAL, exc.description)))
+        except Exception:  # noqa: BLE001 (best effort: the error being raised matters more)
+            logging.getLogger("siotls").debug("could not queue the alert", exc_info=True)
+
+    # -- application data ------------------------------------------------------------
+    def send_data(self, data: bytes | bytearray | memoryview) -> None:
+        """Queue application data for the peer (after the handshake)."""
+        self._check_usable()
+        if self._handshake.state is not State.CONNECTED:
+            raise TLSUsageError("send_data() before the handshake completed")
+        if self._sending_closed:
+            raise TLSUsageError("send_data() after close_sending_end()")
+        if not data:
+            return
+        records = self._records
+        count = -(-len(data) // records.max_fragment_size)
+        if records.write_seq + count >= records.write_usage_limit:
+            self._run(self._handshake.send_key_update, False)
+        self._run(records.write, ContentType.APPLICATION_DATA, data)
+
+    def data_to_read(self, size: int | None = None) -> bytes:
+        """Application data received so far (at most ``size`` bytes); ``b''`` if none."""
+        chunks = self._application_data
+        if not chunks:
+            return b""
+        if size is None or size >= self._application_data_size:
+            data = b"".join(chunks)
+            chunks.clear()
+            self._application_data_size = 0
+            return data
+        data = b"".join(chunks)
+        chunks[:] = [memoryview(data)[size:]]
+        self._application_data_size -= size
+        return data[:size]
+
+    def data_to_send(self, size: int | None = None) -> bytes:
+        """Everything queued for the peer (at most ``size`` bytes); ``b''`` if nothing."""
+        pending = self._pending_output
+        if pending:
+            self._pending_output = b""
+            data = pending + self._records.flush()
+        else:
+            data = self._records.flush()
+        if size is not None and len(data) > size:
+            self._pending_output = data[size:]
+            return data[:size]
+        return data
+
+    # -- keys ---------------------------------------------------------------------
+    def update_keys(self, request_peer_update: bool = True) -> None:
+        """Send a KeyUpdate (RFC 8446 4.6.3); with ``request_peer_update`` the peer updates too."""
+        self._check_usable()
+        if not self.can_send:
+            raise TLSUsageError("update_keys() needs a connected sending side")
+        self._run(self._handshake.send_key_update, request_peer_update)
+
+    def _answer_key_update(self) -> None:
+        if not self._sending_closed:
+            self._handshake.send_key_update(False)
+
+    def export_keying_material(self, label: bytes, context: bytes, length: int) -> bytes:
+        """TLS-Exporter (RFC 8446 section 7.5), e.g. for channel bindings (RFC 9266)."""
+        if self._handshake.state is not State.CONNECTED or self._handshake.schedule is None:
+            raise TLSUsageError("the exporter is available once the handshake completed")
+        return self._handshake.schedule.export(label, context, length)
+
+    def _log_key(self, label: str, secret: bytes) -> None:
+        if not self.config.log_keys:
+            return
+        line = f"{label} {self._handshake.client_random.hex()} {secret.hex()}"
+        if self.config.keylog is not None:
+            self.config.keylog(line)
+            return
+        path = os.environ.get("SSLKEYLOGFILE")
+        if path:
+            with open(path, "a") as file:
+                file.write(line + "\n")
+        else:
+            keylog_logger.info(line)
+
+    # -- closing ------------------------------------------------------------------------
+    def close_sending_end(self) -> None:
+        """Queue a close_notify: we send nothing more; reading may go on (half-close)."""
+        if self._failure is not None:
+            raise TLSConnectionFailed("the connection failed earlier") from self._failure
+        if self._sending_closed:
+            return
+        self._sending_closed = True
+        self._records.write(ContentType.ALERT,
+                            bytes((AlertLevel.WARNING, AlertDescription.CLOSE_NOTIFY)))
+
+    def close_receiving_end(self) -> None:
+        """The transport reached EOF.
+
+        After the peer's close_notify this is the normal end. Otherwise the
+        stream may have been truncated: :class:`RaggedEOF` is raised, but the
+        data already received stays available through :meth:`data_to_read`.
+        """
+        if self._receiving_closed:
+            return
+        self._receiving_closed = True
+        if self._failure is not None:
+            return
+        error = RaggedEOF("the transport closed without a close_notify")
+        if self._handshake.state is not State.CONNECTED:
+            error = RaggedEOF("the transport closed during the handshake")
+            self._failure = error
+        raise error

@@ -1,0 +1,269 @@
+"""Extension codecs (RFC 8446 section 4.2, RFC 6066, RFC 7301).
+
+Messages keep their extensions as an ordered ``dict[int, bytes]`` of raw
+``extension_data`` (see :mod:`siotls.core.messages`), so unknown extensions
+(GREASE included) travel untouched and are ignored. The handshake decodes the
+ones it needs with the functions here, each next to the RFC struct it reads.
+Every decoder raises a :class:`~siotls.core.errors.TLSFatalAlert` on bad input.
+
+:data:`ALLOWED` is the "TLS 1.3" column of the table in RFC 8446 section 4.2: a
+known extension found in a message it may not appear in is ``illegal_parameter``.
+"""
+
+from __future__ import annotations
+
+from siotls.core.codec import Reader, Writer
+from siotls.core.errors import DecodeError, IllegalParameter
+from siotls.iana import ExtensionType as ET
+from siotls.iana import HandshakeType as HT
+
+CH, SH, EE, CT, CR, NST, HRR = "CH", "SH", "EE", "CT", "CR", "NST", "HRR"
+
+#: extension -> messages it may appear in (RFC 8446 section 4.2).
+ALLOWED: dict[int, frozenset[str]] = {
+    ET.SERVER_NAME: frozenset({CH, EE}),
+    ET.MAX_FRAGMENT_LENGTH: frozenset({CH, EE}),
+    ET.STATUS_REQUEST: frozenset({CH, CR, CT}),
+    ET.SUPPORTED_GROUPS: frozenset({CH, EE}),
+    ET.SIGNATURE_ALGORITHMS: frozenset({CH, CR}),
+    ET.USE_SRTP: frozenset({CH, EE}),
+    ET.HEARTBEAT: frozenset({CH, EE}),
+    ET.APPLICATION_LAYER_PROTOCOL_NEGOTIATION: frozenset({CH, EE}),
+    ET.SIGNED_CERTIFICATE_TIMESTAMP: frozenset({CH, CR, CT}),
+    ET.CLIENT_CERTIFICATE_TYPE: frozenset({CH, EE}),
+    ET.SERVER_CERTIFICATE_TYPE: frozenset({CH, EE}),
+    ET.PADDING: frozenset({CH}),
+    ET.RECORD_SIZE_LIMIT: frozenset({CH, EE}),
+    ET.PRE_SHARED_KEY: frozenset({CH, SH}),
+    ET.EARLY_DATA: frozenset({CH, EE, NST}),
+    ET.SUPPORTED_VERSIONS: frozenset({CH, SH, HRR}),
+    ET.COOKIE: frozenset({CH, HRR}),
+    ET.PSK_KEY_EXCHANGE_MODES: frozenset({CH}),
+    ET.CERTIFICATE_AUTHORITIES: frozenset({CH, CR}),
+    ET.OID_FILTERS: frozenset({CR}),
+    ET.POST_HANDSHAKE_AUTH: frozenset({CH}),
+    ET.SIGNATURE_ALGORITHMS_CERT: frozenset({CH, CR}),
+    ET.KEY_SHARE: frozenset({CH, SH, HRR}),
+}
+
+MESSAGE_NAMES = {
+    HT.CLIENT_HELLO: CH, HT.SERVER_HELLO: SH, HT.ENCRYPTED_EXTENSIONS: EE,
+    HT.CERTIFICATE: CT, HT.CERTIFICATE_REQUEST: CR, HT.NEW_SESSION_TICKET: NST,
+}
+
+
+def check_allowed(extensions: dict[int, bytes], message: str) -> None:
+    """``illegal_parameter`` for a known extension outside the messages it belongs to."""
+    for ext_type in extensions:
+        allowed = ALLOWED.get(ext_type)
+        if allowed is not None and message not in allowed:
+            raise IllegalParameter(f"extension {ET(ext_type).name} is not allowed in {message}")
+
+
+def check_offered(extensions: dict[int, bytes], offered: dict[int, bytes] | set[int],
+                  message: str) -> None:
+    """RFC 8446 section 4.2: a response must not carry an extension that was not offered."""
+    from siotls.core.errors import UnsupportedExtension  # noqa: PLC0415
+
+    for ext_type in extensions:
+        if ext_type not in offered and ext_type != ET.COOKIE:
+            name = ET(ext_type).name if ext_type in ET._value2member_map_ else ext_type
+            raise UnsupportedExtension(f"{message} carries extension {name}, never offered")
+
+
+# --- server_name (RFC 6066 section 3) -------------------------------------------
+#   struct {
+#       NameType name_type;
+#       select (name_type) { case host_name: HostName; } name;
+#   } ServerName;
+#   enum { host_name(0), (255) } NameType;
+#   opaque HostName<1..2^16-1>;
+#   struct { ServerName server_name_list<1..2^16-1> } ServerNameList;
+
+def encode_server_name(host_name: str) -> bytes:
+    w = Writer()
+    with w.block(2):
+        w.u8(0)
+        w.opaque(2, host_name.encode("ascii"))
+    return w.getvalue()
+
+
+def decode_server_name(data: bytes) -> str | None:
+    r = Reader(data)
+    host_name = None
+    with r.block(2, minimum=1):
+        while not r.at_end():
+            name_type = r.u8()
+            name = r.opaque(2, minimum=1)
+            if name_type != 0:
+                continue
+            if host_name is not None:
+                raise IllegalParameter("server_name lists two host names")
+            try:
+                host_name = name.decode("ascii")
+            except UnicodeDecodeError as exc:
+                raise IllegalParameter("server_name is not an ASCII host name") from exc
+            if host_name.endswith("."):
+                host_name = host_name[:-1]
+    r.expect_end("server_name extension")
+    return host_name
+
+
+# --- supported_groups (RFC 8446 section 4.2.7) ----------------------------------
+#   struct { NamedGroup named_group_list<2..2^16-1>; } NamedGroupList;
+
+def encode_u16_list(values: list[int] | tuple[int, ...]) -> bytes:
+    w = Writer()
+    w.u16_list(2, values)
+    return w.getvalue()
+
+
+def decode_supported_groups(data: bytes) -> list[int]:
+    r = Reader(data)
+    groups = r.u16_list(2, minimum=2)
+    r.expect_end("supported_groups extension")
+    return groups
+
+
+# --- signature_algorithms(_cert) (RFC 8446 section 4.2.3) -------------------------
+#   struct { SignatureScheme supported_signature_algorithms<2..2^16-2>; }
+#       SignatureSchemeList;
+
+def decode_signature_algorithms(data: bytes) -> list[int]:
+    r = Reader(data)
+    schemes = r.u16_list(2, minimum=2)
+    r.expect_end("signature_algorithms extension")
+    return schemes
+
+
+# --- application_layer_protocol_negotiation (RFC 7301 section 3.1) --------------
+#   opaque ProtocolName<1..2^8-1>;
+#   struct { ProtocolName protocol_name_list<2..2^16-1> } ProtocolNameList;
+
+def encode_alpn(protocols: tuple[bytes, ...] | list[bytes]) -> bytes:
+    w = Writer()
+    with w.block(2):
+        for protocol in protocols:
+            w.opaque(1, protocol)
+    return w.getvalue()
+
+
+def decode_alpn(data: bytes) -> list[bytes]:
+    r = Reader(data)
+    protocols = []
+    with r.block(2, minimum=2):
+        while not r.at_end():
+            protocols.append(r.opaque(1, minimum=1))
+    r.expect_end("application_layer_protocol_negotiation extension")
+    return protocols
+
+
+# --- supported_versions (RFC 8446 section 4.2.1) ---------------------------------
+#   struct {
+#       select (Handshake.msg_type) {
+#           case client_hello: ProtocolVersion versions<2..254>;
+#           case server_hello: /* and HelloRetryRequest */
+#               ProtocolVersion selected_version;
+#       };
+#   } SupportedVersions;
+
+def encode_supported_versions_ch(versions: list[int]) -> bytes:
+    w = Writer()
+    w.u16_list(1, versions)
+    return w.getvalue()
+
+
+def decode_supported_versions_ch(data: bytes) -> list[int]:
+    r = Reader(data)
+    versions = r.u16_list(1, minimum=2)
+    r.expect_end("supported_versions extension")
+    return versions
+
+
+def decode_u16(data: bytes, what: str) -> int:
+    r = Reader(data)
+    value = r.u16()
+    r.expect_end(what)
+    return value
+
+
+# --- cookie (RFC 8446 section 4.2.2) -----------------------------------------------
+#   struct { opaque cookie<1..2^16-1>; } Cookie;
+
+def encode_cookie(cookie: bytes) -> bytes:
+    w = Writer()
+    w.opaque(2, cookie)
+    return w.getvalue()
+
+
+def decode_cookie(data: bytes) -> bytes:
+    r = Reader(data)
+    cookie = r.opaque(2, minimum=1)
+    r.expect_end("cookie extension")
+    return cookie
+
+
+# --- psk_key_exchange_modes (RFC 8446 section 4.2.9) -------------------------------
+#   enum { psk_ke(0), psk_dhe_ke(1), (255) } PskKeyExchangeMode;
+#   struct { PskKeyExchangeMode ke_modes<1..255>; } PskKeyExchangeModes;
+
+def encode_psk_key_exchange_modes(modes: list[int]) -> bytes:
+    return bytes((len(modes), *modes))
+
+
+def decode_psk_key_exchange_modes(data: bytes) -> list[int]:
+    r = Reader(data)
+    modes = list(r.opaque(1, minimum=1))
+    r.expect_end("psk_key_exchange_modes extension")
+    return modes
+
+
+# --- key_share (RFC 8446 section 4.2.8) --------------------------------------------
+#   struct {
+#       NamedGroup group;
+#       opaque key_exchange<1..2^16-1>;
+#   } KeyShareEntry;
+#   struct { KeyShareEntry client_shares<0..2^16-1>; } KeyShareClientHello;
+#   struct { NamedGroup selected_group; } KeyShareHelloRetryRequest;
+#   struct { KeyShareEntry server_share; } KeyShareServerHello;
+
+def encode_key_share_ch(shares: list[tuple[int, bytes]]) -> bytes:
+    w = Writer()
+    with w.block(2):
+        for group, key_exchange in shares:
+            w.u16(group)
+            w.opaque(2, key_exchange)
+    return w.getvalue()
+
+
+def decode_key_share_ch(data: bytes) -> list[tuple[int, bytes]]:
+    r = Reader(data)
+    shares = []
+    with r.block(2):
+        while not r.at_end():
+            group = r.u16()
+            shares.append((group, r.opaque(2, minimum=1)))
+    r.expect_end("key_share extension")
+    if len({group for group, _ in shares}) != len(shares):
+        raise IllegalParameter("key_share offers two shares for one group")
+    return shares
+
+
+def encode_key_share_sh(group: int, key_exchange: bytes) -> bytes:
+    w = Writer()
+    w.u16(group)
+    w.opaque(2, key_exchange)
+    return w.getvalue()
+
+
+def decode_key_share_sh(data: bytes) -> tuple[int, bytes]:
+    r = Reader(data)
+    group = r.u16()
+    key_exchange = r.opaque(2, minimum=1)
+    r.expect_end("key_share extension")
+    return group, key_exchange
+
+
+def decode_empty(data: bytes, what: str) -> None:
+    if data:
+        raise DecodeError(f"the {what} extension must be empty")

@@ -1,0 +1,199 @@
+"""What the client and server handshakes share: dispatch through the state
+table, the transcript, CertificateVerify, Finished and the post-handshake
+messages (KeyUpdate). :mod:`siotls.core.client` and :mod:`siotls.core.server`
+hold the side-specific handlers.
+
+A handshake object owns the key schedule and talks to the record layer
+directly (it installs keys and queues messages); it never sees raw records,
+and the connection never sees handshake messages. Handlers receive a whole
+handshake message: ``body`` (after the 4-byte header) and ``raw`` (with it,
+for the transcript).
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from typing import ClassVar, Literal
+
+from siotls.core import crypto
+from siotls.core.config import TLSConfiguration, TLSNegotiatedConfiguration
+from siotls.core.errors import (
+    DecryptError,
+    IllegalParameter,
+    InternalError,
+    UnexpectedMessage,
+)
+from siotls.core.keyschedule import KeySchedule, next_traffic_secret
+from siotls.core.messages import (
+    CertificateVerify,
+    Finished,
+    KeyUpdate,
+    parse_certificate_verify,
+    parse_finished,
+    parse_key_update,
+)
+from siotls.core.record import RecordLayer
+from siotls.core.state import TRANSITIONS, State
+from siotls.iana import ContentType, HandshakeType, SignatureScheme
+
+Handler = Callable[[memoryview, bytes], None]
+KeyLog = Callable[[str, bytes], None]
+
+_CV_PADDING = b"\x20" * 64
+CV_CONTEXT = {
+    "server": b"TLS 1.3, server CertificateVerify",
+    "client": b"TLS 1.3, client CertificateVerify",
+}
+
+
+def certificate_verify_content(side: str, transcript_hash: bytes) -> bytes:
+    """RFC 8446 section 4.4.3: what a CertificateVerify signs."""
+    return _CV_PADDING + CV_CONTEXT[side] + b"\x00" + transcript_hash
+
+
+class Handshake:
+    side: ClassVar[Literal["client", "server"]]
+
+    def __init__(self, config: TLSConfiguration, records: RecordLayer,
+                 nconfig: TLSNegotiatedConfiguration, keylog: KeyLog) -> None:
+        self.config = config
+        self.records = records
+        self.nconfig = nconfig
+        self.keylog = keylog
+        self.state = State.START
+        self.schedule: KeySchedule | None = None
+        self.client_random = b""
+        #: Set when a handler installed a new read key (see the connection).
+        self.read_key_changed = False
+        #: Whether a dummy change_cipher_spec was sent (middlebox compatibility).
+        self.ccs_sent = False
+        self._transitions = TRANSITIONS[self.side]
+        self._handlers: dict[int, Handler] = {HandshakeType.KEY_UPDATE: self.on_key_update}
+        # Signature checks of the peer's CertificateVerify
+        self.peer_public_key: crypto.PublicKey | None = None
+        self.peer_key_kind: tuple[str, str | None] = ("", None)
+
+    # -- dispatch ---------------------------------------------------------------
+    def handle(self, msg_type: int, body: memoryview, raw: bytes) -> None:
+        allowed = self._transitions[self.state].get(msg_type)
+        if allowed is None:
+            name = HandshakeType(msg_type).name if msg_type in HandshakeType._value2member_map_ \
+                else f"handshake message {msg_type}"
+            raise UnexpectedMessage(f"{name} in state {self.state.name}")
+        self._handlers[msg_type](body, raw)
+        if self.state not in allowed:  # pragma: no cover (a bug of ours)
+            raise InternalError(f"illegal transition to {self.state.name}")
+
+    @property
+    def key_schedule(self) -> KeySchedule:
+        if self.schedule is None:  # pragma: no cover (the state table prevents it)
+            raise InternalError("no key schedule yet")
+        return self.schedule
+
+    # -- sending ----------------------------------------------------------------
+    def send(self, message: bytes) -> None:
+        """Queue a handshake message and add it to the transcript."""
+        self.records.write(ContentType.HANDSHAKE, message)
+        if self.schedule is not None:
+            self.schedule.update(message)
+
+    def send_change_cipher_spec(self) -> None:
+        if self.config.middlebox_compatibility and not self.ccs_sent:
+            self.records.write_change_cipher_spec()
+            self.ccs_sent = True
+
+    def set_read_key(self, secret: bytes) -> None:
+        self.records.set_read_key(self.key_schedule.suite, secret)
+        self.read_key_changed = True
+
+    def set_write_key(self, secret: bytes) -> None:
+        self.records.set_write_key(self.key_schedule.suite, secret)
+
+    # -- authentication ---------------------------------------------------------
+    def sign_certificate_verify(self, private_key: crypto.PrivateKey, scheme: int) -> None:
+        content = certificate_verify_content(self.side, self.key_schedule.transcript_hash())
+        signature = crypto.SIGNATURE_SCHEMES[scheme].sign(private_key, content)
+        self.send(CertificateVerify(scheme, signature).serialize())
+
+    def check_certificate_verify(self, body: memoryview, raw: bytes) -> None:
+        """Check the peer's CertificateVerify against its certificate's key."""
+        cv = parse_certificate_verify(body)
+        if cv.algorithm not in self.config.signature_algorithms:
+            raise IllegalParameter(f"CertificateVerify with scheme {cv.algorithm}, never offered")
+        scheme = crypto.SIGNATURE_SCHEMES[cv.algorithm]
+        kind, curve = self.peer_key_kind
+        if scheme.key_kind != kind or (scheme.curve is not None and scheme.curve != curve):
+            raise IllegalParameter(
+                f"CertificateVerify with {SignatureScheme(cv.algorithm).name} "
+                f"but the certificate's key is {kind} {curve or ''}".rstrip())
+        assert self.peer_public_key is not None
+        content = certificate_verify_content(
+            self.config.other_side, self.key_schedule.transcript_hash())
+        try:
+            scheme.verify(self.peer_public_key, cv.signature, content)
+        except crypto.InvalidSignature:
+            raise DecryptError("the CertificateVerify signature does not verify") from None
+        self.nconfig.peer_signature_algorithm = SignatureScheme(cv.algorithm)
+        self.key_schedule.update(raw)
+
+    def check_finished(self, body: memoryview, raw: bytes, base_key: bytes) -> None:
+        schedule = self.key_schedule
+        finished = parse_finished(body, schedule.suite.hash_length)
+        if not hmac.compare_digest(finished.verify_data, schedule.finished(base_key)):
+            raise DecryptError("the Finished verify_data is wrong")
+        schedule.update(raw)
+
+    def send_finished(self, base_key: bytes) -> None:
+        self.send(Finished(self.key_schedule.finished(base_key)).serialize())
+
+    # -- after the handshake ----------------------------------------------------
+    def enter_application(self) -> None:
+        """After the server Finished: derive, log and install the application secrets."""
+        schedule = self.key_schedule
+        schedule.enter_application()
+        self.keylog("CLIENT_TRAFFIC_SECRET_0", schedule.client_application_traffic_secret)
+        self.keylog("SERVER_TRAFFIC_SECRET_0", schedule.server_application_traffic_secret)
+        self.keylog("EXPORTER_SECRET", schedule.exporter_master_secret)
+
+    def _peer_application_secret(self) -> bytes:
+        s = self.key_schedule
+        return (s.server_application_traffic_secret if self.side == "client"
+                else s.client_application_traffic_secret)
+
+    def _set_peer_application_secret(self, secret: bytes) -> None:
+        if self.side == "client":
+            self.key_schedule.server_application_traffic_secret = secret
+        else:
+            self.key_schedule.client_application_traffic_secret = secret
+
+    def _own_application_secret(self) -> bytes:
+        s = self.key_schedule
+        return (s.client_application_traffic_secret if self.side == "client"
+                else s.server_application_traffic_secret)
+
+    def _set_own_application_secret(self, secret: bytes) -> None:
+        if self.side == "client":
+            self.key_schedule.client_application_traffic_secret = secret
+        else:
+            self.key_schedule.server_application_traffic_secret = secret
+
+    #: Called with ``request_update`` when the peer asks us to update our keys;
+    #: the connection decides whether it can still send.
+    on_update_requested: Callable[[], None] | None = None
+
+    def on_key_update(self, body: memoryview, raw: bytes) -> None:
+        """RFC 8446 section 4.6.3: the peer updated its sending keys."""
+        key_update = parse_key_update(body)
+        secret = next_traffic_secret(self.key_schedule.suite, self._peer_application_secret())
+        self._set_peer_application_secret(secret)
+        self.set_read_key(secret)
+        if key_update.request_update and self.on_update_requested is not None:
+            self.on_update_requested()
+
+    def send_key_update(self, request_update: bool) -> None:
+        """Send a KeyUpdate with the current key, then switch to the next one."""
+        self.records.write(ContentType.HANDSHAKE, KeyUpdate(int(request_update)).serialize())
+        secret = next_traffic_secret(self.key_schedule.suite, self._own_application_secret())
+        self._set_own_application_secret(secret)
+        self.set_write_key(secret)

@@ -1,0 +1,167 @@
+"""The TLS 1.3 key schedule (RFC 8446 section 7.1) and the transcript hash (4.4.1).
+
+::
+
+                 0
+                 |
+                 v
+   PSK ->  HKDF-Extract = Early Secret
+                 |
+                 +-----> Derive-Secret(., "ext binder" | "res binder", "")
+                 v
+           Derive-Secret(., "derived", "")
+                 |
+                 v
+   (EC)DHE -> HKDF-Extract = Handshake Secret
+                 |
+                 +-----> Derive-Secret(., "c hs traffic", ClientHello...ServerHello)
+                 +-----> Derive-Secret(., "s hs traffic", ClientHello...ServerHello)
+                 v
+           Derive-Secret(., "derived", "")
+                 |
+                 v
+      0 -> HKDF-Extract = Master Secret
+                 |
+                 +-----> Derive-Secret(., "c ap traffic", ClientHello...server Finished)
+                 +-----> Derive-Secret(., "s ap traffic", ClientHello...server Finished)
+                 +-----> Derive-Secret(., "exp master", ClientHello...server Finished)
+                 +-----> Derive-Secret(., "res master", ClientHello...client Finished)
+
+:class:`KeySchedule` walks this ladder; the connection feeds it every handshake
+message through :meth:`KeySchedule.update` (the transcript) and reads the
+secrets out as the handshake reaches them. Record protection itself is the
+record layer's business: this module only hands it secrets.
+"""
+
+from __future__ import annotations
+
+from siotls.core import crypto
+from siotls.core.crypto import CipherSuite
+from siotls.iana import HandshakeType
+
+
+def hkdf_expand_label(suite: CipherSuite, secret: bytes, label: bytes, context: bytes,
+                      length: int) -> bytes:
+    """HKDF-Expand-Label (RFC 8446 section 7.1).
+
+    struct {
+        uint16 length = Length;
+        opaque label<7..255> = "tls13 " + Label;
+        opaque context<0..255> = Context;
+    } HkdfLabel;
+    """
+    full_label = b"tls13 " + label
+    info = b"".join((
+        length.to_bytes(2, "big"),
+        len(full_label).to_bytes(1, "big"), full_label,
+        len(context).to_bytes(1, "big"), context,
+    ))
+    return crypto.hkdf_expand(suite.hash, secret, info, length)
+
+
+def traffic_keys(suite: CipherSuite, secret: bytes) -> tuple[bytes, bytes]:
+    """(write_key, write_iv) for a traffic secret (RFC 8446 section 7.3)."""
+    key = hkdf_expand_label(suite, secret, b"key", b"", suite.key_length)
+    iv = hkdf_expand_label(suite, secret, b"iv", b"", 12)
+    return key, iv
+
+
+def next_traffic_secret(suite: CipherSuite, secret: bytes) -> bytes:
+    """application_traffic_secret_N+1 (RFC 8446 section 7.2)."""
+    return hkdf_expand_label(suite, secret, b"traffic upd", b"", suite.hash_length)
+
+
+def finished_verify_data(suite: CipherSuite, base_key: bytes, transcript_hash: bytes) -> bytes:
+    """Finished.verify_data (RFC 8446 section 4.4.4)."""
+    finished_key = hkdf_expand_label(suite, base_key, b"finished", b"", suite.hash_length)
+    return crypto.hmac_sha(suite.hash, finished_key, transcript_hash)
+
+
+class KeySchedule:
+    """The secrets of one connection, and its running transcript hash."""
+
+    def __init__(self, suite: CipherSuite) -> None:
+        self.suite = suite
+        self._transcript = crypto.new_hash(suite.hash)
+        zeros = bytes(suite.hash_length)
+        self.early_secret = crypto.hkdf_extract(suite.hash, b"", zeros)  # no PSK
+        self.handshake_secret = b""
+        self.master_secret = b""
+        self.client_handshake_traffic_secret = b""
+        self.server_handshake_traffic_secret = b""
+        self.client_application_traffic_secret = b""
+        self.server_application_traffic_secret = b""
+        self.exporter_master_secret = b""
+        self.resumption_master_secret = b""
+
+    # -- transcript ------------------------------------------------------------
+    def update(self, message: bytes | bytearray | memoryview) -> None:
+        """Add a whole handshake message (header included) to the transcript."""
+        self._transcript.update(message)
+
+    def transcript_hash(self) -> bytes:
+        return self._transcript.copy().finalize()
+
+    def restart_after_hello_retry(self) -> None:
+        """Replace ClientHello1 by a synthetic message_hash (RFC 8446 section 4.4.1).
+
+        Called after ClientHello1 was added and before HelloRetryRequest is.
+        """
+        digest = self.transcript_hash()
+        self._transcript = crypto.new_hash(self.suite.hash)
+        self._transcript.update(
+            bytes((HandshakeType.MESSAGE_HASH, 0, 0, len(digest))) + digest)
+
+    # -- the ladder -------------------------------------------------------------
+    def derive_secret(self, secret: bytes, label: bytes, transcript_hash: bytes | None = None
+                      ) -> bytes:
+        if transcript_hash is None:
+            transcript_hash = self.transcript_hash()
+        return hkdf_expand_label(self.suite, secret, label, transcript_hash,
+                                 self.suite.hash_length)
+
+    def _empty_hash(self) -> bytes:
+        return crypto.new_hash(self.suite.hash).finalize()
+
+    def enter_handshake(self, shared_secret: bytes) -> None:
+        """After ServerHello: derive the handshake traffic secrets."""
+        derived = self.derive_secret(self.early_secret, b"derived", self._empty_hash())
+        self.handshake_secret = crypto.hkdf_extract(self.suite.hash, derived, shared_secret)
+        th = self.transcript_hash()
+        self.client_handshake_traffic_secret = self.derive_secret(
+            self.handshake_secret, b"c hs traffic", th)
+        self.server_handshake_traffic_secret = self.derive_secret(
+            self.handshake_secret, b"s hs traffic", th)
+
+    def enter_application(self) -> None:
+        """After the server Finished: derive the application traffic secrets."""
+        derived = self.derive_secret(self.handshake_secret, b"derived", self._empty_hash())
+        self.master_secret = crypto.hkdf_extract(
+            self.suite.hash, derived, bytes(self.suite.hash_length))
+        th = self.transcript_hash()
+        self.client_application_traffic_secret = self.derive_secret(
+            self.master_secret, b"c ap traffic", th)
+        self.server_application_traffic_secret = self.derive_secret(
+            self.master_secret, b"s ap traffic", th)
+        self.exporter_master_secret = self.derive_secret(self.master_secret, b"exp master", th)
+
+    def enter_resumption(self) -> None:
+        """After the client Finished: derive the resumption master secret."""
+        self.resumption_master_secret = self.derive_secret(self.master_secret, b"res master")
+
+    def resumption_psk(self, ticket_nonce: bytes) -> bytes:
+        return hkdf_expand_label(self.suite, self.resumption_master_secret, b"resumption",
+                                 ticket_nonce, self.suite.hash_length)
+
+    def finished(self, base_key: bytes) -> bytes:
+        """verify_data over the current transcript with ``base_key``'s finished_key."""
+        return finished_verify_data(self.suite, base_key, self.transcript_hash())
+
+    def export(self, label: bytes, context: bytes, length: int) -> bytes:
+        """TLS-Exporter (RFC 8446 section 7.5)."""
+        if not self.exporter_master_secret:
+            raise ValueError("the exporter is available once the handshake completed")
+        secret = self.derive_secret(self.exporter_master_secret, label, self._empty_hash())
+        context_hash = crypto.new_hash(self.suite.hash)
+        context_hash.update(context)
+        return hkdf_expand_label(self.suite, secret, b"exporter", context_hash.finalize(), length)

@@ -1,0 +1,373 @@
+"""Handshake messages (RFC 8446 section 4): one frozen dataclass per message,
+``parse_<message>(body)`` to read one and ``<message>.serialize()`` to write it
+(the 4-byte handshake header included).
+
+Extensions stay raw here (``dict[int, bytes]`` in wire order, duplicates
+rejected with ``illegal_parameter``); :mod:`siotls.core.extensions` decodes them.
+
+    struct {
+        HandshakeType msg_type;    /* handshake type */
+        uint24 length;             /* remaining bytes in message */
+        select (Handshake.msg_type) { ... };
+    } Handshake;
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from siotls.core.codec import Reader, Writer
+from siotls.core.errors import DecodeError, IllegalParameter
+from siotls.iana import HandshakeType
+
+#: ServerHello.random of a HelloRetryRequest: SHA-256("HelloRetryRequest").
+HELLO_RETRY_REQUEST_RANDOM = bytes.fromhex(
+    "cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c")
+#: The last 8 bytes of ServerHello.random of a TLS 1.3 server negotiating 1.2 / 1.1-.
+DOWNGRADE_TLS12 = b"DOWNGRD\x01"
+DOWNGRADE_TLS11 = b"DOWNGRD\x00"
+
+Extensions = dict[int, bytes]
+
+
+def _read_extensions(r: Reader, minimum: int = 0) -> Extensions:
+    """``Extension extensions<minimum..2^16-1>``.
+
+    struct {
+        ExtensionType extension_type;
+        opaque extension_data<0..2^16-1>;
+    } Extension;
+    """
+    extensions: Extensions = {}
+    with r.block(2, minimum=minimum):
+        while not r.at_end():
+            ext_type = r.u16()
+            data = r.opaque(2)
+            if ext_type in extensions:
+                raise IllegalParameter(f"extension {ext_type} appears twice")
+            extensions[ext_type] = data
+    return extensions
+
+
+def _write_extensions(w: Writer, extensions: Extensions) -> None:
+    with w.block(2):
+        for ext_type, data in extensions.items():
+            w.u16(ext_type)
+            w.opaque(2, data)
+
+
+def _handshake(msg_type: int, w: Writer) -> bytes:
+    body = w.buf
+    return bytes((msg_type,)) + len(body).to_bytes(3, "big") + body
+
+
+@dataclass(frozen=True)
+class ClientHello:
+    """
+    struct {
+        ProtocolVersion legacy_version = 0x0303;    /* TLS v1.2 */
+        Random random;
+        opaque legacy_session_id<0..32>;
+        CipherSuite cipher_suites<2..2^16-2>;
+        opaque legacy_compression_methods<1..2^8-1>;
+        Extension extensions<8..2^16-1>;
+    } ClientHello;
+    """
+
+    random: bytes
+    legacy_session_id: bytes
+    cipher_suites: list[int]
+    extensions: Extensions
+    legacy_version: int = 0x0303
+    legacy_compression_methods: bytes = b"\x00"
+
+    def serialize(self) -> bytes:
+        w = Writer()
+        w.u16(self.legacy_version)
+        w.bytes(self.random)
+        w.opaque(1, self.legacy_session_id)
+        w.u16_list(2, self.cipher_suites)
+        w.opaque(1, self.legacy_compression_methods)
+        _write_extensions(w, self.extensions)
+        return _handshake(HandshakeType.CLIENT_HELLO, w)
+
+
+def parse_client_hello(body: memoryview | bytes) -> ClientHello:
+    r = Reader(body)
+    legacy_version = r.u16()
+    random = r.bytes(32)
+    legacy_session_id = r.opaque(1, maximum=32)
+    cipher_suites = r.u16_list(2, minimum=2)
+    legacy_compression_methods = r.opaque(1, minimum=1)
+    # A TLS 1.2 ClientHello may end without extensions; the caller rejects it.
+    extensions = _read_extensions(r) if not r.at_end() else {}
+    r.expect_end("ClientHello")
+    return ClientHello(random, legacy_session_id, cipher_suites, extensions,
+                       legacy_version, legacy_compression_methods)
+
+
+@dataclass(frozen=True)
+class ServerHello:
+    """Also HelloRetryRequest, told apart by :attr:`random`.
+
+    struct {
+        ProtocolVersion legacy_version = 0x0303;    /* TLS v1.2 */
+        Random random;
+        opaque legacy_session_id_echo<0..32>;
+        CipherSuite cipher_suite;
+        uint8 legacy_compression_method = 0;
+        Extension extensions<6..2^16-1>;
+    } ServerHello;
+    """
+
+    random: bytes
+    legacy_session_id_echo: bytes
+    cipher_suite: int
+    extensions: Extensions
+    legacy_version: int = 0x0303
+    legacy_compression_method: int = 0
+
+    @property
+    def is_hello_retry_request(self) -> bool:
+        return self.random == HELLO_RETRY_REQUEST_RANDOM
+
+    def serialize(self) -> bytes:
+        w = Writer()
+        w.u16(self.legacy_version)
+        w.bytes(self.random)
+        w.opaque(1, self.legacy_session_id_echo)
+        w.u16(self.cipher_suite)
+        w.u8(self.legacy_compression_method)
+        _write_extensions(w, self.extensions)
+        return _handshake(HandshakeType.SERVER_HELLO, w)
+
+
+def parse_server_hello(body: memoryview | bytes) -> ServerHello:
+    r = Reader(body)
+    legacy_version = r.u16()
+    random = r.bytes(32)
+    legacy_session_id_echo = r.opaque(1, maximum=32)
+    cipher_suite = r.u16()
+    legacy_compression_method = r.u8()
+    # A TLS 1.2 ServerHello may end without extensions; the caller rejects it.
+    extensions = _read_extensions(r) if not r.at_end() else {}
+    r.expect_end("ServerHello")
+    return ServerHello(random, legacy_session_id_echo, cipher_suite, extensions,
+                       legacy_version, legacy_compression_method)
+
+
+@dataclass(frozen=True)
+class EncryptedExtensions:
+    """
+    struct {
+        Extension extensions<0..2^16-1>;
+    } EncryptedExtensions;
+    """
+
+    extensions: Extensions
+
+    def serialize(self) -> bytes:
+        w = Writer()
+        _write_extensions(w, self.extensions)
+        return _handshake(HandshakeType.ENCRYPTED_EXTENSIONS, w)
+
+
+def parse_encrypted_extensions(body: memoryview | bytes) -> EncryptedExtensions:
+    r = Reader(body)
+    extensions = _read_extensions(r)
+    r.expect_end("EncryptedExtensions")
+    return EncryptedExtensions(extensions)
+
+
+@dataclass(frozen=True)
+class CertificateRequest:
+    """
+    struct {
+        opaque certificate_request_context<0..2^8-1>;
+        Extension extensions<2..2^16-1>;
+    } CertificateRequest;
+    """
+
+    certificate_request_context: bytes
+    extensions: Extensions
+
+    def serialize(self) -> bytes:
+        w = Writer()
+        w.opaque(1, self.certificate_request_context)
+        _write_extensions(w, self.extensions)
+        return _handshake(HandshakeType.CERTIFICATE_REQUEST, w)
+
+
+def parse_certificate_request(body: memoryview | bytes) -> CertificateRequest:
+    r = Reader(body)
+    context = r.opaque(1)
+    extensions = _read_extensions(r, minimum=2)
+    r.expect_end("CertificateRequest")
+    return CertificateRequest(context, extensions)
+
+
+@dataclass(frozen=True)
+class CertificateEntry:
+    """
+    struct {
+        select (certificate_type) {
+            case RawPublicKey: opaque ASN1_subjectPublicKeyInfo<1..2^24-1>;
+            case X509: opaque cert_data<1..2^24-1>;
+        };
+        Extension extensions<0..2^16-1>;
+    } CertificateEntry;
+    """
+
+    cert_data: bytes
+    extensions: Extensions = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """
+    struct {
+        opaque certificate_request_context<0..2^8-1>;
+        CertificateEntry certificate_list<0..2^24-1>;
+    } Certificate;
+    """
+
+    certificate_request_context: bytes
+    certificate_list: list[CertificateEntry]
+
+    def serialize(self) -> bytes:
+        w = Writer()
+        w.opaque(1, self.certificate_request_context)
+        with w.block(3):
+            for entry in self.certificate_list:
+                w.opaque(3, entry.cert_data)
+                _write_extensions(w, entry.extensions)
+        return _handshake(HandshakeType.CERTIFICATE, w)
+
+
+def parse_certificate(body: memoryview | bytes) -> Certificate:
+    r = Reader(body)
+    context = r.opaque(1)
+    entries = []
+    with r.block(3):
+        while not r.at_end():
+            cert_data = r.opaque(3, minimum=1)
+            entries.append(CertificateEntry(cert_data, _read_extensions(r)))
+    r.expect_end("Certificate")
+    return Certificate(context, entries)
+
+
+@dataclass(frozen=True)
+class CertificateVerify:
+    """
+    struct {
+        SignatureScheme algorithm;
+        opaque signature<0..2^16-1>;
+    } CertificateVerify;
+    """
+
+    algorithm: int
+    signature: bytes
+
+    def serialize(self) -> bytes:
+        w = Writer()
+        w.u16(self.algorithm)
+        w.opaque(2, self.signature)
+        return _handshake(HandshakeType.CERTIFICATE_VERIFY, w)
+
+
+def parse_certificate_verify(body: memoryview | bytes) -> CertificateVerify:
+    r = Reader(body)
+    algorithm = r.u16()
+    signature = r.opaque(2)
+    r.expect_end("CertificateVerify")
+    return CertificateVerify(algorithm, signature)
+
+
+@dataclass(frozen=True)
+class Finished:
+    """
+    struct {
+        opaque verify_data[Hash.length];
+    } Finished;
+    """
+
+    verify_data: bytes
+
+    def serialize(self) -> bytes:
+        w = Writer()
+        w.bytes(self.verify_data)
+        return _handshake(HandshakeType.FINISHED, w)
+
+
+def parse_finished(body: memoryview | bytes, hash_length: int) -> Finished:
+    if len(body) != hash_length:
+        raise DecodeError(f"Finished of {len(body)} bytes, expected {hash_length}")
+    return Finished(bytes(body))
+
+
+@dataclass(frozen=True)
+class NewSessionTicket:
+    """
+    struct {
+        uint32 ticket_lifetime;
+        uint32 ticket_age_add;
+        opaque ticket_nonce<0..255>;
+        opaque ticket<1..2^16-1>;
+        Extension extensions<0..2^16-2>;
+    } NewSessionTicket;
+    """
+
+    ticket_lifetime: int
+    ticket_age_add: int
+    ticket_nonce: bytes
+    ticket: bytes
+    extensions: Extensions
+
+    def serialize(self) -> bytes:
+        w = Writer()
+        w.u32(self.ticket_lifetime)
+        w.u32(self.ticket_age_add)
+        w.opaque(1, self.ticket_nonce)
+        w.opaque(2, self.ticket)
+        _write_extensions(w, self.extensions)
+        return _handshake(HandshakeType.NEW_SESSION_TICKET, w)
+
+
+def parse_new_session_ticket(body: memoryview | bytes) -> NewSessionTicket:
+    r = Reader(body)
+    lifetime = r.u32()
+    age_add = r.u32()
+    nonce = r.opaque(1)
+    ticket = r.opaque(2, minimum=1)
+    extensions = _read_extensions(r)
+    r.expect_end("NewSessionTicket")
+    if lifetime > 604800:  # RFC 8446 4.6.1: at most seven days
+        raise IllegalParameter("a ticket lifetime over seven days")
+    return NewSessionTicket(lifetime, age_add, nonce, ticket, extensions)
+
+
+@dataclass(frozen=True)
+class KeyUpdate:
+    """
+    enum {
+        update_not_requested(0), update_requested(1), (255)
+    } KeyUpdateRequest;
+
+    struct {
+        KeyUpdateRequest request_update;
+    } KeyUpdate;
+    """
+
+    request_update: int
+
+    def serialize(self) -> bytes:
+        return bytes((HandshakeType.KEY_UPDATE, 0, 0, 1, self.request_update))
+
+
+def parse_key_update(body: memoryview | bytes) -> KeyUpdate:
+    r = Reader(body)
+    request_update = r.u8()
+    r.expect_end("KeyUpdate")
+    if request_update not in (0, 1):
+        raise IllegalParameter(f"KeyUpdate.request_update = {request_update}")
+    return KeyUpdate(request_update)

@@ -1,0 +1,269 @@
+"""The record layer (RFC 8446 section 5): framing and protection, nothing else.
+
+Incoming bytes are cut into records by :meth:`RecordLayer.read_records`, a
+generator that decrypts one record at a time, *lazily*, so that a handshake
+message handled between two records can install the next read key before the
+next record is opened. Outgoing data is fragmented to at most
+``max_fragment_size`` bytes, protected when a write key is installed, and
+queued; :meth:`RecordLayer.flush` joins the queue once.
+
+    struct {
+        ContentType type;
+        ProtocolVersion legacy_record_version;
+        uint16 length;
+        opaque fragment[TLSPlaintext.length];
+    } TLSPlaintext;
+
+    struct {
+        opaque content[TLSPlaintext.length];
+        ContentType type;
+        uint8 zeros[length_of_padding];
+    } TLSInnerPlaintext;
+
+    struct {
+        ContentType opaque_type = application_data; /* 23 */
+        ProtocolVersion legacy_record_version = 0x0303; /* TLS v1.2 */
+        uint16 length;
+        opaque encrypted_record[TLSCiphertext.length];
+    } TLSCiphertext;
+
+The nonce of each record is the write_iv XOR the 64-bit sequence number
+(section 5.3); the additional data is the record header (section 5.2). The
+sequence numbers restart at 0 whenever a key is installed. The layer does not
+know which messages may arrive when: it tells the connection whether a record
+was protected, and the connection decides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from siotls.core.crypto import AEAD, CipherSuite, InvalidTag
+from siotls.core.errors import BadRecordMac, RecordOverflow, UnexpectedMessage
+from siotls.core.keyschedule import traffic_keys
+from siotls.iana import ContentType
+
+MAX_PLAINTEXT = 2**14
+MAX_CIPHERTEXT = 2**14 + 256
+HEADER_SIZE = 5
+_APPLICATION_DATA_HEADER = bytes((ContentType.APPLICATION_DATA, 3, 3))
+_CHANGE_CIPHER_SPEC_RECORD = b"\x14\x03\x03\x00\x01\x01"
+_CONTENT_TYPES = frozenset(int(ct) for ct in (
+    ContentType.CHANGE_CIPHER_SPEC, ContentType.ALERT, ContentType.HANDSHAKE,
+    ContentType.APPLICATION_DATA))
+
+
+class _Direction:
+    """The protection state of one direction: AEAD, IV and sequence number."""
+
+    __slots__ = ("aead", "iv", "seq", "suite")
+
+    def __init__(self) -> None:
+        self.aead: AEAD | None = None
+        self.iv = 0
+        self.seq = 0
+        self.suite: CipherSuite | None = None
+
+    def install(self, suite: CipherSuite, secret: bytes) -> None:
+        key, iv = traffic_keys(suite, secret)
+        self.aead = suite.aead(key)
+        self.iv = int.from_bytes(iv, "big")
+        self.seq = 0
+        self.suite = suite
+
+    def next_nonce(self) -> bytes:
+        seq = self.seq
+        if seq >= 2**64 - 1:
+            raise UnexpectedMessage("the record sequence number would wrap")
+        self.seq = seq + 1
+        return (self.iv ^ seq).to_bytes(12, "big")
+
+
+class RecordLayer:
+    def __init__(self, max_fragment_size: int = MAX_PLAINTEXT,
+                 padding: Callable[[int, int], int] | None = None) -> None:
+        self.max_fragment_size = max_fragment_size
+        self.padding = padding
+        self._read = _Direction()
+        self._write = _Direction()
+        self._inbuf = bytearray()
+        self._out: list[bytes | bytearray] = []
+        #: How many bytes of records we may still drop because they fail to
+        #: decrypt (rejected 0-RTT data, RFC 8446 section 4.2.10).
+        self.skip_budget = 0
+        self.skip_unprotected_application_data = False
+        self.first_record_version = 0x0303
+
+    # -- keys ---------------------------------------------------------------
+    def set_read_key(self, suite: CipherSuite, secret: bytes) -> None:
+        self._read.install(suite, secret)
+
+    def set_write_key(self, suite: CipherSuite, secret: bytes) -> None:
+        self._write.install(suite, secret)
+
+    @property
+    def read_protected(self) -> bool:
+        return self._read.aead is not None
+
+    @property
+    def write_protected(self) -> bool:
+        return self._write.aead is not None
+
+    @property
+    def write_seq(self) -> int:
+        return self._write.seq
+
+    @property
+    def write_usage_limit(self) -> int:
+        suite = self._write.suite
+        return suite.usage_limit if suite is not None else 2**64
+
+    @property
+    def buffered(self) -> int:
+        """Bytes of an incomplete record waiting for the rest."""
+        return len(self._inbuf)
+
+    # -- receiving ----------------------------------------------------------
+    def read_records(self, data: bytes | bytearray | memoryview
+                     ) -> Iterator[tuple[int, bytes | memoryview, bool]]:
+        """Yield ``(content_type, content, protected)`` for every complete record.
+
+        ``content`` is the plaintext with the inner content type and padding
+        removed; ``protected`` says whether the record was encrypted.
+        Incomplete trailing bytes are kept for the next call.
+        """
+        view = memoryview(data)
+        inbuf = self._inbuf
+        if inbuf:
+            # Complete the pending record with the front of ``data``.
+            if len(inbuf) < HEADER_SIZE:
+                take = HEADER_SIZE - len(inbuf)
+                inbuf += view[:take]
+                view = view[take:]
+                if len(inbuf) < HEADER_SIZE:
+                    return
+            length = self._check_header(inbuf)
+            take = HEADER_SIZE + length - len(inbuf)
+            inbuf += view[:take]
+            view = view[take:]
+            if len(inbuf) < HEADER_SIZE + length:
+                return
+            record = bytes(inbuf)
+            inbuf.clear()
+            opened = self._open(record[:HEADER_SIZE], memoryview(record)[HEADER_SIZE:])
+            if opened is not None:
+                yield opened
+        pos = 0
+        end = len(view)
+        while end - pos >= HEADER_SIZE:
+            header = view[pos : pos + HEADER_SIZE]
+            length = self._check_header(header)
+            if end - pos - HEADER_SIZE < length:
+                break
+            start = pos + HEADER_SIZE
+            pos = start + length
+            opened = self._open(bytes(header), view[start:pos])
+            if opened is not None:
+                yield opened
+        if pos < end:
+            inbuf += view[pos:]
+
+    def _check_header(self, header: bytes | bytearray | memoryview) -> int:
+        content_type = header[0]
+        if content_type not in _CONTENT_TYPES:
+            raise UnexpectedMessage(f"a record of unknown content type {content_type}")
+        length = (header[3] << 8) | header[4]
+        if length > MAX_CIPHERTEXT:
+            raise RecordOverflow(f"a record of {length} bytes")
+        return length
+
+    def _open(self, header: bytes, fragment: memoryview
+              ) -> tuple[int, bytes | memoryview, bool] | None:
+        content_type = header[0]
+        direction = self._read
+        aead = direction.aead
+        if aead is None or content_type != ContentType.APPLICATION_DATA:
+            # Unprotected: the connection decides whether that is allowed now.
+            if len(fragment) > MAX_PLAINTEXT:
+                raise RecordOverflow(f"a plaintext record of {len(fragment)} bytes")
+            if (aead is None and content_type == ContentType.APPLICATION_DATA
+                    and self.skip_unprotected_application_data):
+                return self._skip(len(fragment), "application data before the handshake keys")
+            if not fragment and content_type != ContentType.APPLICATION_DATA:
+                raise UnexpectedMessage(f"an empty {ContentType(content_type).name} record")
+            return content_type, bytes(fragment), False
+        seq = direction.seq
+        try:
+            plaintext = aead.decrypt((direction.iv ^ seq).to_bytes(12, "big"), fragment, header)
+        except InvalidTag:
+            if self.skip_budget:
+                return self._skip(len(fragment), "a record that does not decrypt")
+            raise BadRecordMac("a record failed to decrypt") from None
+        direction.seq = seq + 1
+        self.skip_budget = 0  # the peer is now past its early data
+        # TLSInnerPlaintext: strip the zero padding, find the real content type.
+        end = len(plaintext)
+        if end and plaintext[-1]:
+            end -= 1
+        else:
+            end = len(plaintext.rstrip(b"\x00")) - 1
+            if end < 0:
+                raise UnexpectedMessage("a record holding only padding")
+        if end > MAX_PLAINTEXT:
+            raise RecordOverflow(f"a record of {end} bytes of plaintext")
+        content_type = plaintext[end]
+        if content_type not in _CONTENT_TYPES or content_type == ContentType.CHANGE_CIPHER_SPEC:
+            raise UnexpectedMessage(f"a protected record of content type {content_type}")
+        if not end and content_type != ContentType.APPLICATION_DATA:
+            raise UnexpectedMessage(f"an empty {ContentType(content_type).name} record")
+        return content_type, memoryview(plaintext)[:end], True
+
+    def _skip(self, size: int, what: str) -> None:
+        if size > self.skip_budget:
+            raise (BadRecordMac if self.read_protected else UnexpectedMessage)(
+                f"{what}, past the early data the peer may send")
+        self.skip_budget -= size
+        return None
+
+    # -- sending ------------------------------------------------------------
+    def write(self, content_type: int, data: bytes | bytearray | memoryview) -> None:
+        """Queue ``data`` as records of ``content_type``, protected when a key is set."""
+        view = memoryview(data)
+        size = self.max_fragment_size
+        out = self._out
+        direction = self._write
+        aead = direction.aead
+        if aead is None:
+            header = bytes((content_type,)) + self.first_record_version.to_bytes(2, "big")
+            self.first_record_version = 0x0303
+            for start in range(0, len(view), size):
+                chunk = view[start : start + size]
+                out.append(header + len(chunk).to_bytes(2, "big"))
+                out.append(bytes(chunk))
+            return
+        type_byte = bytes((content_type,))
+        padding = self.padding
+        for start in range(0, max(len(view), 1), size):
+            chunk = view[start : start + size]
+            if padding is None:
+                inner = b"".join((chunk, type_byte))
+            else:
+                pad = max(0, min(padding(content_type, len(chunk)), MAX_PLAINTEXT - len(chunk)))
+                inner = b"".join((chunk, type_byte, bytes(pad)))
+            header = _APPLICATION_DATA_HEADER + (len(inner) + 16).to_bytes(2, "big")
+            out.append(header)
+            out.append(aead.encrypt(direction.next_nonce(), inner, header))
+
+    def write_change_cipher_spec(self) -> None:
+        self._out.append(_CHANGE_CIPHER_SPEC_RECORD)
+
+    def flush(self) -> bytes:
+        out = self._out
+        if not out:
+            return b""
+        data = b"".join(out)
+        out.clear()
+        return data
+
+    def pending(self) -> int:
+        return sum(map(len, self._out))

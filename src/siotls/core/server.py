@@ -1,0 +1,244 @@
+"""The server side of the handshake (RFC 8446 section 4, appendix A.2).
+
+One ClientHello is handled in one go: it is checked, the parameters are
+negotiated (:mod:`siotls.core.negotiation`), and the whole server flight
+(ServerHello, EncryptedExtensions, [CertificateRequest], Certificate,
+CertificateVerify, Finished) is queued at once. When the client's key shares
+are all unusable, a HelloRetryRequest goes out instead and the server waits
+for the second ClientHello in START. The server keeps what it needs about the
+first ClientHello in memory (it is not stateless), so it sends no cookie.
+"""
+
+from __future__ import annotations
+
+import os
+
+from siotls.core import certificates, crypto
+from siotls.core import extensions as ext
+from siotls.core.config import (
+    TLSConfiguration,
+    TLSNegotiatedConfiguration,
+)
+from siotls.core.errors import (
+    CertificateRequired,
+    IllegalParameter,
+    MissingExtension,
+    ProtocolVersion,
+)
+from siotls.core.handshake import Handshake, KeyLog
+from siotls.core.keyschedule import KeySchedule
+from siotls.core.messages import (
+    HELLO_RETRY_REQUEST_RANDOM,
+    Certificate,
+    CertificateEntry,
+    CertificateRequest,
+    ClientHello,
+    EncryptedExtensions,
+    ServerHello,
+    parse_certificate,
+    parse_client_hello,
+)
+from siotls.core.negotiation import (
+    select_alpn,
+    select_cipher_suite,
+    select_group,
+    select_signature_scheme,
+)
+from siotls.core.record import RecordLayer
+from siotls.core.state import State
+from siotls.iana import (
+    CipherSuites,
+    ExtensionType,
+    HandshakeType,
+    NamedGroup,
+    SignatureScheme,
+    TLSVersion,
+)
+
+ET = ExtensionType
+#: Bytes of rejected 0-RTT data we are willing to skip (RFC 8446 section 4.2.10).
+MAX_SKIPPED_EARLY_DATA = 2**16
+
+
+class ServerHandshake(Handshake):
+    side = "server"
+
+    def __init__(self, config: TLSConfiguration, records: RecordLayer,
+                 nconfig: TLSNegotiatedConfiguration, keylog: KeyLog) -> None:
+        super().__init__(config, records, nconfig, keylog)
+        self._handlers.update({
+            HandshakeType.CLIENT_HELLO: self.on_client_hello,
+            HandshakeType.CERTIFICATE: self.on_certificate,
+            HandshakeType.CERTIFICATE_VERIFY: self.on_certificate_verify,
+            HandshakeType.FINISHED: self.on_finished,
+        })
+        assert config.private_key is not None
+        self.private_key = crypto.load_private_key(config.private_key)
+        leaf = certificates.load_certificate(config.certificate_chain[0])
+        self.usable_schemes = crypto.schemes_for_key(
+            crypto.key_kind(self.private_key, leaf.public_key_algorithm_oid.dotted_string))
+        self.hello_retry_group: int | None = None
+        self.hello_retry_suite: int | None = None
+        self.first_client_hello: ClientHello | None = None
+
+    def initiate(self) -> None:
+        self.state = State.START
+
+    # -- ClientHello --------------------------------------------------------------
+    def on_client_hello(self, body: memoryview, raw: bytes) -> None:
+        ch = parse_client_hello(body)
+        config = self.config
+        exts = ch.extensions
+        if ET.SUPPORTED_VERSIONS not in exts:
+            raise ProtocolVersion("the client does not offer TLS 1.3")
+        if TLSVersion.TLS_1_3 not in ext.decode_supported_versions_ch(exts[ET.SUPPORTED_VERSIONS]):
+            raise ProtocolVersion("the client does not offer TLS 1.3")
+        if ch.legacy_compression_methods != b"\x00":
+            raise IllegalParameter("legacy_compression_methods is not [null]")
+        ext.check_allowed(exts, ext.CH)
+        if ET.PRE_SHARED_KEY in exts and list(exts)[-1] != ET.PRE_SHARED_KEY:
+            raise IllegalParameter("pre_shared_key is not the last extension")
+        if self.first_client_hello is not None:
+            self._check_second_client_hello(ch)
+
+        suite = select_cipher_suite(config.cipher_suites, ch.cipher_suites)
+        if ET.SIGNATURE_ALGORITHMS not in exts:
+            raise MissingExtension("the ClientHello has no signature_algorithms")
+        scheme = select_signature_scheme(
+            config.signature_algorithms,
+            ext.decode_signature_algorithms(exts[ET.SIGNATURE_ALGORITHMS]),
+            self.usable_schemes)
+        if ET.SUPPORTED_GROUPS not in exts or ET.KEY_SHARE not in exts:
+            raise MissingExtension("the ClientHello lacks supported_groups or key_share")
+        supported_groups = ext.decode_supported_groups(exts[ET.SUPPORTED_GROUPS])
+        key_shares = dict(ext.decode_key_share_ch(exts[ET.KEY_SHARE]))
+        if not set(key_shares) <= set(supported_groups):
+            raise IllegalParameter("a key_share for a group missing from supported_groups")
+        group, hello_retry = select_group(config.key_exchanges, supported_groups, list(key_shares))
+        if ET.SERVER_NAME in exts:
+            self.nconfig.server_name = ext.decode_server_name(exts[ET.SERVER_NAME])
+        alpn = None
+        if ET.APPLICATION_LAYER_PROTOCOL_NEGOTIATION in exts:
+            alpn = select_alpn(config.alpn, ext.decode_alpn(
+                exts[ET.APPLICATION_LAYER_PROTOCOL_NEGOTIATION]))
+        if ET.EARLY_DATA in exts:  # we accept no 0-RTT: skip what fails to decrypt
+            self.records.skip_budget = MAX_SKIPPED_EARLY_DATA
+
+        if hello_retry:
+            if self.first_client_hello is not None:
+                raise IllegalParameter("the second ClientHello still lacks a usable key share")
+            self._send_hello_retry_request(ch, raw, suite, group)
+            return
+        self.nconfig.cipher_suite = CipherSuites(suite)
+        self.nconfig.key_exchange = NamedGroup(group)
+        self.nconfig.signature_algorithm = SignatureScheme(scheme)
+        self.nconfig.alpn = alpn
+        self._send_server_flight(ch, raw, suite, group, key_shares[group], scheme, alpn)
+
+    def _check_second_client_hello(self, ch: ClientHello) -> None:
+        """RFC 8446 section 4.1.2: ClientHello2 is ClientHello1 with the asked changes."""
+        first = self.first_client_hello
+        assert first is not None
+        if (ch.random != first.random or ch.legacy_session_id != first.legacy_session_id
+                or ch.cipher_suites != first.cipher_suites):
+            raise IllegalParameter("the second ClientHello changes more than it should")
+        if ET.EARLY_DATA in ch.extensions:
+            raise IllegalParameter("early_data in the second ClientHello")
+        if ET.KEY_SHARE not in ch.extensions:
+            raise MissingExtension("the second ClientHello has no key_share")
+        shares = ext.decode_key_share_ch(ch.extensions[ET.KEY_SHARE])
+        if [group for group, _ in shares] != [self.hello_retry_group]:
+            raise IllegalParameter("the second ClientHello does not share the group we asked for")
+        if select_cipher_suite(self.config.cipher_suites, ch.cipher_suites) \
+                != self.hello_retry_suite:
+            raise IllegalParameter("the cipher suite changed after the HelloRetryRequest")
+
+    def _send_hello_retry_request(self, ch: ClientHello, raw: bytes, suite: int,
+                                  group: int) -> None:
+        self.first_client_hello = ch
+        self.hello_retry_group = group
+        self.hello_retry_suite = suite
+        self.nconfig.hello_retry_request = True
+        self.schedule = KeySchedule(crypto.CIPHER_SUITES[suite])
+        self.schedule.update(raw)
+        self.schedule.restart_after_hello_retry()
+        self.send(ServerHello(HELLO_RETRY_REQUEST_RANDOM, ch.legacy_session_id, suite, {
+            ET.SUPPORTED_VERSIONS: TLSVersion.TLS_1_3.to_bytes(2, "big"),
+            ET.KEY_SHARE: group.to_bytes(2, "big"),
+        }).serialize())
+        if ch.legacy_session_id:
+            self.send_change_cipher_spec()
+        # Rejected 0-RTT records arrive before ClientHello2, under a key we lack.
+        self.records.skip_unprotected_application_data = ET.EARLY_DATA in ch.extensions
+        self.state = State.START
+
+    def _send_server_flight(self, ch: ClientHello, raw: bytes, suite: int, group: int,
+                            client_share: bytes, scheme: int, alpn: bytes | None) -> None:
+        config = self.config
+        self.client_random = ch.random
+        self.records.skip_unprotected_application_data = False
+        private, public = crypto.generate_key_share(group)
+        shared_secret = crypto.key_exchange(group, private, client_share)
+        if self.schedule is None:
+            self.schedule = KeySchedule(crypto.CIPHER_SUITES[suite])
+        schedule = self.schedule
+        schedule.update(raw)
+        self.send(ServerHello(os.urandom(32), ch.legacy_session_id, suite, {
+            ET.SUPPORTED_VERSIONS: TLSVersion.TLS_1_3.to_bytes(2, "big"),
+            ET.KEY_SHARE: ext.encode_key_share_sh(group, public),
+        }).serialize())
+        if ch.legacy_session_id:
+            self.send_change_cipher_spec()
+        schedule.enter_handshake(shared_secret)
+        self.keylog("SERVER_HANDSHAKE_TRAFFIC_SECRET", schedule.server_handshake_traffic_secret)
+        self.keylog("CLIENT_HANDSHAKE_TRAFFIC_SECRET", schedule.client_handshake_traffic_secret)
+        self.set_write_key(schedule.server_handshake_traffic_secret)
+        self.set_read_key(schedule.client_handshake_traffic_secret)
+
+        extensions: dict[int, bytes] = {}
+        if alpn is not None:
+            extensions[ET.APPLICATION_LAYER_PROTOCOL_NEGOTIATION] = ext.encode_alpn([alpn])
+        if self.nconfig.server_name is not None:
+            extensions[ET.SERVER_NAME] = b""
+        self.send(EncryptedExtensions(extensions).serialize())
+        if config.require_peer_authentication:
+            self.send(CertificateRequest(b"", {
+                ET.SIGNATURE_ALGORITHMS: ext.encode_u16_list(config.signature_algorithms),
+            }).serialize())
+        self.send(Certificate(b"", [
+            CertificateEntry(der) for der in config.certificate_chain]).serialize())
+        self.sign_certificate_verify(self.private_key, scheme)
+        self.send_finished(schedule.server_handshake_traffic_secret)
+        self.enter_application()
+        self.set_write_key(schedule.server_application_traffic_secret)
+        self.state = State.WAIT_CERT if config.require_peer_authentication else State.WAIT_FINISHED
+
+    # -- client's second flight ---------------------------------------------------
+    def on_certificate(self, body: memoryview, raw: bytes) -> None:
+        certificate = parse_certificate(body)
+        if certificate.certificate_request_context:
+            raise IllegalParameter("the client's Certificate has a certificate_request_context")
+        for entry in certificate.certificate_list:
+            ext.check_allowed(entry.extensions, ext.CT)
+            ext.check_offered(entry.extensions, set(), "Certificate")
+        self.key_schedule.update(raw)
+        if not certificate.certificate_list:
+            raise CertificateRequired("the client sent no certificate")
+        chain = tuple(entry.cert_data for entry in certificate.certificate_list)
+        assert self.config.truststore is not None
+        leaf = certificates.verify_client_chain(self.config.truststore, chain)
+        self.nconfig.peer_verified = True
+        self.peer_public_key, self.peer_key_kind = crypto.certificate_public_key(leaf)
+        self.nconfig.peer_certificate_chain = chain
+        self.state = State.WAIT_CV
+
+    def on_certificate_verify(self, body: memoryview, raw: bytes) -> None:
+        self.check_certificate_verify(body, raw)
+        self.state = State.WAIT_FINISHED
+
+    def on_finished(self, body: memoryview, raw: bytes) -> None:
+        schedule = self.key_schedule
+        self.check_finished(body, raw, schedule.client_handshake_traffic_secret)
+        schedule.enter_resumption()
+        self.set_read_key(schedule.client_application_traffic_secret)
+        self.state = State.CONNECTED

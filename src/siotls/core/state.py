@@ -1,0 +1,136 @@
+"""The handshake state machine (RFC 8446 appendix A) as two tables.
+
+``TRANSITIONS[side][state][message]`` is the set of states that receiving
+``message`` in ``state`` may lead to. A message missing from the table is an
+``unexpected_message``; the handler picks the next state among the allowed
+ones (for instance a ClientHello leads the server to WAIT_CERT when it asked
+for a client certificate, else to WAIT_FINISHED, or back to START after a
+HelloRetryRequest). The tables are pure data, tested without any bytes.
+
+Client (A.1)::
+
+                              START <----+
+               Send ClientHello |        | Recv HelloRetryRequest
+          [K_send = early data] |        |
+                                v        |
+           /                 WAIT_SH ----+
+           |                    | Recv ServerHello
+           |                    | K_recv = handshake
+       Can |                    V
+      send |                 WAIT_EE
+     early |                    | Recv EncryptedExtensions
+      data |           +--------+--------+
+           |     Using |                 | Using certificate
+           |       PSK |                 v
+           |           |            WAIT_CERT_CR
+           |           |        Recv |       | Recv CertificateRequest
+           |           | Certificate |       v
+           |           |             |    WAIT_CERT
+           |           |             |       | Recv Certificate
+           |           |             v       v
+           |           |              WAIT_CV
+           |           |                 | Recv CertificateVerify
+           |           +> WAIT_FINISHED <+
+           |                  | Recv Finished
+           \                  | [Send EndOfEarlyData]
+                              | K_send = handshake
+                              | [Send Certificate [+ CertificateVerify]]
+    Can send                  | Send Finished
+    app data   -->            | K_send = K_recv = application
+    after here                v
+                          CONNECTED
+
+Server (A.2)::
+
+                              START <-----+
+               Recv ClientHello |         | Send HelloRetryRequest
+                                v         |
+                             RECVD_CH ----+
+                                | Select parameters
+                                v
+                             NEGOTIATED
+                                | Send ServerHello
+                                | K_send = handshake
+                                | Send EncryptedExtensions
+                                | [Send CertificateRequest]
+ Can send                       | [Send Certificate + CertificateVerify]
+ app data                       | Send Finished
+ after   -->                    | K_send = application
+ here                  +--------+--------+
+              No 0-RTT |                 | 0-RTT
+                       |                 |
+   K_recv = handshake  |                 | K_recv = early data
+ [Skip decrypt errors] |    +------> WAIT_EOED -+
+                       |    |       Recv |      | Recv EndOfEarlyData
+                       |    | early data |      | K_recv = handshake
+                       |    +------------+      |
+                       |                        |
+                       +> WAIT_FLIGHT2 <--------+
+                                |
+                       +--------+--------+
+               No auth |                 | Client auth
+                       |                 |
+                       |                 v
+                       |             WAIT_CERT
+                       |        Recv |       | Recv Certificate
+                       |       empty |       v
+                       | Certificate |    WAIT_CV
+                       |             |       | Recv
+                       |             v       | CertificateVerify
+                       +-> WAIT_FINISHED <---+
+                                | Recv Finished
+                                | K_recv = application
+                                v
+                            CONNECTED
+
+RECVD_CH, NEGOTIATED and WAIT_FLIGHT2 are passed through within the handling
+of one ClientHello, so they never wait for a message and are not states here.
+0-RTT (WAIT_EOED) belongs to the resumption work and is not reachable yet.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from siotls.iana import HandshakeType as HT
+
+
+class State(enum.Enum):
+    START = "START"
+    WAIT_SH = "WAIT_SH"
+    WAIT_EE = "WAIT_EE"
+    WAIT_CERT_CR = "WAIT_CERT_CR"
+    WAIT_CERT = "WAIT_CERT"
+    WAIT_CV = "WAIT_CV"
+    WAIT_FINISHED = "WAIT_FINISHED"
+    CONNECTED = "CONNECTED"
+
+
+S = State
+CLIENT_TRANSITIONS: dict[State, dict[int, frozenset[State]]] = {
+    S.WAIT_SH: {HT.SERVER_HELLO: frozenset({S.WAIT_SH, S.WAIT_EE})},  # WAIT_SH again after HRR
+    S.WAIT_EE: {HT.ENCRYPTED_EXTENSIONS: frozenset({S.WAIT_CERT_CR})},
+    S.WAIT_CERT_CR: {
+        HT.CERTIFICATE: frozenset({S.WAIT_CV}),
+        HT.CERTIFICATE_REQUEST: frozenset({S.WAIT_CERT}),
+    },
+    S.WAIT_CERT: {HT.CERTIFICATE: frozenset({S.WAIT_CV})},
+    S.WAIT_CV: {HT.CERTIFICATE_VERIFY: frozenset({S.WAIT_FINISHED})},
+    S.WAIT_FINISHED: {HT.FINISHED: frozenset({S.CONNECTED})},
+    S.CONNECTED: {
+        HT.NEW_SESSION_TICKET: frozenset({S.CONNECTED}),
+        HT.KEY_UPDATE: frozenset({S.CONNECTED}),
+    },
+}
+
+SERVER_TRANSITIONS: dict[State, dict[int, frozenset[State]]] = {
+    # START again after a HelloRetryRequest; WAIT_CERT when a certificate was requested.
+    S.START: {HT.CLIENT_HELLO: frozenset({S.START, S.WAIT_CERT, S.WAIT_FINISHED})},
+    S.WAIT_CERT: {HT.CERTIFICATE: frozenset({S.WAIT_CV, S.WAIT_FINISHED})},
+    S.WAIT_CV: {HT.CERTIFICATE_VERIFY: frozenset({S.WAIT_FINISHED})},
+    S.WAIT_FINISHED: {HT.FINISHED: frozenset({S.CONNECTED})},
+    S.CONNECTED: {HT.KEY_UPDATE: frozenset({S.CONNECTED})},
+}
+del S
+
+TRANSITIONS = {"client": CLIENT_TRANSITIONS, "server": SERVER_TRANSITIONS}

@@ -1,0 +1,184 @@
+"""IANA registries used by TLS 1.3 (RFC 8446 section 11 and appendix B).
+
+Every enum is an ``IntEnum`` so that a value read off the wire compares equal to
+its member. Values a peer sends that are not listed here (GREASE, RFC 8701, or
+anything newer than this module) stay plain ``int`` and are ignored where the
+RFC says to ignore them.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ContentType(enum.IntEnum):
+    INVALID = 0
+    CHANGE_CIPHER_SPEC = 20
+    ALERT = 21
+    HANDSHAKE = 22
+    APPLICATION_DATA = 23
+    HEARTBEAT = 24
+
+
+class AlertLevel(enum.IntEnum):
+    WARNING = 1
+    FATAL = 2
+
+
+class AlertDescription(enum.IntEnum):
+    CLOSE_NOTIFY = 0
+    UNEXPECTED_MESSAGE = 10
+    BAD_RECORD_MAC = 20
+    RECORD_OVERFLOW = 22
+    HANDSHAKE_FAILURE = 40
+    BAD_CERTIFICATE = 42
+    UNSUPPORTED_CERTIFICATE = 43
+    CERTIFICATE_REVOKED = 44
+    CERTIFICATE_EXPIRED = 45
+    CERTIFICATE_UNKNOWN = 46
+    ILLEGAL_PARAMETER = 47
+    UNKNOWN_CA = 48
+    ACCESS_DENIED = 49
+    DECODE_ERROR = 50
+    DECRYPT_ERROR = 51
+    PROTOCOL_VERSION = 70
+    INSUFFICIENT_SECURITY = 71
+    INTERNAL_ERROR = 80
+    INAPPROPRIATE_FALLBACK = 86
+    USER_CANCELED = 90
+    MISSING_EXTENSION = 109
+    UNSUPPORTED_EXTENSION = 110
+    UNRECOGNIZED_NAME = 112
+    BAD_CERTIFICATE_STATUS_RESPONSE = 113
+    UNKNOWN_PSK_IDENTITY = 115
+    CERTIFICATE_REQUIRED = 116
+    NO_APPLICATION_PROTOCOL = 120
+
+
+class HandshakeType(enum.IntEnum):
+    CLIENT_HELLO = 1
+    SERVER_HELLO = 2
+    NEW_SESSION_TICKET = 4
+    END_OF_EARLY_DATA = 5
+    ENCRYPTED_EXTENSIONS = 8
+    CERTIFICATE = 11
+    CERTIFICATE_REQUEST = 13
+    CERTIFICATE_VERIFY = 15
+    FINISHED = 20
+    KEY_UPDATE = 24
+    MESSAGE_HASH = 254
+
+
+class TLSVersion(enum.IntEnum):
+    TLS_1_0 = 0x0301
+    TLS_1_1 = 0x0302
+    TLS_1_2 = 0x0303
+    TLS_1_3 = 0x0304
+
+
+class ExtensionType(enum.IntEnum):
+    SERVER_NAME = 0
+    MAX_FRAGMENT_LENGTH = 1
+    STATUS_REQUEST = 5
+    SUPPORTED_GROUPS = 10
+    EC_POINT_FORMATS = 11
+    SIGNATURE_ALGORITHMS = 13
+    USE_SRTP = 14
+    HEARTBEAT = 15
+    APPLICATION_LAYER_PROTOCOL_NEGOTIATION = 16
+    SIGNED_CERTIFICATE_TIMESTAMP = 18
+    CLIENT_CERTIFICATE_TYPE = 19
+    SERVER_CERTIFICATE_TYPE = 20
+    PADDING = 21
+    ENCRYPT_THEN_MAC = 22
+    EXTENDED_MASTER_SECRET = 23
+    RECORD_SIZE_LIMIT = 28
+    SESSION_TICKET = 35
+    PRE_SHARED_KEY = 41
+    EARLY_DATA = 42
+    SUPPORTED_VERSIONS = 43
+    COOKIE = 44
+    PSK_KEY_EXCHANGE_MODES = 45
+    CERTIFICATE_AUTHORITIES = 47
+    OID_FILTERS = 48
+    POST_HANDSHAKE_AUTH = 49
+    SIGNATURE_ALGORITHMS_CERT = 50
+    KEY_SHARE = 51
+    RENEGOTIATION_INFO = 0xFF01
+
+
+class CipherSuites(enum.IntEnum):
+    TLS_AES_128_GCM_SHA256 = 0x1301
+    TLS_AES_256_GCM_SHA384 = 0x1302
+    TLS_CHACHA20_POLY1305_SHA256 = 0x1303
+    TLS_AES_128_CCM_SHA256 = 0x1304
+    TLS_AES_128_CCM_8_SHA256 = 0x1305
+
+
+class NamedGroup(enum.IntEnum):
+    secp256r1 = 0x0017
+    secp384r1 = 0x0018
+    secp521r1 = 0x0019
+    x25519 = 0x001D
+    x448 = 0x001E
+    ffdhe2048 = 0x0100
+    ffdhe3072 = 0x0101
+    ffdhe4096 = 0x0102
+    ffdhe6144 = 0x0103
+    ffdhe8192 = 0x0104
+
+
+class SignatureScheme(enum.IntEnum):
+    rsa_pkcs1_sha256 = 0x0401
+    rsa_pkcs1_sha384 = 0x0501
+    rsa_pkcs1_sha512 = 0x0601
+    ecdsa_secp256r1_sha256 = 0x0403
+    ecdsa_secp384r1_sha384 = 0x0503
+    ecdsa_secp521r1_sha512 = 0x0603
+    rsa_pss_rsae_sha256 = 0x0804
+    rsa_pss_rsae_sha384 = 0x0805
+    rsa_pss_rsae_sha512 = 0x0806
+    ed25519 = 0x0807
+    ed448 = 0x0808
+    rsa_pss_pss_sha256 = 0x0809
+    rsa_pss_pss_sha384 = 0x080A
+    rsa_pss_pss_sha512 = 0x080B
+    rsa_pkcs1_sha1 = 0x0201
+    ecdsa_sha1 = 0x0203
+
+
+class PskKeyExchangeMode(enum.IntEnum):
+    psk_ke = 0
+    psk_dhe_ke = 1
+
+
+class NameType(enum.IntEnum):
+    host_name = 0
+
+
+class KeyUpdateRequest(enum.IntEnum):
+    update_not_requested = 0
+    update_requested = 1
+
+
+class ALPNProtocol(bytes, enum.Enum):
+    """Well-known ALPN protocol IDs; any ``bytes`` is accepted where one is expected."""
+
+    HTTP_1_0 = b"http/1.0"
+    HTTP_1_1 = b"http/1.1"
+    H2 = b"h2"
+    H3 = b"h3"
+    SPDY_3 = b"spdy/3"
+    WEBRTC = b"webrtc"
+    FTP = b"ftp"
+    IMAP = b"imap"
+    POP3 = b"pop3"
+    ACME_TLS_1 = b"acme-tls/1"
+    DOT = b"dot"
+    MQTT = b"mqtt"
+    SMB = b"smb"
+
+
+class CertificateType(enum.IntEnum):
+    X509 = 0
+    RAW_PUBLIC_KEY = 2

@@ -1,0 +1,191 @@
+"""Trust stores: the CA certificates a peer's certificate chain must lead to.
+
+:class:`TrustStore` holds DER CA certificates; :func:`get_truststore` loads the
+operating system's CA bundle (or ``certifi``'s). Path validation itself is done by
+:mod:`siotls.core.certificates` with ``cryptography.x509.verification``.
+
+A trust store holds *CA* certificates: ``cryptography``'s verifier cannot be told
+to trust a self-signed end-entity certificate directly.
+
+``cryptography`` is only imported when a trust store is made.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import os
+import re
+import ssl
+import warnings
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.x509.verification import Store
+
+__all__ = ["TrustStore", "get_truststore"]
+
+#: Well-known CA bundle files, tried after ``ssl.get_default_verify_paths().cafile``.
+SYSTEM_CA_BUNDLES = (
+    "/etc/ssl/certs/ca-certificates.crt",  # Debian, Ubuntu, Gentoo, Arch, Alpine
+    "/etc/pki/tls/certs/ca-bundle.crt",  # Fedora, RHEL, CentOS
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",  # Fedora, RHEL 7+
+    "/etc/ssl/ca-bundle.pem",  # openSUSE
+    "/etc/ssl/cert.pem",  # Alpine, macOS, OpenBSD, FreeBSD
+    "/usr/local/etc/openssl/cert.pem",  # macOS homebrew (old)
+    "/opt/homebrew/etc/openssl@3/cert.pem",  # macOS homebrew, Apple silicon
+    "/usr/local/etc/openssl@3/cert.pem",  # macOS homebrew, Intel
+    "/usr/local/share/certs/ca-root-nss.crt",  # FreeBSD
+)
+
+_PEM_CERTIFICATE = re.compile(
+    rb"-----BEGIN CERTIFICATE-----\s*(.+?)\s*-----END CERTIFICATE-----", re.DOTALL
+)
+
+
+class TrustStore:
+    """An immutable set of trusted CA certificates.
+
+    :param certificates: DER X.509 CA certificates, at least one.
+    :raises ValueError: when empty or when a certificate does not parse (the message
+        names its index).
+    """
+
+    certificates: tuple[bytes, ...]
+    x509_certificates: tuple[x509.Certificate, ...]
+
+    def __init__(self, certificates: Iterable[bytes]) -> None:
+        from cryptography import x509
+
+        ders = tuple(bytes(certificate) for certificate in certificates)
+        if not ders:
+            msg = "a trust store needs at least one CA certificate"
+            raise ValueError(msg)
+        parsed = []
+        for index, der in enumerate(ders):
+            try:
+                parsed.append(x509.load_der_x509_certificate(der))
+            except ValueError as exc:
+                msg = f"trust store certificate #{index} is not a valid DER X.509 certificate: {exc}"
+                raise ValueError(msg) from exc
+        self.certificates = ders
+        self.x509_certificates = tuple(parsed)
+
+    @classmethod
+    def _from_parsed(cls, certificates: dict[bytes, x509.Certificate]) -> TrustStore:
+        """A trust store of already parsed certificates (DER -> certificate)."""
+        self = cls.__new__(cls)
+        self.certificates = tuple(certificates)
+        self.x509_certificates = tuple(certificates.values())
+        return self
+
+    @functools.cached_property
+    def store(self) -> Store:
+        """The ``cryptography.x509.verification.Store`` of these certificates."""
+        from cryptography.x509.verification import Store
+
+        return Store(list(self.x509_certificates))
+
+    @classmethod
+    def from_pem(cls, data: bytes | str) -> TrustStore:
+        """A trust store of every certificate of a PEM bundle.
+
+        :raises ValueError: when there is no certificate or a malformed one.
+        """
+        from siotls.pem import decode_pem_certificate_chain
+
+        return cls(decode_pem_certificate_chain(data))
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> TrustStore:
+        """A trust store of every certificate of a PEM bundle file."""
+        return cls.from_pem(Path(path).read_bytes())
+
+    def __len__(self) -> int:
+        return len(self.certificates)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.certificates)
+
+    def __contains__(self, der: object) -> bool:
+        return der in self.certificates
+
+    def __repr__(self) -> str:
+        return f"<TrustStore of {len(self)} certificate{'s' * (len(self) != 1)}>"
+
+
+def _lenient_pem_certificates(data: bytes) -> dict[bytes, x509.Certificate]:
+    """Every PEM certificate of ``data`` that parses, DER -> certificate.
+
+    The others are skipped, and so are ``cryptography``'s deprecation warnings
+    about the odd certificates of system bundles (e.g. non-positive serial numbers).
+    """
+    from cryptography import x509
+    from cryptography.utils import CryptographyDeprecationWarning
+
+    certificates = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        for match in _PEM_CERTIFICATE.finditer(data):
+            try:
+                der = base64.b64decode(b"".join(match.group(1).split()), validate=True)
+                certificates[der] = x509.load_der_x509_certificate(der)
+            except (ValueError, binascii.Error):
+                continue
+    return certificates
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
+
+
+def _system_certificates() -> dict[bytes, x509.Certificate]:
+    paths = ssl.get_default_verify_paths()
+    candidates = [Path(path) for path in (paths.cafile, *SYSTEM_CA_BUNDLES) if path]
+    for candidate in dict.fromkeys(candidates):
+        if candidate.is_file() and (ders := _lenient_pem_certificates(_read(candidate))):
+            return ders
+    # No bundle file: read the hashed directory (c_rehash) one file at a time.
+    if paths.capath and (capath := Path(paths.capath)).is_dir():
+        certificates = {}
+        for entry in sorted(capath.iterdir()):
+            if entry.is_file():
+                certificates.update(_lenient_pem_certificates(_read(entry)))
+        return certificates
+    return {}
+
+
+@functools.cache
+def get_truststore() -> TrustStore:
+    """The operating system's trusted CAs, else ``certifi``'s (cached).
+
+    Tries ``ssl.get_default_verify_paths().cafile`` (``SSL_CERT_FILE`` when set),
+    then the usual bundle files of Linux distributions, the BSDs and macOS homebrew
+    (:data:`SYSTEM_CA_BUNDLES`), then the hashed directory ``capath``
+    (``SSL_CERT_DIR`` when set), then ``certifi.where()``. Certificates that do not
+    parse are skipped.
+
+    :raises RuntimeError: when no CA certificate could be found anywhere.
+    """
+    certificates = _system_certificates()
+    if not certificates:
+        try:
+            import certifi
+        except ImportError:
+            pass
+        else:
+            certificates = _lenient_pem_certificates(_read(Path(certifi.where())))
+    if not certificates:
+        msg = (
+            "no CA certificate found: install the system CA bundle (ca-certificates) "
+            "or certifi, or build a siotls.trust.TrustStore yourself"
+        )
+        raise RuntimeError(msg)
+    return TrustStore._from_parsed(certificates)
