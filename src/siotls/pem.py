@@ -27,8 +27,8 @@ def decode_pem_certificate_chain(data: bytes | str) -> list[bytes]:
 
     :raises ValueError: when ``data`` holds no certificate or a malformed one.
     """
-    from cryptography import x509
-    from cryptography.hazmat.primitives.serialization import Encoding
+    from cryptography import x509  # noqa: PLC0415
+    from cryptography.hazmat.primitives.serialization import Encoding  # noqa: PLC0415
 
     raw = _as_bytes(data)
     if b"-----BEGIN CERTIFICATE-----" not in raw:
@@ -53,8 +53,8 @@ def decode_pem_private_key(data: bytes | str, password: bytes | None = None) -> 
 
     :raises ValueError: when no key can be loaded (garbage, wrong or missing password).
     """
-    from cryptography.exceptions import UnsupportedAlgorithm
-    from cryptography.hazmat.primitives import serialization
+    from cryptography.exceptions import UnsupportedAlgorithm  # noqa: PLC0415
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
 
     try:
         key = serialization.load_pem_private_key(_as_bytes(data), password)
@@ -77,8 +77,8 @@ def decode_pem_public_key(data: bytes | str) -> bytes:
 
     :raises ValueError: when no public key can be loaded.
     """
-    from cryptography.exceptions import UnsupportedAlgorithm
-    from cryptography.hazmat.primitives import serialization
+    from cryptography.exceptions import UnsupportedAlgorithm  # noqa: PLC0415
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
 
     try:
         key = serialization.load_pem_public_key(_as_bytes(data))

@@ -23,6 +23,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from siotls.pem import decode_pem_certificate_chain
+
 if TYPE_CHECKING:
     from cryptography import x509
     from cryptography.x509.verification import Store
@@ -59,7 +61,7 @@ class TrustStore:
     x509_certificates: tuple[x509.Certificate, ...]
 
     def __init__(self, certificates: Iterable[bytes]) -> None:
-        from cryptography import x509
+        from cryptography import x509  # noqa: PLC0415
 
         ders = tuple(bytes(certificate) for certificate in certificates)
         if not ders:
@@ -70,7 +72,9 @@ class TrustStore:
             try:
                 parsed.append(x509.load_der_x509_certificate(der))
             except ValueError as exc:
-                msg = f"trust store certificate #{index} is not a valid DER X.509 certificate: {exc}"
+                msg = (
+                    f"trust store certificate #{index} is not a valid DER X.509 certificate: {exc}"
+                )
                 raise ValueError(msg) from exc
         self.certificates = ders
         self.x509_certificates = tuple(parsed)
@@ -86,7 +90,7 @@ class TrustStore:
     @functools.cached_property
     def store(self) -> Store:
         """The ``cryptography.x509.verification.Store`` of these certificates."""
-        from cryptography.x509.verification import Store
+        from cryptography.x509.verification import Store  # noqa: PLC0415
 
         return Store(list(self.x509_certificates))
 
@@ -96,8 +100,6 @@ class TrustStore:
 
         :raises ValueError: when there is no certificate or a malformed one.
         """
-        from siotls.pem import decode_pem_certificate_chain
-
         return cls(decode_pem_certificate_chain(data))
 
     @classmethod
@@ -124,8 +126,8 @@ def _lenient_pem_certificates(data: bytes) -> dict[bytes, x509.Certificate]:
     The others are skipped, and so are ``cryptography``'s deprecation warnings
     about the odd certificates of system bundles (e.g. non-positive serial numbers).
     """
-    from cryptography import x509
-    from cryptography.utils import CryptographyDeprecationWarning
+    from cryptography import x509  # noqa: PLC0415
+    from cryptography.utils import CryptographyDeprecationWarning  # noqa: PLC0415
 
     certificates = {}
     with warnings.catch_warnings():
@@ -177,7 +179,7 @@ def get_truststore() -> TrustStore:
     certificates = _system_certificates()
     if not certificates:
         try:
-            import certifi
+            import certifi  # noqa: PLC0415
         except ImportError:
             pass
         else:

@@ -207,7 +207,8 @@ def _check_leaf_key(leaf: x509.Certificate, minimum_rsa_modulus: int) -> None:
             msg = f"unsupported leaf certificate curve: {key.curve.name}"
             raise UnsupportedCertificate(msg)
     elif not isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
-        msg = f"unsupported leaf certificate key type: {leaf.public_key_algorithm_oid.dotted_string}"
+        oid = leaf.public_key_algorithm_oid.dotted_string
+        msg = f"unsupported leaf certificate key type: {oid}"
         raise UnsupportedCertificate(msg)
 
 
@@ -272,10 +273,7 @@ def verify_client_chain(
         raise CertificateRequired(msg)
     leaf, *intermediates = _load_chain(chain)
     verifier = (
-        PolicyBuilder()
-        .store(truststore.store)
-        .time(_validation_time(now))
-        .build_client_verifier()
+        PolicyBuilder().store(truststore.store).time(_validation_time(now)).build_client_verifier()
     )
     try:
         verifier.verify(leaf, intermediates)

@@ -10,7 +10,8 @@ length prefixes with ``with w.block(2):``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import builtins
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from siotls.core.errors import DecodeError
@@ -57,15 +58,16 @@ class Reader:
         pos = self._take(4)
         return int.from_bytes(self._data[pos : pos + 4], "big")
 
-    def bytes(self, n: int) -> bytes:
+    def bytes(self, n: int) -> builtins.bytes:
         pos = self._take(n)
-        return bytes(self._data[pos : pos + n])
+        return builtins.bytes(self._data[pos : pos + n])
 
     def view(self, n: int) -> memoryview:
         pos = self._take(n)
         return self._data[pos : pos + n]
 
-    def opaque(self, prefix: int, minimum: int = 0, maximum: int | None = None) -> bytes:
+    def opaque(self, prefix: int, minimum: int = 0, maximum: int | None = None
+               ) -> builtins.bytes:
         """``opaque x<minimum..maximum>`` with a ``prefix``-byte length."""
         n = self._length(prefix)
         if n < minimum or (maximum is not None and n > maximum):
@@ -122,14 +124,14 @@ class Writer:
     def u32(self, value: int) -> None:
         self.buf += value.to_bytes(4, "big")
 
-    def bytes(self, value: bytes | bytearray | memoryview) -> None:
+    def bytes(self, value: builtins.bytes | bytearray | memoryview) -> None:
         self.buf += value
 
-    def opaque(self, prefix: int, value: bytes | bytearray | memoryview) -> None:
+    def opaque(self, prefix: int, value: builtins.bytes | bytearray | memoryview) -> None:
         self.buf += len(value).to_bytes(prefix, "big")
         self.buf += value
 
-    def u16_list(self, prefix: int, values: list[int] | tuple[int, ...]) -> None:
+    def u16_list(self, prefix: int, values: Sequence[int]) -> None:
         self.buf += (2 * len(values)).to_bytes(prefix, "big")
         for value in values:
             self.buf += value.to_bytes(2, "big")
@@ -138,12 +140,12 @@ class Writer:
     def block(self, prefix: int) -> Iterator[None]:
         """Write a vector: reserve the length, let the caller fill it, back-patch it."""
         start = len(self.buf)
-        self.buf += bytes(prefix)
+        self.buf += builtins.bytes(prefix)
         yield
         length = len(self.buf) - start - prefix
         if length >= 1 << (8 * prefix):
             raise ValueError(f"vector of {length} bytes does not fit a {prefix}-byte length")
         self.buf[start : start + prefix] = length.to_bytes(prefix, "big")
 
-    def getvalue(self) -> bytes:
-        return bytes(self.buf)
+    def getvalue(self) -> builtins.bytes:
+        return builtins.bytes(self.buf)

@@ -60,7 +60,7 @@ if TYPE_CHECKING:
 keylog_logger = logging.getLogger("siotls.keylog")
 
 #: The largest handshake message we accept (a Certificate chain may be long).
-MAX_HANDSHAKE_MESSAGE = {HandshakeType.CERTIFICATE: 2**18}
+MAX_HANDSHAKE_MESSAGE: dict[int, int] = {HandshakeType.CERTIFICATE: 2**18}
 MAX_OTHER_HANDSHAKE_MESSAGE = 2**16
 #: Post-handshake messages (KeyUpdate, NewSessionTicket) or empty records the peer
 #: may send in a row without any application data in between.
@@ -262,7 +262,7 @@ class TLSConnection:
         self._sending_closed = True
         try:
             self._records.write(ContentType.ALERT, bytes((AlertLevel.FATAL, exc.description)))
-        except Exception:  # noqa: BLE001 (best effort: the error being raised matters more)
+        except Exception:
             logging.getLogger("siotls").debug("could not queue the alert", exc_info=True)
 
     # -- application data ------------------------------------------------------------

@@ -13,7 +13,7 @@ This is the only module of the core that imports ``cryptography`` primitives
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
@@ -25,15 +25,24 @@ from siotls.core.errors import BadCertificate, IllegalParameter, UnsupportedCert
 from siotls.iana import CipherSuites, NamedGroup, SignatureScheme
 
 __all__ = [
-    "CIPHER_SUITES", "InvalidSignature", "InvalidTag", "SIGNATURE_SCHEMES", "CipherSuite",
-    "hkdf_expand", "hkdf_extract", "key_exchange", "generate_key_share",
+    "CIPHER_SUITES",
+    "SIGNATURE_SCHEMES",
+    "CipherSuite",
+    "InvalidSignature",
+    "InvalidTag",
+    "generate_key_share",
+    "hkdf_expand",
+    "hkdf_extract",
+    "key_exchange",
 ]
 
-PrivateKey = Union[
-    ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey, ed25519.Ed25519PrivateKey, ed448.Ed448PrivateKey]
-PublicKey = Union[
-    ec.EllipticCurvePublicKey, rsa.RSAPublicKey, ed25519.Ed25519PublicKey, ed448.Ed448PublicKey]
-AEAD = Union[AESGCM, ChaCha20Poly1305]
+PrivateKey = (
+    ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
+    | ed448.Ed448PrivateKey)
+PublicKey = (
+    ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
+    | ed448.Ed448PublicKey)
+AEAD = AESGCM | ChaCha20Poly1305
 
 
 # ---------------------------------------------------------------------------
@@ -94,7 +103,7 @@ _CURVES: dict[int, type[ec.EllipticCurve]] = {
     NamedGroup.secp521r1: ec.SECP521R1,
 }
 
-KeySharePrivate = Union[ec.EllipticCurvePrivateKey, x25519.X25519PrivateKey, x448.X448PrivateKey]
+KeySharePrivate = ec.EllipticCurvePrivateKey | x25519.X25519PrivateKey | x448.X448PrivateKey
 
 
 def generate_key_share(group: int) -> tuple[KeySharePrivate, bytes]:
@@ -110,7 +119,7 @@ def generate_key_share(group: int) -> tuple[KeySharePrivate, bytes]:
         serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
 
 
-_KEY_SHARE_LENGTHS = {
+_KEY_SHARE_LENGTHS: dict[int, int] = {
     NamedGroup.x25519: 32, NamedGroup.x448: 56,
     NamedGroup.secp256r1: 65, NamedGroup.secp384r1: 97, NamedGroup.secp521r1: 133,
 }

@@ -12,8 +12,10 @@ known extension found in a message it may not appear in is ``illegal_parameter``
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from siotls.core.codec import Reader, Writer
-from siotls.core.errors import DecodeError, IllegalParameter
+from siotls.core.errors import DecodeError, IllegalParameter, UnsupportedExtension
 from siotls.iana import ExtensionType as ET
 from siotls.iana import HandshakeType as HT
 
@@ -63,8 +65,6 @@ def check_allowed(extensions: dict[int, bytes], message: str) -> None:
 def check_offered(extensions: dict[int, bytes], offered: dict[int, bytes] | set[int],
                   message: str) -> None:
     """RFC 8446 section 4.2: a response must not carry an extension that was not offered."""
-    from siotls.core.errors import UnsupportedExtension  # noqa: PLC0415
-
     for ext_type in extensions:
         if ext_type not in offered and ext_type != ET.COOKIE:
             name = ET(ext_type).name if ext_type in ET._value2member_map_ else ext_type
@@ -112,7 +112,7 @@ def decode_server_name(data: bytes) -> str | None:
 # --- supported_groups (RFC 8446 section 4.2.7) ----------------------------------
 #   struct { NamedGroup named_group_list<2..2^16-1>; } NamedGroupList;
 
-def encode_u16_list(values: list[int] | tuple[int, ...]) -> bytes:
+def encode_u16_list(values: Sequence[int]) -> bytes:
     w = Writer()
     w.u16_list(2, values)
     return w.getvalue()
@@ -140,7 +140,7 @@ def decode_signature_algorithms(data: bytes) -> list[int]:
 #   opaque ProtocolName<1..2^8-1>;
 #   struct { ProtocolName protocol_name_list<2..2^16-1> } ProtocolNameList;
 
-def encode_alpn(protocols: tuple[bytes, ...] | list[bytes]) -> bytes:
+def encode_alpn(protocols: Sequence[bytes]) -> bytes:
     w = Writer()
     with w.block(2):
         for protocol in protocols:
@@ -213,7 +213,7 @@ def encode_psk_key_exchange_modes(modes: list[int]) -> bytes:
 
 def decode_psk_key_exchange_modes(data: bytes) -> list[int]:
     r = Reader(data)
-    modes = list(r.opaque(1, minimum=1))
+    modes: list[int] = list(r.opaque(1, minimum=1))
     r.expect_end("psk_key_exchange_modes extension")
     return modes
 

@@ -188,7 +188,8 @@ class RecordLayer:
                 raise RecordOverflow(f"a plaintext record of {len(fragment)} bytes")
             if (aead is None and content_type == ContentType.APPLICATION_DATA
                     and self.skip_unprotected_application_data):
-                return self._skip(len(fragment), "application data before the handshake keys")
+                self._skip(len(fragment), "application data before the handshake keys")
+                return None
             if not fragment and content_type != ContentType.APPLICATION_DATA:
                 raise UnexpectedMessage(f"an empty {ContentType(content_type).name} record")
             return content_type, bytes(fragment), False
@@ -197,7 +198,8 @@ class RecordLayer:
             plaintext = aead.decrypt((direction.iv ^ seq).to_bytes(12, "big"), fragment, header)
         except InvalidTag:
             if self.skip_budget:
-                return self._skip(len(fragment), "a record that does not decrypt")
+                self._skip(len(fragment), "a record that does not decrypt")
+                return None
             raise BadRecordMac("a record failed to decrypt") from None
         direction.seq = seq + 1
         self.skip_budget = 0  # the peer is now past its early data
@@ -223,7 +225,6 @@ class RecordLayer:
             raise (BadRecordMac if self.read_protected else UnexpectedMessage)(
                 f"{what}, past the early data the peer may send")
         self.skip_budget -= size
-        return None
 
     # -- sending ------------------------------------------------------------
     def write(self, content_type: int, data: bytes | bytearray | memoryview) -> None:

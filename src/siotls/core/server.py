@@ -172,8 +172,9 @@ class ServerHandshake(Handshake):
         self.records.skip_unprotected_application_data = ET.EARLY_DATA in ch.extensions
         self.state = State.START
 
-    def _send_server_flight(self, ch: ClientHello, raw: bytes, suite: int, group: int,
-                            client_share: bytes, scheme: int, alpn: bytes | None) -> None:
+    def _send_server_flight(  # noqa: PLR0917 (the negotiated parameters, spelled out)
+            self, ch: ClientHello, raw: bytes, suite: int, group: int,
+            client_share: bytes, scheme: int, alpn: bytes | None) -> None:
         config = self.config
         self.client_random = ch.random
         self.records.skip_unprotected_application_data = False

@@ -1,4 +1,4 @@
-"""The handshake state machine (RFC 8446 appendix A) as two tables.
+r"""The handshake state machine (RFC 8446 appendix A) as two tables.
 
 ``TRANSITIONS[side][state][message]`` is the set of states that receiving
 ``message`` in ``state`` may lead to. A message missing from the table is an
