@@ -127,8 +127,8 @@ class ClientHandshake(Handshake):
             self.legacy_session_id = os.urandom(32)
         group = self.config.key_exchanges[0]
         self.key_shares = {group: crypto.generate_key_share(group)}
+        self.records.first_record_version = 0x0301  # RFC 8446 5.1: for compatibility
         self._send_client_hello(cookie=None)
-        self.records.first_record_version = 0x0303
         self.state = State.WAIT_SH
 
     def _send_client_hello(self, cookie: bytes | None) -> None:

@@ -1,0 +1,561 @@
+"""asyncio adapter: siotls where asyncio takes ``ssl=``.
+
+Theory of operation
+-------------------
+:class:`TLSProtocol` is the protocol of the raw socket transport. It owns a
+:class:`~siotls.TLSConnection` and wraps the application's protocol, to which
+it hands a :class:`TLSTransport` once the handshake completed, exactly like
+asyncio's own ``sslproto.SSLProtocol``:
+
+* raw ``data_received`` -> ``conn.receive_data`` (in ``try``) -> flush
+  ``conn.data_to_send()`` to the raw transport (in ``finally``, so alerts and
+  KeyUpdate answers always leave) -> hand ``conn.data_to_read()`` to the app,
+  unless the app paused reading;
+* app ``write`` -> ``conn.send_data`` -> flush: ciphertext goes straight into
+  the raw transport's buffer, so the raw transport's write flow control is the
+  app's (``pause_writing``/``resume_writing`` are forwarded);
+* ``write_eof`` sends close_notify and keeps reading (TLS 1.3 half-close);
+  ``close`` sends close_notify and closes the socket without waiting for the
+  peer's; a received close_notify is the app's ``eof_received``.
+
+The invariant: after every event (bytes in, app write, close) whatever the
+connection queued has been written to the raw transport.
+
+The helpers mirror asyncio's signatures, with ``config=`` where asyncio takes
+``ssl=``; the client helpers return once the handshake completed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from siotls.adapters import _info
+from siotls.core.config import TLSConfiguration
+from siotls.core.connection import TLSConnection
+from siotls.core.errors import RaggedEOF, TLSError
+
+__all__ = [
+    "TLSProtocol",
+    "TLSTransport",
+    "connect_accepted_socket",
+    "create_connection",
+    "create_server",
+    "create_unix_connection",
+    "create_unix_server",
+    "open_connection",
+    "start_server",
+    "start_tls",
+]
+
+logger = logging.getLogger("siotls.asyncio")
+
+HANDSHAKE_TIMEOUT = 60.0
+STREAM_LIMIT = 2**16
+
+
+def _default_client_config() -> TLSConfiguration:
+    from siotls.trust import get_truststore  # noqa: PLC0415
+
+    return TLSConfiguration("client", truststore=get_truststore())
+
+
+class TLSTransport(asyncio.Transport):
+    """The transport the application sees: plaintext in, plaintext out."""
+
+    _start_tls_compatible = True
+
+    def __init__(self, tls: TLSProtocol) -> None:
+        super().__init__()
+        self._tls = tls
+        self._closed = False
+
+    # -- writing ----------------------------------------------------------
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"data: expecting a bytes-like instance, got {type(data).__name__}")
+        if self._closed:
+            raise RuntimeError("write() after close()")
+        if data:
+            self._tls.send(data)
+
+    def writelines(self, list_of_data: Iterable[bytes | bytearray | memoryview]) -> None:
+        self.write(b"".join(list_of_data))
+
+    def write_eof(self) -> None:
+        """Send close_notify; the peer can still send (TLS 1.3 half-close)."""
+        self._tls.send_eof()
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def get_write_buffer_size(self) -> int:
+        raw = self._tls.raw_transport
+        return raw.get_write_buffer_size() if raw is not None else 0
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        raw = self._tls.raw_transport
+        return raw.get_write_buffer_limits() if raw is not None else (0, 0)
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        raw = self._tls.raw_transport
+        if raw is not None:
+            raw.set_write_buffer_limits(high, low)
+
+    # -- reading ----------------------------------------------------------
+    def is_reading(self) -> bool:
+        return not self._tls.app_paused_reading
+
+    def pause_reading(self) -> None:
+        self._tls.pause_reading()
+
+    def resume_reading(self) -> None:
+        self._tls.resume_reading()
+
+    # -- closing ----------------------------------------------------------
+    def is_closing(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        """Send close_notify and close the socket; the peer's close_notify is not awaited."""
+        if not self._closed:
+            self._closed = True
+            self._tls.close()
+
+    def abort(self) -> None:
+        self._closed = True
+        self._tls.abort()
+
+    # -- protocol and info --------------------------------------------------
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self._tls.set_app_protocol(protocol)
+
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        return self._tls.app_protocol
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self._tls.get_extra_info(name, default)
+
+
+class TLSProtocol(asyncio.Protocol):
+    """The raw socket's protocol: runs TLS and drives the application protocol."""
+
+    def __init__(self, app_protocol: asyncio.BaseProtocol, config: TLSConfiguration, *,
+                 server_side: bool | None = None, server_hostname: str | None = None,
+                 waiter: asyncio.Future[None] | None = None,
+                 ssl_handshake_timeout: float | None = None,
+                 ssl_shutdown_timeout: float | None = None,
+                 call_connection_made: bool = True) -> None:
+        if server_side is None:
+            server_side = config.side == "server"
+        if server_side != (config.side == "server"):
+            raise ValueError(f"server_side={server_side} with a {config.side} configuration")
+        self.config = config
+        self.server_side = server_side
+        self.conn = TLSConnection(config, server_hostname=None if server_side else server_hostname)
+        self.app_protocol = app_protocol
+        self.app_transport = TLSTransport(self)
+        self.raw_transport: asyncio.Transport | None = None
+        self.app_paused_reading = False
+        self._waiter = waiter
+        self._handshake_timeout = ssl_handshake_timeout or HANDSHAKE_TIMEOUT
+        self._handshake_timer: asyncio.TimerHandle | None = None
+        self._app_connected = False  # app.connection_made() was called
+        self._app_eof = False  # app.eof_received() was called
+        self._call_connection_made = call_connection_made
+        self._error: Exception | None = None
+        self._buffered_app = isinstance(app_protocol, asyncio.BufferedProtocol)
+
+    def set_app_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self.app_protocol = protocol
+        self._buffered_app = isinstance(protocol, asyncio.BufferedProtocol)
+
+    # -- raw transport events ----------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.raw_transport = transport
+        loop = asyncio.get_running_loop()
+        self._handshake_timer = loop.call_later(self._handshake_timeout, self._handshake_timed_out)
+        try:
+            self.conn.initiate_connection()
+        finally:
+            self._flush()
+
+    def data_received(self, data: bytes) -> None:
+        if self.conn.is_failed():
+            return
+        try:
+            self.conn.receive_data(data)
+        except TLSError as exc:
+            self._fatal(exc)
+            return
+        finally:
+            self._flush()
+        self._progress()
+
+    def eof_received(self) -> bool | None:
+        try:
+            self.conn.close_receiving_end()
+        except RaggedEOF as exc:
+            if not self.conn.is_post_handshake():
+                self._fatal(ConnectionResetError(f"the peer closed the connection: {exc}"))
+                return False
+            logger.debug("%r: %s", self, exc)
+            self._error = exc
+        self._progress()
+        return True  # we decide when to close: see _deliver
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._cancel_handshake_timer()
+        self.raw_transport = None
+        self.app_transport._closed = True
+        error: Exception | None = exc if isinstance(exc, Exception) else None
+        if error is None and self._error is not None and not isinstance(self._error, RaggedEOF):
+            error = self._error
+        if self._app_connected:
+            self._app_connected = False
+            asyncio.get_running_loop().call_soon(self.app_protocol.connection_lost, error)
+        self._wake_waiter(error or ConnectionResetError("the connection was lost"))
+
+    def pause_writing(self) -> None:
+        if self._app_connected:
+            self.app_protocol.pause_writing()
+
+    def resume_writing(self) -> None:
+        if self._app_connected:
+            self.app_protocol.resume_writing()
+
+    # -- driving the application -----------------------------------------------
+    def _progress(self) -> None:
+        """After bytes came in: complete the handshake, deliver data and EOF."""
+        if not self._app_connected:
+            if not self.conn.is_post_handshake() or self.raw_transport is None:
+                return
+            self._cancel_handshake_timer()
+            self._app_connected = True
+            if self._call_connection_made:
+                self.app_protocol.connection_made(self.app_transport)
+            self._wake_waiter(None)
+        if not self.app_paused_reading:
+            self._deliver()
+
+    def _deliver(self) -> None:
+        conn = self.conn
+        while not self.app_paused_reading and self._app_connected:
+            data = conn.data_to_read()
+            if not data:
+                break
+            if self._buffered_app:
+                self._deliver_buffered(data)
+            else:
+                self.app_protocol.data_received(data)  # type: ignore[attr-defined]
+        if (not conn.can_receive and not self._app_eof and self._app_connected
+                and not self.app_paused_reading):
+            self._app_eof = True
+            keep_open = self.app_protocol.eof_received()  # type: ignore[attr-defined]
+            if not keep_open:
+                self.app_transport.close()
+
+    def _deliver_buffered(self, data: bytes) -> None:
+        protocol: asyncio.BufferedProtocol = self.app_protocol  # type: ignore[assignment]
+        view = memoryview(data)
+        while view:
+            buffer = memoryview(protocol.get_buffer(len(view)))
+            n = min(len(buffer), len(view))
+            if not n:
+                raise RuntimeError("get_buffer() returned an empty buffer")
+            buffer[:n] = view[:n]
+            protocol.buffer_updated(n)
+            view = view[n:]
+
+    def pause_reading(self) -> None:
+        self.app_paused_reading = True
+        if self.raw_transport is not None and self.raw_transport.is_reading():
+            self.raw_transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if not self.app_paused_reading:
+            return
+        self.app_paused_reading = False
+        if self.raw_transport is not None and not self.raw_transport.is_closing():
+            self.raw_transport.resume_reading()
+        asyncio.get_running_loop().call_soon(self._resume_delivery)
+
+    def _resume_delivery(self) -> None:
+        if self._app_connected:
+            self._deliver()
+
+    # -- application requests ----------------------------------------------------
+    def send(self, data: bytes | bytearray | memoryview) -> None:
+        conn = self.conn
+        if not conn.can_send:
+            if conn.is_failed():
+                raise ConnectionResetError("the TLS connection failed") from self._error
+            raise RuntimeError("cannot write after write_eof() or close()")
+        conn.send_data(data)
+        self._flush()
+
+    def send_eof(self) -> None:
+        if not self.conn.is_failed():
+            self.conn.close_sending_end()
+            self._flush()
+
+    def close(self) -> None:
+        if not self.conn.is_failed():
+            try:
+                self.conn.close_sending_end()
+            finally:
+                self._flush()
+        if self.raw_transport is not None:
+            self.raw_transport.close()
+
+    def abort(self) -> None:
+        if self.raw_transport is not None:
+            self.raw_transport.abort()
+
+    # -- helpers -------------------------------------------------------------------
+    def _flush(self) -> None:
+        data = self.conn.data_to_send()
+        if data and self.raw_transport is not None and not self.raw_transport.is_closing():
+            self.raw_transport.write(data)
+
+    def _fatal(self, exc: Exception) -> None:
+        """The connection failed: tell whoever waits, close the socket."""
+        self._error = exc
+        self._cancel_handshake_timer()
+        if not self._app_connected:
+            logger.debug("%r: TLS handshake failed: %s", self, exc)
+        self._wake_waiter(exc)
+        if self.raw_transport is not None:
+            self._flush()
+            self.raw_transport.close()
+
+    def _handshake_timed_out(self) -> None:
+        self._handshake_timer = None
+        if not self.conn.is_post_handshake():
+            exc = ConnectionAbortedError(
+                f"TLS handshake is taking longer than {self._handshake_timeout} seconds: aborting")
+            self._error = exc
+            self._wake_waiter(exc)
+            if self.raw_transport is not None:
+                self.raw_transport.abort()
+
+    def _cancel_handshake_timer(self) -> None:
+        if self._handshake_timer is not None:
+            self._handshake_timer.cancel()
+            self._handshake_timer = None
+
+    def _waiter_pending(self) -> bool:
+        return self._waiter is not None and not self._waiter.done()
+
+    def _wake_waiter(self, exc: BaseException | None) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            if exc is None:
+                waiter.set_result(None)
+            else:
+                waiter.set_exception(exc)
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        conn = self.conn
+        if name == "sslcontext":
+            return self.config
+        if name == "siotls":
+            return conn
+        if name == "ssl_object":
+            return _info.SSLObjectInfo(conn, self.server_side)
+        if name == "peercert":
+            return _info.peercert(conn)
+        if name == "cipher":
+            return _info.cipher(conn)
+        if name == "compression":
+            return None
+        if self.raw_transport is not None:
+            return self.raw_transport.get_extra_info(name, default)
+        return default
+
+    def __repr__(self) -> str:
+        side = "server" if self.server_side else "client"
+        return f"<siotls.asyncio.TLSProtocol {side}>"
+
+
+# -- helpers with asyncio's signatures -------------------------------------------------
+
+async def _handshake(loop: asyncio.AbstractEventLoop, waiter: asyncio.Future[None],
+                     raw_transport: asyncio.BaseTransport) -> None:
+    try:
+        await waiter
+    except BaseException:
+        raw_transport.close()
+        raise
+
+
+def _protocol_factory(protocol_factory: Callable[[], asyncio.BaseProtocol],
+                      config: TLSConfiguration, server_side: bool,
+                      ssl_handshake_timeout: float | None,
+                      ssl_shutdown_timeout: float | None) -> Callable[[], TLSProtocol]:
+    def factory() -> TLSProtocol:
+        return TLSProtocol(protocol_factory(), config, server_side=server_side,
+                           ssl_handshake_timeout=ssl_handshake_timeout,
+                           ssl_shutdown_timeout=ssl_shutdown_timeout)
+    return factory
+
+
+async def create_connection(
+        protocol_factory: Callable[[], asyncio.BaseProtocol], host: str | None = None,
+        port: int | None = None, *, config: TLSConfiguration | None = None,
+        server_hostname: str | None = None, ssl_handshake_timeout: float | None = None,
+        ssl_shutdown_timeout: float | None = None, **kwargs: Any,
+) -> tuple[TLSTransport, asyncio.BaseProtocol]:
+    """``loop.create_connection`` with siotls; returns once the handshake completed."""
+    loop = asyncio.get_running_loop()
+    config = config or _default_client_config()
+    if server_hostname is None:
+        server_hostname = host
+    app_protocol = protocol_factory()
+    waiter: asyncio.Future[None] = loop.create_future()
+    raw_transport, tls = await loop.create_connection(
+        lambda: TLSProtocol(app_protocol, config, server_side=False,
+                            server_hostname=server_hostname, waiter=waiter,
+                            ssl_handshake_timeout=ssl_handshake_timeout,
+                            ssl_shutdown_timeout=ssl_shutdown_timeout),
+        host, port, **kwargs)  # type: ignore[arg-type]  # host/port may be None with sock=
+    await _handshake(loop, waiter, raw_transport)
+    return tls.app_transport, app_protocol
+
+
+async def create_unix_connection(
+        protocol_factory: Callable[[], asyncio.BaseProtocol], path: str | None = None, *,
+        config: TLSConfiguration | None = None, server_hostname: str | None = None,
+        ssl_handshake_timeout: float | None = None, ssl_shutdown_timeout: float | None = None,
+        **kwargs: Any,
+) -> tuple[TLSTransport, asyncio.BaseProtocol]:
+    """``loop.create_unix_connection`` with siotls."""
+    loop = asyncio.get_running_loop()
+    config = config or _default_client_config()
+    app_protocol = protocol_factory()
+    waiter: asyncio.Future[None] = loop.create_future()
+    raw_transport, tls = await loop.create_unix_connection(
+        lambda: TLSProtocol(app_protocol, config, server_side=False,
+                            server_hostname=server_hostname, waiter=waiter,
+                            ssl_handshake_timeout=ssl_handshake_timeout,
+                            ssl_shutdown_timeout=ssl_shutdown_timeout),
+        path, **kwargs)
+    await _handshake(loop, waiter, raw_transport)
+    return tls.app_transport, app_protocol
+
+
+async def connect_accepted_socket(
+        protocol_factory: Callable[[], asyncio.BaseProtocol], sock: socket.socket, *,
+        config: TLSConfiguration, ssl_handshake_timeout: float | None = None,
+        ssl_shutdown_timeout: float | None = None,
+) -> tuple[TLSTransport, asyncio.BaseProtocol]:
+    """``loop.connect_accepted_socket`` with siotls (server side)."""
+    loop = asyncio.get_running_loop()
+    app_protocol = protocol_factory()
+    waiter: asyncio.Future[None] = loop.create_future()
+    raw_transport, tls = await loop.connect_accepted_socket(
+        lambda: TLSProtocol(app_protocol, config, waiter=waiter,
+                            ssl_handshake_timeout=ssl_handshake_timeout,
+                            ssl_shutdown_timeout=ssl_shutdown_timeout),
+        sock)
+    await _handshake(loop, waiter, raw_transport)
+    return tls.app_transport, app_protocol
+
+
+async def create_server(
+        protocol_factory: Callable[[], asyncio.BaseProtocol], host: Any = None,
+        port: int | None = None, *, config: TLSConfiguration,
+        ssl_handshake_timeout: float | None = None, ssl_shutdown_timeout: float | None = None,
+        **kwargs: Any,
+) -> asyncio.Server:
+    """``loop.create_server`` with siotls: each accepted connection runs a handshake."""
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(
+        _protocol_factory(protocol_factory, config, True, ssl_handshake_timeout,
+                          ssl_shutdown_timeout), host, port, **kwargs)
+
+
+async def create_unix_server(
+        protocol_factory: Callable[[], asyncio.BaseProtocol], path: str | None = None, *,
+        config: TLSConfiguration, ssl_handshake_timeout: float | None = None,
+        ssl_shutdown_timeout: float | None = None, **kwargs: Any,
+) -> asyncio.Server:
+    """``loop.create_unix_server`` with siotls."""
+    loop = asyncio.get_running_loop()
+    return await loop.create_unix_server(
+        _protocol_factory(protocol_factory, config, True, ssl_handshake_timeout,
+                          ssl_shutdown_timeout), path, **kwargs)
+
+
+async def open_connection(
+        host: str | None = None, port: int | None = None, *,
+        config: TLSConfiguration | None = None, server_hostname: str | None = None,
+        limit: int = STREAM_LIMIT, **kwargs: Any,
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """``asyncio.open_connection`` with siotls; returns once the handshake completed."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=limit, loop=loop)
+    protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
+    transport, _ = await create_connection(
+        lambda: protocol, host, port, config=config, server_hostname=server_hostname, **kwargs)
+    return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
+
+
+async def start_server(
+        client_connected_cb: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Any],
+        host: Any = None, port: int | None = None, *, config: TLSConfiguration,
+        limit: int = STREAM_LIMIT, **kwargs: Any,
+) -> asyncio.Server:
+    """``asyncio.start_server`` with siotls."""
+    loop = asyncio.get_running_loop()
+
+    def factory() -> asyncio.StreamReaderProtocol:
+        reader = asyncio.StreamReader(limit=limit, loop=loop)
+        return asyncio.StreamReaderProtocol(reader, client_connected_cb, loop=loop)
+
+    return await create_server(factory, host, port, config=config, **kwargs)
+
+
+async def start_tls(
+        transport: asyncio.BaseTransport | asyncio.StreamWriter, protocol: Any = None,
+        config: TLSConfiguration | None = None, *, server_side: bool | None = None,
+        server_hostname: str | None = None, ssl_handshake_timeout: float | None = None,
+        ssl_shutdown_timeout: float | None = None,
+) -> TLSTransport:
+    """Upgrade a plain connection to TLS (STARTTLS), like ``loop.start_tls``.
+
+    ``transport`` is a transport (``protocol`` its protocol), or a
+    :class:`asyncio.StreamWriter` (``protocol`` unused), which is upgraded
+    in place as ``StreamWriter.start_tls`` does.
+    """
+    if config is None:
+        config = _default_client_config()
+    if isinstance(transport, asyncio.StreamWriter):
+        writer = transport
+        await writer.drain()
+        # As StreamWriter.start_tls does, through the writer's private attributes.
+        stream_protocol = writer._protocol  # type: ignore[attr-defined]
+        new_transport = await start_tls(
+            writer.transport, stream_protocol, config, server_side=server_side,
+            server_hostname=server_hostname, ssl_handshake_timeout=ssl_handshake_timeout,
+            ssl_shutdown_timeout=ssl_shutdown_timeout)
+        writer._transport = new_transport  # type: ignore[attr-defined]
+        stream_protocol._replace_writer(writer)
+        return new_transport
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[None] = loop.create_future()
+    tls = TLSProtocol(protocol, config, server_side=server_side,
+                      server_hostname=server_hostname, waiter=waiter,
+                      ssl_handshake_timeout=ssl_handshake_timeout,
+                      ssl_shutdown_timeout=ssl_shutdown_timeout, call_connection_made=False)
+    assert isinstance(transport, asyncio.Transport)
+    transport.pause_reading()
+    transport.set_protocol(tls)
+    loop.call_soon(tls.connection_made, transport)
+    loop.call_soon(transport.resume_reading)
+    await _handshake(loop, waiter, transport)
+    return tls.app_transport
