@@ -1,0 +1,550 @@
+"""siotls vs Python's ``ssl`` (SSLObject + MemoryBIO on both sides), in memory.
+
+    python bench/bench_engine.py            # full run (about 30 s)
+    python bench/bench_engine.py --quick    # short run (about 5 s)
+    python bench/bench_engine.py --json     # print the results as JSON
+
+TLS 1.3, x25519, TLS_AES_128_GCM_SHA256, an ECDSA P-256 leaf signed by an ECDSA
+P-256 CA (made with ``cryptography`` at startup). See bench/README.md.
+
+Python 3.11's ``ssl`` cannot choose TLS 1.3 cipher suites (no
+``set_ciphersuites``), and OpenSSL prefers TLS_AES_256_GCM_SHA384. So this script
+points ``OPENSSL_CONF`` at a generated config whose ``system_default`` section sets
+``Ciphersuites = TLS_AES_128_GCM_SHA256``, *before* ``ssl`` is imported. The suite
+that ``ssl`` really negotiated is reported; should it not be AES-128-GCM (e.g. with
+``--no-openssl-conf``), siotls is also run with that suite and the ratios use it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+
+# Must happen before anything imports ssl (siotls.trust does): OpenSSL reads its
+# configuration once, when libssl initialises.
+_TMPDIR = tempfile.TemporaryDirectory(prefix="siotls-bench-")
+if "--no-openssl-conf" not in sys.argv:
+    _conf = os.path.join(_TMPDIR.name, "openssl.cnf")
+    with open(_conf, "w") as _file:
+        _file.write(
+            "openssl_conf = openssl_init\n"
+            "[openssl_init]\nssl_conf = ssl_sect\n"
+            "[ssl_sect]\nsystem_default = system_default_sect\n"
+            "[system_default_sect]\nCiphersuites = TLS_AES_128_GCM_SHA256\n"
+        )
+    os.environ["OPENSSL_CONF"] = _conf
+
+import argparse  # noqa: E402
+import datetime  # noqa: E402
+import gc  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import ssl  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from cryptography import x509  # noqa: E402
+from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID  # noqa: E402
+
+from siotls.core.config import TLSConfiguration  # noqa: E402
+from siotls.core.connection import TLSConnection  # noqa: E402
+from siotls.iana import CipherSuites, NamedGroup  # noqa: E402
+from siotls.trust import TrustStore  # noqa: E402
+
+HOSTNAME = "localhost"
+CHUNK = 16384
+MIB = 1024 * 1024
+OPENSSL_SUITE_NAMES = {
+    "TLS_AES_128_GCM_SHA256": CipherSuites.TLS_AES_128_GCM_SHA256,
+    "TLS_AES_256_GCM_SHA384": CipherSuites.TLS_AES_256_GCM_SHA384,
+    "TLS_CHACHA20_POLY1305_SHA256": CipherSuites.TLS_CHACHA20_POLY1305_SHA256,
+}
+TARGET_HANDSHAKE_RATIO = 1.5  # siotls time / ssl time, at most
+TARGET_BULK_RATIO = 0.8  # siotls throughput / ssl throughput, at least
+
+
+# -- certificates --------------------------------------------------------------------
+@dataclass
+class Credentials:
+    ca_der: bytes
+    leaf_der: bytes
+    key_der: bytes
+    cert_file: str
+    key_file: str
+    ca_file: str
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name([
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "siotls bench"),
+        x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+    ])
+
+
+def _key_usage(*, leaf: bool) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=leaf, content_commitment=False, key_encipherment=False,
+        data_encipherment=False, key_agreement=False, key_cert_sign=not leaf,
+        crl_sign=not leaf, encipher_only=False, decipher_only=False)
+
+
+def make_credentials(directory: str) -> Credentials:
+    """An ECDSA P-256 CA and an ECDSA P-256 leaf for localhost; PEM files in ``directory``."""
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name("siotls bench CA")).issuer_name(_name("siotls bench CA"))
+        .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(_key_usage(leaf=False), critical=True)
+        .add_extension(ca_ski, critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(_name(HOSTNAME)).issuer_name(ca_cert.subject)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=7))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(HOSTNAME)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(_key_usage(leaf=True), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
+                       critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski),
+                       critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    pem, der = serialization.Encoding.PEM, serialization.Encoding.DER
+    pkcs8, plain = serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    files = {}
+    for name, content in (("cert", leaf.public_bytes(pem)),
+                          ("key", key.private_bytes(pem, pkcs8, plain)),
+                          ("ca", ca_cert.public_bytes(pem))):
+        files[name] = str(Path(directory, f"{name}.pem"))
+        Path(files[name]).write_bytes(content)
+    return Credentials(ca_cert.public_bytes(der), leaf.public_bytes(der),
+                       key.private_bytes(der, pkcs8, plain),
+                       files["cert"], files["key"], files["ca"])
+
+
+# -- the two implementations -----------------------------------------------------------
+class Siotls:
+    """siotls client and server configurations; pairs are (client, server) TLSConnections."""
+
+    def __init__(self, creds: Credentials, suite: CipherSuites) -> None:
+        self.label = f"siotls {suite.name.removeprefix('TLS_').removesuffix('_SHA256')}"
+        self.label = self.label.removesuffix("_SHA384")
+        self.suite = suite
+        common = {"cipher_suites": [suite], "key_exchanges": [NamedGroup.x25519]}
+        self.client_config = TLSConfiguration(
+            "client", truststore=TrustStore([creds.ca_der]), **common)
+        self.server_config = TLSConfiguration(
+            "server", private_key=creds.key_der, certificate_chain=[creds.leaf_der], **common)
+
+    def handshake(self) -> tuple[TLSConnection, TLSConnection]:
+        client = TLSConnection(self.client_config, HOSTNAME)
+        server = TLSConnection(self.server_config)
+        client.initiate_connection()
+        server.initiate_connection()
+        for _ in range(8):
+            data = client.data_to_send()
+            if data:
+                server.receive_data(data)
+            data = server.data_to_send()
+            if data:
+                client.receive_data(data)
+            if client.is_post_handshake() and server.is_post_handshake():
+                break
+        else:
+            raise RuntimeError("siotls handshake did not complete")
+        if client.data_to_send() or server.data_to_send():
+            raise RuntimeError("siotls left bytes unsent after the handshake")
+        return client, server
+
+    def negotiated_suite(self, pair: tuple[TLSConnection, TLSConnection]) -> str:
+        return pair[0].nconfig.cipher_suite.name
+
+    @staticmethod
+    def bulk(pair: tuple[TLSConnection, TLSConnection], chunks: int) -> int:
+        client, server = pair
+        chunk = bytes(CHUNK)
+        send, flush = client.send_data, client.data_to_send
+        receive, read = server.receive_data, server.data_to_read
+        received = 0
+        for _ in range(chunks):
+            send(chunk)
+            receive(flush())
+            received += len(read())
+        return received
+
+    @staticmethod
+    def echo(pair: tuple[TLSConnection, TLSConnection], count: int) -> None:
+        client, server = pair
+        for _ in range(count):
+            client.send_data(b"x")
+            server.receive_data(client.data_to_send())
+            server.send_data(server.data_to_read())
+            client.receive_data(server.data_to_send())
+            if client.data_to_read() != b"x":
+                raise RuntimeError("siotls echo lost its byte")
+
+
+class SslEnd:
+    """One side of an ``ssl`` connection: the SSLObject and its two memory BIOs."""
+
+    __slots__ = ("incoming", "obj", "outgoing")
+
+    def __init__(self, context: ssl.SSLContext, **kwargs: object) -> None:
+        self.incoming = ssl.MemoryBIO()
+        self.outgoing = ssl.MemoryBIO()
+        self.obj = context.wrap_bio(self.incoming, self.outgoing, **kwargs)
+
+
+class Ssl:
+    """``ssl`` client and server contexts; pairs are (client, server) SslEnds."""
+
+    label = "ssl"
+
+    def __init__(self, creds: Credentials) -> None:
+        server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        server.minimum_version = server.maximum_version = ssl.TLSVersion.TLSv1_3
+        server.load_cert_chain(creds.cert_file, creds.key_file)
+        server.set_ecdh_curve("X25519")
+        server.num_tickets = 0  # siotls servers send no NewSessionTicket
+        client = ssl.create_default_context(cafile=creds.ca_file)
+        client.minimum_version = client.maximum_version = ssl.TLSVersion.TLSv1_3
+        assert client.check_hostname and client.verify_mode == ssl.CERT_REQUIRED
+        self.server_context, self.client_context = server, client
+
+    def handshake(self) -> tuple[SslEnd, SslEnd]:
+        client = SslEnd(self.client_context, server_hostname=HOSTNAME)
+        server = SslEnd(self.server_context, server_side=True)
+        client_done = server_done = False
+        for _ in range(8):
+            if not client_done:
+                try:
+                    client.obj.do_handshake()
+                    client_done = True
+                except ssl.SSLWantReadError:
+                    pass
+            if client.outgoing.pending:
+                server.incoming.write(client.outgoing.read())
+            if not server_done:
+                try:
+                    server.obj.do_handshake()
+                    server_done = True
+                except ssl.SSLWantReadError:
+                    pass
+            if server.outgoing.pending:
+                client.incoming.write(server.outgoing.read())
+            if client_done and server_done:
+                break
+        else:
+            raise RuntimeError("ssl handshake did not complete")
+        if client.outgoing.pending or server.outgoing.pending:
+            raise RuntimeError("ssl left bytes unsent after the handshake")
+        return client, server
+
+    def negotiated_suite(self, pair: tuple[SslEnd, SslEnd]) -> str:
+        name, version, _ = pair[0].obj.cipher()
+        assert version == "TLSv1.3", version
+        return name
+
+    @staticmethod
+    def bulk(pair: tuple[SslEnd, SslEnd], chunks: int) -> int:
+        client, server = pair
+        chunk = bytes(CHUNK)
+        write, flush = client.obj.write, client.outgoing.read
+        feed, read = server.incoming.write, server.obj.read
+        received = 0
+        for _ in range(chunks):
+            write(chunk)
+            feed(flush())
+            try:
+                while True:
+                    received += len(read(4 * CHUNK))
+            except ssl.SSLWantReadError:
+                pass
+        return received
+
+    @staticmethod
+    def echo(pair: tuple[SslEnd, SslEnd], count: int) -> None:
+        client, server = pair
+        for _ in range(count):
+            client.obj.write(b"x")
+            server.incoming.write(client.outgoing.read())
+            server.obj.write(server.obj.read())
+            client.incoming.write(server.outgoing.read())
+            if client.obj.read() != b"x":
+                raise RuntimeError("ssl echo lost its byte")
+
+
+def make_impls(creds: Credentials) -> tuple[Ssl, list[Siotls], str]:
+    """ssl, the siotls variants to run (AES-128-GCM + ssl's suite if different), ssl's suite."""
+    ssl_impl = Ssl(creds)
+    ssl_suite = ssl_impl.negotiated_suite(ssl_impl.handshake())
+    siotls_impls = [Siotls(creds, CipherSuites.TLS_AES_128_GCM_SHA256)]
+    if ssl_suite != "TLS_AES_128_GCM_SHA256":
+        siotls_impls.append(Siotls(creds, OPENSSL_SUITE_NAMES[ssl_suite]))
+    for impl in siotls_impls:
+        assert impl.negotiated_suite(impl.handshake()) == impl.suite.name
+    return ssl_impl, siotls_impls, ssl_suite
+
+
+# -- measurements --------------------------------------------------------------------------
+def time_handshakes(impl: Ssl | Siotls, count: int) -> list[float]:
+    clock = time.perf_counter
+    samples = []
+    for _ in range(count):
+        start = clock()
+        impl.handshake()
+        samples.append(clock() - start)
+    return samples
+
+
+def time_bulk(impl: Ssl | Siotls, mib: int) -> float:
+    """MiB/s for ``mib`` MiB, client to server, in 16 KiB writes (after a handshake)."""
+    pair = impl.handshake()
+    chunks = mib * MIB // CHUNK
+    start = time.perf_counter()
+    received = impl.bulk(pair, chunks)
+    elapsed = time.perf_counter() - start
+    assert received == chunks * CHUNK, (received, chunks * CHUNK)
+    return mib / elapsed
+
+
+def time_echo(impl: Ssl | Siotls, count: int) -> float:
+    """1-byte echo round trips per second."""
+    pair = impl.handshake()
+    start = time.perf_counter()
+    impl.echo(pair, count)
+    return count / (time.perf_counter() - start)
+
+
+def rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as file:
+            return int(file.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:  # not Linux: peak RSS, a poorer measure
+        import resource
+
+        maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return maxrss if sys.platform == "darwin" else maxrss * 1024
+
+
+def memory_child(impl_name: str, count: int, keep: str) -> dict[str, float]:
+    """Run in a fresh process: bytes per kept connection, by RSS (and tracemalloc)."""
+    creds = make_credentials(_TMPDIR.name)
+    ssl_impl, siotls_impls, _ = make_impls(creds)
+    impl = ssl_impl if impl_name == "ssl" else siotls_impls[0]
+    select = {"pair": lambda p: p, "client": lambda p: p[0], "server": lambda p: p[1]}[keep]
+    for _ in range(20):  # warm up: lazy imports, caches, allocator arenas
+        impl.echo(impl.handshake(), 10)
+    result: dict[str, float] = {}
+    gc.collect()
+    before = rss_bytes()
+    kept = []
+    for _ in range(count):
+        pair = impl.handshake()
+        impl.echo(pair, 1)
+        kept.append(select(pair))
+    del pair
+    gc.collect()
+    result["rss"] = (rss_bytes() - before) / count
+    if keep == "pair":
+        import tracemalloc
+
+        del kept
+        gc.collect()
+        tracemalloc.start()
+        base = tracemalloc.get_traced_memory()[0]
+        pairs = []
+        for _ in range(count):
+            pair = impl.handshake()
+            impl.echo(pair, 1)
+            pairs.append(pair)
+        del pair
+        gc.collect()
+        both = tracemalloc.get_traced_memory()[0] - base
+        servers = [p[1] for p in pairs]
+        del pairs
+        gc.collect()
+        server_only = tracemalloc.get_traced_memory()[0] - base
+        tracemalloc.stop()
+        del servers
+        result.update(tm_pair=both / count, tm_server=server_only / count,
+                      tm_client=(both - server_only) / count)
+    return result
+
+
+def measure_memory(count: int, impls: list[str]) -> dict[str, dict[str, float]]:
+    """Memory per idle connection, one fresh subprocess per (implementation, what is kept)."""
+    results: dict[str, dict[str, float]] = {}
+    for keep in ("pair", "client", "server"):
+        for impl in impls:
+            args = [sys.executable, __file__, "--memory-child", impl, str(count), keep]
+            if "--no-openssl-conf" in sys.argv:
+                args.append("--no-openssl-conf")
+            out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
+            child = json.loads(out)
+            entry = results.setdefault(impl, {})
+            entry[f"rss_{keep}"] = child.pop("rss")
+            entry.update(child)
+    return results
+
+
+def quantile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def run(args: argparse.Namespace) -> dict:
+    if args.quick:
+        rounds, handshakes, mib, echoes, mem_count = 9, 60, 64, 10000, 200
+    else:
+        rounds, handshakes, mib, echoes, mem_count = 25, 150, 128, 30000, 1000
+    creds = make_credentials(_TMPDIR.name)
+    ssl_impl, siotls_impls, ssl_suite = make_impls(creds)
+    impls: list[Ssl | Siotls] = [ssl_impl, *siotls_impls]
+    hs: dict[str, list[float]] = {i.label: [] for i in impls}
+    bulk: dict[str, list[float]] = {i.label: [] for i in impls}
+    echo: dict[str, list[float]] = {i.label: [] for i in impls}
+    for impl in impls:  # warm up
+        time_handshakes(impl, 5)
+        time_bulk(impl, 1)
+        time_echo(impl, 200)
+    start = time.perf_counter()
+    for round_ in range(rounds):
+        # alternate the order so that neither side always runs first
+        order = impls if round_ % 2 == 0 else impls[::-1]
+        for impl in order:
+            gc.collect()
+            hs[impl.label] += time_handshakes(impl, handshakes)
+        for impl in order:
+            gc.collect()
+            bulk[impl.label].append(time_bulk(impl, mib))
+        for impl in order:
+            gc.collect()
+            echo[impl.label].append(time_echo(impl, echoes))
+    timed = time.perf_counter() - start
+    memory = measure_memory(mem_count, ["ssl", "siotls"])
+    like = siotls_impls[-1].label  # the siotls run with ssl's suite
+    results = {
+        "python": platform.python_version(),
+        "openssl": ssl.OPENSSL_VERSION,
+        "mode": "quick" if args.quick else "full",
+        "ssl_cipher_suite": ssl_suite,
+        "siotls_like_for_like": like,
+        "params": {"rounds": rounds, "handshakes_per_round": handshakes, "bulk_mib": mib,
+                   "echoes_per_round": echoes, "memory_connections": mem_count},
+        "timed_seconds": round(timed, 1),
+        "handshake_ms": {
+            label: {"median": statistics.median(s) * 1e3, "p90": quantile(s, 0.9) * 1e3,
+                    "samples": len(s)}
+            for label, s in hs.items()},
+        "bulk_mib_per_s": {label: {"median": statistics.median(s), "samples": len(s)}
+                           for label, s in bulk.items()},
+        "echo_round_trips_per_s": {label: {"median": statistics.median(s), "samples": len(s)}
+                                   for label, s in echo.items()},
+        "memory_bytes_per_connection": memory,
+    }
+    results["ratios"] = ratios = {}
+    for impl in siotls_impls:
+        hs_ratio = (results["handshake_ms"][impl.label]["median"]
+                    / results["handshake_ms"]["ssl"]["median"])
+        bulk_ratio = (results["bulk_mib_per_s"][impl.label]["median"]
+                      / results["bulk_mib_per_s"]["ssl"]["median"])
+        echo_ratio = (results["echo_round_trips_per_s"][impl.label]["median"]
+                      / results["echo_round_trips_per_s"]["ssl"]["median"])
+        ratios[impl.label] = {"handshake_time": hs_ratio, "bulk_throughput": bulk_ratio,
+                              "echo_rate": echo_ratio}
+    results["targets"] = {
+        "handshake_time_ratio_max": TARGET_HANDSHAKE_RATIO,
+        "handshake_met": ratios[like]["handshake_time"] <= TARGET_HANDSHAKE_RATIO,
+        "bulk_throughput_ratio_min": TARGET_BULK_RATIO,
+        "bulk_met": ratios[like]["bulk_throughput"] >= TARGET_BULK_RATIO,
+    }
+    return results
+
+
+def print_table(r: dict) -> None:
+    like = r["siotls_like_for_like"]
+    labels = ["ssl", *(label for label in r["handshake_ms"] if label != "ssl")]
+    print(f"siotls vs ssl, in memory | Python {r['python']} | {r['openssl']} | {r['mode']} run"
+          f" ({r['timed_seconds']} s timed)")
+    print(f"TLS 1.3, x25519, ECDSA P-256 leaf + P-256 CA; ssl negotiated {r['ssl_cipher_suite']}"
+          f"; like-for-like siotls: {like}")
+    p = r["params"]
+    print(f"{p['rounds']} interleaved rounds: {p['handshakes_per_round']} handshakes,"
+          f" {p['bulk_mib']} MiB bulk, {p['echoes_per_round']} echoes each; medians\n")
+    width = max(len(label) for label in labels) + 2
+
+    def row(name: str, cells: list[str], ratio: str = "") -> None:
+        print(f"{name:<30}" + "".join(f"{c:>{width + 6}}" for c in cells) + f"  {ratio}")
+
+    row("", labels, "ratio siotls/ssl")
+    hs, bulk, echo = r["handshake_ms"], r["bulk_mib_per_s"], r["echo_round_trips_per_s"]
+    ratios = r["ratios"]
+
+    def ratio_text(key: str) -> str:
+        return "  ".join(f"{ratios[label][key]:.2f}" for label in labels[1:])
+
+    row("handshake median (ms)", [f"{hs[label]['median']:.3f}" for label in labels],
+        ratio_text("handshake_time") + f"  (target <= {TARGET_HANDSHAKE_RATIO}: "
+        + ("met" if r["targets"]["handshake_met"] else "NOT met") + ")")
+    row("handshake p90 (ms)", [f"{hs[label]['p90']:.3f}" for label in labels])
+    row("bulk (MiB/s)", [f"{bulk[label]['median']:.1f}" for label in labels],
+        ratio_text("bulk_throughput") + f"  (target >= {TARGET_BULK_RATIO}: "
+        + ("met" if r["targets"]["bulk_met"] else "NOT met") + ")")
+    row("1-byte echo (round trips/s)", [f"{echo[label]['median']:.0f}" for label in labels],
+        ratio_text("echo_rate"))
+    mem = r["memory_bytes_per_connection"]
+    n = p["memory_connections"]
+    print(f"\nmemory per idle handshaken connection ({n} kept, fresh process each, KiB):")
+    print(f"{'':<30}{'ssl':>12}{'siotls':>12}  ratio")
+    for key, name in (("rss_pair", "RSS per pair"), ("rss_client", "RSS per client"),
+                      ("rss_server", "RSS per server")):
+        a, b = mem["ssl"][key], mem["siotls"][key]
+        ratio = b / a if a > 0 else float("nan")
+        print(f"{name:<30}{a / 1024:>12.1f}{b / 1024:>12.1f}  {ratio:.2f}")
+    for key, name in (("tm_pair", "tracemalloc per pair"), ("tm_client", "tracemalloc client"),
+                      ("tm_server", "tracemalloc server")):
+        a, b = mem["ssl"][key], mem["siotls"][key]
+        print(f"{name:<30}{a / 1024:>12.1f}{b / 1024:>12.1f}  (ssl: Python objects only)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short run (< 30 s)")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--no-openssl-conf", action="store_true",
+                        help="leave OpenSSL's default TLS 1.3 suites (AES-256-GCM first)")
+    parser.add_argument("--memory-child", nargs=3, metavar=("IMPL", "COUNT", "KEEP"),
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_child:
+        impl, count, keep = args.memory_child
+        print(json.dumps(memory_child(impl, int(count), keep)))
+        return
+    results = run(args)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        print_table(results)
+
+
+if __name__ == "__main__":
+    main()
