@@ -303,9 +303,8 @@ class ClientHandshake(Handshake):
         scheme = None
         private_key = None
         if config.private_key is not None:
-            private_key = crypto.load_private_key(config.private_key)
-            kind = crypto.key_kind(private_key, _spki_oid(config.certificate_chain[0]))
-            usable = crypto.schemes_for_key(kind)
+            private_key, usable = crypto.load_credentials(
+                config.private_key, config.certificate_chain[0])
             scheme = next((s for s in config.signature_algorithms
                            if s in usable and s in self.certificate_request_schemes), None)
         if scheme is None or private_key is None:
@@ -335,8 +334,3 @@ class ClientHandshake(Handshake):
             max_early_data, self.nconfig.cipher_suite, schedule.resumption_psk(nst.ticket_nonce),
             time.time(), self.server_hostname, self.nconfig.alpn))
         del self.session_tickets[:-MAX_SESSION_TICKETS]
-
-
-def _spki_oid(certificate_der: bytes) -> str | None:
-    cert = certificates.load_certificate(certificate_der)
-    return cert.public_key_algorithm_oid.dotted_string

@@ -12,6 +12,7 @@ This is the only module of the core that imports ``cryptography`` primitives
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -231,6 +232,17 @@ def load_private_key(der: bytes) -> PrivateKey:
                             ed25519.Ed25519PrivateKey, ed448.Ed448PrivateKey)):
         raise ValueError(f"unsupported private key type {type(key).__name__}")
     return key
+
+
+@functools.lru_cache(maxsize=64)
+def load_credentials(private_key_der: bytes, certificate_der: bytes
+                     ) -> tuple[PrivateKey, tuple[int, ...]]:
+    """Our private key, parsed once per configuration, and the schemes it can sign with."""
+    from cryptography import x509  # noqa: PLC0415
+
+    key = load_private_key(private_key_der)
+    oid = x509.load_der_x509_certificate(certificate_der).public_key_algorithm_oid.dotted_string
+    return key, tuple(schemes_for_key(key_kind(key, oid)))
 
 
 def certificate_public_key(cert: Any) -> tuple[PublicKey, tuple[str, str | None]]:

@@ -73,10 +73,8 @@ class ServerHandshake(Handshake):
             HandshakeType.FINISHED: self.on_finished,
         })
         assert config.private_key is not None
-        self.private_key = crypto.load_private_key(config.private_key)
-        leaf = certificates.load_certificate(config.certificate_chain[0])
-        self.usable_schemes = crypto.schemes_for_key(
-            crypto.key_kind(self.private_key, leaf.public_key_algorithm_oid.dotted_string))
+        self.private_key, self.usable_schemes = crypto.load_credentials(
+            config.private_key, config.certificate_chain[0])
         self.hello_retry_group: int | None = None
         self.hello_retry_suite: int | None = None
         self.first_client_hello: ClientHello | None = None
