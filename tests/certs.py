@@ -130,10 +130,12 @@ def _general_name(name: str) -> x509.GeneralName:
 
 
 def make_name(common_name: str) -> x509.Name:
-    return x509.Name([
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "siotls tests"),
-        x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-    ])
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "siotls tests"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
 
 
 @dataclass(eq=False)
@@ -229,14 +231,10 @@ class CA:
             .serial_number(int.from_bytes(secrets.token_bytes(16), "big") >> 1 | 1)
             .not_valid_before(not_before)
             .not_valid_after(not_after)
-            .add_extension(
-                x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False
-            )
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
             .add_extension(
                 x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(
-                    self.cert.extensions.get_extension_for_class(
-                        x509.SubjectKeyIdentifier
-                    ).value
+                    self.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
                 ),
                 critical=False,
             )
@@ -253,8 +251,10 @@ class CA:
         now = utcnow()
         cert = (
             self.builder(
-                make_name(name), key.public_key(),
-                now - datetime.timedelta(days=2), now + datetime.timedelta(days=365),
+                make_name(name),
+                key.public_key(),
+                now - datetime.timedelta(days=2),
+                now + datetime.timedelta(days=365),
             )
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .add_extension(_ca_key_usage(), critical=True)
@@ -267,6 +267,7 @@ class CA:
     def issue(
         self,
         hostnames: Sequence[str] = DEFAULT_HOSTNAMES,
+        *,
         key_type: str = "ecdsa-p256",
         not_before: datetime.datetime | None = None,
         not_after: datetime.datetime | None = None,
@@ -279,9 +280,15 @@ class CA:
             intermediate CA made from this one; the leaf's chain then holds it.
         """
         if intermediate is True:
-            return self.intermediate().issue(hostnames, key_type, not_before, not_after, client)
+            intermediate = self.intermediate()
         if isinstance(intermediate, CA):
-            return intermediate.issue(hostnames, key_type, not_before, not_after, client)
+            return intermediate.issue(
+                hostnames,
+                key_type=key_type,
+                not_before=not_before,
+                not_after=not_after,
+                client=client,
+            )
         hostnames = tuple(hostnames)
         cache_key = (hostnames, key_type, not_before, not_after, client)
         cached = self._leaves.get(cache_key)
@@ -304,14 +311,18 @@ class CA:
                 critical=False,
             )
         cert = (
-            builder
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
             .add_extension(
                 x509.KeyUsage(
-                    digital_signature=True, content_commitment=False,
-                    key_encipherment=False, data_encipherment=False, key_agreement=False,
-                    key_cert_sign=False, crl_sign=False, encipher_only=False,
+                    digital_signature=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=False,
+                    crl_sign=False,
+                    encipher_only=False,
                     decipher_only=False,
                 ),
                 critical=True,
@@ -325,9 +336,15 @@ class CA:
 
 def _ca_key_usage() -> x509.KeyUsage:
     return x509.KeyUsage(
-        digital_signature=False, content_commitment=False, key_encipherment=False,
-        data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-        encipher_only=False, decipher_only=False,
+        digital_signature=False,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=True,
+        crl_sign=True,
+        encipher_only=False,
+        decipher_only=False,
     )
 
 

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import certifi
 import pytest
-from certs import KEY_TYPES, make_ca
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -21,6 +20,7 @@ from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.verification import Store
 
 import siotls.trust
+from certs import KEY_TYPES, make_ca
 from siotls.pem import decode_pem_certificate_chain, decode_pem_private_key, decode_pem_public_key
 from siotls.trust import TrustStore, get_truststore
 
@@ -28,6 +28,7 @@ SRC = Path(__file__).resolve().parent.parent / "src"
 
 
 # ---------------------------------------------------------------------------- pem
+
 
 def test_certificate_chain_round_trip() -> None:
     ca = make_ca()
@@ -126,13 +127,23 @@ def test_private_key_garbage(data: bytes) -> None:
         decode_pem_private_key(data)
 
 
+@pytest.mark.openssl
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
 def test_private_key_rsa_pss(tmp_path: Path) -> None:
     key_file = tmp_path / "pss.pem"
     subprocess.run(
-        ["openssl", "genpkey", "-algorithm", "RSA-PSS", "-pkeyopt", "rsa_keygen_bits:2048",
-         "-out", str(key_file)],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "genpkey",
+            "-algorithm",
+            "RSA-PSS",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            str(key_file),
+        ],
+        check=True,
+        capture_output=True,
     )
     der = decode_pem_private_key(key_file.read_bytes())
     # cryptography loads an id-RSASSA-PSS key as a plain RSA key (rsaEncryption PKCS#8)
@@ -162,6 +173,7 @@ def test_public_key_garbage(data: bytes) -> None:
 
 # ---------------------------------------------------------------------- TrustStore
 
+
 def test_truststore() -> None:
     ca1, ca2 = make_ca(), make_ca(name="siotls other CA")
     truststore = TrustStore([ca1.cert_der, ca2.cert_der])
@@ -178,7 +190,7 @@ def test_truststore() -> None:
 
 def test_truststore_takes_any_iterable() -> None:
     ca = make_ca()
-    truststore = TrustStore(der for der in [bytearray(ca.cert_der)])
+    truststore = TrustStore(der for der in [memoryview(ca.cert_der)])  # type: ignore[misc]
     assert truststore.certificates == (ca.cert_der,)
     assert isinstance(truststore.certificates[0], bytes)
 
@@ -212,6 +224,7 @@ def test_truststore_from_pem_and_file(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------ get_truststore
+
 
 @pytest.fixture
 def fresh_truststore(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
@@ -255,7 +268,8 @@ def test_get_truststore_ssl_cert_file(
     bundle.write_bytes(
         b"-----BEGIN CERTIFICATE-----\nMIIBAAAA\n-----END CERTIFICATE-----\n"
         b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n"
-        + ca.cert_pem + ca.cert_pem
+        + ca.cert_pem
+        + ca.cert_pem
     )
     monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
     assert get_truststore().certificates == (ca.cert_der,)
