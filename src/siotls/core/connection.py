@@ -149,7 +149,8 @@ class TLSConnection:
 
     def receive_data(self, data: bytes | bytearray | memoryview) -> None:
         """Process bytes from the peer, in any chunking."""
-        self._check_usable()
+        if self._failure is not None or not self._initiated:
+            self._check_usable()
         if self._receiving_closed:
             if self._close_notify_received:
                 return  # RFC 8446 6.1: data after close_notify is ignored
@@ -268,15 +269,16 @@ class TLSConnection:
     # -- application data ------------------------------------------------------------
     def send_data(self, data: bytes | bytearray | memoryview) -> None:
         """Queue application data for the peer (after the handshake)."""
-        self._check_usable()
-        if self._handshake.state is not State.CONNECTED:
-            raise TLSUsageError("send_data() before the handshake completed")
-        if self._sending_closed:
+        if (self._failure is not None or self._sending_closed
+                or self._handshake.state is not State.CONNECTED):
+            self._check_usable()
+            if self._handshake.state is not State.CONNECTED:
+                raise TLSUsageError("send_data() before the handshake completed")
             raise TLSUsageError("send_data() after close_sending_end()")
         if not data:
             return
         records = self._records
-        count = -(-len(data) // records.max_fragment_size)
+        count = len(data) // records.max_fragment_size + 1
         if records.write_seq + count >= records.write_usage_limit:
             self._run(self._handshake.send_key_update, False)
         self._run(records.write, ContentType.APPLICATION_DATA, data)

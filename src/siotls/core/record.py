@@ -46,6 +46,7 @@ from siotls.iana import ContentType
 MAX_PLAINTEXT = 2**14
 MAX_CIPHERTEXT = 2**14 + 256
 HEADER_SIZE = 5
+_MAX_SEQ = 2**64 - 1
 _APPLICATION_DATA_HEADER = bytes((ContentType.APPLICATION_DATA, 3, 3))
 _CHANGE_CIPHER_SPEC_RECORD = b"\x14\x03\x03\x00\x01\x01"
 _CONTENT_TYPES = frozenset(int(ct) for ct in (
@@ -71,12 +72,6 @@ class _Direction:
         self.seq = 0
         self.suite = suite
 
-    def next_nonce(self) -> bytes:
-        seq = self.seq
-        if seq >= 2**64 - 1:
-            raise UnexpectedMessage("the record sequence number would wrap")
-        self.seq = seq + 1
-        return (self.iv ^ seq).to_bytes(12, "big")
 
 
 class RecordLayer:
@@ -194,6 +189,8 @@ class RecordLayer:
                 raise UnexpectedMessage(f"an empty {ContentType(content_type).name} record")
             return content_type, bytes(fragment), False
         seq = direction.seq
+        if seq >= _MAX_SEQ:
+            raise UnexpectedMessage("the record sequence number would wrap")
         try:
             plaintext = aead.decrypt((direction.iv ^ seq).to_bytes(12, "big"), fragment, header)
         except InvalidTag:
@@ -244,6 +241,7 @@ class RecordLayer:
             return
         type_byte = bytes((content_type,))
         padding = self.padding
+        iv = direction.iv
         for start in range(0, max(len(view), 1), size):
             chunk = view[start : start + size]
             if padding is None:
@@ -252,8 +250,12 @@ class RecordLayer:
                 pad = max(0, min(padding(content_type, len(chunk)), MAX_PLAINTEXT - len(chunk)))
                 inner = b"".join((chunk, type_byte, bytes(pad)))
             header = _APPLICATION_DATA_HEADER + (len(inner) + 16).to_bytes(2, "big")
+            seq = direction.seq
+            if seq >= _MAX_SEQ:
+                raise UnexpectedMessage("the record sequence number would wrap")
+            direction.seq = seq + 1
             out.append(header)
-            out.append(aead.encrypt(direction.next_nonce(), inner, header))
+            out.append(aead.encrypt((iv ^ seq).to_bytes(12, "big"), inner, header))
 
     def write_change_cipher_spec(self) -> None:
         self._out.append(_CHANGE_CIPHER_SPEC_RECORD)
