@@ -94,7 +94,7 @@ class Handshake:
     # -- sending ----------------------------------------------------------------
     def send(self, message: bytes) -> None:
         """Queue a handshake message and add it to the transcript."""
-        self.records.write(ContentType.HANDSHAKE, message)
+        self.records.write_handshake(message)
         if self.schedule is not None:
             self.schedule.update(message)
 

@@ -83,6 +83,8 @@ class RecordLayer:
         self._write = _Direction()
         self._inbuf = bytearray()
         self._out: list[bytes | bytearray] = []
+        #: Handshake messages waiting to be packed together into records.
+        self._handshake_out = bytearray()
         #: How many bytes of records we may still drop because they fail to
         #: decrypt (rejected 0-RTT data, RFC 8446 section 4.2.10).
         self.skip_budget = 0
@@ -94,6 +96,7 @@ class RecordLayer:
         self._read.install(suite, secret)
 
     def set_write_key(self, suite: CipherSuite, secret: bytes) -> None:
+        self._pack_handshake()
         self._write.install(suite, secret)
 
     @property
@@ -224,8 +227,20 @@ class RecordLayer:
         self.skip_budget -= size
 
     # -- sending ------------------------------------------------------------
+    def write_handshake(self, message: bytes) -> None:
+        """Queue a handshake message; consecutive ones share records (until a key change)."""
+        self._handshake_out += message
+
+    def _pack_handshake(self) -> None:
+        if self._handshake_out:
+            data = bytes(self._handshake_out)
+            self._handshake_out.clear()
+            self.write(ContentType.HANDSHAKE, data)
+
     def write(self, content_type: int, data: bytes | bytearray | memoryview) -> None:
         """Queue ``data`` as records of ``content_type``, protected when a key is set."""
+        if self._handshake_out:
+            self._pack_handshake()
         view = memoryview(data)
         size = self.max_fragment_size
         out = self._out
@@ -258,9 +273,11 @@ class RecordLayer:
             out.append(aead.encrypt((iv ^ seq).to_bytes(12, "big"), inner, header))
 
     def write_change_cipher_spec(self) -> None:
+        self._pack_handshake()
         self._out.append(_CHANGE_CIPHER_SPEC_RECORD)
 
     def flush(self) -> bytes:
+        self._pack_handshake()
         out = self._out
         if not out:
             return b""
@@ -269,4 +286,4 @@ class RecordLayer:
         return data
 
     def pending(self) -> int:
-        return sum(map(len, self._out))
+        return sum(map(len, self._out)) + len(self._handshake_out)
