@@ -60,7 +60,8 @@ if TYPE_CHECKING:
 keylog_logger = logging.getLogger("siotls.keylog")
 
 #: The largest handshake message we accept (a Certificate chain may be long).
-MAX_HANDSHAKE_MESSAGE: dict[int, int] = {HandshakeType.CERTIFICATE: 2**18}
+MAX_HANDSHAKE_MESSAGE: dict[int, int] = {
+    HandshakeType.CERTIFICATE: 2**18, HandshakeType.CLIENT_HELLO: 2**17}
 MAX_OTHER_HANDSHAKE_MESSAGE = 2**16
 #: Post-handshake messages (KeyUpdate, NewSessionTicket) or empty records the peer
 #: may send in a row without any application data in between.
@@ -160,12 +161,15 @@ class TLSConnection:
 
     def _receive(self, data: bytes | bytearray | memoryview) -> None:
         for content_type, content, protected in self._records.read_records(data):
+            if self._handshake_buffer and content_type != ContentType.HANDSHAKE:
+                # RFC 8446 5.1: nothing may come between the records of one message.
+                raise UnexpectedMessage("a record interleaved with a fragmented handshake message")
             if content_type == ContentType.APPLICATION_DATA:
                 self._receive_application_data(content, protected)
             elif content_type == ContentType.HANDSHAKE:
                 self._receive_handshake(content, protected)
             elif content_type == ContentType.ALERT:
-                self._receive_alert(content)
+                self._receive_alert(content, protected)
             else:
                 self._receive_change_cipher_spec(content)
             if self._receiving_closed:
@@ -203,13 +207,18 @@ class TLSConnection:
             if handshake.read_key_changed and buffer:
                 raise UnexpectedMessage("a handshake message spans a key change")
 
-    def _receive_alert(self, content: bytes | memoryview) -> None:
+    def _receive_alert(self, content: bytes | memoryview, protected: bool) -> None:
         """
         struct {
             AlertLevel level;
             AlertDescription description;
         } Alert;
         """
+        if not protected and self._records.read_protected and not (
+                self.config.side == "server" and self._handshake.state is not State.CONNECTED):
+            # Once keys are in place alerts are encrypted. The one exception: a
+            # client that failed on our ServerHello has no keys to encrypt with.
+            raise UnexpectedMessage("an unprotected alert after the key exchange")
         if len(content) != 2:
             raise DecodeError(f"an alert record of {len(content)} bytes")
         description = content[1]

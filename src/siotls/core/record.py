@@ -203,6 +203,8 @@ class RecordLayer:
             raise BadRecordMac("a record failed to decrypt") from None
         direction.seq = seq + 1
         self.skip_budget = 0  # the peer is now past its early data
+        if len(plaintext) > MAX_PLAINTEXT + 1:  # content + type + padding (RFC 8446 5.4)
+            raise RecordOverflow(f"a record of {len(plaintext)} bytes of inner plaintext")
         # TLSInnerPlaintext: strip the zero padding, find the real content type.
         end = len(plaintext)
         if end and plaintext[-1]:

@@ -120,6 +120,7 @@ class ServerHandshake(Handshake):
             alpn = select_alpn(config.alpn, ext.decode_alpn(
                 exts[ET.APPLICATION_LAYER_PROTOCOL_NEGOTIATION]))
         if ET.EARLY_DATA in exts:  # we accept no 0-RTT: skip what fails to decrypt
+            ext.decode_empty(exts[ET.EARLY_DATA], "early_data")
             self.records.skip_budget = MAX_SKIPPED_EARLY_DATA
 
         if hello_retry:
