@@ -1,0 +1,277 @@
+"""Run ``openssl s_server`` / ``openssl s_client`` as a peer for siotls (not a test module).
+
+* :func:`s_server` starts ``openssl s_server`` on ``127.0.0.1:0`` and reads the
+  port it bound from its ``ACCEPT 127.0.0.1:PORT`` line (no port race, and no
+  probe connection that would use up ``-naccept 1``).
+* :func:`s_client` starts ``openssl s_client`` against a port we listen on.
+* :class:`OpenSSLProcess` collects the process output (stdout and stderr merged)
+  in a thread so that tests can wait for a pattern with a deadline.
+* :func:`drive` pumps a :class:`~siotls.TLSConnection` over a blocking socket:
+  ``receive_data`` in a ``try`` and ``data_to_send`` flushed in the ``finally``, so
+  that our alerts reach the peer even when siotls raises.
+
+Every wait is bounded, and every process is terminated (then killed) on exit.
+The tests are skipped when there is no ``openssl`` binary.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import re
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from siotls import TLSConnection
+
+OPENSSL = shutil.which("openssl")
+#: Seconds any single wait may last (a handshake with openssl takes milliseconds).
+TIMEOUT = 10.0
+
+requires_openssl = pytest.mark.skipif(OPENSSL is None, reason="no openssl binary on PATH")
+
+
+@functools.cache
+def openssl_version() -> str:
+    if OPENSSL is None:
+        return "openssl missing"
+    result = subprocess.run([OPENSSL, "version"], capture_output=True, timeout=TIMEOUT,
+                            check=False)
+    return result.stdout.decode(errors="replace").strip()
+
+
+class OpenSSLProcess:
+    """An ``openssl`` subprocess whose output is collected by a reader thread."""
+
+    def __init__(self, args: Sequence[str | Path], cwd: Path | None = None) -> None:
+        assert OPENSSL is not None
+        self.args = [OPENSSL, *map(str, args)]
+        self.proc = subprocess.Popen(
+            self.args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, cwd=cwd)
+        self._output = bytearray()
+        self._eof = False
+        self._cond = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        try:
+            while chunk := os.read(fd, 65536):
+                with self._cond:
+                    self._output += chunk
+                    self._cond.notify_all()
+        except OSError:
+            pass
+        finally:
+            with self._cond:
+                self._eof = True
+                self._cond.notify_all()
+
+    @property
+    def output(self) -> bytes:
+        with self._cond:
+            return bytes(self._output)
+
+    def text(self) -> str:
+        return self.output.decode(errors="replace")
+
+    def wait_for(self, pattern: bytes, timeout: float = TIMEOUT, start: int = 0
+                 ) -> re.Match[bytes]:
+        """Wait until the output (from offset ``start``) matches the regex ``pattern``."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                match = regex.search(self._output, start)
+                if match:
+                    return match
+                remaining = deadline - time.monotonic()
+                if self._eof or remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+        raise AssertionError(
+            f"{pattern!r} not in the output of {' '.join(self.args)} "
+            f"(exit code {self.proc.poll()}):\n{self.text()}")
+
+    def write(self, data: bytes) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(data)
+        self.proc.stdin.flush()
+
+    def close_stdin(self) -> None:
+        if self.proc.stdin is not None and not self.proc.stdin.closed:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
+
+    def wait(self, timeout: float = TIMEOUT) -> int:
+        """Wait for the exit and the end of the output; the exit code."""
+        code = self.proc.wait(timeout)
+        self._reader.join(timeout)
+        return code
+
+    def kill(self, timeout: float = 3.0) -> None:
+        """SIGKILL: no chance to send a close_notify (closing stdin would prompt one)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout)
+
+    def stop(self, timeout: float = 3.0) -> None:
+        """Terminate, kill if needed, and reap (idempotent)."""
+        self.close_stdin()
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout)
+        self._reader.join(timeout)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+@contextlib.contextmanager
+def s_server(cert: Path, key: Path, *args: str | Path, tls13: bool = True
+             ) -> Iterator[tuple[OpenSSLProcess, int]]:
+    """``openssl s_server`` on a free port of 127.0.0.1; yields the process and the port.
+
+    Not ``-quiet``: that would hide the ``ACCEPT host:port`` line we wait for.
+    """
+    version = ["-tls1_3"] if tls13 else []
+    process = OpenSSLProcess(["s_server", *version, "-accept", "127.0.0.1:0",
+                              "-cert", cert, "-key", key, *args])
+    try:
+        match = process.wait_for(rb"ACCEPT 127\.0\.0\.1:(\d+)")
+        yield process, int(match.group(1))
+    finally:
+        process.stop()
+
+
+@contextlib.contextmanager
+def listener() -> Iterator[tuple[socket.socket, int]]:
+    """A listening socket on a free port of 127.0.0.1."""
+    with socket.create_server(("127.0.0.1", 0)) as sock:
+        sock.settimeout(TIMEOUT)
+        yield sock, sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def s_client(port: int, *args: str | Path, tls13: bool = True
+             ) -> Iterator[OpenSSLProcess]:
+    """``openssl s_client`` connecting to ``127.0.0.1:port``.
+
+    Interactive command letters (a line ``k``, ``K``, ``Q``) work, as long as
+    neither ``-quiet`` nor ``-ign_eof`` is given. s_client reads its stdin only once
+    the handshake completed, and a read starting with a command letter is consumed
+    as a command: write one line at a time, waiting for its effect in between.
+    """
+    version = ["-tls1_3"] if tls13 else []
+    process = OpenSSLProcess(["s_client", *version, "-connect", f"127.0.0.1:{port}", *args])
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def connect(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+    sock.settimeout(TIMEOUT)
+    return sock
+
+
+def accept(sock: socket.socket) -> socket.socket:
+    conn, _ = sock.accept()
+    conn.settimeout(TIMEOUT)
+    return conn
+
+
+class PeerClosed(AssertionError):
+    """The transport reached EOF before the condition became true."""
+
+
+def flush(sock: socket.socket, conn: TLSConnection) -> int:
+    data = conn.data_to_send()
+    if data:
+        sock.sendall(data)
+    return len(data)
+
+
+def drive(sock: socket.socket, conn: TLSConnection, until: Callable[[], bool],
+          timeout: float = TIMEOUT) -> None:
+    """Move bytes between ``sock`` and ``conn`` until ``until()`` is true.
+
+    Our output is flushed even when ``receive_data`` raises (the alert must reach
+    the peer). At EOF, ``close_receiving_end`` is called (it raises
+    :class:`~siotls.RaggedEOF` without a close_notify) and, if ``until()`` is still
+    false, :class:`PeerClosed` is raised.
+    """
+    deadline = time.monotonic() + timeout
+    flush(sock, conn)
+    while not until():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("the condition did not become true in time")
+        sock.settimeout(remaining)
+        data = sock.recv(65536)
+        try:
+            if data:
+                conn.receive_data(data)
+            else:
+                conn.close_receiving_end()
+        finally:
+            with contextlib.suppress(OSError):
+                flush(sock, conn)
+        if not data:
+            if until():
+                return
+            raise PeerClosed("the peer closed the connection")
+
+
+def run_client(sock: socket.socket, conn: TLSConnection, timeout: float = TIMEOUT) -> None:
+    """Initiate ``conn`` and run the handshake to completion over ``sock``."""
+    conn.initiate_connection()
+    drive(sock, conn, conn.is_post_handshake, timeout)
+
+
+run_server = run_client  # initiate_connection() is the same call for a server
+
+
+def read_until(sock: socket.socket, conn: TLSConnection, expected: bytes,
+               timeout: float = TIMEOUT) -> bytes:
+    """Read application data until it ends with ``expected``; all the data read."""
+    buffer = bytearray()
+
+    def done() -> bool:
+        buffer.extend(conn.data_to_read())
+        return buffer.endswith(expected)
+
+    drive(sock, conn, done, timeout)
+    return bytes(buffer)
+
+
+def read_until_close(sock: socket.socket, conn: TLSConnection,
+                     timeout: float = TIMEOUT) -> bytes:
+    """Read application data until the peer's close_notify; all the data read.
+
+    We do not wait for the transport EOF: after its close_notify, s_server waits
+    (up to a second) for *us* to close the socket first.
+    """
+    buffer = bytearray()
+
+    def done() -> bool:
+        buffer.extend(conn.data_to_read())
+        return conn.close_notify_received
+
+    drive(sock, conn, done, timeout)
+    return bytes(buffer)
