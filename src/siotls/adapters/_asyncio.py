@@ -55,6 +55,8 @@ logger = logging.getLogger("siotls.asyncio")
 
 HANDSHAKE_TIMEOUT = 60.0
 STREAM_LIMIT = 2**16
+#: As asyncio.constants: warn from the 5th write() dropped on a closed transport.
+LOG_THRESHOLD_FOR_CONNLOST_WRITES = 5
 
 
 def _default_client_config() -> TLSConfiguration:
@@ -72,13 +74,21 @@ class TLSTransport(asyncio.Transport):
         super().__init__()
         self._tls = tls
         self._closed = False
+        self._dropped_writes = 0
 
     # -- writing ----------------------------------------------------------
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"data: expecting a bytes-like instance, got {type(data).__name__}")
         if self._closed:
-            raise RuntimeError("write() after close()")
+            # Like asyncio's own transports (socket and ssl=): after close(), abort() or
+            # the loss of the connection, writes are dropped (the loss shows in drain()
+            # and connection_lost()). Raising here broke servers writing to a client
+            # that had gone away, which only expect ConnectionError from drain().
+            self._dropped_writes += 1
+            if self._dropped_writes >= LOG_THRESHOLD_FOR_CONNLOST_WRITES:
+                logger.warning("%r: write() on a closed transport, data dropped", self._tls)
+            return
         if data:
             self._tls.send(data)
 
@@ -168,6 +178,7 @@ class TLSProtocol(asyncio.Protocol):
         self._call_connection_made = call_connection_made
         self._error: Exception | None = None
         self._buffered_app = isinstance(app_protocol, asyncio.BufferedProtocol)
+        self._writing_paused = False
 
     def set_app_protocol(self, protocol: asyncio.BaseProtocol) -> None:
         self.app_protocol = protocol
@@ -221,11 +232,15 @@ class TLSProtocol(asyncio.Protocol):
         self._wake_waiter(error or ConnectionResetError("the connection was lost"))
 
     def pause_writing(self) -> None:
+        # Remembered, so the app hears of a pause that began during the handshake
+        # and pause/resume stay balanced (StreamReaderProtocol asserts they are).
+        self._writing_paused = True
         if self._app_connected:
             self.app_protocol.pause_writing()
 
     def resume_writing(self) -> None:
-        if self._app_connected:
+        was_paused, self._writing_paused = self._writing_paused, False
+        if self._app_connected and was_paused:
             self.app_protocol.resume_writing()
 
     # -- driving the application -----------------------------------------------
@@ -238,6 +253,8 @@ class TLSProtocol(asyncio.Protocol):
             self._app_connected = True
             if self._call_connection_made:
                 self.app_protocol.connection_made(self.app_transport)
+            if self._writing_paused:
+                self.app_protocol.pause_writing()
             self._wake_waiter(None)
         if not self.app_paused_reading:
             self._deliver()
@@ -255,6 +272,12 @@ class TLSProtocol(asyncio.Protocol):
         if (not conn.can_receive and not self._app_eof and self._app_connected
                 and not self.app_paused_reading):
             self._app_eof = True
+            if isinstance(self.app_protocol, asyncio.StreamReaderProtocol):
+                # StreamReaderProtocol.eof_received() returns False (close!) when the
+                # transport has an 'sslcontext', because asyncio's ssl cannot half-close.
+                # TLS 1.3 can: keep the StreamWriter usable after the peer's close_notify,
+                # as over plain TCP (the application closes it when done).
+                self.app_protocol._over_ssl = False  # type: ignore[attr-defined]
             keep_open = self.app_protocol.eof_received()  # type: ignore[attr-defined]
             if not keep_open:
                 self.app_transport.close()

@@ -1,0 +1,466 @@
+"""siotls's asyncio adapter vs asyncio's own ``ssl=``, over loopback sockets.
+
+    python bench/bench_asyncio.py            # full run (about 1 min)
+    python bench/bench_asyncio.py --quick    # short run (< 30 s)
+    python bench/bench_asyncio.py --json     # print the results as JSON
+
+Client and server run in one process and one event loop (the default asyncio
+loop) on 127.0.0.1, with the streams API on both sides: ``siotls.asyncio``
+``open_connection``/``start_server`` for siotls, ``asyncio.open_connection``/
+``start_server`` with ``ssl=`` for ``ssl``. TLS 1.3, x25519, an ECDSA P-256 leaf
+for localhost signed by an ECDSA P-256 CA (made with ``cryptography`` here),
+certificate and hostname verification on the client, no session tickets (the
+``ssl`` server has ``num_tickets = 0``; siotls servers send none).
+
+Measured, the implementations interleaved (order alternating every round), medians
+over the rounds:
+
+1. **connections/s, sequential**: connect + handshake + close, one after the other;
+   a connection counts once the server's handler has seen its EOF and closed.
+2. **connections/s, concurrent**: the same with 20 clients at a time.
+3. **MB/s**: one connection; the client streams N MiB in 64 KiB writes (with
+   ``drain()``), the server reads them all and answers one byte.
+4. **1-byte echo**: round trips per second on one connection.
+
+Python 3.11's ``ssl`` cannot choose TLS 1.3 cipher suites, and OpenSSL prefers
+AES-256-GCM; as in ``bench_engine.py`` an ``OPENSSL_CONF`` written before ``ssl``
+is imported makes it use TLS_AES_128_GCM_SHA256, siotls's first choice. The suites
+both really negotiated are printed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+
+# Must happen before anything imports ssl: OpenSSL reads its configuration once.
+_TMPDIR = tempfile.TemporaryDirectory(prefix="siotls-bench-asyncio-")
+if "--no-openssl-conf" not in sys.argv:
+    _conf = os.path.join(_TMPDIR.name, "openssl.cnf")
+    with open(_conf, "w") as _file:
+        _file.write(
+            "openssl_conf = openssl_init\n"
+            "[openssl_init]\nssl_conf = ssl_sect\n"
+            "[ssl_sect]\nsystem_default = system_default_sect\n"
+            "[system_default_sect]\nCiphersuites = TLS_AES_128_GCM_SHA256\n"
+        )
+    os.environ["OPENSSL_CONF"] = _conf
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import contextlib  # noqa: E402
+import datetime  # noqa: E402
+import gc  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import ssl  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Awaitable, Callable  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+from cryptography import x509  # noqa: E402
+from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID  # noqa: E402
+
+import siotls.asyncio as siotls_asyncio  # noqa: E402
+from siotls.core.config import TLSConfiguration  # noqa: E402
+from siotls.iana import CipherSuites, NamedGroup  # noqa: E402
+from siotls.trust import TrustStore  # noqa: E402
+
+HOST = "127.0.0.1"
+HOSTNAME = "localhost"
+MIB = 2**20
+WRITE_SIZE = 2**16
+CONCURRENCY = 20
+TARGET_CONNECTIONS_RATIO = 0.8  # siotls / ssl, at least
+TARGET_THROUGHPUT_RATIO = 1.0  # siotls / ssl, at least
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+# -- certificates ---------------------------------------------------------------------------
+@dataclass
+class Credentials:
+    ca_der: bytes
+    leaf_der: bytes
+    key_der: bytes
+    cert_file: str
+    key_file: str
+    ca_file: str
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name([
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "siotls bench"),
+        x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+    ])
+
+
+def _key_usage(*, leaf: bool) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=leaf, content_commitment=False, key_encipherment=False,
+        data_encipherment=False, key_agreement=False, key_cert_sign=not leaf,
+        crl_sign=not leaf, encipher_only=False, decipher_only=False)
+
+
+def make_credentials(directory: str) -> Credentials:
+    """An ECDSA P-256 CA and an ECDSA P-256 leaf for localhost; PEM files in ``directory``."""
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name("siotls bench CA")).issuer_name(_name("siotls bench CA"))
+        .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(_key_usage(leaf=False), critical=True)
+        .add_extension(ca_ski, critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(_name(HOSTNAME)).issuer_name(ca_cert.subject)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=7))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(HOSTNAME)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(_key_usage(leaf=True), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
+                       critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski),
+                       critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    pem, der = serialization.Encoding.PEM, serialization.Encoding.DER
+    pkcs8, plain = serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    files = {}
+    for name, content in (("cert", leaf.public_bytes(pem)),
+                          ("key", key.private_bytes(pem, pkcs8, plain)),
+                          ("ca", ca_cert.public_bytes(pem))):
+        files[name] = str(Path(directory, f"{name}.pem"))
+        Path(files[name]).write_bytes(content)
+    return Credentials(ca_cert.public_bytes(der), leaf.public_bytes(der),
+                       key.private_bytes(der, pkcs8, plain),
+                       files["cert"], files["key"], files["ca"])
+
+
+# -- the two implementations, behind one interface -------------------------------------------
+class Impl:
+    label: str
+
+    async def start_server(self, handler: Handler) -> asyncio.Server:
+        raise NotImplementedError
+
+    async def open_connection(self, port: int
+                              ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        raise NotImplementedError
+
+
+class Ssl(Impl):
+    label = "ssl"
+
+    def __init__(self, creds: Credentials) -> None:
+        server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        server.minimum_version = server.maximum_version = ssl.TLSVersion.TLSv1_3
+        server.load_cert_chain(creds.cert_file, creds.key_file)
+        server.set_ecdh_curve("X25519")
+        server.num_tickets = 0  # siotls servers send no NewSessionTicket
+        client = ssl.create_default_context(cafile=creds.ca_file)
+        client.minimum_version = client.maximum_version = ssl.TLSVersion.TLSv1_3
+        assert client.check_hostname and client.verify_mode == ssl.CERT_REQUIRED
+        self.server_context, self.client_context = server, client
+
+    async def start_server(self, handler: Handler) -> asyncio.Server:
+        return await asyncio.start_server(handler, HOST, 0, ssl=self.server_context,
+                                          backlog=1024)
+
+    async def open_connection(self, port: int
+                              ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        return await asyncio.open_connection(HOST, port, ssl=self.client_context,
+                                             server_hostname=HOSTNAME)
+
+
+class Siotls(Impl):
+    label = "siotls"
+
+    def __init__(self, creds: Credentials) -> None:
+        common: dict[str, Any] = {"cipher_suites": [CipherSuites.TLS_AES_128_GCM_SHA256],
+                                  "key_exchanges": [NamedGroup.x25519]}
+        self.client_config = TLSConfiguration(
+            "client", truststore=TrustStore([creds.ca_der]), **common)
+        self.server_config = TLSConfiguration(
+            "server", private_key=creds.key_der, certificate_chain=[creds.leaf_der], **common)
+
+    async def start_server(self, handler: Handler) -> asyncio.Server:
+        return await siotls_asyncio.start_server(handler, HOST, 0, config=self.server_config,
+                                                 backlog=1024)
+
+    async def open_connection(self, port: int
+                              ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        return await siotls_asyncio.open_connection(HOST, port, config=self.client_config,
+                                                    server_hostname=HOSTNAME)
+
+
+# -- servers -----------------------------------------------------------------------------------
+class Servers:
+    """The three servers of one implementation, and what their handlers report."""
+
+    def __init__(self, impl: Impl) -> None:
+        self.impl = impl
+        self.closed: asyncio.Queue[None] = asyncio.Queue()
+        self.servers: list[asyncio.Server] = []
+
+    async def start(self) -> None:
+        self.close_port = await self._start(self._close_handler)
+        self.sink_port = await self._start(self._sink_handler)
+        self.echo_port = await self._start(self._echo_handler)
+
+    async def _start(self, handler: Handler) -> int:
+        server = await self.impl.start_server(handler)
+        self.servers.append(server)
+        return server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        for server in self.servers:
+            server.close()
+            await server.wait_closed()
+
+    async def _close_handler(self, reader: asyncio.StreamReader,
+                             writer: asyncio.StreamWriter) -> None:
+        """Wait for the client's EOF, close, report."""
+        try:
+            await reader.read()
+        except (ConnectionError, ssl.SSLError):
+            pass
+        finally:
+            writer.close()
+            self.closed.put_nowait(None)
+
+    @staticmethod
+    async def _sink_handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """An 8-byte length, that many bytes, then one byte back."""
+        try:
+            remaining = int.from_bytes(await reader.readexactly(8), "big")
+            while remaining:
+                data = await reader.read(min(remaining, 2**20))
+                if not data:
+                    raise ConnectionError("the client went away")
+                remaining -= len(data)
+            writer.write(b"k")
+            await writer.drain()
+            await reader.read()
+        finally:
+            writer.close()
+
+    @staticmethod
+    async def _echo_handler(reader: asyncio.StreamReader,
+                            writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(2**16):
+                writer.write(data)
+        except (ConnectionError, ssl.SSLError):
+            pass
+        finally:
+            writer.close()
+
+
+async def close_client(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    with contextlib.suppress(ConnectionError, ssl.SSLError):
+        await writer.wait_closed()
+
+
+# -- measurements ------------------------------------------------------------------------------
+async def connections_per_second(servers: Servers, count: int, concurrency: int) -> float:
+    """connect + handshake + close, ``count`` times, ``concurrency`` at a time."""
+    impl, port = servers.impl, servers.close_port
+
+    async def worker(n: int) -> None:
+        for _ in range(n):
+            _, writer = await impl.open_connection(port)
+            await close_client(writer)
+            if concurrency == 1:
+                await servers.closed.get()
+
+    start = time.perf_counter()
+    shares = [count // concurrency + (i < count % concurrency) for i in range(concurrency)]
+    await asyncio.gather(*(worker(n) for n in shares))
+    if concurrency > 1:
+        for _ in range(count):
+            await servers.closed.get()
+    return count / (time.perf_counter() - start)
+
+
+async def throughput(servers: Servers, mib: int) -> float:
+    """MB/s (10^6 bytes) of ``mib`` MiB streamed client -> server on one connection."""
+    reader, writer = await servers.impl.open_connection(servers.sink_port)
+    total = mib * MIB
+    chunk = os.urandom(WRITE_SIZE)
+    start = time.perf_counter()
+    writer.write(total.to_bytes(8, "big"))
+    for _ in range(total // WRITE_SIZE):
+        writer.write(chunk)
+        await writer.drain()
+    if await reader.readexactly(1) != b"k":
+        raise RuntimeError("the sink did not acknowledge")
+    elapsed = time.perf_counter() - start
+    await close_client(writer)
+    return total / elapsed / 1e6
+
+
+async def echo_rate(servers: Servers, count: int) -> float:
+    """1-byte echo round trips per second on one connection."""
+    reader, writer = await servers.impl.open_connection(servers.echo_port)
+    start = time.perf_counter()
+    for _ in range(count):
+        writer.write(b"x")
+        if await reader.read(1) != b"x":
+            raise RuntimeError("the echo lost its byte")
+    elapsed = time.perf_counter() - start
+    await close_client(writer)
+    return count / elapsed
+
+
+async def negotiated(servers: Servers) -> str:
+    _, writer = await servers.impl.open_connection(servers.close_port)
+    name, version, _ = writer.get_extra_info("cipher")
+    await close_client(writer)
+    await servers.closed.get()
+    return f"{version} {name}"
+
+
+@dataclass
+class Params:
+    rounds: int
+    sequential: int
+    concurrent: int
+    mib: int
+    echoes: int
+
+
+async def run(params: Params) -> dict[str, Any]:
+    creds = make_credentials(_TMPDIR.name)
+    impls: list[Impl] = [Ssl(creds), Siotls(creds)]
+    all_servers = {impl.label: Servers(impl) for impl in impls}
+    for servers in all_servers.values():
+        await servers.start()
+    suites = {label: await negotiated(s) for label, s in all_servers.items()}
+    metrics = ("connections_per_s_sequential", "connections_per_s_concurrent",
+               "mb_per_s", "echo_round_trips_per_s")
+    samples: dict[str, dict[str, list[float]]] = {
+        m: {impl.label: [] for impl in impls} for m in metrics}
+
+    async def measure(servers: Servers, scale: float) -> None:
+        label = servers.impl.label
+        gc.collect()
+        samples["connections_per_s_sequential"][label].append(
+            await connections_per_second(servers, max(1, int(params.sequential * scale)), 1))
+        gc.collect()
+        samples["connections_per_s_concurrent"][label].append(
+            await connections_per_second(servers, max(CONCURRENCY,
+                                                      int(params.concurrent * scale)),
+                                         CONCURRENCY))
+        gc.collect()
+        samples["mb_per_s"][label].append(
+            await throughput(servers, max(1, int(params.mib * scale))))
+        gc.collect()
+        samples["echo_round_trips_per_s"][label].append(
+            await echo_rate(servers, max(10, int(params.echoes * scale))))
+
+    for servers in all_servers.values():  # warm up
+        await measure(servers, 0.1)
+    for metric in samples.values():
+        for values in metric.values():
+            values.clear()
+    start = time.perf_counter()
+    for round_ in range(params.rounds):
+        order = impls if round_ % 2 == 0 else impls[::-1]
+        for impl in order:
+            await measure(all_servers[impl.label], 1.0)
+    timed = time.perf_counter() - start
+    for servers in all_servers.values():
+        await servers.stop()
+
+    medians = {m: {label: statistics.median(v) for label, v in per.items()}
+               for m, per in samples.items()}
+    ratios = {m: medians[m]["siotls"] / medians[m]["ssl"] for m in metrics}
+    return {
+        "python": platform.python_version(),
+        "openssl": ssl.OPENSSL_VERSION,
+        "cpus": os.cpu_count(),
+        "negotiated": suites,
+        "params": params.__dict__,
+        "timed_seconds": round(timed, 1),
+        "medians": medians,
+        "samples": samples,
+        "ratios": ratios,
+        "targets": {
+            "connections_ratio_min": TARGET_CONNECTIONS_RATIO,
+            "connections_sequential_met":
+                ratios["connections_per_s_sequential"] >= TARGET_CONNECTIONS_RATIO,
+            "connections_concurrent_met":
+                ratios["connections_per_s_concurrent"] >= TARGET_CONNECTIONS_RATIO,
+            "throughput_ratio_min": TARGET_THROUGHPUT_RATIO,
+            "throughput_met": ratios["mb_per_s"] >= TARGET_THROUGHPUT_RATIO,
+        },
+    }
+
+
+def print_table(r: dict[str, Any], mode: str) -> None:
+    p, m, ratios, t = r["params"], r["medians"], r["ratios"], r["targets"]
+    print(f"siotls.asyncio vs asyncio ssl=, loopback 127.0.0.1 | Python {r['python']} | "
+          f"{r['openssl']} | {r['cpus']} CPUs | {mode} run ({r['timed_seconds']} s timed)")
+    print(f"negotiated: ssl {r['negotiated']['ssl']}, siotls {r['negotiated']['siotls']};"
+          f" x25519, ECDSA P-256 leaf + CA, client verifies")
+    print(f"{p['rounds']} interleaved rounds of: {p['sequential']} sequential connections,"
+          f" {p['concurrent']} connections {CONCURRENCY} at a time, {p['mib']} MiB in"
+          f" {WRITE_SIZE // 1024} KiB writes, {p['echoes']} 1-byte echoes; medians\n")
+
+    def met(ok: bool, target: str) -> str:
+        return f"(target {target}: {'met' if ok else 'NOT met'})"
+
+    rows = [
+        ("connections/s, sequential", "connections_per_s_sequential", "{:.0f}",
+         met(t["connections_sequential_met"], f">= {TARGET_CONNECTIONS_RATIO}x")),
+        (f"connections/s, {CONCURRENCY} concurrent", "connections_per_s_concurrent", "{:.0f}",
+         met(t["connections_concurrent_met"], f">= {TARGET_CONNECTIONS_RATIO}x")),
+        ("MB/s, one connection", "mb_per_s", "{:.1f}",
+         met(t["throughput_met"], f">= {TARGET_THROUGHPUT_RATIO}x")),
+        ("1-byte echo, round trips/s", "echo_round_trips_per_s", "{:.0f}", ""),
+    ]
+    print(f"{'':<32}{'ssl':>10}{'siotls':>10}{'siotls/ssl':>12}")
+    for name, key, fmt, target in rows:
+        print(f"{name:<32}{fmt.format(m[key]['ssl']):>10}{fmt.format(m[key]['siotls']):>10}"
+              f"{ratios[key]:>11.2f}x  {target}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short run (< 30 s)")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--no-openssl-conf", action="store_true",
+                        help="leave OpenSSL's default TLS 1.3 suites (AES-256-GCM first)")
+    args = parser.parse_args()
+    if args.quick:
+        params = Params(rounds=5, sequential=200, concurrent=400, mib=64, echoes=3000)
+    else:
+        params = Params(rounds=9, sequential=400, concurrent=1000, mib=128, echoes=8000)
+    results = asyncio.run(run(params))
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        print_table(results, "quick" if args.quick else "full")
+
+
+if __name__ == "__main__":
+    main()
