@@ -598,3 +598,12 @@ def test_certs_cached() -> None:
     assert ca.intermediate() is ca.intermediate()
     assert ca.issue(intermediate=True) is ca.intermediate().issue()
     assert ca.issue(client=True) is not ca.issue()
+
+
+def test_load_certificate_invalid_version_is_bad_certificate() -> None:
+    """cryptography raises InvalidVersion (not a ValueError) for X.509 version 7."""
+    der = make_ca().issue().chain_der[0]
+    assert b"\xa0\x03\x02\x01\x02" in der  # [0] EXPLICIT Version v3
+    broken = der.replace(b"\xa0\x03\x02\x01\x02", b"\xa0\x03\x02\x01\x06", 1)
+    with pytest.raises(BadCertificate):
+        load_certificate(broken)

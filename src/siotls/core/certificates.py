@@ -112,7 +112,7 @@ def load_certificate(der: bytes) -> x509.Certificate:
     """
     try:
         return x509.load_der_x509_certificate(bytes(der))
-    except ValueError as exc:
+    except (ValueError, x509.InvalidVersion) as exc:
         msg = f"the certificate is not a valid DER X.509 certificate: {exc}"
         raise BadCertificate(msg) from exc
 
@@ -251,6 +251,8 @@ def verify_server_chain(
             server_verifier.verify(leaf, intermediates)
     except VerificationError as exc:
         raise _alert(exc, server_name) from exc
+    except (ValueError, UnsupportedAlgorithm) as exc:  # a part of a certificate that won't parse
+        raise BadCertificate(f"the certificate chain cannot be checked: {exc}") from exc
     _check_leaf_key(leaf, policy.minimum_rsa_modulus)
     return leaf
 
@@ -279,5 +281,7 @@ def verify_client_chain(
         verifier.verify(leaf, intermediates)
     except VerificationError as exc:
         raise _alert(exc) from exc
+    except (ValueError, UnsupportedAlgorithm) as exc:  # a part of a certificate that won't parse
+        raise BadCertificate(f"the certificate chain cannot be checked: {exc}") from exc
     _check_leaf_key(leaf, verifier.policy.minimum_rsa_modulus)
     return leaf
