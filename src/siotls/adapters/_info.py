@@ -7,11 +7,17 @@ latter; these helpers give them the same shapes from a :class:`TLSConnection`.
 
 from __future__ import annotations
 
+import _ssl
 import datetime
-from typing import Any
+import functools
+import ipaddress
+from typing import TYPE_CHECKING, Any
 
 from siotls.core.connection import TLSConnection
 from siotls.iana import CipherSuites
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 _CIPHER_BITS = {
     CipherSuites.TLS_AES_128_GCM_SHA256: 128,
@@ -28,26 +34,106 @@ def cipher(conn: TLSConnection) -> tuple[str, str, int] | None:
     return suite.name, "TLSv1.3", _CIPHER_BITS.get(suite, 0)
 
 
-#: OIDs -> the attribute names ``ssl.getpeercert()`` uses (OpenSSL's long names).
-_SSL_NAMES = {
-    "2.5.4.3": "commonName", "2.5.4.6": "countryName", "2.5.4.7": "localityName",
-    "2.5.4.8": "stateOrProvinceName", "2.5.4.10": "organizationName",
-    "2.5.4.11": "organizationalUnitName", "2.5.4.5": "serialNumber",
-    "0.9.2342.19200300.100.1.25": "domainComponent",
-    "1.2.840.113549.1.9.1": "emailAddress", "2.5.4.9": "streetAddress",
-    "2.5.4.17": "postalCode", "2.5.4.4": "surname", "2.5.4.42": "givenName",
-}
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun",
+           "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
-def _name(name: Any) -> tuple[tuple[tuple[str, str], ...], ...]:
+# -- getpeercert() --------------------------------------------------------------------------
+@functools.lru_cache(maxsize=256)
+def _oid_name(dotted: str) -> str:
+    """OpenSSL's long name for an OID, as ``getpeercert()`` spells it."""
+    try:
+        _, short_name, long_name, _ = _ssl.txt2obj(dotted, False)
+    except ValueError:
+        return dotted
+    return long_name or short_name or dotted
+
+
+def _x509_name(name: x509.Name) -> tuple[tuple[tuple[str, str], ...], ...]:
     return tuple(
-        tuple((_SSL_NAMES.get(attr.oid.dotted_string, attr.oid.dotted_string), str(attr.value))
-              for attr in rdn)
+        tuple((_oid_name(attribute.oid.dotted_string),
+               attribute.value if isinstance(attribute.value, str)
+               else attribute.value.decode("latin-1"))
+              for attribute in rdn)
         for rdn in name.rdns)
 
 
-def _ssl_time(when: datetime.datetime) -> str:
-    return when.strftime("%b %d %H:%M:%S %Y GMT").replace(" 0", "  ", 1)
+def _asn1_time(when: datetime.datetime) -> str:
+    """``ASN1_TIME_print``'s format, e.g. ``'Jun  1 12:00:00 2030 GMT'``."""
+    return f"{_MONTHS[when.month - 1]} {when.day:2d} {when:%H:%M:%S} {when.year} GMT"
+
+
+def _serial(number: int) -> str:
+    sign = "-" if number < 0 else ""
+    number = abs(number)
+    return sign + number.to_bytes(max(1, (number.bit_length() + 7) // 8), "big").hex().upper()
+
+
+def _general_name(name: Any) -> tuple[str, Any]:
+    from cryptography import x509  # noqa: PLC0415
+
+    if isinstance(name, x509.DNSName):
+        return "DNS", name.value
+    if isinstance(name, x509.IPAddress):
+        address = name.value
+        if isinstance(address, ipaddress.IPv6Address):
+            packed = address.packed
+            return "IP Address", ":".join(
+                f"{int.from_bytes(packed[i:i + 2], 'big'):X}" for i in range(0, 16, 2))
+        return "IP Address", str(address)
+    if isinstance(name, x509.RFC822Name):
+        return "email", name.value
+    if isinstance(name, x509.UniformResourceIdentifier):
+        return "URI", name.value
+    if isinstance(name, x509.DirectoryName):
+        return "DirName", _x509_name(name.value)
+    if isinstance(name, x509.RegisteredID):
+        return "Registered ID", _oid_name(name.value.dotted_string)
+    return "othername", "<unsupported>"
+
+
+def certificate_dict(der: bytes) -> dict[str, Any]:
+    """A DER certificate in the shape of :meth:`ssl.SSLSocket.getpeercert`."""
+    from cryptography import x509  # noqa: PLC0415
+    from cryptography.x509.oid import AuthorityInformationAccessOID  # noqa: PLC0415
+
+    cert = x509.load_der_x509_certificate(der)
+    result: dict[str, Any] = {
+        "subject": _x509_name(cert.subject),
+        "issuer": _x509_name(cert.issuer),
+        "version": cert.version.value + 1,
+        "serialNumber": _serial(cert.serial_number),
+        "notBefore": _asn1_time(cert.not_valid_before_utc),
+        "notAfter": _asn1_time(cert.not_valid_after_utc),
+    }
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (x509.ExtensionNotFound, ValueError):
+        pass
+    else:
+        result["subjectAltName"] = tuple(_general_name(name) for name in san)
+    try:
+        aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    except (x509.ExtensionNotFound, ValueError):
+        pass
+    else:
+        for key, method in (("OCSP", AuthorityInformationAccessOID.OCSP),
+                            ("caIssuers", AuthorityInformationAccessOID.CA_ISSUERS)):
+            uris = tuple(d.access_location.value for d in aia if d.access_method == method
+                         and isinstance(d.access_location, x509.UniformResourceIdentifier))
+            if uris:
+                result[key] = uris
+    try:
+        crl = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    except (x509.ExtensionNotFound, ValueError):
+        pass
+    else:
+        uris = tuple(name.value for point in crl for name in point.full_name or ()
+                     if isinstance(name, x509.UniformResourceIdentifier))
+        if uris:
+            result["crlDistributionPoints"] = uris
+    return result
+
 
 
 def peercert(conn: TLSConnection, binary_form: bool = False) -> dict[str, Any] | bytes | None:
@@ -63,34 +149,7 @@ def peercert(conn: TLSConnection, binary_form: bool = False) -> dict[str, Any] |
         return chain[0]
     if not conn.nconfig.peer_verified:
         return {}
-    from cryptography import x509  # noqa: PLC0415
-
-    cert = x509.load_der_x509_certificate(chain[0])
-    info: dict[str, Any] = {
-        "subject": _name(cert.subject),
-        "issuer": _name(cert.issuer),
-        "version": cert.version.value + 1,
-        "serialNumber": f"{cert.serial_number:X}",
-        "notBefore": _ssl_time(cert.not_valid_before_utc),
-        "notAfter": _ssl_time(cert.not_valid_after_utc),
-    }
-    try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        pass
-    else:
-        names: list[tuple[str, str]] = []
-        for entry in san:
-            if isinstance(entry, x509.DNSName):
-                names.append(("DNS", entry.value))
-            elif isinstance(entry, x509.IPAddress):
-                names.append(("IP Address", str(entry.value).upper()))
-            elif isinstance(entry, x509.RFC822Name):
-                names.append(("email", entry.value))
-            elif isinstance(entry, x509.UniformResourceIdentifier):
-                names.append(("URI", entry.value))
-        info["subjectAltName"] = tuple(names)
-    return info
+    return certificate_dict(chain[0])
 
 
 class SSLObjectInfo:

@@ -180,6 +180,23 @@ class TLSNegotiatedConfiguration:
     peer_verified: bool = False
 
 
+def normalize_server_hostname(host: str) -> str:
+    """The ASCII (IDNA) form of a host name without its trailing dot; IP literals as given.
+
+    :raises ValueError: when ``host`` is not a usable host name.
+    """
+    if is_ip_address(host):
+        return host
+    name = host[:-1] if host.endswith(".") else host
+    try:
+        ascii_name = name.encode("idna").decode("ascii")
+    except UnicodeError as exc:
+        raise ValueError(f"invalid server_hostname {host!r}: {exc}") from exc
+    if not ascii_name or len(ascii_name) > 253:
+        raise ValueError(f"invalid server_hostname {host!r}")
+    return ascii_name
+
+
 def is_ip_address(host: str) -> bool:
     try:
         ipaddress.ip_address(host)

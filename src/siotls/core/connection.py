@@ -36,7 +36,11 @@ import logging
 import os
 from typing import TYPE_CHECKING
 
-from siotls.core.config import TLSConfiguration, TLSNegotiatedConfiguration
+from siotls.core.config import (
+    TLSConfiguration,
+    TLSNegotiatedConfiguration,
+    normalize_server_hostname,
+)
 from siotls.core.errors import (
     DecodeError,
     IllegalParameter,
@@ -77,6 +81,11 @@ class TLSConnection:
         crypto_backend.ensure_installed()
         if config.side == "server" and server_hostname is not None:
             raise TLSUsageError("server_hostname is for clients")
+        if server_hostname is not None:
+            try:
+                server_hostname = normalize_server_hostname(server_hostname)
+            except ValueError as exc:
+                raise TLSUsageError(str(exc)) from None
         self.config = config
         self.nconfig = TLSNegotiatedConfiguration()
         self.server_hostname = server_hostname
