@@ -152,6 +152,8 @@ class TLSConnection:
     # -- driving the connection ----------------------------------------------------
     def initiate_connection(self) -> None:
         """Start the handshake: a client queues its ClientHello, a server waits for one."""
+        if self._failure is not None:
+            raise TLSConnectionFailed("the connection failed earlier") from self._failure
         if self._initiated:
             raise TLSUsageError("initiate_connection() was called already")
         self._initiated = True
@@ -343,6 +345,8 @@ class TLSConnection:
 
     def export_keying_material(self, label: bytes, context: bytes, length: int) -> bytes:
         """TLS-Exporter (RFC 8446 section 7.5), e.g. for channel bindings (RFC 9266)."""
+        if self._failure is not None:
+            raise TLSConnectionFailed("the connection failed earlier") from self._failure
         if self._handshake.state is not State.CONNECTED or self._handshake.schedule is None:
             raise TLSUsageError("the exporter is available once the handshake completed")
         return self._handshake.schedule.export(label, context, length)
