@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from certs import CA, Leaf, make_ca
-
 from siotls import TLSConfiguration, TLSConnection
 
 
