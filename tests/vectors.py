@@ -1,8 +1,8 @@
-"""Loader for the RFC 8448 test vectors (``../shared/vectors/rfc8448.json``).
+"""Loader for the RFC 8448 test vectors.
 
-The JSON lives beside the checkout, not in it: ``<repo>/../shared/vectors``.
-``SIOTLS_VECTORS`` overrides the path. :data:`VECTORS` is ``None`` when the
-file is missing, and the tests that need it skip.
+A copy of the team's verified ``shared/vectors/rfc8448.json`` is kept in
+``tests/data/`` so the tests never depend on what sits beside the checkout;
+``SIOTLS_VECTORS`` overrides the path.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-DEFAULT_PATH = Path(__file__).resolve().parents[2] / "shared/vectors/rfc8448.json"
+DEFAULT_PATH = Path(__file__).resolve().parent / "data" / "rfc8448.json"
 PATH = Path(os.environ.get("SIOTLS_VECTORS") or DEFAULT_PATH)
 
 #: RFC 8448 section number -> key of the section in the JSON.
