@@ -155,9 +155,11 @@ class TLSConfiguration:
 
     @property
     def other_side(self) -> Literal["client", "server"]:
+        """The peer's side: ``'server'`` for a client configuration and vice versa."""
         return "server" if self.side == "client" else "client"
 
     def copy(self, **changes: Any) -> TLSConfiguration:
+        """A new configuration with ``changes`` applied (validated again)."""
         return dataclasses.replace(self, **changes)
 
 

@@ -124,18 +124,22 @@ class TLSConnection:
                 and not self._sending_closed and not self._receiving_closed)
 
     def is_failed(self) -> bool:
+        """Whether a fatal error ended the connection (every later call raises)."""
         return self._failure is not None
 
     @property
     def can_send(self) -> bool:
+        """Whether :meth:`send_data` is allowed: connected and our side not closed."""
         return self.is_post_handshake() and self._failure is None and not self._sending_closed
 
     @property
     def can_receive(self) -> bool:
+        """Whether more data may come: not failed, no close_notify nor EOF yet."""
         return self._failure is None and not self._receiving_closed
 
     @property
     def close_notify_received(self) -> bool:
+        """Whether the peer closed its side cleanly (as opposed to a ragged EOF)."""
         return self._close_notify_received
 
     @property
