@@ -271,17 +271,11 @@ class ClientHandshake(Handshake):
         truststore = self.config.truststore
         if truststore is not None:
             leaf = certificates.verify_server_chain(truststore, chain, self.server_hostname)
-            self.nconfig.peer_verified = True
         else:
             leaf = certificates.load_certificate(chain[0])
-        self.peer_public_key, self.peer_key_kind = crypto.certificate_public_key(leaf)
-        self.nconfig.peer_certificate_chain = chain
+        self.accept_peer_certificate(leaf, chain, verified=truststore is not None)
         self.key_schedule.update(raw)
         self.state = State.WAIT_CV
-
-    def on_certificate_verify(self, body: memoryview, raw: bytes) -> None:
-        self.check_certificate_verify(body, raw)
-        self.state = State.WAIT_FINISHED
 
     def on_finished(self, body: memoryview, raw: bytes) -> None:
         schedule = self.key_schedule

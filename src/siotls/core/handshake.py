@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from siotls.core import crypto
 from siotls.core.config import TLSConfiguration, TLSNegotiatedConfiguration
@@ -115,6 +115,17 @@ class Handshake:
         content = certificate_verify_content(self.side, self.key_schedule.transcript_hash())
         signature = crypto.SIGNATURE_SCHEMES[scheme].sign(private_key, content)
         self.send(CertificateVerify(scheme, signature).serialize())
+
+    def accept_peer_certificate(self, leaf: Any, chain: tuple[bytes, ...], verified: bool
+                                ) -> None:
+        """Keep the peer's chain and its leaf's key for the CertificateVerify."""
+        self.peer_public_key, self.peer_key_kind = crypto.certificate_public_key(leaf)
+        self.nconfig.peer_certificate_chain = chain
+        self.nconfig.peer_verified = verified
+
+    def on_certificate_verify(self, body: memoryview, raw: bytes) -> None:
+        self.check_certificate_verify(body, raw)
+        self.state = State.WAIT_FINISHED
 
     def check_certificate_verify(self, body: memoryview, raw: bytes) -> None:
         """Check the peer's CertificateVerify against its certificate's key."""

@@ -227,14 +227,8 @@ class ServerHandshake(Handshake):
         chain = tuple(entry.cert_data for entry in certificate.certificate_list)
         assert self.config.truststore is not None
         leaf = certificates.verify_client_chain(self.config.truststore, chain)
-        self.nconfig.peer_verified = True
-        self.peer_public_key, self.peer_key_kind = crypto.certificate_public_key(leaf)
-        self.nconfig.peer_certificate_chain = chain
+        self.accept_peer_certificate(leaf, chain, verified=True)
         self.state = State.WAIT_CV
-
-    def on_certificate_verify(self, body: memoryview, raw: bytes) -> None:
-        self.check_certificate_verify(body, raw)
-        self.state = State.WAIT_FINISHED
 
     def on_finished(self, body: memoryview, raw: bytes) -> None:
         schedule = self.key_schedule
