@@ -30,50 +30,30 @@ both really negotiated are printed.
 
 from __future__ import annotations
 
+# First, before anything imports ssl: _common configures OpenSSL (see its docstring).
+from _common import HOSTNAME, TMPDIR, Credentials, make_credentials
+
+# isort: split
+import argparse
+import asyncio
+import contextlib
+import gc
+import json
 import os
-import sys
-import tempfile
+import platform
+import ssl
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
 
-# Must happen before anything imports ssl: OpenSSL reads its configuration once.
-_TMPDIR = tempfile.TemporaryDirectory(prefix="siotls-bench-asyncio-")
-if "--no-openssl-conf" not in sys.argv:
-    _conf = os.path.join(_TMPDIR.name, "openssl.cnf")
-    with open(_conf, "w") as _file:
-        _file.write(
-            "openssl_conf = openssl_init\n"
-            "[openssl_init]\nssl_conf = ssl_sect\n"
-            "[ssl_sect]\nsystem_default = system_default_sect\n"
-            "[system_default_sect]\nCiphersuites = TLS_AES_128_GCM_SHA256\n"
-        )
-    os.environ["OPENSSL_CONF"] = _conf
-
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import contextlib  # noqa: E402
-import datetime  # noqa: E402
-import gc  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
-import ssl  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Awaitable, Callable  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-from cryptography import x509  # noqa: E402
-from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID  # noqa: E402
-
-import siotls.asyncio as siotls_asyncio  # noqa: E402
-from siotls.core.config import TLSConfiguration  # noqa: E402
-from siotls.iana import CipherSuites, NamedGroup  # noqa: E402
-from siotls.trust import TrustStore  # noqa: E402
+import siotls.asyncio as siotls_asyncio
+from siotls.core.config import TLSConfiguration
+from siotls.iana import CipherSuites, NamedGroup
+from siotls.trust import TrustStore
 
 HOST = "127.0.0.1"
-HOSTNAME = "localhost"
 MIB = 2**20
 WRITE_SIZE = 2**16
 CONCURRENCY = 20
@@ -82,76 +62,6 @@ TARGET_THROUGHPUT_RATIO = 1.0  # siotls / ssl, at least
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
-
-# -- certificates ---------------------------------------------------------------------------
-@dataclass
-class Credentials:
-    ca_der: bytes
-    leaf_der: bytes
-    key_der: bytes
-    cert_file: str
-    key_file: str
-    ca_file: str
-
-
-def _name(common_name: str) -> x509.Name:
-    return x509.Name([
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "siotls bench"),
-        x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-    ])
-
-
-def _key_usage(*, leaf: bool) -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=leaf, content_commitment=False, key_encipherment=False,
-        data_encipherment=False, key_agreement=False, key_cert_sign=not leaf,
-        crl_sign=not leaf, encipher_only=False, decipher_only=False)
-
-
-def make_credentials(directory: str) -> Credentials:
-    """An ECDSA P-256 CA and an ECDSA P-256 leaf for localhost; PEM files in ``directory``."""
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name("siotls bench CA")).issuer_name(_name("siotls bench CA"))
-        .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(_key_usage(leaf=False), critical=True)
-        .add_extension(ca_ski, critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    leaf = (
-        x509.CertificateBuilder()
-        .subject_name(_name(HOSTNAME)).issuer_name(ca_cert.subject)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=7))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(HOSTNAME)]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(_key_usage(leaf=True), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
-                       critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski),
-                       critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    pem, der = serialization.Encoding.PEM, serialization.Encoding.DER
-    pkcs8, plain = serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    files = {}
-    for name, content in (("cert", leaf.public_bytes(pem)),
-                          ("key", key.private_bytes(pem, pkcs8, plain)),
-                          ("ca", ca_cert.public_bytes(pem))):
-        files[name] = str(Path(directory, f"{name}.pem"))
-        Path(files[name]).write_bytes(content)
-    return Credentials(ca_cert.public_bytes(der), leaf.public_bytes(der),
-                       key.private_bytes(der, pkcs8, plain),
-                       files["cert"], files["key"], files["ca"])
 
 
 # -- the two implementations, behind one interface -------------------------------------------
@@ -349,7 +259,7 @@ class Params:
 
 
 async def run(params: Params) -> dict[str, Any]:
-    creds = make_credentials(_TMPDIR.name)
+    creds = make_credentials(TMPDIR.name)
     impls: list[Impl] = [Ssl(creds), Siotls(creds)]
     all_servers = {impl.label: Servers(impl) for impl in impls}
     for servers in all_servers.values():
