@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("--sort", default="tottime")
     args = parser.parse_args()
 
-    creds = bench_engine.make_credentials(bench_engine._TMPDIR.name)
+    creds = bench_engine.make_credentials(bench_engine.TMPDIR.name)
     impl = bench_engine.Siotls(creds, bench_engine.CipherSuites.TLS_AES_128_GCM_SHA256)
     for _ in range(10):  # warm up: lazy imports and caches stay out of the profile
         impl.echo(impl.handshake(), 10)
