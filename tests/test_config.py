@@ -99,3 +99,34 @@ def test_server_hostname_on_a_server_is_a_usage_error() -> None:
                               certificate_chain=leaf.chain_der)
     with pytest.raises(TLSUsageError, match="for clients"):
         TLSConnection(config, server_hostname="localhost")
+
+
+def test_a_client_that_checks_names_needs_server_hostname() -> None:
+    config = TLSConfiguration("client", truststore=make_ca().truststore())
+    with pytest.raises(TLSUsageError, match="server_hostname is needed"):
+        TLSConnection(config)
+
+
+def test_check_hostname_off_verifies_the_chain_for_any_name_and_sends_sni() -> None:
+    from helpers import handshake, server_config
+
+    ca = make_ca()
+    with pytest.warns(InsecureWarning, match="any name"):
+        config = TLSConfiguration("client", truststore=ca.truststore(), check_hostname=False)
+    client = TLSConnection(config, server_hostname="not-in-the-certificate.example")
+    server = TLSConnection(server_config(ca.issue(("localhost",))))
+    client.initiate_connection()
+    server.initiate_connection()
+    handshake(client, server)
+    assert client.nconfig.peer_verified
+    assert server.nconfig.server_name == "not-in-the-certificate.example"
+    # ... but the chain is still verified.
+    with pytest.warns(InsecureWarning):
+        config = TLSConfiguration("client", truststore=make_ca(name="siotls other CA")
+                                  .truststore(), check_hostname=False)
+    client = TLSConnection(config, server_hostname="localhost")
+    server = TLSConnection(server_config(ca.issue(("localhost",))))
+    client.initiate_connection()
+    server.initiate_connection()
+    with pytest.raises(siotls.errors.UnknownCA):
+        handshake(client, server)

@@ -44,8 +44,8 @@ Context settings map to the siotls configuration: ``load_cert_chain``,
 (:func:`siotls.trust.get_truststore`), ``verify_mode`` (``CERT_NONE`` on a client
 turns verification off, with an :class:`~siotls.InsecureWarning`;
 ``CERT_REQUIRED`` on a server asks for a client certificate), ``check_hostname``
-(off with verification on: the chain is checked but, as siotls uses one name for
-both, no SNI is sent), ``set_alpn_protocols``, ``set_ecdh_curve``,
+(off with verification on: the chain is checked for any name, SNI is still sent),
+``set_alpn_protocols``, ``set_ecdh_curve``,
 ``keylog_filename``, ``options`` (``OP_IGNORE_UNEXPECTED_EOF`` and
 ``OP_ENABLE_MIDDLEBOX_COMPAT`` are honoured, the others only concern TLS 1.2 and
 older), ``minimum_version``/``maximum_version`` (anything that still allows TLS
@@ -727,12 +727,10 @@ class SSLContext(ssl.SSLContext):
                 raise ValueError("check_hostname requires server_hostname")
             engine_hostname = server_hostname
             if config.truststore is not None and not self._check_hostname:
-                engine_hostname = None  # siotls checks the name it sends in SNI
-                if server_hostname is not None:
-                    warnings.warn(
-                        "siotls.compat: check_hostname=False: the certificate chain is "
-                        "verified without the name, and no SNI is sent", RuntimeWarning,
-                        stacklevel=2)
+                # The chain is still verified, for any name; SNI is still sent.
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", InsecureWarning)  # ssl does not warn
+                    config = config.copy(check_hostname=False)
         return SSLObject._create_siotls(self, config, incoming, outgoing, server_side,
                                         server_hostname, engine_hostname)
 

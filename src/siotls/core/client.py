@@ -270,7 +270,8 @@ class ClientHandshake(Handshake):
         chain = tuple(entry.cert_data for entry in certificate.certificate_list)
         truststore = self.config.truststore
         if truststore is not None:
-            leaf = certificates.verify_server_chain(truststore, chain, self.server_hostname)
+            name = self.server_hostname if self.config.check_hostname else None
+            leaf = certificates.verify_server_chain(truststore, chain, name)
         else:
             leaf = certificates.load_certificate(chain[0])
         self.accept_peer_certificate(leaf, chain, verified=truststore is not None)

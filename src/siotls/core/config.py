@@ -83,6 +83,10 @@ class TLSConfiguration:
         The result is capped so a record never exceeds 2^14 bytes.
     :param require_peer_authentication: a server asks the client for a certificate
         and fails the handshake without one.
+    :param check_hostname: a client checks that the server's certificate names the
+        ``server_hostname`` it connects to (which is then required). ``False``
+        still verifies the chain, and still sends the name in SNI, but accepts a
+        certificate for any name: with an :class:`InsecureWarning`.
     :param max_fragment_size: the largest plaintext we put in one record (<= 2^14).
     """
 
@@ -100,6 +104,7 @@ class TLSConfiguration:
     record_padding: Callable[[int, int], int] | None = None
     require_peer_authentication: bool = False
     max_fragment_size: int = 16384
+    check_hostname: bool = True
 
     def __post_init__(self) -> None:
         if self.side not in ("client", "server"):
@@ -133,6 +138,10 @@ class TLSConfiguration:
             from siotls.core import crypto  # noqa: PLC0415 (load cryptography lazily)
 
             crypto.check_key_pair(self.private_key, self.certificate_chain[0])
+        if self.side == "client" and self.truststore is not None and not self.check_hostname:
+            warnings.warn(
+                "TLSConfiguration('client', check_hostname=False) accepts a certificate "
+                "issued for any name", InsecureWarning, stacklevel=3)
         if self.side == "client" and self.truststore is None:
             warnings.warn(
                 "TLSConfiguration('client') without a truststore does not verify the "

@@ -86,6 +86,10 @@ class TLSConnection:
                 server_hostname = normalize_server_hostname(server_hostname)
             except ValueError as exc:
                 raise TLSUsageError(str(exc)) from None
+        elif config.side == "client" and config.truststore is not None and config.check_hostname:
+            raise TLSUsageError(
+                "server_hostname is needed to check the server's certificate "
+                "(or TLSConfiguration(check_hostname=False))")
         self.config = config
         self.nconfig = TLSNegotiatedConfiguration()
         self.server_hostname = server_hostname
