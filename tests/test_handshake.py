@@ -856,3 +856,31 @@ def test_keylog_lines_agree() -> None:
     assert labels == {"CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_HANDSHAKE_TRAFFIC_SECRET",
                       "CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0", "EXPORTER_SECRET"}
     assert len({line.split()[1] for line in client_lines}) == 1  # one client_random
+
+
+def test_bytes_after_close_notify_are_kept_for_unused_data() -> None:
+    """What follows the peer's close_notify is not TLS: unused_data() hands it back."""
+    client, server = connected()
+    assert server.unused_data() == b""
+    client.send_data(b"last words")
+    client.close_sending_end()
+    server.receive_data(client.data_to_send() + b"PLAIN")
+    server.receive_data(b"TEXT")
+    assert server.data_to_read() == b"last words"
+    assert server.close_notify_received
+    assert server.unused_data() == b"PLAINTEXT"
+    assert server.unused_data() == b""
+
+
+def test_data_to_read_in_small_pieces() -> None:
+    client, server = connected()
+    payload = bytes(range(256)) * 1000
+    for start in range(0, len(payload), 5000):
+        client.send_data(payload[start : start + 5000])
+    server.receive_data(client.data_to_send())
+    pieces = []
+    while piece := server.data_to_read(777):
+        assert len(piece) <= 777
+        pieces.append(piece)
+    assert b"".join(pieces) == payload
+    assert server.data_to_read(0) == b""

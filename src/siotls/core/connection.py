@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import deque
+from collections.abc import Generator
 from typing import TYPE_CHECKING
 
 from siotls.core.config import (
@@ -106,7 +108,7 @@ class TLSConnection:
             self._handshake = ServerHandshake(config, self._records, self.nconfig, self._log_key)
         self._handshake.on_update_requested = self._answer_key_update
         self._handshake_buffer = bytearray()
-        self._application_data: list[bytes | memoryview] = []
+        self._application_data: deque[bytes | memoryview] = deque()
         self._application_data_size = 0
         self._pending_output = b""
         self._initiated = False
@@ -173,13 +175,23 @@ class TLSConnection:
             self._check_usable()
         if self._receiving_closed:
             if self._close_notify_received:
-                return  # RFC 8446 6.1: data after close_notify is ignored
+                # RFC 8446 6.1: data after close_notify is not TLS; unused_data() has it.
+                self._records.keep_unread(data)
+                return
             raise TLSUsageError("receive_data() after close_receiving_end()")
         if data:
             self._run(self._receive, data)
 
     def _receive(self, data: bytes | bytearray | memoryview) -> None:
-        for content_type, content, protected in self._records.read_records(data):
+        records = self._records.read_records(data)
+        try:
+            self._receive_records(records)
+        finally:
+            records.close()  # keeps what follows a close_notify (see unused_data)
+
+    def _receive_records(
+            self, records: Generator[tuple[int, bytes | memoryview, bool], None, None]) -> None:
+        for content_type, content, protected in records:
             if self._handshake_buffer and content_type != ContentType.HANDSHAKE:
                 # RFC 8446 5.1: nothing may come between the records of one message.
                 raise UnexpectedMessage("a record interleaved with a fragmented handshake message")
@@ -321,10 +333,32 @@ class TLSConnection:
             chunks.clear()
             self._application_data_size = 0
             return data
-        data = b"".join(chunks)
-        chunks[:] = [memoryview(data)[size:]]
+        if size <= 0:
+            return b""
+        out = []
+        need = size
+        while need:
+            chunk = chunks[0]
+            if len(chunk) <= need:
+                out.append(chunks.popleft())
+                need -= len(chunk)
+            else:
+                view = memoryview(chunk)
+                out.append(view[:need])
+                chunks[0] = view[need:]
+                need = 0
         self._application_data_size -= size
-        return data[:size]
+        return b"".join(out)
+
+    def unused_data(self) -> bytes:
+        """The bytes the peer sent after its close_notify, removed from the connection.
+
+        They are not TLS: a protocol that goes on in plaintext after closing TLS
+        (the reverse of STARTTLS) reads them here. ``b''`` before a close_notify.
+        """
+        if not self._close_notify_received:
+            return b""
+        return self._records.take_buffered()
 
     def data_to_send(self, size: int | None = None) -> bytes:
         """Everything queued for the peer (at most ``size`` bytes); ``b''`` if nothing."""

@@ -36,7 +36,7 @@ was protected, and the connection decides.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 
 from siotls.core.crypto import AEAD, CipherSuite, InvalidTag
 from siotls.core.errors import BadRecordMac, RecordOverflow, UnexpectedMessage
@@ -123,7 +123,7 @@ class RecordLayer:
 
     # -- receiving ----------------------------------------------------------
     def read_records(self, data: bytes | bytearray | memoryview
-                     ) -> Iterator[tuple[int, bytes | memoryview, bool]]:
+                     ) -> Generator[tuple[int, bytes | memoryview, bool], None, None]:
         """Yield ``(content_type, content, protected)`` for every complete record.
 
         ``content`` is the plaintext with the inner content type and padding
@@ -132,39 +132,53 @@ class RecordLayer:
         """
         view = memoryview(data)
         inbuf = self._inbuf
-        if inbuf:
-            # Complete the pending record with the front of ``data``.
-            if len(inbuf) < HEADER_SIZE:
-                take = HEADER_SIZE - len(inbuf)
+        pos = 0
+        try:
+            if inbuf:
+                # Complete the pending record with the front of ``data``.
+                if len(inbuf) < HEADER_SIZE:
+                    take = HEADER_SIZE - len(inbuf)
+                    inbuf += view[:take]
+                    view = view[take:]
+                    if len(inbuf) < HEADER_SIZE:
+                        return
+                length = self._check_header(inbuf)
+                take = HEADER_SIZE + length - len(inbuf)
                 inbuf += view[:take]
                 view = view[take:]
-                if len(inbuf) < HEADER_SIZE:
+                if len(inbuf) < HEADER_SIZE + length:
                     return
-            length = self._check_header(inbuf)
-            take = HEADER_SIZE + length - len(inbuf)
-            inbuf += view[:take]
-            view = view[take:]
-            if len(inbuf) < HEADER_SIZE + length:
-                return
-            record = bytes(inbuf)
-            inbuf.clear()
-            opened = self._open(record[:HEADER_SIZE], memoryview(record)[HEADER_SIZE:])
-            if opened is not None:
-                yield opened
-        pos = 0
-        end = len(view)
-        while end - pos >= HEADER_SIZE:
-            header = view[pos : pos + HEADER_SIZE]
-            length = self._check_header(header)
-            if end - pos - HEADER_SIZE < length:
-                break
-            start = pos + HEADER_SIZE
-            pos = start + length
-            opened = self._open(bytes(header), view[start:pos])
-            if opened is not None:
-                yield opened
-        if pos < end:
-            inbuf += view[pos:]
+                record = bytes(inbuf)
+                inbuf.clear()
+                opened = self._open(record[:HEADER_SIZE], memoryview(record)[HEADER_SIZE:])
+                if opened is not None:
+                    yield opened
+            end = len(view)
+            while end - pos >= HEADER_SIZE:
+                header = view[pos : pos + HEADER_SIZE]
+                length = self._check_header(header)
+                if end - pos - HEADER_SIZE < length:
+                    break
+                start = pos + HEADER_SIZE
+                pos = start + length
+                opened = self._open(bytes(header), view[start:pos])
+                if opened is not None:
+                    yield opened
+        finally:
+            # What was not read yet: an incomplete record, or, when the caller
+            # stopped early (after a close_notify), whatever followed.
+            if pos < len(view):
+                inbuf += view[pos:]
+
+    def take_buffered(self) -> bytes:
+        """Remove and return the bytes received but not read as records."""
+        data = bytes(self._inbuf)
+        self._inbuf.clear()
+        return data
+
+    def keep_unread(self, data: bytes | bytearray | memoryview) -> None:
+        """Keep bytes that will not be read as records (after a close_notify)."""
+        self._inbuf += data
 
     def _check_header(self, header: bytes | bytearray | memoryview) -> int:
         content_type = header[0]
