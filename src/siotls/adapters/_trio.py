@@ -1,0 +1,443 @@
+"""trio adapter: :class:`TLSStream`, a drop-in for ``trio.SSLStream`` on siotls.
+
+Theory of operation
+-------------------
+A :class:`TLSStream` owns a :class:`~siotls.TLSConnection` and a transport
+stream. Every operation (handshake, send, receive, send_eof, unwrap) is one
+*step*, a synchronous function that runs the engine and returns a result, or
+``None`` while it needs more bytes from the peer. :meth:`TLSStream._retry`
+drives a step to completion; its invariant, checked on every pass:
+
+    the step ran on everything received so far, then every byte the engine
+    queued was handed to the transport, in engine order, before the step's
+    result is returned or the transport is read again (the receive path may
+    instead leave its bytes to the task that is sending: see below); the
+    transport is read only when the step asked for more.
+
+Reading: only one task reads the transport at a time. The handshake runs once
+(the other callers wait for it), ``receive_some`` and ``unwrap`` exclude each
+other through the receive conflict detector, and ``send_all`` never reads (a
+TLS 1.3 sender needs nothing from the peer). So no receive lock is needed.
+Bytes read are fed to the engine as they come; what follows the peer's
+close_notify is kept by the engine (``unused_data()``): the plaintext that
+:meth:`TLSStream.unwrap` hands back.
+
+Sending: a receive may have to send too (a KeyUpdate answer, an alert), so two
+tasks can flush at once. The engine's output is appended to ``_outgoing``
+synchronously, in the order the engine made it, and whoever holds
+``_send_lock`` (a ``StrictFIFOLock``, handed over to the next waiter on
+release) sends it: records leave in order whichever task gets the lock first.
+A receive never waits for the lock: if a send holds it, the receive leaves its
+bytes in ``_outgoing`` and the sender sends them after its own (it loops until
+``_outgoing`` is empty). Waiting there could deadlock: the send may only
+finish once the peer, itself blocked sending to us, sees us read.
+Records carry sequence numbers, so once bytes left the engine and might not
+reach the transport (the send failed or was cancelled) the stream is BROKEN,
+as trio documents for ``SSLStream``.
+
+States, as in ``trio.SSLStream``: OK; BROKEN (a TLS error, a failed or
+cancelled send: every call raises ``BrokenResourceError``, with the cause);
+CLOSED (after ``aclose``/``unwrap``: ``ClosedResourceError``). Transport
+errors pass through unchanged. ``aclose`` sends close_notify (unless
+``https_compatible``) and closes the transport without waiting for the peer's
+close_notify; a stream that never completed its handshake is just closed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import operator
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any, Generic, NoReturn, TypeVar
+
+import trio
+
+from siotls.adapters import _info
+from siotls.core.config import TLSConfiguration
+from siotls.core.connection import TLSConnection
+from siotls.core.errors import RaggedEOF, TLSError
+
+__all__ = [
+    "TLSListener",
+    "TLSStream",
+    "open_tls_over_tcp_listeners",
+    "open_tls_over_tcp_stream",
+    "serve_tls_over_tcp",
+]
+
+T_Stream = TypeVar("T_Stream", bound=trio.abc.Stream)
+_T = TypeVar("_T")
+
+class _State(enum.Enum):
+    OK = "ok"
+    BROKEN = "broken"
+    CLOSED = "closed"
+
+
+class _ConflictDetector:
+    """Raise ``trio.BusyResourceError`` when two tasks use one side at once."""
+
+    def __init__(self, message: str) -> None:
+        self._message = message
+        self._held = False
+
+    def __enter__(self) -> None:
+        if self._held:
+            raise trio.BusyResourceError(self._message)
+        self._held = True
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._held = False
+
+
+class TLSStream(trio.abc.HalfCloseableStream, Generic[T_Stream]):
+    """TLS 1.3 over a trio stream, with ``trio.SSLStream``'s semantics plus ``send_eof``.
+
+    :param transport_stream: the stream to encrypt (e.g. a ``trio.SocketStream``).
+    :param config: a client or server :class:`~siotls.TLSConfiguration`.
+    :param server_side: defaults to ``config.side == 'server'`` (must agree with it).
+    :param server_hostname: the name to send (SNI) and check the certificate against.
+    :param https_compatible: send no close_notify on ``aclose``, and take an EOF
+        without close_notify as a normal end (``b''``), as HTTPS peers expect.
+    """
+
+    def __init__(self, transport_stream: T_Stream, config: TLSConfiguration, *,
+                 server_side: bool | None = None, server_hostname: str | None = None,
+                 https_compatible: bool = False) -> None:
+        if server_side is not None and server_side != (config.side == "server"):
+            raise ValueError(f"server_side={server_side} but config.side={config.side!r}")
+        self.transport_stream: T_Stream = transport_stream
+        self.connection = TLSConnection(config, server_hostname=server_hostname)
+        self.connection.initiate_connection()  # queues the ClientHello; nothing is sent yet
+        self._https_compatible = https_compatible
+        self._info = _info.SSLObjectInfo(self.connection, config.side == "server")
+        self._state = _State.OK
+        self._error: BaseException | None = None
+        self._incoming = b""
+        self._eof = False
+        self._outgoing = b""
+        self._send_lock = trio.StrictFIFOLock()
+        self._send_conflict = _ConflictDetector("another task is sending on this TLSStream")
+        self._recv_conflict = _ConflictDetector("another task is receiving on this TLSStream")
+        self._handshake_started = False
+        self._handshake_done = trio.Event()
+
+    # -- the loop ---------------------------------------------------------------------
+    async def _retry(self, step: Callable[[], _T | None], *, defer: bool = False) -> _T:
+        """Run ``step`` until it returns a result (see the invariant at the top).
+
+        ``defer``: the receive path, which must not wait behind a blocked send.
+        """
+        await trio.lowlevel.checkpoint_if_cancelled()
+        yielded = False
+        while True:
+            try:
+                self._feed()
+                result = step()
+            except TLSError as exc:
+                self._break(exc)
+                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                    await self._flush(defer=defer)  # the alert, if the engine queued one
+                raise trio.BrokenResourceError(str(exc)) from exc
+            yielded = await self._flush(defer=defer) or yielded
+            if result is not None:
+                break
+            data = await self.transport_stream.receive_some()
+            yielded = True
+            if data:
+                self._incoming += data
+            else:
+                self._eof = True
+        if not yielded:
+            await trio.lowlevel.cancel_shielded_checkpoint()
+        return result
+
+    def _feed(self) -> None:
+        conn = self.connection
+        if self._incoming:
+            # After a close_notify the engine keeps the bytes for unused_data().
+            data, self._incoming = self._incoming, b""
+            conn.receive_data(data)
+        if self._eof and conn.can_receive:
+            try:
+                conn.close_receiving_end()
+            except RaggedEOF:
+                if not (self._https_compatible and conn.is_post_handshake()):
+                    raise
+
+    async def _flush(self, *, defer: bool = False) -> bool:
+        """Send what the engine queued; return whether we yielded.
+
+        With ``defer`` (the receive path), bytes are left to the task holding the
+        send lock, if any, instead of waiting behind a send that may only finish
+        once we read.
+        """
+        self._outgoing += self.connection.data_to_send()
+        if not self._outgoing or (defer and self._send_lock.locked()):
+            return False
+        try:
+            async with self._send_lock:
+                while self._outgoing:  # including what deferring receivers left us
+                    data, self._outgoing = self._outgoing, b""
+                    await self.transport_stream.send_all(data)
+                    if defer:
+                        break
+        except BaseException as exc:
+            self._break(exc)  # records may be lost: nothing after them would decrypt
+            raise
+        return True
+
+    def _break(self, cause: BaseException) -> None:
+        if self._state is _State.OK:
+            self._state = _State.BROKEN
+            self._error = cause
+
+    def _check_status(self) -> None:
+        if self._state is _State.BROKEN:
+            raise trio.BrokenResourceError("the TLS stream is broken") from self._error
+        if self._state is _State.CLOSED:
+            raise trio.ClosedResourceError("the TLS stream was closed")
+
+    # -- the steps ------------------------------------------------------------------
+    def _handshake_step(self) -> bool | None:
+        return True if self.connection.is_post_handshake() else None
+
+    def _receive_step(self, max_bytes: int | None) -> bytes | None:
+        data = self.connection.data_to_read(max_bytes)
+        return data if data or not self.connection.can_receive else None
+
+    def _send_step(self, data: bytes | bytearray | memoryview) -> bool:
+        self.connection.send_data(data)
+        return True
+
+    def _send_eof_step(self) -> bool:
+        self.connection.close_sending_end()
+        return True
+
+    def _unwrap_step(self) -> bool | None:
+        conn = self.connection
+        conn.close_sending_end()
+        conn.data_to_read()  # discarded while waiting for the peer's close_notify
+        if conn.close_notify_received:
+            return True
+        if not conn.can_receive:  # an EOF that https_compatible let through
+            raise RaggedEOF("the transport closed without a close_notify")
+        return None
+
+    # -- trio.abc.HalfCloseableStream -------------------------------------------------------
+    async def _handshake(self, *, checkpoint: bool) -> None:
+        if not self._handshake_started:
+            await trio.lowlevel.checkpoint_if_cancelled()
+            self._handshake_started = True
+            try:
+                await self._retry(self._handshake_step)
+            except BaseException as exc:
+                self._break(exc)
+                raise
+            finally:
+                self._handshake_done.set()
+        elif checkpoint or not self._handshake_done.is_set():
+            await self._handshake_done.wait()
+            self._check_status()
+
+    async def do_handshake(self) -> None:
+        """Complete the handshake now (it otherwise runs on the first send or receive).
+
+        Idempotent, and safe to call from several tasks: they all wait for the one
+        handshake. Cancelling it breaks the stream.
+        """
+        self._check_status()
+        await self._handshake(checkpoint=True)
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        with self._send_conflict:
+            self._check_status()
+            await self._handshake(checkpoint=False)
+            if not self.connection.can_send:
+                raise trio.ClosedResourceError("send_eof() was called on this TLSStream")
+            if not data:
+                await trio.lowlevel.checkpoint()
+                return
+            await self._retry(partial(self._send_step, data))
+
+    async def wait_send_all_might_not_block(self) -> None:
+        with self._send_conflict:
+            self._check_status()
+            async with self._send_lock:
+                await self.transport_stream.wait_send_all_might_not_block()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        """Some decrypted bytes; ``b''`` once the peer sent close_notify (or, with
+        ``https_compatible``, closed the transport)."""
+        if max_bytes is not None:
+            max_bytes = operator.index(max_bytes)
+            if max_bytes < 1:
+                raise ValueError("max_bytes must be >= 1")
+        with self._recv_conflict:
+            self._check_status()
+            try:
+                await self._handshake(checkpoint=False)
+            except trio.BrokenResourceError as exc:
+                if self._https_compatible and isinstance(exc.__cause__, RaggedEOF):
+                    await trio.lowlevel.checkpoint()
+                    return b""
+                raise
+            return await self._retry(partial(self._receive_step, max_bytes), defer=True)
+
+    async def send_eof(self) -> None:
+        """Send close_notify: the peer reads EOF, and we can still receive (TLS 1.3)."""
+        with self._send_conflict:
+            self._check_status()
+            await self._handshake(checkpoint=False)
+            await self._retry(self._send_eof_step)
+
+    async def unwrap(self) -> tuple[T_Stream, bytes]:
+        """Send close_notify, wait for the peer's, and hand back the transport.
+
+        Returns ``(transport_stream, trailing_bytes)``: the bytes that followed the
+        peer's close_notify, to be treated as the start of the plaintext protocol.
+        """
+        with self._recv_conflict, self._send_conflict:
+            self._check_status()
+            await self._handshake(checkpoint=False)
+            await self._retry(self._unwrap_step)
+            transport, trailing = self.transport_stream, self.connection.unused_data()
+            self._state = _State.CLOSED
+            self.transport_stream = None  # type: ignore[assignment]  # CLOSED: unused
+            return transport, trailing
+
+    async def aclose(self) -> None:
+        """Send close_notify (unless ``https_compatible``), close the transport.
+
+        Does not wait for the peer's close_notify. Idempotent; if cancelled, the
+        transport is still closed (forcefully).
+        """
+        if self._state is _State.CLOSED:
+            await trio.lowlevel.checkpoint()
+            return
+        polite = (self._state is _State.OK and not self._https_compatible
+                  and self.connection.is_post_handshake())
+        self._state = _State.CLOSED
+        try:
+            if polite:
+                with contextlib.suppress(
+                        TLSError, trio.BrokenResourceError, trio.ClosedResourceError):
+                    self.connection.close_sending_end()
+                    await self._flush()
+        except BaseException:
+            await trio.aclose_forcefully(self.transport_stream)
+            raise
+        await self.transport_stream.aclose()
+
+    # -- what the handshake settled (trio.SSLStream's query methods) ------------------------------
+    def _settled(self) -> _info.SSLObjectInfo:
+        if not self._handshake_done.is_set() or not self.connection.is_post_handshake():
+            raise trio.NeedHandshakeError("call do_handshake() first")
+        return self._info
+
+    @property
+    def server_side(self) -> bool:
+        return self._info.server_side
+
+    @property
+    def server_hostname(self) -> str | None:
+        return self.connection.server_hostname
+
+    @property
+    def config(self) -> TLSConfiguration:
+        return self.connection.config
+
+    @property
+    def session_reused(self) -> bool:
+        self._settled()
+        return False
+
+    def selected_alpn_protocol(self) -> str | None:
+        return self._settled().selected_alpn_protocol()
+
+    def version(self) -> str | None:
+        return self._settled().version()
+
+    def cipher(self) -> tuple[str, str, int] | None:
+        return self._settled().cipher()
+
+    def shared_ciphers(self) -> list[tuple[str, str, int]] | None:
+        return self._settled().shared_ciphers()
+
+    def getpeercert(self, binary_form: bool = False) -> dict[str, Any] | bytes | None:
+        """The peer's leaf certificate: DER with ``binary_form``, else ``ssl``'s dict."""
+        return self._settled().getpeercert(binary_form)
+
+    def export_keying_material(self, label: bytes, context: bytes, length: int) -> bytes:
+        self._settled()
+        return self.connection.export_keying_material(label, context, length)
+
+
+class TLSListener(trio.abc.Listener[TLSStream[T_Stream]]):
+    """Wraps each accepted stream in a server :class:`TLSStream` (not handshaken yet:
+    the handshake runs in the handler's task, on its first call)."""
+
+    def __init__(self, transport_listener: trio.abc.Listener[T_Stream],
+                 config: TLSConfiguration, *, https_compatible: bool = False) -> None:
+        if config.side != "server":
+            raise ValueError("TLSListener needs a server configuration")
+        self.transport_listener = transport_listener
+        self.config = config
+        self._https_compatible = https_compatible
+
+    async def accept(self) -> TLSStream[T_Stream]:
+        transport = await self.transport_listener.accept()
+        return TLSStream(transport, self.config, https_compatible=self._https_compatible)
+
+    async def aclose(self) -> None:
+        await self.transport_listener.aclose()
+
+
+def _default_client_config() -> TLSConfiguration:
+    from siotls.trust import get_truststore  # noqa: PLC0415
+
+    return TLSConfiguration("client", truststore=get_truststore())
+
+
+async def open_tls_over_tcp_stream(
+    host: str | bytes, port: int, *, config: TLSConfiguration | None = None,
+    server_hostname: str | None = None, https_compatible: bool = False,
+    happy_eyeballs_delay: float | None = 0.25,
+) -> TLSStream[trio.SocketStream]:
+    """Connect over TCP and wrap in a client :class:`TLSStream` (the handshake runs
+    on first use). ``config`` defaults to a client verifying with the system trust
+    store; ``server_hostname`` defaults to ``host``."""
+    if isinstance(host, bytes):
+        host = host.decode("ascii")
+    config = config if config is not None else _default_client_config()
+    tcp = await trio.open_tcp_stream(host, port, happy_eyeballs_delay=happy_eyeballs_delay)
+    return TLSStream(tcp, config, server_hostname=server_hostname or host,
+                     https_compatible=https_compatible)
+
+
+async def open_tls_over_tcp_listeners(
+    port: int, config: TLSConfiguration, *, host: str | bytes | None = None,
+    https_compatible: bool = False, backlog: int | None = None,
+) -> list[TLSListener[trio.SocketStream]]:
+    """``trio.open_tcp_listeners`` wrapped in :class:`TLSListener`."""
+    listeners = await trio.open_tcp_listeners(port, host=host, backlog=backlog)
+    return [TLSListener(listener, config, https_compatible=https_compatible)
+            for listener in listeners]
+
+
+async def serve_tls_over_tcp(
+    handler: Callable[[TLSStream[trio.SocketStream]], Awaitable[object]],
+    port: int, config: TLSConfiguration, *, host: str | bytes | None = None,
+    https_compatible: bool = False, backlog: int | None = None,
+    handler_nursery: trio.Nursery | None = None,
+    task_status: trio.TaskStatus[list[TLSListener[trio.SocketStream]]]
+    = trio.TASK_STATUS_IGNORED,
+) -> NoReturn:
+    """Serve TLS over TCP forever, like ``trio.serve_ssl_over_tcp`` (use with
+    ``nursery.start`` to get the listeners, e.g. to learn the port)."""
+    listeners = await open_tls_over_tcp_listeners(
+        port, config, host=host, https_compatible=https_compatible, backlog=backlog)
+    await trio.serve_listeners(handler, listeners, handler_nursery=handler_nursery,
+                               task_status=task_status)
