@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import enum
 import importlib
-import re
 from typing import Any
 
 from docutils import nodes
@@ -180,20 +179,7 @@ class Extras(SphinxDirective):
         return node.children
 
 
-# A plural right after an inline literal (two backquotes, a name, two backquotes,
-# then "s") is invalid reST: docutils wants whitespace or punctuation after the
-# closing backquotes. Docstrings written that way get an escaped space before the
-# "s" instead of breaking the -W build.
-_LITERAL_PLURAL = re.compile(r"(``[^`\s](?:[^`]*[^`\s])?``)(s\b)")
-
-
-def _fix_docstring(app: Any, what: str, name: str, obj: Any, options: Any,  # noqa: PLR0917
-                   lines: list[str]) -> None:
-    lines[:] = [_LITERAL_PLURAL.sub(r"\1\\ \2", line) for line in lines]
-
-
 def setup(app: Any) -> dict[str, Any]:
-    app.connect("autodoc-process-docstring", _fix_docstring)
     app.add_directive("argparse-help", ArgparseHelp)
     app.add_directive("extras-table", Extras)
     app.add_directive("dataclass-fields", DataclassFields)

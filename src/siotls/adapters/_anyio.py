@@ -299,7 +299,7 @@ class TLSListener(anyio.abc.Listener[TLSStream]):
     @staticmethod
     async def handle_handshake_error(exc: BaseException, stream: AnyByteStream) -> None:
         """Close ``stream``, log ``exc`` (unless a cancellation), and re-raise
-        cancellations and other ``BaseException``s."""
+        cancellations and other ``BaseException`` instances."""
         await anyio.aclose_forcefully(stream)
         cancelled = isinstance(exc, anyio.get_cancelled_exc_class())
         if not cancelled:
