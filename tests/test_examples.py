@@ -35,7 +35,7 @@ def server(example: str, *args: str) -> Iterator[tuple[int, subprocess.Popen[str
         yield int(line.rsplit(":", 1)[1]), process
     finally:
         process.kill()
-        process.wait(TIMEOUT)
+        process.communicate(timeout=TIMEOUT)  # reaps it and closes the pipes
 
 
 def run(example: str, *args: str) -> str:
