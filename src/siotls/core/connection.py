@@ -35,8 +35,8 @@ from __future__ import annotations
 import logging
 import os
 from collections import deque
-from collections.abc import Generator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, NoReturn
 
 from siotls.core.config import (
     TLSConfiguration,
@@ -180,9 +180,16 @@ class TLSConnection:
                 return
             raise TLSUsageError("receive_data() after close_receiving_end()")
         if data:
-            self._run(self._receive, data)
+            try:
+                self._receive(data)
+            except Exception as exc:  # noqa: BLE001 (_raise re-raises: a TLS error, always)
+                self._raise(exc)
 
     def _receive(self, data: bytes | bytearray | memoryview) -> None:
+        single = self._records.read_single_record(data)
+        if single is not None:  # exactly one record: no generator needed
+            self._receive_records(single)
+            return
         records = self._records.read_records(data)
         try:
             self._receive_records(records)
@@ -190,7 +197,7 @@ class TLSConnection:
             records.close()  # keeps what follows a close_notify (see unused_data)
 
     def _receive_records(
-            self, records: Generator[tuple[int, bytes | memoryview, bool], None, None]) -> None:
+            self, records: Iterable[tuple[int, bytes | memoryview, bool]]) -> None:
         for content_type, content, protected in records:
             if self._handshake_buffer and content_type != ContentType.HANDSHAKE:
                 # RFC 8446 5.1: nothing may come between the records of one message.
@@ -279,22 +286,27 @@ class TLSConnection:
         if self._records_without_progress > MAX_RECORDS_WITHOUT_PROGRESS:
             raise UnexpectedMessage(f"too many {what} without application data")
 
-    def _run(self, function: object, *args: object) -> None:
+    def _run(self, function: Callable[..., None], *args: object) -> None:
         """Run ``function``; on a TLS error queue the alert, fail, and re-raise."""
         try:
-            function(*args)  # type: ignore[operator]
-        except TLSFatalAlert as exc:
+            function(*args)
+        except Exception as exc:  # noqa: BLE001 (_raise re-raises: a TLS error, always)
+            self._raise(exc)
+
+    def _raise(self, exc: Exception) -> NoReturn:
+        """Fail on ``exc`` (queue the alert for a TLSFatalAlert) and raise it."""
+        if isinstance(exc, TLSFatalAlert):
             self._fail(exc)
-            raise
-        except TLSPeerAlert as exc:
+            raise exc
+        if isinstance(exc, TLSPeerAlert):
             self._failure = exc
-            raise
-        except TLSError:
-            raise
-        except Exception as exc:  # a bug of ours: tell the peer, raise a TLS error
-            error = InternalError(f"{type(exc).__name__}: {exc}")
-            self._fail(error)
-            raise error from exc
+            raise exc
+        if isinstance(exc, TLSError):
+            raise exc
+        # A bug of ours: tell the peer, raise a TLS error.
+        error = InternalError(f"{type(exc).__name__}: {exc}")
+        self._fail(error)
+        raise error from exc
 
     def _fail(self, exc: TLSFatalAlert) -> None:
         self._failure = exc
@@ -319,9 +331,12 @@ class TLSConnection:
             return
         records = self._records
         count = len(data) // records.max_fragment_size + 1
-        if records.write_seq + count >= records.write_usage_limit:
-            self._run(self._handshake.send_key_update, False)
-        self._run(records.write, ContentType.APPLICATION_DATA, data)
+        try:
+            if records.write_seq + count >= records.write_usage_limit:
+                self._handshake.send_key_update(False)
+            records.write(ContentType.APPLICATION_DATA, data)
+        except Exception as exc:  # noqa: BLE001 (_raise re-raises: a TLS error, always)
+            self._raise(exc)
 
     def data_to_read(self, size: int | None = None) -> bytes:
         """Application data received so far (at most ``size`` bytes); ``b''`` if none."""

@@ -47,6 +47,7 @@ MAX_PLAINTEXT = 2**14
 MAX_CIPHERTEXT = 2**14 + 256
 HEADER_SIZE = 5
 _MAX_SEQ = 2**64 - 1
+_TYPE_BYTES = [bytes((content_type,)) for content_type in range(256)]
 _APPLICATION_DATA_HEADER = bytes((ContentType.APPLICATION_DATA, 3, 3))
 _CHANGE_CIPHER_SPEC_RECORD = b"\x14\x03\x03\x00\x01\x01"
 _CONTENT_TYPES = frozenset(int(ct) for ct in (
@@ -170,6 +171,23 @@ class RecordLayer:
             if pos < len(view):
                 inbuf += view[pos:]
 
+    def read_single_record(self, data: bytes | bytearray | memoryview
+                           ) -> list[tuple[int, bytes | memoryview, bool]] | None:
+        """:meth:`read_records`' fast path, when ``data`` is exactly one record.
+
+        Returns the opened record (in a list, empty when the record was
+        skipped), or ``None``, consuming nothing, when ``data`` is anything else
+        or bytes are buffered.
+        """
+        if self._inbuf or len(data) < HEADER_SIZE:
+            return None
+        length = self._check_header(data)
+        if len(data) != HEADER_SIZE + length:
+            return None
+        view = memoryview(data)
+        opened = self._open(bytes(view[:HEADER_SIZE]), view[HEADER_SIZE:])
+        return [opened] if opened is not None else []
+
     def take_buffered(self) -> bytes:
         """Remove and return the bytes received but not read as records."""
         data = bytes(self._inbuf)
@@ -257,11 +275,23 @@ class RecordLayer:
         """Queue ``data`` as records of ``content_type``, protected when a key is set."""
         if self._handshake_out:
             self._pack_handshake()
+        direction = self._write
+        aead = direction.aead
+        length = len(data)
+        if aead is not None and 0 < length <= self.max_fragment_size and self.padding is None:
+            # The common case, one protected record: the same as the loop below.
+            seq = direction.seq
+            if seq >= _MAX_SEQ:
+                raise UnexpectedMessage("the record sequence number would wrap")
+            direction.seq = seq + 1
+            header = _APPLICATION_DATA_HEADER + (length + 17).to_bytes(2, "big")
+            self._out.append(header)
+            self._out.append(aead.encrypt((direction.iv ^ seq).to_bytes(12, "big"),
+                                          b"".join((data, _TYPE_BYTES[content_type])), header))
+            return
         view = memoryview(data)
         size = self.max_fragment_size
         out = self._out
-        direction = self._write
-        aead = direction.aead
         if aead is None:
             header = bytes((content_type,)) + self.first_record_version.to_bytes(2, "big")
             self.first_record_version = 0x0303
