@@ -49,9 +49,10 @@ DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20,
 class AsyncHTTPTransport(httpx.AsyncHTTPTransport):
     """``httpx.AsyncHTTPTransport`` with TLS on siotls.
 
+    The parameters other than ``config`` are httpx's.
+
     :param config: a client :class:`~siotls.TLSConfiguration` (its ``alpn`` is
         replaced); defaults to verifying with the system trust store.
-    The other parameters are httpx's.
     """
 
     def __init__(  # the parent's __init__ would only build a pool on Python's ssl
