@@ -49,7 +49,7 @@ import anyio.abc
 from anyio.abc import AnyByteStream
 from anyio.streams.tls import TLSAttribute
 
-from siotls.adapters import _info
+from siotls.adapters import _info, _steps
 from siotls.core.config import TLSConfiguration
 from siotls.core.connection import TLSConnection
 from siotls.core.errors import RaggedEOF, TLSError
@@ -114,7 +114,7 @@ class TLSStream(anyio.abc.ByteStream):
         connection = TLSConnection(config, server_hostname=hostname)
         connection.initiate_connection()
         stream = cls(transport_stream, connection, standard_compatible=standard_compatible)
-        await stream._run(stream._handshake_step)
+        await stream._run(partial(_steps.handshake, stream.connection))
         return stream
 
     # -- the loop ---------------------------------------------------------------------
@@ -186,37 +186,11 @@ class TLSStream(anyio.abc.ByteStream):
         if self._error is not None:
             raise anyio.BrokenResourceError("the TLS stream is broken") from self._error
 
-    # -- the steps ------------------------------------------------------------------
-    def _handshake_step(self) -> bool | None:
-        return True if self.connection.is_post_handshake() else None
-
-    def _receive_step(self, max_bytes: int) -> bytes | None:
-        data = self.connection.data_to_read(max_bytes)
-        return data if data or not self.connection.can_receive else None
-
-    def _send_step(self, item: bytes) -> bool:
-        self.connection.send_data(item)
-        return True
-
-    def _send_eof_step(self) -> bool:
-        self.connection.close_sending_end()
-        return True
-
-    def _unwrap_step(self) -> bool | None:
-        conn = self.connection
-        conn.close_sending_end()
-        conn.data_to_read()  # discarded while waiting for the peer's close_notify
-        if conn.close_notify_received:
-            return True
-        if not conn.can_receive:  # an EOF that standard_compatible=False let through
-            raise RaggedEOF("the transport closed without a close_notify")
-        return None
-
     # -- anyio.abc.ByteStream -------------------------------------------------------------
     async def receive(self, max_bytes: int = 65536) -> bytes:
         if max_bytes < 1:
             raise ValueError("max_bytes must be a positive integer")
-        data = await self._run(partial(self._receive_step, max_bytes), defer=True)
+        data = await self._run(partial(_steps.receive, self.connection, max_bytes), defer=True)
         if not data:
             raise anyio.EndOfStream
         return data
@@ -225,11 +199,11 @@ class TLSStream(anyio.abc.ByteStream):
         self._check()
         if not self.connection.can_send:
             raise anyio.ClosedResourceError("send_eof() was called on this stream")
-        await self._run(partial(self._send_step, item))
+        await self._run(partial(_steps.send, self.connection, item))
 
     async def send_eof(self) -> None:
         """Send close_notify: the peer reads EOF, and we can still receive (TLS 1.3)."""
-        await self._run(self._send_eof_step)
+        await self._run(partial(_steps.send_eof, self.connection))
 
     async def unwrap(self) -> tuple[AnyByteStream, bytes]:
         """Send close_notify, wait for the peer's, and hand back the transport.
@@ -237,7 +211,7 @@ class TLSStream(anyio.abc.ByteStream):
         :return: ``(transport_stream, trailing_bytes)``, the bytes that followed the
             peer's close_notify. This stream is closed; the transport is not.
         """
-        await self._run(self._unwrap_step)
+        await self._run(partial(_steps.unwrap, self.connection))
         self._closed = True
         return self.transport_stream, self.connection.unused_data()
 

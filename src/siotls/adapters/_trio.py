@@ -54,7 +54,7 @@ from typing import Any, Generic, NoReturn, TypeVar
 
 import trio
 
-from siotls.adapters import _info
+from siotls.adapters import _info, _steps
 from siotls.core.config import TLSConfiguration
 from siotls.core.connection import TLSConnection
 from siotls.core.errors import RaggedEOF, TLSError
@@ -200,39 +200,13 @@ class TLSStream(trio.abc.HalfCloseableStream, Generic[T_Stream]):
         if self._state is _State.CLOSED:
             raise trio.ClosedResourceError("the TLS stream was closed")
 
-    # -- the steps ------------------------------------------------------------------
-    def _handshake_step(self) -> bool | None:
-        return True if self.connection.is_post_handshake() else None
-
-    def _receive_step(self, max_bytes: int | None) -> bytes | None:
-        data = self.connection.data_to_read(max_bytes)
-        return data if data or not self.connection.can_receive else None
-
-    def _send_step(self, data: bytes | bytearray | memoryview) -> bool:
-        self.connection.send_data(data)
-        return True
-
-    def _send_eof_step(self) -> bool:
-        self.connection.close_sending_end()
-        return True
-
-    def _unwrap_step(self) -> bool | None:
-        conn = self.connection
-        conn.close_sending_end()
-        conn.data_to_read()  # discarded while waiting for the peer's close_notify
-        if conn.close_notify_received:
-            return True
-        if not conn.can_receive:  # an EOF that https_compatible let through
-            raise RaggedEOF("the transport closed without a close_notify")
-        return None
-
     # -- trio.abc.HalfCloseableStream -------------------------------------------------------
     async def _handshake(self, *, checkpoint: bool) -> None:
         if not self._handshake_started:
             await trio.lowlevel.checkpoint_if_cancelled()
             self._handshake_started = True
             try:
-                await self._retry(self._handshake_step)
+                await self._retry(partial(_steps.handshake, self.connection))
             except BaseException as exc:
                 self._break(exc)
                 raise
@@ -260,7 +234,7 @@ class TLSStream(trio.abc.HalfCloseableStream, Generic[T_Stream]):
             if not data:
                 await trio.lowlevel.checkpoint()
                 return
-            await self._retry(partial(self._send_step, data))
+            await self._retry(partial(_steps.send, self.connection, data))
 
     async def wait_send_all_might_not_block(self) -> None:
         with self._send_conflict:
@@ -284,14 +258,15 @@ class TLSStream(trio.abc.HalfCloseableStream, Generic[T_Stream]):
                     await trio.lowlevel.checkpoint()
                     return b""
                 raise
-            return await self._retry(partial(self._receive_step, max_bytes), defer=True)
+            step = partial(_steps.receive, self.connection, max_bytes)
+            return await self._retry(step, defer=True)
 
     async def send_eof(self) -> None:
         """Send close_notify: the peer reads EOF, and we can still receive (TLS 1.3)."""
         with self._send_conflict:
             self._check_status()
             await self._handshake(checkpoint=False)
-            await self._retry(self._send_eof_step)
+            await self._retry(partial(_steps.send_eof, self.connection))
 
     async def unwrap(self) -> tuple[T_Stream, bytes]:
         """Send close_notify, wait for the peer's, and hand back the transport.
@@ -302,7 +277,7 @@ class TLSStream(trio.abc.HalfCloseableStream, Generic[T_Stream]):
         with self._recv_conflict, self._send_conflict:
             self._check_status()
             await self._handshake(checkpoint=False)
-            await self._retry(self._unwrap_step)
+            await self._retry(partial(_steps.unwrap, self.connection))
             transport, trailing = self.transport_stream, self.connection.unused_data()
             self._state = _State.CLOSED
             self.transport_stream = None  # type: ignore[assignment]  # CLOSED: unused
