@@ -48,6 +48,11 @@ MAX_CIPHERTEXT = 2**14 + 256
 HEADER_SIZE = 5
 _MAX_SEQ = 2**64 - 1
 _TYPE_BYTES = [bytes((content_type,)) for content_type in range(256)]
+# Plain ints on the per-record path: an enum member lookup costs ten times more.
+_APPLICATION_DATA = int(ContentType.APPLICATION_DATA)
+_CHANGE_CIPHER_SPEC = int(ContentType.CHANGE_CIPHER_SPEC)
+_PROTECTED_CONTENT_TYPES = frozenset(int(ct) for ct in (
+    ContentType.ALERT, ContentType.HANDSHAKE, ContentType.APPLICATION_DATA))
 _APPLICATION_DATA_HEADER = bytes((ContentType.APPLICATION_DATA, 3, 3))
 _CHANGE_CIPHER_SPEC_RECORD = b"\x14\x03\x03\x00\x01\x01"
 _CONTENT_TYPES = frozenset(int(ct) for ct in (
@@ -212,15 +217,15 @@ class RecordLayer:
         content_type = header[0]
         direction = self._read
         aead = direction.aead
-        if aead is None or content_type != ContentType.APPLICATION_DATA:
+        if aead is None or content_type != _APPLICATION_DATA:
             # Unprotected: the connection decides whether that is allowed now.
             if len(fragment) > MAX_PLAINTEXT:
                 raise RecordOverflow(f"a plaintext record of {len(fragment)} bytes")
-            if (aead is None and content_type == ContentType.APPLICATION_DATA
+            if (aead is None and content_type == _APPLICATION_DATA
                     and self.skip_unprotected_application_data):
                 self._skip(len(fragment), "application data before the handshake keys")
                 return None
-            if not fragment and content_type != ContentType.APPLICATION_DATA:
+            if not fragment and content_type != _APPLICATION_DATA:
                 raise UnexpectedMessage(f"an empty {ContentType(content_type).name} record")
             return content_type, bytes(fragment), False
         seq = direction.seq
@@ -234,23 +239,22 @@ class RecordLayer:
                 return None
             raise BadRecordMac("a record failed to decrypt") from None
         direction.seq = seq + 1
-        self.skip_budget = 0  # the peer is now past its early data
-        if len(plaintext) > MAX_PLAINTEXT + 1:  # content + type + padding (RFC 8446 5.4)
-            raise RecordOverflow(f"a record of {len(plaintext)} bytes of inner plaintext")
-        # TLSInnerPlaintext: strip the zero padding, find the real content type.
+        if self.skip_budget:
+            self.skip_budget = 0  # the peer is now past its early data
         end = len(plaintext)
+        if end > MAX_PLAINTEXT + 1:  # content + type + padding (RFC 8446 5.4)
+            raise RecordOverflow(f"a record of {end} bytes of inner plaintext")
+        # TLSInnerPlaintext: strip the zero padding, find the real content type.
         if end and plaintext[-1]:
             end -= 1
         else:
             end = len(plaintext.rstrip(b"\x00")) - 1
             if end < 0:
                 raise UnexpectedMessage("a record holding only padding")
-        if end > MAX_PLAINTEXT:
-            raise RecordOverflow(f"a record of {end} bytes of plaintext")
         content_type = plaintext[end]
-        if content_type not in _CONTENT_TYPES or content_type == ContentType.CHANGE_CIPHER_SPEC:
+        if content_type not in _PROTECTED_CONTENT_TYPES:
             raise UnexpectedMessage(f"a protected record of content type {content_type}")
-        if not end and content_type != ContentType.APPLICATION_DATA:
+        if not end and content_type != _APPLICATION_DATA:
             raise UnexpectedMessage(f"an empty {ContentType(content_type).name} record")
         return content_type, memoryview(plaintext)[:end], True
 
