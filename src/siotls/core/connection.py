@@ -336,9 +336,8 @@ class TLSConnection:
         if not data:
             return
         records = self._records
-        count = len(data) // records.max_fragment_size + 1
         try:
-            if records.write_seq + count >= records.write_usage_limit:
+            if records.key_update_due(len(data) // records.max_fragment_size + 1):
                 self._handshake.send_key_update(False)
             records.write(_APPLICATION_DATA, data)
         except Exception as exc:  # noqa: BLE001 (_raise re-raises: a TLS error, always)

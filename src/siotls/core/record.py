@@ -117,6 +117,12 @@ class RecordLayer:
     def write_seq(self) -> int:
         return self._write.seq
 
+    def key_update_due(self, records: int) -> bool:
+        """Whether writing ``records`` more would reach the key's usage limit (RFC 8446 5.5)."""
+        direction = self._write
+        return direction.suite is not None and (
+            direction.seq + records >= direction.suite.usage_limit)
+
     @property
     def write_usage_limit(self) -> int:
         suite = self._write.suite
@@ -327,7 +333,8 @@ class RecordLayer:
         self._out.append(_CHANGE_CIPHER_SPEC_RECORD)
 
     def flush(self) -> bytes:
-        self._pack_handshake()
+        if self._handshake_out:
+            self._pack_handshake()
         out = self._out
         if not out:
             return b""
