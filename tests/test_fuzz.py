@@ -27,9 +27,8 @@ from hypothesis import strategies as st
 from certs import make_ca
 from helpers import client_config, server_config
 from siotls import TLSConfiguration, TLSConnection, TLSFatalAlert, TLSPeerAlert
-from siotls.core.crypto import CipherSuite
 from siotls.core.errors import InternalError, TLSConnectionFailed
-from siotls.core.keyschedule import KeySchedule, traffic_keys
+from siotls.core.keyschedule import KeySchedule
 from siotls.core.messages import (
     ClientHello,
     NewSessionTicket,
@@ -38,6 +37,7 @@ from siotls.core.messages import (
     parse_server_hello,
 )
 from siotls.iana import ContentType, ExtensionType, HandshakeType
+from wire import Sealer, message, record, split_records
 
 CA = make_ca()
 LEAF = CA.issue()
@@ -58,48 +58,6 @@ FUZZ = settings(
                            HealthCheck.filter_too_much],
 )
 FEWER = settings(FUZZ, max_examples=100)
-
-
-# -- bytes ------------------------------------------------------------------------
-
-def record(content_type: int, payload: bytes) -> bytes:
-    return bytes((content_type, 3, 3)) + len(payload).to_bytes(2, "big") + payload
-
-
-def message(msg_type: int, body: bytes) -> bytes:
-    return bytes((msg_type,)) + len(body).to_bytes(3, "big") + body
-
-
-def split_records(data: bytes) -> list[bytes]:
-    out, pos = [], 0
-    while pos < len(data):
-        end = pos + 5 + int.from_bytes(data[pos + 3 : pos + 5], "big")
-        out.append(data[pos:end])
-        pos = end
-    return out
-
-
-class Sealer:
-    """Seals (and opens) records with one traffic secret, as the peer would."""
-
-    def __init__(self, suite: CipherSuite, secret: bytes) -> None:
-        key, iv = traffic_keys(suite, secret)
-        self.aead = suite.aead(key)
-        self.iv = int.from_bytes(iv, "big")
-        self.seq = 0
-
-    def _nonce(self) -> bytes:
-        nonce = (self.iv ^ self.seq).to_bytes(12, "big")
-        self.seq += 1
-        return nonce
-
-    def seal(self, inner: bytes) -> bytes:
-        header = bytes((23, 3, 3)) + (len(inner) + 16).to_bytes(2, "big")
-        return header + self.aead.encrypt(self._nonce(), inner, header)
-
-    def open(self, rec: bytes) -> bytes:
-        inner = self.aead.decrypt(self._nonce(), rec[5:], rec[:5]).rstrip(b"\x00")
-        return inner[:-1]
 
 
 # -- strategies -------------------------------------------------------------------
@@ -260,7 +218,7 @@ def server_messages(server: TLSConnection, flight: bytes) -> tuple[bytes, bytes,
     sh, ccs, *protected = split_records(flight)
     schedule = schedule_of(server)
     opener = Sealer(schedule.suite, schedule.server_handshake_traffic_secret)
-    return sh, ccs, b"".join(opener.open(r) for r in protected)
+    return sh, ccs, b"".join(opener.open(r)[1] for r in protected)
 
 
 def connected_pair() -> tuple[TLSConnection, TLSConnection]:
@@ -499,7 +457,7 @@ def test_server_wait_finished_mutated_plaintext(data: st.DataObject, auth: bool)
     ccs, *protected = split_records(flight)
     schedule = schedule_of(server)
     opener = Sealer(schedule.suite, schedule.client_handshake_traffic_secret)
-    stream = b"".join(opener.open(r) for r in protected)
+    stream = b"".join(opener.open(r)[1] for r in protected)
     sealer = Sealer(schedule.suite, schedule.client_handshake_traffic_secret)
     content_type = data.draw(st.sampled_from([22, 22, 22, 21, 23]), label="inner type")
     payload = ccs + in_records(data, mutate(data, stream), sealer, content_type)
