@@ -366,8 +366,8 @@ def test_context_basics() -> None:
     with pytest.raises(ValueError, match="check_hostname requires server_hostname"):
         client.wrap_bio(bio(), bio())
     assert client.wrap_bio(bio(), bio(), False, b"localhost").server_hostname == "localhost"
-    with pytest.raises(NotImplementedError, match="wrap_socket"):
-        client.wrap_socket(socket.socket())
+    with pytest.raises(NotImplementedError, match="wrap_socket"), socket.socket() as sock:
+        client.wrap_socket(sock)
     assert [c["name"] for c in client.get_ciphers()] == [
         "TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"]
     assert client.cert_store_stats()["x509_ca"] == 1
@@ -805,7 +805,7 @@ async def test_anyio_connect_tcp_and_errors(pem: PEM) -> None:
 
         listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
         port = listener.extra(anyio.abc.SocketAttribute.local_port)
-        async with anyio.create_task_group() as group:
+        async with listener, anyio.create_task_group() as group:
             group.start_soon(listener.serve, handler)
             async with await anyio.connect_tcp("127.0.0.1", port, ssl_context=pem.client(),
                                                tls_hostname="localhost") as stream:
