@@ -1,0 +1,249 @@
+"""Run ``gnutls-serv`` / ``gnutls-cli`` as a peer for siotls (not a test module).
+
+* :func:`gnutls_serv` starts ``gnutls-serv`` on a free port. gnutls-serv cannot
+  be told to bind 127.0.0.1 (it listens on ``0.0.0.0`` and ``::``) nor reports
+  the port it got for ``-p 0``: we pick a free port, wait for its
+  ``listening on IPv4 0.0.0.0 port N...done`` line and start over on a
+  ``bind() failed`` (gnutls-serv goes on with IPv6 only in that case).
+* :func:`gnutls_cli` starts ``gnutls-cli`` against a port we listen on.
+* :class:`GnuTLSProcess` collects the process output (stdout and stderr merged)
+  in a thread so that tests can wait for a pattern with a deadline.
+* The socket driver (:func:`~openssl_peer.drive`, :func:`~openssl_peer.read_until`,
+  ...) is the one of ``openssl_peer``.
+
+Every wait is bounded, and every process is terminated (then killed) on exit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import re
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from openssl_peer import (
+    TIMEOUT,
+    PeerClosed,
+    accept,
+    connect,
+    drive,
+    flush,
+    listener,
+    read_until,
+    read_until_close,
+    run_client,
+    run_server,
+)
+
+__all__ = [
+    "GNUTLS_CLI",
+    "GNUTLS_SERV",
+    "TIMEOUT",
+    "TLS13",
+    "GnuTLSProcess",
+    "PeerClosed",
+    "accept",
+    "connect",
+    "drive",
+    "flush",
+    "gnutls_cli",
+    "gnutls_serv",
+    "gnutls_version",
+    "listener",
+    "read_until",
+    "read_until_close",
+    "run_client",
+    "run_server",
+]
+
+GNUTLS_SERV = shutil.which("gnutls-serv")
+GNUTLS_CLI = shutil.which("gnutls-cli")
+#: The priority string that allows TLS 1.3 only; append ``:-GROUP-ALL:+GROUP-X25519``...
+TLS13 = "NORMAL:-VERS-ALL:+VERS-TLS1.3"
+#: How many ports gnutls-serv may find taken before we give up.
+BIND_ATTEMPTS = 5
+
+
+@functools.cache
+def gnutls_version() -> str:
+    """``gnutls-cli 3.7.9``, say."""
+    if GNUTLS_CLI is None:
+        return "gnutls-cli missing"
+    result = subprocess.run([GNUTLS_CLI, "--version"], capture_output=True, timeout=TIMEOUT,
+                            check=False)
+    lines = result.stdout.decode(errors="replace").strip().splitlines()
+    return lines[0] if lines else "gnutls-cli: no version"
+
+
+class GnuTLSProcess:
+    """A subprocess whose output (stdout and stderr) is collected by a reader thread."""
+
+    def __init__(self, args: Sequence[str | Path]) -> None:
+        self.args = [str(arg) for arg in args]
+        self.proc = subprocess.Popen(
+            self.args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT)
+        self._output = bytearray()
+        self._eof = False
+        self._cond = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        try:
+            while chunk := os.read(fd, 65536):
+                with self._cond:
+                    self._output += chunk
+                    self._cond.notify_all()
+        except OSError:
+            pass
+        finally:
+            with self._cond:
+                self._eof = True
+                self._cond.notify_all()
+
+    @property
+    def output(self) -> bytes:
+        with self._cond:
+            return bytes(self._output)
+
+    def text(self) -> str:
+        return self.output.decode(errors="replace")
+
+    def wait_for(self, pattern: bytes, timeout: float = TIMEOUT, start: int = 0
+                 ) -> re.Match[bytes]:
+        """Wait until the output (from offset ``start``) matches the regex ``pattern``."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                match = regex.search(self._output, start)
+                if match:
+                    return match
+                remaining = deadline - time.monotonic()
+                if self._eof or remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+        raise AssertionError(
+            f"{pattern!r} not in the output of {' '.join(self.args)} "
+            f"(exit code {self.proc.poll()}):\n{self.text()}")
+
+    def wait_for_count(self, pattern: bytes, count: int, timeout: float = TIMEOUT) -> int:
+        """Wait until the regex ``pattern`` matches ``count`` times in the output (the
+        reader thread may lag behind the process); how many times it matches then."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                found = len(regex.findall(self._output))
+                if found >= count:
+                    return found
+                remaining = deadline - time.monotonic()
+                if self._eof or remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+        raise AssertionError(
+            f"{pattern!r} not {count} times in the output of {' '.join(self.args)} "
+            f"(exit code {self.proc.poll()}):\n{self.text()}")
+
+    def write(self, data: bytes) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(data)
+        self.proc.stdin.flush()
+
+    def close_stdin(self) -> None:
+        if self.proc.stdin is not None and not self.proc.stdin.closed:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
+
+    def wait(self, timeout: float = TIMEOUT) -> int:
+        """Wait for the exit and the end of the output; the exit code."""
+        code = self.proc.wait(timeout)
+        self._reader.join(timeout)
+        return code
+
+    def kill(self, timeout: float = 3.0) -> None:
+        """SIGKILL: no chance to send a close_notify."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout)
+
+    def stop(self, timeout: float = 3.0) -> None:
+        """Terminate, kill if needed, and reap (idempotent)."""
+        self.close_stdin()
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout)
+        self._reader.join(timeout)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+def free_port() -> int:
+    """A port free on all IPv4 addresses right now (gnutls-serv binds 0.0.0.0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+_LISTENING = rb"listening on IPv4 0\.0\.0\.0 port %d\.\.\.(done|.*failed.*)"
+
+
+@contextlib.contextmanager
+def gnutls_serv(cert: Path, key: Path, *args: str | Path, priority: str = TLS13,
+                mode: str = "--echo") -> Iterator[tuple[GnuTLSProcess, int]]:
+    """``gnutls-serv`` on a free port; yields the process and the port.
+
+    It serves any number of connections, one after the other, until terminated.
+    Its output is not buffered (stderr, and stdout flushed line by line).
+    """
+    assert GNUTLS_SERV is not None
+    for _ in range(BIND_ATTEMPTS):
+        port = free_port()
+        process = GnuTLSProcess([
+            GNUTLS_SERV, mode, "-p", str(port), "--x509certfile", cert,
+            "--x509keyfile", key, "--priority", priority, *args])
+        try:
+            match = process.wait_for(_LISTENING % port)
+            if match.group(1) == b"done":
+                yield process, port
+                return
+        finally:
+            process.stop()
+    raise AssertionError(f"gnutls-serv could not bind a port in {BIND_ATTEMPTS} attempts")
+
+
+@contextlib.contextmanager
+def gnutls_cli(port: int, *args: str | Path, priority: str = TLS13,
+               host: str = "127.0.0.1") -> Iterator[GnuTLSProcess]:
+    """``gnutls-cli`` connecting to ``host`` on ``port``.
+
+    For a host name in SNI and in the certificate check, pass ``--sni-hostname
+    localhost --verify-hostname localhost`` (``localhost`` itself might resolve to
+    ::1 first, where nobody listens).
+
+    What is written to its stdin goes to the server, what the server sends shows
+    on its stdout; at the end of its stdin it sends close_notify and exits.
+    With ``--inline-commands``, a line ``^rekey^`` (KeyUpdate, update_requested)
+    or ``^rekey1^`` (update_not_requested) is a command.
+    """
+    assert GNUTLS_CLI is not None
+    process = GnuTLSProcess([GNUTLS_CLI, "-p", str(port), "--priority", priority,
+                             *args, host])
+    try:
+        yield process
+    finally:
+        process.stop()
