@@ -18,19 +18,16 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
-import re
 import shutil
 import socket
 import subprocess
-import threading
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 from openssl_peer import (
     TIMEOUT,
     PeerClosed,
+    PeerProcess,
     accept,
     connect,
     drive,
@@ -82,114 +79,8 @@ def gnutls_version() -> str:
     return lines[0] if lines else "gnutls-cli: no version"
 
 
-class GnuTLSProcess:
-    """A subprocess whose output (stdout and stderr) is collected by a reader thread."""
-
-    def __init__(self, args: Sequence[str | Path]) -> None:
-        self.args = [str(arg) for arg in args]
-        self.proc = subprocess.Popen(
-            self.args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT)
-        self._output = bytearray()
-        self._eof = False
-        self._cond = threading.Condition()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        fd = self.proc.stdout.fileno()
-        try:
-            while chunk := os.read(fd, 65536):
-                with self._cond:
-                    self._output += chunk
-                    self._cond.notify_all()
-        except OSError:
-            pass
-        finally:
-            with self._cond:
-                self._eof = True
-                self._cond.notify_all()
-
-    @property
-    def output(self) -> bytes:
-        with self._cond:
-            return bytes(self._output)
-
-    def text(self) -> str:
-        return self.output.decode(errors="replace")
-
-    def wait_for(self, pattern: bytes, timeout: float = TIMEOUT, start: int = 0
-                 ) -> re.Match[bytes]:
-        """Wait until the output (from offset ``start``) matches the regex ``pattern``."""
-        regex = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                match = regex.search(self._output, start)
-                if match:
-                    return match
-                remaining = deadline - time.monotonic()
-                if self._eof or remaining <= 0:
-                    break
-                self._cond.wait(remaining)
-        raise AssertionError(
-            f"{pattern!r} not in the output of {' '.join(self.args)} "
-            f"(exit code {self.proc.poll()}):\n{self.text()}")
-
-    def wait_for_count(self, pattern: bytes, count: int, timeout: float = TIMEOUT) -> int:
-        """Wait until the regex ``pattern`` matches ``count`` times in the output (the
-        reader thread may lag behind the process); how many times it matches then."""
-        regex = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                found = len(regex.findall(self._output))
-                if found >= count:
-                    return found
-                remaining = deadline - time.monotonic()
-                if self._eof or remaining <= 0:
-                    break
-                self._cond.wait(remaining)
-        raise AssertionError(
-            f"{pattern!r} not {count} times in the output of {' '.join(self.args)} "
-            f"(exit code {self.proc.poll()}):\n{self.text()}")
-
-    def write(self, data: bytes) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(data)
-        self.proc.stdin.flush()
-
-    def close_stdin(self) -> None:
-        if self.proc.stdin is not None and not self.proc.stdin.closed:
-            with contextlib.suppress(OSError):
-                self.proc.stdin.close()
-
-    def wait(self, timeout: float = TIMEOUT) -> int:
-        """Wait for the exit and the end of the output; the exit code."""
-        code = self.proc.wait(timeout)
-        self._reader.join(timeout)
-        return code
-
-    def kill(self, timeout: float = 3.0) -> None:
-        """SIGKILL: no chance to send a close_notify."""
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(timeout)
-
-    def stop(self, timeout: float = 3.0) -> None:
-        """Terminate, kill if needed, and reap (idempotent)."""
-        self.close_stdin()
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout)
-        self._reader.join(timeout)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
+#: gnutls-serv and gnutls-cli run as any peer process does.
+GnuTLSProcess = PeerProcess
 
 
 def free_port() -> int:

@@ -48,12 +48,12 @@ def openssl_version() -> str:
     return result.stdout.decode(errors="replace").strip()
 
 
-class OpenSSLProcess:
-    """An ``openssl`` subprocess whose output is collected by a reader thread."""
+class PeerProcess:
+    """A peer's subprocess (openssl, gnutls...) whose output (stdout and stderr) is
+    collected by a reader thread."""
 
     def __init__(self, args: Sequence[str | Path], cwd: Path | None = None) -> None:
-        assert OPENSSL is not None
-        self.args = [OPENSSL, *map(str, args)]
+        self.args = [str(arg) for arg in args]
         self.proc = subprocess.Popen(
             self.args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, cwd=cwd)
@@ -104,6 +104,24 @@ class OpenSSLProcess:
             f"{pattern!r} not in the output of {' '.join(self.args)} "
             f"(exit code {self.proc.poll()}):\n{self.text()}")
 
+    def wait_for_count(self, pattern: bytes, count: int, timeout: float = TIMEOUT) -> int:
+        """Wait until the regex ``pattern`` matches ``count`` times in the output (the
+        reader thread may lag behind the process); how many times it matches then."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                found = len(regex.findall(self._output))
+                if found >= count:
+                    return found
+                remaining = deadline - time.monotonic()
+                if self._eof or remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+        raise AssertionError(
+            f"{pattern!r} not {count} times in the output of {' '.join(self.args)} "
+            f"(exit code {self.proc.poll()}):\n{self.text()}")
+
     def write(self, data: bytes) -> None:
         assert self.proc.stdin is not None
         self.proc.stdin.write(data)
@@ -121,7 +139,7 @@ class OpenSSLProcess:
         return code
 
     def kill(self, timeout: float = 3.0) -> None:
-        """SIGKILL: no chance to send a close_notify (closing stdin would prompt one)."""
+        """SIGKILL: no chance to send a close_notify (closing stdin may prompt one)."""
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait(timeout)
@@ -139,6 +157,14 @@ class OpenSSLProcess:
         self._reader.join(timeout)
         if self.proc.stdout is not None:
             self.proc.stdout.close()
+
+
+class OpenSSLProcess(PeerProcess):
+    """An ``openssl`` subcommand (``args`` start with ``s_server``, ``s_client``...)."""
+
+    def __init__(self, args: Sequence[str | Path], cwd: Path | None = None) -> None:
+        assert OPENSSL is not None
+        super().__init__([OPENSSL, *args], cwd)
 
 
 @contextlib.contextmanager
