@@ -41,6 +41,7 @@ import datetime
 import functools
 import ipaddress
 import secrets
+import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -388,3 +389,19 @@ def write_pem_files(tmp_path: Path, leaf: Leaf, ca: CA | None = None) -> tuple[P
     key_file.write_bytes(leaf.key_pem)
     ca_file.write_bytes(ca.cert_pem)
     return cert_file, key_file, ca_file
+
+
+def ssl_server_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
+    """A Python ``ssl`` server context, TLS 1.3 only, from PEM files."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    return context
+
+
+def ssl_client_context(ca_file: Path) -> ssl.SSLContext:
+    """A Python ``ssl`` client context, TLS 1.3 only, trusting ``ca_file``."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.load_verify_locations(ca_file)
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    return context

@@ -24,7 +24,7 @@ import trio.testing
 from anyio.abc import ByteStream, SocketStream
 from anyio.streams.tls import TLSAttribute, TLSStream
 
-from certs import make_ca, write_pem_files
+from certs import make_ca, ssl_client_context, ssl_server_context, write_pem_files
 from siotls import InsecureWarning, TLSConfiguration
 from siotls.compat import SSLContext, SSLObject
 
@@ -58,16 +58,10 @@ class PEM:
             directory, OTHER_LEAF, OTHER_CA)
 
     def server(self) -> ssl.SSLContext:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(self.cert, self.key)
-        context.minimum_version = ssl.TLSVersion.TLSv1_3
-        return context
+        return ssl_server_context(self.cert, self.key)
 
     def client(self) -> ssl.SSLContext:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.load_verify_locations(self.ca)
-        context.minimum_version = ssl.TLSVersion.TLSv1_3
-        return context
+        return ssl_client_context(self.ca)
 
 
 @pytest.fixture(scope="module")
