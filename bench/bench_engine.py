@@ -18,7 +18,7 @@ that ``ssl`` really negotiated is reported; should it not be AES-128-GCM (e.g. w
 from __future__ import annotations
 
 # First, before anything imports ssl: _common configures OpenSSL (see its docstring).
-from _common import HOSTNAME, TMPDIR, Credentials, make_credentials
+from _common import HOSTNAME, TMPDIR, Credentials, make_credentials, ssl_contexts
 
 # isort: split
 import argparse
@@ -128,15 +128,7 @@ class Ssl:
     label = "ssl"
 
     def __init__(self, creds: Credentials) -> None:
-        server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        server.minimum_version = server.maximum_version = ssl.TLSVersion.TLSv1_3
-        server.load_cert_chain(creds.cert_file, creds.key_file)
-        server.set_ecdh_curve("X25519")
-        server.num_tickets = 0  # siotls servers send no NewSessionTicket
-        client = ssl.create_default_context(cafile=creds.ca_file)
-        client.minimum_version = client.maximum_version = ssl.TLSVersion.TLSv1_3
-        assert client.check_hostname and client.verify_mode == ssl.CERT_REQUIRED
-        self.server_context, self.client_context = server, client
+        self.client_context, self.server_context = ssl_contexts(creds)
 
     def handshake(self) -> tuple[SslEnd, SslEnd]:
         client = SslEnd(self.client_context, server_hostname=HOSTNAME)
