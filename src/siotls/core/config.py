@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -88,6 +89,10 @@ class TLSConfiguration:
         still verifies the chain, and still sends the name in SNI, but accepts a
         certificate for any name: with an :class:`InsecureWarning`.
     :param max_fragment_size: the largest plaintext we put in one record (<= 2^14).
+    :param random_bytes: the source of randomness, ``(n) -> n random bytes``
+        (default :func:`os.urandom`). Tests inject fixed values through it.
+    :param clock: the current time as seconds since the epoch (default
+        :func:`time.time`), used for certificate validity and ticket ages.
     """
 
     side: Literal["client", "server"]
@@ -105,6 +110,8 @@ class TLSConfiguration:
     require_peer_authentication: bool = False
     max_fragment_size: int = 16384
     check_hostname: bool = True
+    random_bytes: Callable[[int], bytes] = field(default=os.urandom, repr=False)
+    clock: Callable[[], float] = field(default=time.time, repr=False)
 
     def __post_init__(self) -> None:
         if self.side not in ("client", "server"):

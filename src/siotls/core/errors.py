@@ -65,9 +65,20 @@ class TLSPeerAlert(TLSError):
 
 
 class TLSFatalAlert(TLSError):
-    """We detected an error; the alert ``description`` is queued for the peer."""
+    """We detected an error; the alert ``description`` is queued for the peer.
+
+    ``reason`` is a stable, machine-readable code for the cause where one is
+    known (certificate failures: ``'expired'``, ``'not_yet_valid'``,
+    ``'hostname_mismatch'``, ``'unknown_issuer'``, ``'not_a_ca'``, ``'bad_eku'``,
+    ``'bad_signature'``, ``'self_signed'``, ...), else ``None``. Code that needs
+    to tell causes apart reads ``reason``, never the message text.
+    """
 
     description: ClassVar[AlertDescription] = AlertDescription.INTERNAL_ERROR
+
+    def __init__(self, *args: object, reason: str | None = None) -> None:
+        super().__init__(*args)
+        self.reason = reason
 
     def __str__(self) -> str:
         message = super().__str__()
