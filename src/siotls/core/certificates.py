@@ -78,6 +78,7 @@ from siotls.core.errors import (
     CertificateExpired,
     CertificateRequired,
     DecodeError,
+    DecryptError,
     InternalError,
     TLSFatalAlert,
     TLSUsageError,
@@ -117,6 +118,7 @@ REASONS: dict[str, type[TLSFatalAlert]] = {
     "webpki_policy": BadCertificate,  # another rule of cryptography's web PKI profile
     "malformed": BadCertificate,  # a certificate that does not parse
     "invalid_server_name": InternalError,  # ours: a server name that cannot be checked
+    "bad_certificate_verify": DecryptError,  # (handshake.py) signed by another key
     "empty_chain": DecodeError,  # a server's empty Certificate message
     "no_certificate": CertificateRequired,  # a client's, when one is required
 }

@@ -262,7 +262,7 @@ class ClientHandshake(Handshake):
         if certificate.certificate_request_context:
             raise IllegalParameter("the server's Certificate has a certificate_request_context")
         if not certificate.certificate_list:
-            raise DecodeError("the server sent no certificate")
+            raise DecodeError("the server sent no certificate", reason="empty_chain")
         assert self.client_hello is not None
         for entry in certificate.certificate_list:
             ext.check_allowed(entry.extensions, ext.CT)
@@ -271,7 +271,10 @@ class ClientHandshake(Handshake):
         truststore = self.config.truststore
         if truststore is not None:
             name = self.server_hostname if self.config.check_hostname else None
-            leaf = certificates.verify_server_chain(truststore, chain, name)
+            path = certificates.verify_chain(truststore, chain, server_name=name,
+                                             moment=self.config.clock())
+            leaf = path.leaf
+            self.nconfig.peer_chain_validator = path.validator
         else:
             leaf = certificates.load_certificate(chain[0])
         self.accept_peer_certificate(leaf, chain, verified=truststore is not None)

@@ -196,6 +196,9 @@ class TLSNegotiatedConfiguration:
     peer_certificate_chain: tuple[bytes, ...] = ()
     hello_retry_request: bool = False
     peer_verified: bool = False
+    #: which validation accepted the peer's chain: ``'webpki'`` (``cryptography``'s
+    #: verifier) or ``'pathbuilder'`` (siotls's, for Ed25519/Ed448/RSA-PSS CAs)
+    peer_chain_validator: Literal["webpki", "pathbuilder"] | None = None
 
 
 def normalize_server_hostname(host: str) -> str:

@@ -342,8 +342,8 @@ def _violation(ca: x509.Certificate, certificate: x509.Certificate, name: x509.G
                what: str) -> NoReturn:
     value = name.value.rfc4514_string() if isinstance(name, x509.DirectoryName) else name.value
     _fail(BadCertificate, "name_constraints",
-          f"the name {str(value)!r} of {describe(certificate)} {what} by the name constraints "
-          f"of the CA {describe(ca)}")
+          f"the name {str(value)!r} of the certificate {describe(certificate)} {what} by "
+          f"the name constraints of the CA {describe(ca)}")
 
 
 # -- the leaf -------------------------------------------------------------------------

@@ -223,10 +223,13 @@ class ServerHandshake(Handshake):
             ext.check_offered(entry.extensions, set(), "Certificate")
         self.key_schedule.update(raw)
         if not certificate.certificate_list:
-            raise CertificateRequired("the client sent no certificate")
+            raise CertificateRequired("the client sent no certificate", reason="no_certificate")
         chain = tuple(entry.cert_data for entry in certificate.certificate_list)
         assert self.config.truststore is not None
-        leaf = certificates.verify_client_chain(self.config.truststore, chain)
+        path = certificates.verify_chain(self.config.truststore, chain, purpose="client",
+                                         moment=self.config.clock())
+        leaf = path.leaf
+        self.nconfig.peer_chain_validator = path.validator
         self.accept_peer_certificate(leaf, chain, verified=True)
         self.state = State.WAIT_CV
 
