@@ -74,15 +74,17 @@ def _leaf_usage() -> x509.KeyUsage:
 
 
 def leaf_builder(issuer: CA, key: PrivateKey, *, names: tuple[str, ...] = (SERVER_NAME,),
-                 ekus: list[x509.ObjectIdentifier]) -> x509.CertificateBuilder:
-    """A leaf of ``issuer``, valid now, for ``names``; add extensions, then sign."""
+                 ekus: list[x509.ObjectIdentifier], usage: x509.KeyUsage | None = None,
+                 san: list[x509.GeneralName] | None = None) -> x509.CertificateBuilder:
+    """A leaf of ``issuer``, valid now, for ``names`` (or ``san``); add extensions,
+    then sign."""
     now = utcnow()
     return (
         issuer.builder(make_name(names[0]), key.public_key(), now - DAY, now + 30 * DAY)
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]),
-                       critical=False)
+        .add_extension(x509.SubjectAlternativeName(
+            san or [x509.DNSName(n) for n in names]), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_leaf_usage(), critical=True)
+        .add_extension(usage or _leaf_usage(), critical=True)
         .add_extension(x509.ExtendedKeyUsage(ekus), critical=False)
     )
 

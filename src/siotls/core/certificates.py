@@ -105,6 +105,7 @@ REASONS: dict[str, type[TLSFatalAlert]] = {
     "not_a_ca": BadCertificate,  # an issuer without basicConstraints CA:TRUE
     "path_length": BadCertificate,  # a pathLenConstraint exceeded
     "path_too_long": BadCertificate,  # more than pathbuilder.MAX_DEPTH certificates
+    "path_search_limit": BadCertificate,  # over pathbuilder.MAX_SIGNATURE_CHECKS
     "leaf_is_ca": BadCertificate,  # the end-entity certificate is a CA
     "bad_eku": UnsupportedCertificate,  # extendedKeyUsage without serverAuth/clientAuth
     "bad_key_usage": UnsupportedCertificate,  # keyUsage without digitalSignature/keyCertSign

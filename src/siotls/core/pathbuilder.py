@@ -201,6 +201,9 @@ class _PathSearch:
         if not candidates:
             self._record(len(path), self._no_issuer(path))
         for candidate, anchor in candidates:
+            if self.signature_checks >= MAX_SIGNATURE_CHECKS:  # stop, whatever is left
+                _fail(BadCertificate, "path_search_limit",
+                      f"gave up building a path after {MAX_SIGNATURE_CHECKS} signature checks")
             try:
                 self._check_issuer(path, candidate)
             except TLSFatalAlert as exc:
@@ -236,9 +239,6 @@ class _PathSearch:
                   f"{describe(child)} is signed with a forbidden hash "
                   f"{child.signature_algorithm_oid._name}")
         self.signature_checks += 1
-        if self.signature_checks > MAX_SIGNATURE_CHECKS:
-            _fail(BadCertificate, "path_too_long",
-                  f"gave up building a path after {MAX_SIGNATURE_CHECKS} signature checks")
         try:
             child.verify_directly_issued_by(issuer)
         except InvalidSignature:
