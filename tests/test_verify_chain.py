@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import ipaddress
+import random
 
 import pytest
 from cryptography import x509
@@ -387,3 +388,70 @@ def test_webpki_policy() -> None:
             assert verify_chain(root.truststore(), chain).validator == "pathbuilder"
         else:
             assert reason_of(root.truststore(), chain) == (BadCertificate, expected)
+
+
+# ---------------------------------------------------------------------------- bad input
+
+
+def _der_items(data: bytes) -> list[bytes]:
+    """The DER elements inside one SEQUENCE (whole, header included)."""
+    def length(at: int) -> tuple[int, int]:
+        first = data[at]
+        if first < 0x80:
+            return first, at + 1
+        count = first & 0x7F
+        return int.from_bytes(data[at + 1:at + 1 + count], "big"), at + 1 + count
+
+    _, at = length(1)
+    items = []
+    while at < len(data):
+        size, body = length(at + 1)
+        items.append(data[at:body + size])
+        at = body + size
+    return items
+
+
+def _sequence(body: bytes) -> bytes:
+    size = len(body)
+    header = bytes([size]) if size < 0x80 else bytes([0x82]) + size.to_bytes(2, "big")
+    return b"\x30" + header + body
+
+
+def test_duplicate_extension_is_malformed() -> None:
+    """A leaf with two subjectAltName extensions (re-signed, so only the duplicate is
+    wrong): ``cryptography`` raises DuplicateExtension, not ValueError, when the
+    extensions are first read; verify_chain says bad_certificate, malformed."""
+    ca = eddsa_ca("duplicate extension")
+    cert = leaf_builder(ca, generate_key("ecdsa-p256"), ekus=SERVER_AUTH).sign(ca.key, None)
+    tbs, algorithm, _ = _der_items(der(cert))
+    eku_oid, san_oid = b"\x06\x03\x55\x1d\x25", b"\x06\x03\x55\x1d\x11"
+    assert tbs.count(eku_oid) == 1
+    tbs = tbs.replace(eku_oid, san_oid)
+    signature = ca.key.sign(tbs)  # type: ignore[call-arg]
+    forged = _sequence(tbs + algorithm + b"\x03" + bytes([len(signature) + 1, 0]) + signature)
+    with pytest.raises(x509.DuplicateExtension):
+        _ = x509.load_der_x509_certificate(forged).extensions
+    assert reason_of(ca.truststore(), [forged]) == (BadCertificate, "malformed")
+
+
+@pytest.mark.parametrize("profile", ["webpki", "pathbuilder"])
+def test_mutated_chains_raise_only_alerts(profile: str) -> None:
+    """Bytes flipped anywhere in the chain: a verified path or a TLSFatalAlert,
+    nothing else (bounded, seeded)."""
+    rng = random.Random(9)
+    root, _ = roots(profile)
+    chain = good_chain(profile).chain_der
+    outcomes = set()
+    for _ in range(400):
+        index = rng.randrange(len(chain))
+        mutated = bytearray(chain[index])
+        for _ in range(rng.randint(1, 3)):
+            mutated[rng.randrange(len(mutated))] ^= 1 << rng.randrange(8)
+        candidate = [*chain[:index], bytes(mutated), *chain[index + 1:]]
+        try:
+            verify_chain(root.truststore(), candidate, server_name="localhost")
+            outcomes.add("ok")
+        except TLSFatalAlert as exc:
+            assert exc.reason in REASONS, exc
+            outcomes.add(exc.reason)
+    assert {"malformed", "bad_signature"} <= outcomes

@@ -125,6 +125,10 @@ REASONS: dict[str, type[TLSFatalAlert]] = {
 }
 
 Validator = Literal["webpki", "pathbuilder"]
+#: What ``cryptography`` raises for a certificate part that does not parse (lazily,
+#: when an extension or a key is first looked at).
+_MALFORMED = (ValueError, TypeError, UnsupportedAlgorithm, x509.DuplicateExtension,
+              x509.UnsupportedGeneralNameType)
 
 
 class VerifiedPath(list[bytes]):
@@ -291,7 +295,7 @@ def verify_chain(
         path = _second_opinion(truststore, leaf, intermediates=intermediates, subject=subject,
                                purpose=purpose, moment=when, refusal=exc)
         validator = "pathbuilder"
-    except (ValueError, UnsupportedAlgorithm) as exc:  # a part of a certificate that won't parse
+    except _MALFORMED as exc:  # a part of a certificate that won't parse
         msg = f"the certificate chain cannot be checked: {exc}"
         raise BadCertificate(msg, reason="malformed") from exc
     pathbuilder.check_key(leaf, "certificate")
@@ -317,7 +321,7 @@ def _second_opinion(
     except TLSFatalAlert as exc:
         exc.args = (f"{exc.args[0]} (cryptography: {refusal})", *exc.args[1:])
         raise exc from refusal
-    except (ValueError, UnsupportedAlgorithm) as exc:
+    except _MALFORMED as exc:
         msg = f"the certificate chain cannot be checked: {exc}"
         raise BadCertificate(msg, reason="malformed") from exc
     if pathbuilder.outside_webpki(path):
