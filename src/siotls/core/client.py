@@ -31,7 +31,7 @@ import os
 import time
 from dataclasses import dataclass
 
-from siotls.core import certificates, crypto
+from siotls.core import certificates, credentials, crypto
 from siotls.core import extensions as ext
 from siotls.core.config import (
     CERTIFICATE_ONLY_SIGNATURE_ALGORITHMS,
@@ -119,6 +119,7 @@ class ClientHandshake(Handshake):
         self.hello_retry_suite: int | None = None
         self.certificate_request_context: bytes | None = None
         self.certificate_request_schemes: list[int] = []
+        self.certificate_request_authorities: list[bytes] | None = None
 
     # -- ClientHello ------------------------------------------------------------
     def initiate(self) -> None:
@@ -253,6 +254,9 @@ class ClientHandshake(Handshake):
             raise MissingExtension("the CertificateRequest has no signature_algorithms")
         self.certificate_request_schemes = ext.decode_signature_algorithms(
             cr.extensions[ET.SIGNATURE_ALGORITHMS])
+        if ET.CERTIFICATE_AUTHORITIES in cr.extensions:
+            self.certificate_request_authorities = credentials.decode_certificate_authorities(
+                cr.extensions[ET.CERTIFICATE_AUTHORITIES])
         self.certificate_request_context = cr.certificate_request_context
         self.key_schedule.update(raw)
         self.state = State.WAIT_CERT
@@ -298,20 +302,18 @@ class ClientHandshake(Handshake):
     def _send_client_certificate(self) -> None:
         config = self.config
         context = self.certificate_request_context or b""
-        scheme = None
-        private_key = None
-        if config.private_key is not None:
-            private_key, usable = crypto.load_credentials(
-                config.private_key, config.certificate_chain[0])
-            scheme = next((s for s in config.signature_algorithms
-                           if s in usable and s in self.certificate_request_schemes), None)
-        if scheme is None or private_key is None:
+        chosen = credentials.select_client_chain(
+            config.all_certificate_chains, config.signature_algorithms,
+            requested=self.certificate_request_schemes,
+            authorities=self.certificate_request_authorities)
+        if chosen is None:
             # No certificate, or none the server accepts: an empty Certificate.
             self.send(Certificate(context, []).serialize())
             return
+        chain, scheme = chosen
         self.send(Certificate(context, [
-            CertificateEntry(der) for der in config.certificate_chain]).serialize())
-        self.sign_certificate_verify(private_key, scheme)
+            CertificateEntry(der) for der in chain.certificate_chain]).serialize())
+        self.sign_certificate_verify(chain.loaded[0], scheme)
         self.nconfig.signature_algorithm = SignatureScheme(scheme)
 
     # -- after the handshake ----------------------------------------------------
