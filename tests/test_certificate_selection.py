@@ -335,3 +335,23 @@ def test_python_ssl_client_certificate_optional(tmp_path: Path) -> None:
     pump(conn, peer)
     pump(conn, peer)
     assert conn.nconfig.peer_verified
+
+
+def test_peer_chain_exposed() -> None:
+    """nconfig: the chain as received (DER, parsed) and the verified path."""
+    root_ca = root("ed25519")
+    server_leaf = root_ca.issue(("localhost",), key_type="ed25519", intermediate=True)
+    client_leaf = leaf_for("ecdsa-p256")
+    config = TLSConfiguration(
+        "server", private_key=server_leaf.key_der, certificate_chain=server_leaf.chain_der,
+        truststore=root("ecdsa-p256").truststore(), require_peer_authentication=True)
+    client, server = connect(config, private_key=client_leaf.key_der,
+                             certificate_chain=client_leaf.chain_der)
+    assert client.nconfig.peer_certificate_chain == tuple(server_leaf.chain_der)
+    assert client.nconfig.peer_certificates == tuple(server_leaf.chain)
+    assert client.nconfig.peer_verified_path == (*server_leaf.chain_der, root_ca.cert_der)
+    assert client.nconfig.peer_chain_validator == "pathbuilder"
+    assert server.nconfig.peer_certificates[0] == client_leaf.cert
+    assert server.nconfig.peer_verified_path == (
+        *client_leaf.chain_der, root("ecdsa-p256").cert_der)
+    assert server.nconfig.peer_chain_validator == "webpki"

@@ -279,6 +279,7 @@ class ClientHandshake(Handshake):
                                              moment=self.config.clock())
             leaf = path.leaf
             self.nconfig.peer_chain_validator = path.validator
+            self.nconfig.peer_verified_path = tuple(path)
         else:
             leaf = certificates.load_certificate(chain[0])
         self.accept_peer_certificate(leaf, chain, verified=truststore is not None)

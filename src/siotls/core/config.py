@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from siotls.iana import CipherSuites, NamedGroup, SignatureScheme
 
 if TYPE_CHECKING:
+    from cryptography import x509
+
     from siotls.core.credentials import CertificateChain, SNICallback
     from siotls.trust import TrustStore
 
@@ -243,6 +245,16 @@ class TLSNegotiatedConfiguration:
     #: which validation accepted the peer's chain: ``'webpki'`` (``cryptography``'s
     #: verifier) or ``'pathbuilder'`` (siotls's, for Ed25519/Ed448/RSA-PSS CAs)
     peer_chain_validator: Literal["webpki", "pathbuilder"] | None = None
+    #: the verified path: ``peer_certificate_chain``'s certificates that lead to the
+    #: trust anchor, in order, then the anchor (DER); empty when not verified
+    peer_verified_path: tuple[bytes, ...] = ()
+
+    @property
+    def peer_certificates(self) -> tuple[x509.Certificate, ...]:
+        """``peer_certificate_chain`` parsed (``cryptography.x509.Certificate``)."""
+        from cryptography import x509  # noqa: PLC0415
+
+        return tuple(x509.load_der_x509_certificate(der) for der in self.peer_certificate_chain)
 
 
 def normalize_server_hostname(host: str) -> str:

@@ -245,6 +245,7 @@ class ServerHandshake(Handshake):
                                          moment=self.config.clock())
         leaf = path.leaf
         self.nconfig.peer_chain_validator = path.validator
+        self.nconfig.peer_verified_path = tuple(path)
         self.accept_peer_certificate(leaf, chain, verified=True)
         self.state = State.WAIT_CV
 
