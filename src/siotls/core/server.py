@@ -181,8 +181,8 @@ class ServerHandshake(Handshake):
         schedule = self.schedule
         schedule.update(raw)
         self.send(ServerHello(config.random_bytes(32), ch.legacy_session_id, suite, {
+            ET.KEY_SHARE: ext.encode_key_share_sh(group, public),  # RFC 8448's order
             ET.SUPPORTED_VERSIONS: TLSVersion.TLS_1_3.to_bytes(2, "big"),
-            ET.KEY_SHARE: ext.encode_key_share_sh(group, public),
         }).serialize())
         if ch.legacy_session_id:
             self.send_change_cipher_spec()
