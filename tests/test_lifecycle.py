@@ -8,16 +8,10 @@ from collections.abc import Callable
 
 import pytest
 
-from helpers import connection_pair, handshake
+from helpers import connected
 from siotls import TLSConnection
 from siotls.core.errors import RaggedEOF, TLSConnectionFailed, TLSPeerAlert, UnexpectedMessage
 from siotls.core.lifecycle import Lifecycle, Receiving, Sending
-
-
-def connected() -> tuple[TLSConnection, TLSConnection]:
-    client, server = connection_pair()
-    handshake(client, server)
-    return client, server
 
 
 def queries(conn: TLSConnection) -> tuple[bool, bool, bool, bool, bool]:
@@ -25,13 +19,13 @@ def queries(conn: TLSConnection) -> tuple[bool, bool, bool, bool, bool]:
             conn.close_notify_received, conn.is_failed())
 
 
-def test_connected() -> None:
-    client, _ = connected()
+def test_connected(tls_pair: tuple[TLSConnection, TLSConnection]) -> None:
+    client, _ = tls_pair
     assert queries(client) == (True, True, True, False, False)
 
 
-def test_we_close_our_sending_side() -> None:
-    client, _ = connected()
+def test_we_close_our_sending_side(tls_pair: tuple[TLSConnection, TLSConnection]) -> None:
+    client, _ = tls_pair
     client.close_sending_end()
     client.close_sending_end()  # idempotent
     assert queries(client) == (False, False, True, False, False)
@@ -55,11 +49,12 @@ def test_eof_without_close_notify() -> None:
     client.send_data(b"half-closed: we may still send")
 
 
-def test_eof_during_the_handshake_fails() -> None:
-    client, _ = connection_pair()
+def test_eof_during_the_handshake_fails(tls_client: TLSConnection) -> None:
     with pytest.raises(RaggedEOF):
-        client.close_receiving_end()
-    assert client.is_failed()
+        tls_client.close_receiving_end()
+    assert tls_client.is_failed()
+    with pytest.raises(TLSConnectionFailed):
+        tls_client.receive_data(b"\x16")
 
 
 def _calls(conn: TLSConnection) -> list[Callable[[], object]]:
