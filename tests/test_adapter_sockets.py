@@ -31,7 +31,7 @@ from certs import make_ca, ssl_client_context, write_pem_files
 from helpers import client_config, server_config
 from test_examples import server as example_server
 
-pytestmark = [pytest.mark.anyio, pytest.mark.timeout(90)]
+pytestmark = pytest.mark.timeout(90)
 
 CA = make_ca()
 LEAF = CA.issue(("localhost", "127.0.0.1"))
@@ -55,6 +55,7 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
 
 # -- anyio -----------------------------------------------------------------------------------
 
+@pytest.mark.anyio
 async def test_anyio_listener_forwards_socket_attributes() -> None:
     listener = await siotls.anyio.create_tls_listener(SERVER, local_host=HOST)
     async with listener:
@@ -66,6 +67,7 @@ async def test_anyio_listener_forwards_socket_attributes() -> None:
         assert listener.extra(TLSAttribute.standard_compatible) is True
 
 
+@pytest.mark.anyio
 async def test_anyio_sockets_have_nodelay() -> None:
     server_side: list[bool] = []
 
@@ -90,6 +92,7 @@ async def test_anyio_sockets_have_nodelay() -> None:
 
 # -- trio ------------------------------------------------------------------------------------
 
+@pytest.mark.anyio
 @pytest.mark.parametrize("anyio_backend", ["trio"])
 async def test_trio_listener_and_sockets(anyio_backend: str) -> None:
     server_side: list[bool] = []
@@ -125,10 +128,14 @@ async def _two_record_server(sock: socket.socket) -> asyncio.Server:
             writer.write(b"BODY\n")
             await writer.drain()
         writer.close()
+        await writer.wait_closed()
+        done.set()
 
     handled: list[bool] = []
+    done = asyncio.Event()
     server = await siotls.asyncio.start_server(handle, sock=sock, config=SERVER)
     server.handled = handled  # type: ignore[attr-defined]
+    server.done = done  # type: ignore[attr-defined]
     return server
 
 
@@ -143,13 +150,13 @@ async def _round_trips(send: Callable[[], None], reader: asyncio.StreamReader) -
     return times
 
 
-@pytest.mark.parametrize("anyio_backend", ["asyncio"])
-async def test_asyncio_server_given_a_proto_0_socket(anyio_backend: str) -> None:
+@pytest.mark.asyncio
+async def test_asyncio_server_given_a_proto_0_socket() -> None:
     """``socket.create_server`` makes ``proto=0`` sockets, on which asyncio sets no
     TCP_NODELAY; the adapter does."""
     sock = socket.create_server((HOST, 0))
     assert sock.proto == 0 and not nodelay(sock)
-    with anyio.fail_after(TIMEOUT):
+    async with asyncio.timeout(TIMEOUT):
         server = await _two_record_server(sock)
         async with server:
             assert server.sockets[0].getsockname() == sock.getsockname()  # asyncio's convention
@@ -158,6 +165,8 @@ async def test_asyncio_server_given_a_proto_0_socket(anyio_backend: str) -> None
             assert nodelay(writer.get_extra_info("socket"))
             times = await _round_trips(lambda: writer.write(b"GET\n"), reader)
             writer.close()
+            await writer.wait_closed()
+            await server.done.wait()  # type: ignore[attr-defined]
     assert server.handled == [True]  # type: ignore[attr-defined]
     assert statistics.median(times) < MAX_MEDIAN, times
 
