@@ -10,7 +10,7 @@ invariant, the send lock (an ``anyio.Lock``, fair), the error mapping and the
 states. What is anyio's own, here:
 
 * a close_notify is ``EndOfStream`` (anyio's streams raise it instead of
-  returning ``b''``; the transport's ``EndOfStream`` is the driver's ``b''``);
+  returning ``b''``; the driver takes the transport's as its EOF);
 * ``standard_compatible`` is the ragged-EOF flag, the opposite of the driver's
   ``ragged_eof_ok``: when true (the default), ``aclose`` sends close_notify and
   an EOF without one is ``BrokenResourceError``; when false (HTTPS peers), no
@@ -56,7 +56,8 @@ logger = logging.getLogger("siotls.anyio")
 _ANYIO = _driver.Framework(
     broken=anyio.BrokenResourceError, closed=anyio.ClosedResourceError, lock=anyio.Lock,
     checkpoint_if_cancelled=anyio.lowlevel.checkpoint_if_cancelled,
-    cancel_shielded_checkpoint=anyio.lowlevel.cancel_shielded_checkpoint)
+    cancel_shielded_checkpoint=anyio.lowlevel.cancel_shielded_checkpoint,
+    end_of_stream=(anyio.EndOfStream,))
 
 
 class SiotlsAttribute(anyio.TypedAttributeSet):
@@ -80,14 +81,8 @@ class TLSStream(anyio.abc.ByteStream):
         self.connection = connection
         self._info = _info.SSLObjectInfo(connection, connection.config.side == "server")
         self._driver = _driver.Driver(
-            _ANYIO, connection, receive=self._receive_transport, send=transport_stream.send,
+            _ANYIO, connection, receive=transport_stream.receive, send=transport_stream.send,
             ragged_eof_ok=not standard_compatible)
-
-    async def _receive_transport(self) -> bytes:
-        try:
-            return await self.transport_stream.receive()
-        except anyio.EndOfStream:
-            return b""
 
     @classmethod
     async def wrap(cls, transport_stream: AnyByteStream, *, config: TLSConfiguration,

@@ -146,6 +146,8 @@ class Framework:
     lock: Callable[[], SendLock]
     checkpoint_if_cancelled: Callable[[], Awaitable[None]]
     cancel_shielded_checkpoint: Callable[[], Awaitable[None]]
+    #: what a transport raises at EOF, if it does not return ``b''`` (anyio)
+    end_of_stream: tuple[type[Exception], ...] = ()
 
 
 class _State(enum.Enum):
@@ -157,7 +159,8 @@ class _State(enum.Enum):
 class Driver:
     """Runs steps on ``connection`` over a transport (see the theory at the top).
 
-    :param receive: some bytes from the transport, ``b''`` at EOF.
+    :param receive: some bytes from the transport; ``b''`` or one of
+        ``framework.end_of_stream`` at EOF.
     :param send: send all these bytes on the transport.
     :param ragged_eof_ok: see :func:`feed`.
     """
@@ -239,6 +242,8 @@ class Driver:
         except self.framework.broken as exc:
             self.break_(exc)
             raise
+        except self.framework.end_of_stream:
+            data = b""
         if data:
             self._incoming += data
         else:

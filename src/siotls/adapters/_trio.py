@@ -92,18 +92,12 @@ class TLSStream(trio.abc.HalfCloseableStream, Generic[T_Stream]):
         self._https_compatible = https_compatible
         self._info = _info.SSLObjectInfo(self.connection, config.side == "server")
         self._driver = _driver.Driver(
-            _TRIO, self.connection, receive=self._receive_transport,
-            send=self._send_transport, ragged_eof_ok=https_compatible)
+            _TRIO, self.connection, receive=transport_stream.receive_some,
+            send=transport_stream.send_all, ragged_eof_ok=https_compatible)
         self._send_conflict = _ConflictDetector("another task is sending on this TLSStream")
         self._recv_conflict = _ConflictDetector("another task is receiving on this TLSStream")
         self._handshake_started = False
         self._handshake_done = trio.Event()
-
-    async def _receive_transport(self) -> bytes | bytearray:
-        return await self.transport_stream.receive_some()
-
-    async def _send_transport(self, data: bytes) -> None:
-        await self.transport_stream.send_all(data)
 
     # -- trio.abc.HalfCloseableStream -------------------------------------------------------
     async def _handshake(self, *, checkpoint: bool) -> None:
