@@ -32,6 +32,7 @@ from certs import make_ca, write_pem_files
 from openssl_peer import requires_openssl, s_server
 from siotls import TLSConfiguration
 from siotls.adapters._httpcore import (
+    ALPNContext,
     SiotlsBackend,
     SiotlsStream,
     connection_pool,
@@ -329,3 +330,27 @@ async def test_anyio_connect_openssl_s_server(pem: tuple[Path, Path, Path]) -> N
             while not answer.endswith(b"\n"):
                 answer += await stream.receive()
             assert answer == b"lssnepo olleh\n"
+
+
+async def test_start_tls_twice_is_tls_in_tls() -> None:
+    """What httpcore does for HTTPS through an HTTPS proxy: start_tls on a TLS stream."""
+    async def inner_echo(outer: siotls.anyio.TLSStream) -> None:
+        async with await siotls.anyio.TLSStream.wrap(outer, config=SERVER) as inner:
+            await inner.send(b"inner: " + await inner.receive())
+
+    with anyio.fail_after(TIMEOUT):
+        listener = await siotls.anyio.create_tls_listener(SERVER, local_host="127.0.0.1")
+        port = listener.extra(SocketAttribute.local_port)
+        async with listener, anyio.create_task_group() as tg:
+            tg.start_soon(listener.serve, inner_echo)
+            backend = SiotlsBackend(CLIENT)
+            tcp = await backend.connect_tcp("127.0.0.1", port)
+            outer = await tcp.start_tls(ALPNContext(), "localhost", TIMEOUT)
+            inner = await outer.start_tls(ALPNContext(), "localhost", TIMEOUT)
+            await inner.write(b"hello")
+            assert await inner.read(100) == b"inner: hello"
+            inner_tls = inner.get_extra_info("ssl_object").connection
+            outer_tls = outer.get_extra_info("ssl_object").connection
+            assert inner_tls is not outer_tls and inner_tls.is_post_handshake()
+            await inner.aclose()
+            tg.cancel_scope.cancel()
