@@ -181,14 +181,6 @@ class Driver:
         self.send_lock = framework.lock()
 
     # -- state ---------------------------------------------------------------------------
-    @property
-    def is_ok(self) -> bool:
-        return self._state is _State.OK
-
-    @property
-    def is_closed(self) -> bool:
-        return self._state is _State.CLOSED
-
     def check(self) -> None:
         """Raise if the stream is broken or closed."""
         if self._state is _State.BROKEN:
