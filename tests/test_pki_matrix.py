@@ -11,7 +11,7 @@ import pytest
 from certs import generate_key
 from helpers import flow
 from pki_matrix import PROFILES, Case, bad_chains, case_ids, good_chain, key_der, roots
-from siotls import TLSConfiguration, TLSConnection
+from siotls import CertificateChain, TLSConfiguration, TLSConnection
 from siotls.core import credentials
 from siotls.core.errors import DecryptError, TLSFatalAlert, TLSPeerAlert
 from siotls.trust import verify_chain
@@ -154,8 +154,12 @@ def test_handshake_certificate_verify_by_another_key(profile: str) -> None:
     leaf = good_chain(profile)
     config = TLSConfiguration("server", private_key=leaf.key_der,
                               certificate_chain=leaf.chain_der)
-    # The configuration refuses a mismatched pair: swap the key behind its back.
-    object.__setattr__(config, "private_key", key_der(generate_key("ecdsa-p256")))
+    # The configuration refuses a mismatched pair: swap the key behind its back (in the
+    # cached chains the server picks from).
+    impostor = CertificateChain.__new__(CertificateChain)
+    object.__setattr__(impostor, "private_key", key_der(generate_key("ecdsa-p256")))
+    object.__setattr__(impostor, "certificate_chain", tuple(leaf.chain_der))
+    config.__dict__["all_certificate_chains"] = (impostor,)
     client = TLSConnection(TLSConfiguration("client", truststore=roots(profile)[0].truststore()),
                            server_hostname="localhost")
     error, peer_error = run_until_failure(client, TLSConnection(config))

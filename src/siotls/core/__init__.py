@@ -4,6 +4,7 @@ Where to look:
 
 =================  ==============================================================
 connection.py      TLSConnection: the public object, drives everything below
+lifecycle.py       the connection's lifecycle: sending/receiving/failed, and its guard
 state.py           the handshake state machine (RFC 8446 appendix A) as tables
 client.py          client handshake handlers
 server.py          server handshake handlers
@@ -18,6 +19,7 @@ crypto.py          every call into ``cryptography``
 certificates.py    X.509 path validation: verify_chain, reason codes (``cryptography``)
 pathbuilder.py     path validation for CA keys the web PKI refuses (Ed25519, Ed448, PSS)
 config.py          TLSConfiguration, TLSNegotiatedConfiguration
+provider.py        the default randomness, clock and ephemeral keys (injectable)
 errors.py          TLSError and one exception per alert
 =================  ==============================================================
 """

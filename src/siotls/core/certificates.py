@@ -72,7 +72,7 @@ from cryptography.x509.verification import (
     VerificationError,
 )
 
-from siotls.core import pathbuilder
+from siotls.core import pathbuilder, provider
 from siotls.core.errors import (
     BadCertificate,
     CertificateExpired,
@@ -181,7 +181,7 @@ def validation_time(moment: datetime.datetime | float | None) -> datetime.dateti
     """A timezone-aware datetime: now for None, seconds since the epoch for a number,
     UTC for a naive datetime."""
     if moment is None:
-        return datetime.datetime.now(datetime.UTC)
+        return provider.utc_datetime()
     if isinstance(moment, int | float):
         return datetime.datetime.fromtimestamp(moment, datetime.UTC)
     if moment.tzinfo is None:

@@ -11,8 +11,6 @@ first ClientHello in memory (it is not stateless), so it sends no cookie.
 
 from __future__ import annotations
 
-import os
-
 from siotls.core import certificates, credentials, crypto
 from siotls.core import extensions as ext
 from siotls.core.config import (
@@ -178,15 +176,15 @@ class ServerHandshake(Handshake):
         config = self.config
         self.client_random = ch.random
         self.records.skip_unprotected_application_data = False
-        private, public = crypto.generate_key_share(group)
+        private, public = config.key_share_generator(group)
         shared_secret = crypto.key_exchange(group, private, client_share)
         if self.schedule is None:
             self.schedule = KeySchedule(crypto.CIPHER_SUITES[suite])
         schedule = self.schedule
         schedule.update(raw)
-        self.send(ServerHello(os.urandom(32), ch.legacy_session_id, suite, {
+        self.send(ServerHello(config.random_bytes(32), ch.legacy_session_id, suite, {
+            ET.KEY_SHARE: ext.encode_key_share_sh(group, public),  # RFC 8448's order
             ET.SUPPORTED_VERSIONS: TLSVersion.TLS_1_3.to_bytes(2, "big"),
-            ET.KEY_SHARE: ext.encode_key_share_sh(group, public),
         }).serialize())
         if ch.legacy_session_id:
             self.send_change_cipher_spec()
@@ -242,7 +240,7 @@ class ServerHandshake(Handshake):
         chain = tuple(entry.cert_data for entry in certificate.certificate_list)
         assert self.config.truststore is not None
         path = certificates.verify_chain(self.config.truststore, chain, purpose="client",
-                                         moment=self.config.clock())
+                                         moment=self.now())
         leaf = path.leaf
         self.nconfig.peer_chain_validator = path.validator
         self.nconfig.peer_verified_path = tuple(path)
