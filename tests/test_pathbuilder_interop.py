@@ -14,7 +14,18 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from certs import make_ca, write_pem_files
-from openssl_peer import OPENSSL, TIMEOUT, connect, requires_openssl, run_client, s_server
+from openssl_peer import (
+    OPENSSL,
+    TIMEOUT,
+    accept,
+    connect,
+    listener,
+    requires_openssl,
+    run_client,
+    run_server,
+    s_client,
+    s_server,
+)
 from siotls import TLSConfiguration, TLSConnection
 from siotls.core.errors import BadCertificate, UnknownCA
 from siotls.iana import SignatureScheme
@@ -230,3 +241,18 @@ def test_stdlib_client_refused_by_siotls_server(files: Files, tmp_path: Path) ->
     with pytest.raises(ssl.SSLError, match=r"UNKNOWN_CA|unknown ca"):
         peer.obj.read(100)
 
+
+
+def test_openssl_client_certificate_verified_by_siotls_server(files: Files) -> None:
+    """``s_client -cert`` with the chain; the siotls server requires and verifies it."""
+    with listener() as (lsock, port), \
+            s_client(port, "-CAfile", files.ca, "-verify_return_error", "-cert", files.cert,
+                     "-key", files.key, "-cert_chain", files.intermediates) as proc, \
+            accept(lsock) as sock:
+        conn = TLSConnection(files.config("server", require_peer_authentication=True))
+        run_server(sock, conn)
+        assert conn.nconfig.peer_verified
+        assert conn.nconfig.peer_chain_validator == "pathbuilder"
+        assert conn.nconfig.peer_verified_path[-1] == decode_pem_certificate_chain(
+            files.ca.read_bytes())[0]
+        proc.wait_for(rb"Verify return code: 0 \(ok\)")
