@@ -37,7 +37,7 @@ from siotls.cli.blocking import PeerClosed, flush
 __all__ = [
     "OPENSSL", "TIMEOUT", "OpenSSLProcess", "PeerClosed", "PeerProcess", "accept", "connect",
     "drive", "flush", "listener", "openssl_version", "read_until", "read_until_close",
-    "requires_openssl", "run_client", "run_server", "s_client", "s_server",
+    "requires_openssl", "run_client", "run_server", "s_client", "s_server", "tool_version",
 ]
 
 OPENSSL = shutil.which("openssl")
@@ -47,13 +47,19 @@ TIMEOUT = 10.0
 requires_openssl = pytest.mark.skipif(OPENSSL is None, reason="no openssl binary on PATH")
 
 
+def tool_version(binary: str | None, *args: str) -> str:
+    """The first line ``binary *args`` prints (``not installed`` without ``binary``)."""
+    if binary is None:
+        return "not installed"
+    result = subprocess.run([binary, *args], capture_output=True, timeout=TIMEOUT, check=False)
+    lines = result.stdout.decode(errors="replace").strip().splitlines()
+    return lines[0] if lines else f"{binary}: no version"
+
+
 @functools.cache
 def openssl_version() -> str:
-    if OPENSSL is None:
-        return "openssl missing"
-    result = subprocess.run([OPENSSL, "version"], capture_output=True, timeout=TIMEOUT,
-                            check=False)
-    return result.stdout.decode(errors="replace").strip()
+    """``OpenSSL 3.0.19 27 Jan 2026 (...)``, say."""
+    return tool_version(OPENSSL, "version")
 
 
 class PeerProcess:
@@ -95,41 +101,40 @@ class PeerProcess:
     def text(self) -> str:
         return self.output.decode(errors="replace")
 
+    def _wait(self, found: Callable[[bytearray], bool], what: str, timeout: float) -> None:
+        """Wait until ``found(output)``, or raise AssertionError after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not found(self._output):
+                remaining = deadline - time.monotonic()
+                if self._eof or remaining <= 0:
+                    raise AssertionError(
+                        f"{what} not in the output of {' '.join(self.args)} "
+                        f"(exit code {self.proc.poll()}):\n{self.text()}")
+                self._cond.wait(remaining)
+
     def wait_for(self, pattern: bytes, timeout: float = TIMEOUT, start: int = 0
                  ) -> re.Match[bytes]:
         """Wait until the output (from offset ``start``) matches the regex ``pattern``."""
         regex = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                match = regex.search(self._output, start)
-                if match:
-                    return match
-                remaining = deadline - time.monotonic()
-                if self._eof or remaining <= 0:
-                    break
-                self._cond.wait(remaining)
-        raise AssertionError(
-            f"{pattern!r} not in the output of {' '.join(self.args)} "
-            f"(exit code {self.proc.poll()}):\n{self.text()}")
+        match: re.Match[bytes] | None = None
+
+        def found(output: bytearray) -> bool:
+            nonlocal match
+            match = regex.search(output, start)
+            return match is not None
+
+        self._wait(found, repr(pattern), timeout)
+        assert match is not None
+        return match
 
     def wait_for_count(self, pattern: bytes, count: int, timeout: float = TIMEOUT) -> int:
         """Wait until the regex ``pattern`` matches ``count`` times in the output (the
         reader thread may lag behind the process); how many times it matches then."""
         regex = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                found = len(regex.findall(self._output))
-                if found >= count:
-                    return found
-                remaining = deadline - time.monotonic()
-                if self._eof or remaining <= 0:
-                    break
-                self._cond.wait(remaining)
-        raise AssertionError(
-            f"{pattern!r} not {count} times in the output of {' '.join(self.args)} "
-            f"(exit code {self.proc.poll()}):\n{self.text()}")
+        self._wait(lambda output: len(regex.findall(output)) >= count,
+                   f"{pattern!r} {count} times", timeout)
+        return len(regex.findall(self.output))
 
     def write(self, data: bytes) -> None:
         assert self.proc.stdin is not None

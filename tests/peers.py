@@ -39,6 +39,7 @@ Options a peer lacks, or its own flags, go in ``args`` (and ``native``: openssl'
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
 import socket
 from collections.abc import Callable, Iterator, Sequence
@@ -61,7 +62,17 @@ __all__ = [
     "per_peer", "pki",
 ]
 
-SUITES = list(CipherSuites)[:3]  # the three siotls implements
+SUITES = [CipherSuites.TLS_AES_128_GCM_SHA256, CipherSuites.TLS_AES_256_GCM_SHA384,
+          CipherSuites.TLS_CHACHA20_POLY1305_SHA256]
+#: Leaf key type -> the CertificateVerify scheme the peers and siotls settle on.
+KEY_TYPES = {
+    "ecdsa-p256": SignatureScheme.ecdsa_secp256r1_sha256,
+    "ecdsa-p384": SignatureScheme.ecdsa_secp384r1_sha384,
+    "ecdsa-p521": SignatureScheme.ecdsa_secp521r1_sha512,
+    "rsa-2048": SignatureScheme.rsa_pss_rsae_sha256,
+    "ed25519": SignatureScheme.ed25519,
+    "ed448": SignatureScheme.ed448,
+}
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
@@ -106,6 +117,31 @@ def _alert_name(description: AlertDescription) -> str:
     return description.name.lower().replace("_", " ")
 
 
+@dataclasses.dataclass
+class Setup:
+    """What a peer is asked to do, in siotls' terms (:meth:`Peer.server`, :meth:`Peer.client`)."""
+
+    suites: Sequence[CipherSuites] = ()  # the cipher suites it accepts
+    groups: Sequence[NamedGroup] = ()  # the key exchange groups it accepts, in order
+    alpn: Sequence[bytes] = ()  # the ALPN protocols it offers
+    log: bool = False  # log handshake messages and alerts (see Peer.alert_received)
+    args: Sequence[str | Path] = ()  # its own command-line flags
+    native: dict[str, Any] = dataclasses.field(default_factory=dict)  # priority=, tls13=
+    refuse_alpn: bool = False  # server: no ALPN protocol in common is fatal
+    client_ca: Path | None = None  # server: require a client certificate from this CA
+    cert: tuple[Path, Path] | None = None  # client: (chain, key) to authenticate with
+    hostname: str = "localhost"  # client: the name to verify
+    commands: bool = False  # client: stdin lines may be commands (Peer.key_update_command)
+
+    @classmethod
+    def of(cls, options: dict[str, Any]) -> Setup:
+        """The fields from ``options``; the rest is ``native``."""
+        fields = {field.name for field in dataclasses.fields(cls)}
+        native = {key: value for key, value in options.items() if key not in fields}
+        return cls(**{key: value for key, value in options.items() if key in fields},
+                   native=native)
+
+
 class Peer:
     """What every peer does; the subclasses say how. ``name`` is the test id."""
 
@@ -133,16 +169,15 @@ class Peer:
         raise NotImplementedError
 
     # -- the peer as a server: an echo of each line --------------------------------------
-    def server(self, pki: PKI, leaf: Leaf | None = None, *, suites: Sequence[CipherSuites] = (),
-               groups: Sequence[NamedGroup] = (), alpn: Sequence[bytes] = (),
-               refuse_alpn: bool = False, client_ca: Path | None = None, log: bool = False,
-               args: Sequence[str | Path] = (), **native: Any
+    def server(self, pki: PKI, leaf: Leaf | None = None, **options: Any
                ) -> contextlib.AbstractContextManager[tuple[PeerProcess, int]]:
-        """The peer server with ``leaf`` (default ``pki.leaf``) on a free port.
+        """The peer server with ``leaf`` (default ``pki.leaf``) on a free port; yields
+        the process and the port. ``options``: the fields of :class:`Setup`, and
+        the peer's own keyword arguments (``native``)."""
+        return self._server(pki, leaf, Setup.of(options))
 
-        ``client_ca``: require and verify a client certificate; ``log``: log the
-        handshake messages and alerts (see :meth:`alert_received`).
-        """
+    def _server(self, pki: PKI, leaf: Leaf | None, setup: Setup
+                ) -> contextlib.AbstractContextManager[tuple[PeerProcess, int]]:
         raise NotImplementedError
 
     def echo(self, sock: socket.socket, conn: TLSConnection, line: bytes) -> None:
@@ -158,16 +193,15 @@ class Peer:
         sock.close()
 
     # -- the peer as a client: stdin to us, our answers to its stdout ----------------------
-    def client(self, port: int, cafile: Path, *, suites: Sequence[CipherSuites] = (),
-               groups: Sequence[NamedGroup] = (), alpn: Sequence[bytes] = (),
-               cert: tuple[Path, Path] | None = None, hostname: str = "localhost",
-               log: bool = False, commands: bool = False, args: Sequence[str | Path] = (),
-               **native: Any) -> contextlib.AbstractContextManager[PeerProcess]:
-        """The peer client to 127.0.0.1:``port``, verifying ``hostname`` with ``cafile``.
+    def client(self, port: int, cafile: Path, **options: Any
+               ) -> contextlib.AbstractContextManager[PeerProcess]:
+        """The peer client to 127.0.0.1:``port``, verifying the server with ``cafile``.
+        ``options``: the fields of :class:`Setup`, and the peer's own keyword
+        arguments (``native``)."""
+        return self._client(port, cafile, Setup.of(options))
 
-        ``cert``: (chain, key) files to authenticate with; ``commands``: stdin lines
-        may be commands (see :meth:`key_update_command`).
-        """
+    def _client(self, port: int, cafile: Path, setup: Setup
+                ) -> contextlib.AbstractContextManager[PeerProcess]:
         raise NotImplementedError
 
     def talk(self, proc: PeerProcess, sock: socket.socket, conn: TLSConnection,
@@ -244,14 +278,7 @@ class OpenSSLPeer(Peer):
     groups = {NamedGroup.x25519: "X25519", NamedGroup.secp256r1: "P-256",
               NamedGroup.secp384r1: "P-384", NamedGroup.secp521r1: "P-521",
               NamedGroup.x448: "X448", NamedGroup.ffdhe2048: "ffdhe2048"}
-    key_types = {
-        "ecdsa-p256": SignatureScheme.ecdsa_secp256r1_sha256,
-        "ecdsa-p384": SignatureScheme.ecdsa_secp384r1_sha384,
-        "ecdsa-p521": SignatureScheme.ecdsa_secp521r1_sha512,
-        "rsa-2048": SignatureScheme.rsa_pss_rsae_sha256,
-        "ed25519": SignatureScheme.ed25519,
-        "ed448": SignatureScheme.ed448,
-    }
+    key_types = KEY_TYPES
     longest_line = 5000  # s_server -rev reverses what one read() returns
     command_start = (b"k", b"K", b"Q", b"R")
     key_update_done = rb"KEYUPDATE"
@@ -281,35 +308,30 @@ class OpenSSLPeer(Peer):
     def version(self) -> str:
         return openssl_peer.openssl_version()
 
-    def _common(self, suites: Sequence[CipherSuites], groups: Sequence[NamedGroup],
-                alpn: Sequence[bytes], log: bool) -> list[str]:
-        args = []
-        if suites:
-            args += ["-ciphersuites", ":".join(self.suites[suite] for suite in suites)]
-        if groups:
-            args += ["-groups", ":".join(self.groups[group] for group in groups)]
-        if alpn:
-            args += ["-alpn", b",".join(alpn).decode()]
-        return args + (["-msg"] if log else [])
+    def _common(self, setup: Setup) -> list[str | Path]:
+        args: list[str | Path] = []
+        if setup.suites:
+            args += ["-ciphersuites", ":".join(self.suites[suite] for suite in setup.suites)]
+        if setup.groups:
+            args += ["-groups", ":".join(self.groups[group] for group in setup.groups)]
+        if setup.alpn:
+            args += ["-alpn", b",".join(setup.alpn).decode()]
+        return args + (["-msg"] if setup.log else []) + list(setup.args)
 
     @contextlib.contextmanager
-    def server(self, pki: PKI, leaf: Leaf | None = None, *, suites: Sequence[CipherSuites] = (),
-               groups: Sequence[NamedGroup] = (), alpn: Sequence[bytes] = (),
-               refuse_alpn: bool = False, client_ca: Path | None = None, log: bool = False,
-               args: Sequence[str | Path] = (), **native: Any
-               ) -> Iterator[tuple[PeerProcess, int]]:
-        # OpenSSL 3 refuses a ClientHello without a common ALPN protocol anyway
+    def _server(self, pki: PKI, leaf: Leaf | None, setup: Setup
+                ) -> Iterator[tuple[PeerProcess, int]]:
+        # OpenSSL 3 refuses a ClientHello without a common ALPN protocol: no refuse_alpn
         cert, key = pki.cert, pki.key
         chain: list[str | Path] = []
         if leaf is not None:
             cert, key, _ = pki.files(leaf)
             if len(leaf.chain) > 1:  # -cert reads one certificate from its file
                 chain = ["-cert_chain", pki.intermediates(leaf)]
-        verify: list[str | Path] = [] if client_ca is None else [
-            "-Verify", "1", "-CAfile", client_ca, "-verify_return_error"]
-        with openssl_peer.s_server(cert, key, *chain, "-rev", "-naccept", "1", *verify,
-                                   *self._common(suites, groups, alpn, log), *args,
-                                   **native) as (proc, port):
+        if setup.client_ca is not None:
+            chain += ["-Verify", "1", "-CAfile", setup.client_ca, "-verify_return_error"]
+        with openssl_peer.s_server(cert, key, *chain, "-rev", "-naccept", "1",
+                                   *self._common(setup), **setup.native) as (proc, port):
             yield proc, port
 
     def echo(self, sock: socket.socket, conn: TLSConnection, line: bytes) -> None:
@@ -324,17 +346,14 @@ class OpenSSLPeer(Peer):
         assert proc.wait() == 0
 
     @contextlib.contextmanager
-    def client(self, port: int, cafile: Path, *, suites: Sequence[CipherSuites] = (),
-               groups: Sequence[NamedGroup] = (), alpn: Sequence[bytes] = (),
-               cert: tuple[Path, Path] | None = None, hostname: str = "localhost",
-               log: bool = False, commands: bool = False, args: Sequence[str | Path] = (),
-               **native: Any) -> Iterator[PeerProcess]:
+    def _client(self, port: int, cafile: Path, setup: Setup) -> Iterator[PeerProcess]:
         # s_client reads its command letters anyway: ``commands`` changes nothing
+        cert = setup.cert
         auth: list[str | Path] = [] if cert is None else ["-cert", cert[0], "-key", cert[1]]
         with openssl_peer.s_client(
                 port, "-CAfile", cafile, "-servername", "localhost", "-verify_return_error",
-                "-verify_hostname", hostname, *auth, *self._common(suites, groups, alpn, log),
-                *args, **native) as proc:
+                "-verify_hostname", setup.hostname, *auth, *self._common(setup),
+                **setup.native) as proc:
             yield proc
 
     def key_update_command(self, requested: bool) -> bytes:
@@ -364,16 +383,6 @@ class OpenSSLPeer(Peer):
         return rb"ALPN protocol: " + re.escape(protocol)
 
 
-def _gnutls_priority(suites: Sequence[CipherSuites], groups: Sequence[NamedGroup],
-                     peer: GnuTLSPeer) -> str:
-    priority = gnutls_peer.TLS13
-    if suites:
-        priority += ":-CIPHER-ALL" + "".join(f":+{peer.suites[suite]}" for suite in suites)
-    if groups:
-        priority += ":-GROUP-ALL" + "".join(f":+GROUP-{peer.groups[g]}" for g in groups)
-    return priority
-
-
 class GnuTLSPeer(Peer):
     name = "gnutls"
     suites = {
@@ -384,13 +393,7 @@ class GnuTLSPeer(Peer):
     groups = {NamedGroup.x25519: "X25519", NamedGroup.secp256r1: "SECP256R1",
               NamedGroup.secp384r1: "SECP384R1", NamedGroup.secp521r1: "SECP521R1",
               NamedGroup.x448: "X448", NamedGroup.ffdhe2048: "FFDHE2048"}
-    key_types = {
-        "ecdsa-p256": SignatureScheme.ecdsa_secp256r1_sha256,
-        "ecdsa-p384": SignatureScheme.ecdsa_secp384r1_sha384,
-        "rsa-2048": SignatureScheme.rsa_pss_rsae_sha256,
-        "ed25519": SignatureScheme.ed25519,
-        "ed448": SignatureScheme.ed448,
-    }
+    key_types = KEY_TYPES
     longest_line = 40000  # several records each way
     command_start = (b"^",)
     single_key_share = ("--single-key-share",)
@@ -417,27 +420,32 @@ class GnuTLSPeer(Peer):
     def version(self) -> str:
         return gnutls_peer.gnutls_version()
 
+    def _common(self, setup: Setup) -> list[str | Path]:
+        args: list[str | Path] = ["-d", "5"] if setup.log else []  # alerts included
+        for protocol in setup.alpn:
+            args += ["--alpn", protocol.decode()]
+        priority = gnutls_peer.TLS13
+        if setup.suites:
+            priority += ":-CIPHER-ALL" + "".join(f":+{self.suites[s]}" for s in setup.suites)
+        if setup.groups:
+            priority += ":-GROUP-ALL" + "".join(f":+GROUP-{self.groups[g]}"
+                                                for g in setup.groups)
+        setup.native.setdefault("priority", priority)
+        return args + list(setup.args)
+
     @contextlib.contextmanager
-    def server(self, pki: PKI, leaf: Leaf | None = None, *, suites: Sequence[CipherSuites] = (),
-               groups: Sequence[NamedGroup] = (), alpn: Sequence[bytes] = (),
-               refuse_alpn: bool = False, client_ca: Path | None = None, log: bool = False,
-               args: Sequence[str | Path] = (), **native: Any
-               ) -> Iterator[tuple[PeerProcess, int]]:
+    def _server(self, pki: PKI, leaf: Leaf | None, setup: Setup
+                ) -> Iterator[tuple[PeerProcess, int]]:
         cert, key = pki.cert, pki.key
         if leaf is not None:  # gnutls-serv sends every certificate of the file
             cert, key, _ = pki.files(leaf)
-        options: list[str | Path] = []
-        for protocol in alpn:
-            options += ["--alpn", protocol.decode()]
-        if refuse_alpn:
-            options.append("--alpn-fatal")
-        if client_ca is not None:
-            options += ["--require-client-cert", "--verify-client-cert", "--x509cafile",
-                        client_ca]
-        if log:
-            options += ["-d", "5"]  # handshake messages and records, alerts included
-        native.setdefault("priority", _gnutls_priority(suites, groups, self))
-        with gnutls_peer.gnutls_serv(cert, key, *options, *args, **native) as (proc, port):
+        args = self._common(setup)
+        if setup.refuse_alpn:
+            args.append("--alpn-fatal")
+        if setup.client_ca is not None:
+            args += ["--require-client-cert", "--verify-client-cert", "--x509cafile",
+                     setup.client_ca]
+        with gnutls_peer.gnutls_serv(cert, key, *args, **setup.native) as (proc, port):
             yield proc, port
 
     def echo(self, sock: socket.socket, conn: TLSConnection, line: bytes) -> None:
@@ -447,23 +455,14 @@ class GnuTLSPeer(Peer):
         assert read_until(sock, conn, b"\n") == line + b"\n"
 
     @contextlib.contextmanager
-    def client(self, port: int, cafile: Path, *, suites: Sequence[CipherSuites] = (),
-               groups: Sequence[NamedGroup] = (), alpn: Sequence[bytes] = (),
-               cert: tuple[Path, Path] | None = None, hostname: str = "localhost",
-               log: bool = False, commands: bool = False, args: Sequence[str | Path] = (),
-               **native: Any) -> Iterator[PeerProcess]:
-        options: list[str | Path] = ["--x509cafile", cafile, "--sni-hostname", "localhost",
-                                     "--verify-hostname", hostname]
-        for protocol in alpn:
-            options += ["--alpn", protocol.decode()]
-        if cert is not None:
-            options += ["--x509certfile", cert[0], "--x509keyfile", cert[1]]
-        if log:
-            options += ["-d", "5"]
-        if commands:
-            options.append("--inline-commands")
-        native.setdefault("priority", _gnutls_priority(suites, groups, self))
-        with gnutls_peer.gnutls_cli(port, *options, *args, **native) as proc:
+    def _client(self, port: int, cafile: Path, setup: Setup) -> Iterator[PeerProcess]:
+        args: list[str | Path] = ["--x509cafile", cafile, "--sni-hostname", "localhost",
+                                  "--verify-hostname", setup.hostname, *self._common(setup)]
+        if setup.cert is not None:
+            args += ["--x509certfile", setup.cert[0], "--x509keyfile", setup.cert[1]]
+        if setup.commands:
+            args.append("--inline-commands")
+        with gnutls_peer.gnutls_cli(port, *args, **setup.native) as proc:
             yield proc
 
     def key_update_command(self, requested: bool) -> bytes:

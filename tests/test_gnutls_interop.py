@@ -18,12 +18,12 @@ import subprocess
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
-from gnutls_peer import (
+from gnutls_peer import gnutls_serv
+from openssl_peer import (
     TIMEOUT,
     accept,
     connect,
     flush,
-    gnutls_serv,
     listener,
     read_until,
     run_client,

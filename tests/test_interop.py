@@ -444,24 +444,7 @@ def test_server_alpn(peer: Peer, pki: PKI, server_alpn: list[bytes] | None,
 
 
 @by_peer
-def test_server_alpn_mismatch(peer: Peer, pki: PKI) -> None:
-    with listener() as (lsock, port), \
-            peer.client(port, pki.cafile, alpn=[HTTP11], log=True) as proc, \
-            accept(lsock) as sock:
-        conn = new_server(pki, alpn=[H2])
-        with pytest.raises(NoApplicationProtocol):
-            run_server(sock, conn)
-        sock.close()
-        assert proc.wait() != 0
-        assert re.search(peer.alert_received(AlertDescription.NO_APPLICATION_PROTOCOL),
-                         proc.output)
-
-
-def certificate_rejections(peer: Peer) -> list[str]:
-    return ["unknown-ca", "wrong-hostname"]
-
-
-@pytest.mark.parametrize(("peer", "reason"), per_peer(certificate_rejections))
+@pytest.mark.parametrize("reason", ["unknown-ca", "wrong-hostname"])
 def test_server_certificate_rejected(peer: Peer, pki: PKI, reason: str) -> None:
     """The peer client refuses our certificate with an alert and exits 1."""
     cafile = pki.other_cafile if reason == "unknown-ca" else pki.cafile
@@ -496,20 +479,6 @@ def test_server_client_certificate(peer: Peer, pki: PKI, key_type: str) -> None:
 
 
 @by_peer
-def test_server_client_certificate_missing(peer: Peer, pki: PKI) -> None:
-    with listener() as (lsock, port), peer.client(port, pki.cafile, log=True) as proc, \
-            accept(lsock) as sock:
-        conn = new_server(pki, truststore=pki.ca.truststore(),
-                          require_peer_authentication=True)
-        with pytest.raises(CertificateRequired):
-            run_server(sock, conn)
-        sock.close()
-        assert proc.wait() != 0
-        assert re.search(peer.alert_received(AlertDescription.CERTIFICATE_REQUIRED),
-                         proc.output)
-
-
-@by_peer
 def test_server_client_certificate_unknown_ca(peer: Peer, pki: PKI) -> None:
     leaf = pki.other_ca.issue(client=True)
     cert, key, _ = pki.files(leaf)
@@ -522,45 +491,6 @@ def test_server_client_certificate_unknown_ca(peer: Peer, pki: PKI) -> None:
             run_server(sock, conn)
         sock.close()
         proc.wait_for(peer.alert_received(AlertDescription.UNKNOWN_CA))
-
-
-def server_mismatches(peer: Peer) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
-    """Name -> (peer client options, siotls server options) with nothing in common."""
-    return {
-        "cipher-suite": ({"suites": [CipherSuites.TLS_AES_256_GCM_SHA384]},
-                         {"cipher_suites": [CipherSuites.TLS_AES_128_GCM_SHA256]}),
-        "group": ({"groups": [NamedGroup.secp256r1]}, {"key_exchanges": [NamedGroup.x448]}),
-        "ffdhe-only": ({"groups": [NamedGroup.ffdhe2048]}, {}),
-        "ccm-only": (peer.ccm_only, {}),
-        "signature-algorithm": (peer.sigalgs_p256_cannot_sign, {}),
-    }
-
-
-@pytest.mark.parametrize(("peer", "case"), per_peer(server_mismatches))
-def test_server_nothing_in_common(peer: Peer, pki: PKI, case: str) -> None:
-    client_options, server_kwargs = server_mismatches(peer)[case]
-    with listener() as (lsock, port), \
-            peer.client(port, pki.cafile, log=True, **client_options) as proc, \
-            accept(lsock) as sock:
-        conn = new_server(pki, **server_kwargs)
-        with pytest.raises(HandshakeFailure):
-            run_server(sock, conn)
-        sock.close()
-        assert proc.wait() != 0
-        assert re.search(peer.alert_received(AlertDescription.HANDSHAKE_FAILURE), proc.output)
-
-
-@by_peer
-def test_server_tls12_client(peer: Peer, pki: PKI) -> None:
-    with listener() as (lsock, port), \
-            peer.client(port, pki.cafile, log=True, **peer.tls12_only) as proc, \
-            accept(lsock) as sock:
-        conn = new_server(pki)
-        with pytest.raises(ProtocolVersion):
-            run_server(sock, conn)
-        sock.close()
-        assert proc.wait() != 0
-        assert re.search(peer.alert_received(AlertDescription.PROTOCOL_VERSION), proc.output)
 
 
 @by_peer
@@ -604,3 +534,40 @@ def test_server_ragged_eof(peer: Peer, pki: PKI) -> None:
         with pytest.raises(RaggedEOF):
             drive(sock, conn, lambda: False)
         assert not conn.close_notify_received
+
+
+def server_refusals(peer: Peer) -> dict[str, tuple[dict[str, Any], dict[str, Any],
+                                                   type[TLSFatalAlert]]]:
+    """Name -> (peer client options, siotls server options, what the server raises)."""
+    client_certificate = {"truststore": True, "require_peer_authentication": True}
+    return {
+        "cipher-suite": ({"suites": [CipherSuites.TLS_AES_256_GCM_SHA384]},
+                         {"cipher_suites": [CipherSuites.TLS_AES_128_GCM_SHA256]},
+                         HandshakeFailure),
+        "group": ({"groups": [NamedGroup.secp256r1]}, {"key_exchanges": [NamedGroup.x448]},
+                  HandshakeFailure),
+        "ffdhe-only": ({"groups": [NamedGroup.ffdhe2048]}, {}, HandshakeFailure),
+        "ccm-only": (peer.ccm_only, {}, HandshakeFailure),
+        "signature-algorithm": (peer.sigalgs_p256_cannot_sign, {}, HandshakeFailure),
+        "tls12-client": (peer.tls12_only, {}, ProtocolVersion),
+        "alpn-mismatch": ({"alpn": [HTTP11]}, {"alpn": [H2]}, NoApplicationProtocol),
+        "client-certificate-missing": ({}, client_certificate, CertificateRequired),
+    }
+
+
+@pytest.mark.parametrize(("peer", "case"), per_peer(server_refusals))
+def test_server_refuses(peer: Peer, pki: PKI, case: str) -> None:
+    """siotls refuses the peer client's hello (or its missing certificate) with the
+    alert that says why; the peer reports that alert and exits 1."""
+    client_options, server_kwargs, error = server_refusals(peer)[case]
+    if server_kwargs.get("truststore"):
+        server_kwargs = server_kwargs | {"truststore": pki.ca.truststore()}
+    with listener() as (lsock, port), \
+            peer.client(port, pki.cafile, log=True, **client_options) as proc, \
+            accept(lsock) as sock:
+        conn = new_server(pki, **server_kwargs)
+        with pytest.raises(error):
+            run_server(sock, conn)
+        sock.close()
+        assert proc.wait() != 0
+        assert re.search(peer.alert_received(error.description), proc.output)

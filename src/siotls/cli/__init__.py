@@ -36,18 +36,10 @@ import os
 import sys
 from collections.abc import Sequence
 
+from siotls.cli import report
 from siotls.cli.arguments import build_parser
 from siotls.cli.client import run_client
-from siotls.cli.report import (
-    EXIT_INTERRUPTED,
-    EXIT_NETWORK,
-    EXIT_OK,
-    EXIT_TLS,
-    EXIT_USAGE,
-    CLIError,
-    StdoutClosed,
-    notice,
-)
+from siotls.cli.report import EXIT_NETWORK, EXIT_OK, EXIT_TLS, EXIT_USAGE, CLIError
 from siotls.cli.server import run_server
 
 __all__ = ["EXIT_NETWORK", "EXIT_OK", "EXIT_TLS", "EXIT_USAGE", "CLIError", "build_parser",
@@ -65,12 +57,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_client(args)
         return run_server(args)
     except CLIError as exc:
-        notice(str(exc))
+        report.notice(str(exc))
         return exc.code
     except KeyboardInterrupt:
-        notice("interrupted")
-        return EXIT_INTERRUPTED
-    except (StdoutClosed, BrokenPipeError):
+        report.notice("interrupted")
+        return report.EXIT_INTERRUPTED
+    except (report.StdoutClosed, BrokenPipeError):
         # stdout was closed early (``| head``): stop quietly, and keep Python from
         # complaining again when it flushes stdout at exit.
         with contextlib.suppress(OSError):
