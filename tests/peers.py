@@ -11,11 +11,15 @@ command line's loop (:mod:`siotls.cli.blocking`).
 
 To write interop tests for a new feature against every peer::
 
-    from peers import PKI, Peer, by_peer, pki  # noqa: F401 (pki is a fixture)
+    from openssl_peer import accept, connect, listener, run_client, run_server
+    from peers import PKI, Peer, by_peer, new_client, new_server, per_peer, pki
+
+    __all__ = ["pki"]  # a fixture (module scope: the CAs, leaves and PEM files)
 
     @by_peer
     def test_client_feature(peer: Peer, pki: PKI) -> None:
-        with peer.server(pki, alpn=[b"h2"]) as (proc, port), connect(port) as sock:
+        with peer.server(pki, alpn=[b"h2"], log=True) as (proc, port), \
+                connect(port) as sock:
             conn = new_client(pki, alpn=[b"h2"])
             run_client(sock, conn)
             peer.echo(sock, conn, b"hello")
@@ -23,17 +27,21 @@ To write interop tests for a new feature against every peer::
 
     @pytest.mark.parametrize(("peer", "key_type"), per_peer(lambda peer: peer.key_types))
     def test_server_feature(peer: Peer, pki: PKI, key_type: str) -> None:
-        with listener() as (lsock, port), peer.client(port, pki.cafile) as proc, \\
+        with listener() as (lsock, port), peer.client(port, pki.cafile) as proc, \
                 accept(lsock) as sock:
-            ...
+            conn = new_server(pki, pki.ca.issue(key_type=key_type))
+            run_server(sock, conn)
             peer.talk(proc, sock, conn, b"hello")
             peer.close_server(proc, sock, conn)
 
 :func:`by_peer` runs a test once per peer, skipped where the peer is not installed;
 :func:`per_peer` gives ``(peer, case)`` parameters where the cases differ by peer.
-Options a peer lacks, or its own flags, go in ``args`` (and ``native``: openssl's
-``tls13=False``, GnuTLS' ``priority=``). Peer-specific tests stay in
-``test_openssl_interop.py`` and ``test_gnutls_interop.py``.
+What a peer is asked is a :class:`Setup` (suites, groups, ALPN, client
+certificates, ``log``...); its own flags go in ``args``, its own keyword
+arguments (openssl's ``tls13=False``, GnuTLS' ``priority=``) pass through. A new
+peer (pyOpenSSL, a browser...) is a subclass of :class:`Peer` added to
+:data:`PEERS`. Peer-specific tests stay in ``test_openssl_interop.py`` and
+``test_gnutls_interop.py``.
 """
 
 from __future__ import annotations
