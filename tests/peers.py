@@ -12,7 +12,7 @@ command line's loop (:mod:`siotls.cli.blocking`).
 To write interop tests for a new feature against every peer::
 
     from openssl_peer import accept, connect, listener, run_client, run_server
-    from peers import PKI, Peer, by_peer, new_client, new_server, per_peer, pki
+    from peers import PKI, Peer, by_peer, per_peer, pki, pki_client, pki_server
 
     __all__ = ["pki"]  # a fixture (module scope: the CAs, leaves and PEM files)
 
@@ -20,7 +20,7 @@ To write interop tests for a new feature against every peer::
     def test_client_feature(peer: Peer, pki: PKI) -> None:
         with peer.server(pki, alpn=[b"h2"], log=True) as (proc, port), \
                 connect(port) as sock:
-            conn = new_client(pki, alpn=[b"h2"])
+            conn = pki_client(pki, alpn=[b"h2"])
             run_client(sock, conn)
             peer.echo(sock, conn, b"hello")
             peer.close_client(proc, sock, conn)
@@ -29,7 +29,7 @@ To write interop tests for a new feature against every peer::
     def test_server_feature(peer: Peer, pki: PKI, key_type: str) -> None:
         with listener() as (lsock, port), peer.client(port, pki.cafile) as proc, \
                 accept(lsock) as sock:
-            conn = new_server(pki, pki.ca.issue(key_type=key_type))
+            conn = pki_server(pki, pki.ca.issue(key_type=key_type))
             run_server(sock, conn)
             peer.talk(proc, sock, conn, b"hello")
             peer.close_server(proc, sock, conn)
@@ -66,8 +66,17 @@ from siotls import TLSConnection
 from siotls.iana import AlertDescription, CipherSuites, NamedGroup, SignatureScheme
 
 __all__ = [
-    "GNUTLS", "OPENSSL", "PEERS", "PKI", "SUITES", "Peer", "by_peer", "new_client", "new_server",
-    "per_peer", "pki",
+    "GNUTLS",
+    "OPENSSL",
+    "PEERS",
+    "PKI",
+    "SUITES",
+    "Peer",
+    "by_peer",
+    "per_peer",
+    "pki",
+    "pki_client",
+    "pki_server",
 ]
 
 SUITES = [CipherSuites.TLS_AES_128_GCM_SHA256, CipherSuites.TLS_AES_256_GCM_SHA384,
@@ -111,12 +120,12 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
     return PKI(tmp_path_factory.mktemp("interop"))
 
 
-def new_client(pki: PKI, **kwargs: Any) -> TLSConnection:
+def pki_client(pki: PKI, **kwargs: Any) -> TLSConnection:
     """A siotls client trusting ``pki.ca``, for ``localhost``."""
     return TLSConnection(client_config(pki.ca, **kwargs), server_hostname="localhost")
 
 
-def new_server(pki: PKI, leaf: Leaf | None = None, **kwargs: Any) -> TLSConnection:
+def pki_server(pki: PKI, leaf: Leaf | None = None, **kwargs: Any) -> TLSConnection:
     """A siotls server with ``leaf`` (default ``pki.leaf``)."""
     return TLSConnection(server_config(leaf or pki.leaf, **kwargs))
 

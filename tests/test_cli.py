@@ -21,6 +21,7 @@ import pytest
 
 import siotls
 from certs import make_ca, write_pem_files
+from internals import internals
 from openssl_peer import PeerProcess, read_until_close, requires_openssl, s_client, s_server
 from siotls import TLSConfiguration, TLSConnection
 from siotls.cli.blocking import flush, handshake
@@ -378,7 +379,7 @@ def send_in_pieces(port: int, ca_file: Path, pieces: Sequence[bytes]) -> bytes:
             if piece:
                 conn.send_data(piece)
             else:  # send_data() ignores b"": ask the record layer for an empty record
-                conn._records.write(ContentType.APPLICATION_DATA, b"")
+                internals(conn).write_record(ContentType.APPLICATION_DATA, b"")
             flush(sock, conn)
         if not pieces[-1].endswith(b"\n\n"):
             conn.close_sending_end()

@@ -29,7 +29,7 @@ from openssl_peer import (
     run_client,
     run_server,
 )
-from peers import GNUTLS, PKI, new_client, new_server, pki
+from peers import GNUTLS, PKI, pki, pki_client, pki_server
 from siotls import TLSConfiguration, TLSConnection, TLSPeerAlert
 from siotls.iana import AlertDescription, SignatureScheme
 
@@ -101,7 +101,7 @@ def pss_leaf(pki: PKI) -> PSSLeaf:
 def test_client_rsa_pss_server_certificate(pki: PKI, pss_leaf: PSSLeaf) -> None:
     """An id-RSASSA-PSS key signs with rsa_pss_pss_*, not rsa_pss_rsae_*."""
     with gnutls_serv(pss_leaf.cert, pss_leaf.key) as (proc, port), connect(port) as sock:
-        conn = new_client(pki)
+        conn = pki_client(pki)
         run_client(sock, conn)
         assert conn.nconfig.peer_signature_algorithm == SignatureScheme.rsa_pss_pss_sha256
         assert conn.nconfig.peer_verified
@@ -112,7 +112,7 @@ def test_client_rsa_pss_server_certificate(pki: PKI, pss_leaf: PSSLeaf) -> None:
 def test_client_tls12_allowed(pki: PKI) -> None:
     """gnutls-serv with its default priorities (TLS 1.2 too) settles on TLS 1.3."""
     with GNUTLS.server(pki, priority="NORMAL") as (proc, port), connect(port) as sock:
-        conn = new_client(pki)
+        conn = pki_client(pki)
         run_client(sock, conn)
         echo(sock, conn, b"default priorities")
         close_client(proc, sock, conn)
@@ -124,7 +124,7 @@ def test_client_session_tickets(pki: PKI, tickets: bool) -> None:
     """gnutls-serv sends NewSessionTickets after the handshake, unless --noticket."""
     args = () if tickets else ("--noticket",)
     with GNUTLS.server(pki, args=args) as (proc, port), connect(port) as sock:
-        conn = new_client(pki)
+        conn = pki_client(pki)
         run_client(sock, conn)
         echo(sock, conn, b"tickets")  # the tickets come before the echo
         assert bool(conn.session_tickets) == tickets
@@ -135,7 +135,7 @@ def test_client_session_tickets(pki: PKI, tickets: bool) -> None:
 def test_client_key_update(pki: PKI, requested: bool) -> None:
     """siotls updates its keys three times; gnutls-serv answers the requested ones."""
     with GNUTLS.server(pki, log=True) as (proc, port), connect(port) as sock:
-        conn = new_client(pki)
+        conn = pki_client(pki)
         run_client(sock, conn)
         for i in range(3):
             conn.update_keys(request_peer_update=requested)
@@ -157,7 +157,7 @@ def test_client_channel_binding(pki: PKI) -> None:
     with GNUTLS.server(pki, args=("--keymatexport", "EXPERIMENTAL-siotls",
                                   "--keymatexportsize", "20")) as (proc, port), \
             connect(port) as sock:
-        conn = new_client(pki)
+        conn = pki_client(pki)
         run_client(sock, conn)
         echo(sock, conn, b"exporter")
         binding = proc.wait_for(rb"'tls-exporter': ([0-9a-f]{64})").group(1).decode()
@@ -171,7 +171,7 @@ def test_client_channel_binding(pki: PKI) -> None:
 
 def test_client_rsa_pss_client_certificate(pki: PKI, pss_leaf: PSSLeaf) -> None:
     with GNUTLS.server(pki, client_ca=pki.cafile) as (proc, port), connect(port) as sock:
-        conn = new_client(pki, private_key=pss_leaf.key_der,
+        conn = pki_client(pki, private_key=pss_leaf.key_der,
                           certificate_chain=[pss_leaf.cert_der])
         run_client(sock, conn)
         assert conn.nconfig.signature_algorithm == SignatureScheme.rsa_pss_pss_sha256
@@ -183,7 +183,7 @@ def test_client_rsa_pss_client_certificate(pki: PKI, pss_leaf: PSSLeaf) -> None:
 def test_client_certificate_unknown_ca(pki: PKI) -> None:
     leaf = pki.other_ca.issue(client=True)
     with GNUTLS.server(pki, client_ca=pki.cafile) as (_, port), connect(port) as sock:
-        conn = new_client(pki, private_key=leaf.key_der, certificate_chain=leaf.chain_der)
+        conn = pki_client(pki, private_key=leaf.key_der, certificate_chain=leaf.chain_der)
         with pytest.raises(TLSPeerAlert) as excinfo:
             run_client(sock, conn)
             conn.send_data(b"untrusted\n")
@@ -229,7 +229,7 @@ def test_server_client_options(pki: PKI, args: tuple[str, ...]) -> None:
     with listener() as (lsock, port), \
             GNUTLS.client(port, pki.cafile, args=args, priority="NORMAL") as proc, \
             accept(lsock) as sock:
-        conn = new_server(pki)
+        conn = pki_server(pki)
         run_server(sock, conn)
         assert conn.nconfig.server_name == (None if "--disable-sni" in args else "localhost")
         talk(proc, sock, conn, b"0123456789" * 40)
@@ -246,7 +246,7 @@ def test_server_exporter(pki: PKI) -> None:
             GNUTLS.client(port, pki.cafile, args=("--keymatexport", "EXPERIMENTAL-siotls",
                                                   "--keymatexportsize", "32")) as proc, \
             accept(lsock) as sock:
-        conn = new_server(pki)
+        conn = pki_server(pki)
         run_server(sock, conn)
         keymat = proc.wait_for(rb"Key material: ([0-9A-Fa-f]{64})").group(1).decode()
         assert conn.export_keying_material(b"EXPERIMENTAL-siotls", b"", 32).hex() == \

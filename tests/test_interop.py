@@ -28,7 +28,7 @@ from openssl_peer import (
     run_client,
     run_server,
 )
-from peers import PKI, SUITES, Peer, by_peer, new_client, new_server, per_peer, pki
+from peers import PKI, SUITES, Peer, by_peer, per_peer, pki, pki_client, pki_server
 from siotls import RaggedEOF, TLSConnection, TLSFatalAlert, TLSPeerAlert
 from siotls.core.errors import (
     CertificateRequired,
@@ -70,7 +70,7 @@ def test_client_cipher_suites(peer: Peer, pki: PKI, suite: CipherSuites, forced_
     server_suites, client_kwargs = ([suite], {}) if forced_by == "peer" else \
         ([], {"cipher_suites": [suite]})
     with peer.server(pki, suites=server_suites) as (proc, port), connect(port) as sock:
-        conn = new_client(pki, **client_kwargs)
+        conn = pki_client(pki, **client_kwargs)
         run_client(sock, conn)
         assert conn.nconfig.cipher_suite == suite
         assert conn.nconfig.key_exchange == NamedGroup.x25519
@@ -88,7 +88,7 @@ def test_client_cipher_suites(peer: Peer, pki: PKI, suite: CipherSuites, forced_
 def test_client_groups(peer: Peer, pki: PKI, group: NamedGroup) -> None:
     """The peer accepts one group; siotls key-shares x25519, the others need an HRR."""
     with peer.server(pki, groups=[group], log=True) as (proc, port), connect(port) as sock:
-        conn = new_client(pki)
+        conn = pki_client(pki)
         run_client(sock, conn)
         assert conn.nconfig.key_exchange == group
         assert conn.nconfig.hello_retry_request == (group != NamedGroup.x25519)
@@ -106,7 +106,7 @@ def test_client_hello_retry_request(peer: Peer, pki: PKI, suite: CipherSuites,
     """An HRR under each suite: the transcript restarts with a message_hash."""
     with peer.server(pki, suites=[suite], groups=[NamedGroup.secp256r1], log=True) \
             as (proc, port), connect(port) as sock:
-        conn = new_client(pki, middlebox_compatibility=middlebox,
+        conn = pki_client(pki, middlebox_compatibility=middlebox,
                           key_exchanges=[NamedGroup.x25519, NamedGroup.secp384r1,
                                          NamedGroup.secp256r1])
         run_client(sock, conn)
@@ -122,7 +122,7 @@ def test_client_hello_retry_request(peer: Peer, pki: PKI, suite: CipherSuites,
 def test_client_server_key_types(peer: Peer, pki: PKI, key_type: str) -> None:
     with peer.server(pki, pki.ca.issue(key_type=key_type)) as (proc, port), \
             connect(port) as sock:
-        conn = new_client(pki)
+        conn = pki_client(pki)
         run_client(sock, conn)
         assert conn.nconfig.peer_signature_algorithm == peer.key_types[key_type]
         assert conn.nconfig.peer_verified
@@ -134,7 +134,7 @@ def test_client_server_key_types(peer: Peer, pki: PKI, key_type: str) -> None:
 def test_client_intermediate(peer: Peer, pki: PKI) -> None:
     leaf = pki.ca.issue(intermediate=True)
     with peer.server(pki, leaf) as (proc, port), connect(port) as sock:
-        conn = new_client(pki)
+        conn = pki_client(pki)
         run_client(sock, conn)
         assert conn.nconfig.peer_certificate_chain == tuple(leaf.chain_der)
         peer.echo(sock, conn, b"through an intermediate")
@@ -149,7 +149,7 @@ def test_client_intermediate(peer: Peer, pki: PKI) -> None:
 ], ids=["padding", "small-records", "no-middlebox"])
 def test_client_record_options(peer: Peer, pki: PKI, options: dict[str, Any]) -> None:
     with peer.server(pki) as (proc, port), connect(port) as sock:
-        conn = new_client(pki, **options)
+        conn = pki_client(pki, **options)
         run_client(sock, conn)
         peer.echo(sock, conn, b"0123456789" * 100)
         peer.close_client(proc, sock, conn)
@@ -171,7 +171,7 @@ def alpn_cases(peer: Peer) -> list[tuple[list[bytes], bytes | None]]:
 def test_client_alpn(peer: Peer, pki: PKI, client_alpn: list[bytes],
                      expected: bytes | None) -> None:
     with peer.server(pki, alpn=[H2, HTTP11]) as (proc, port), connect(port) as sock:
-        conn = new_client(pki, alpn=client_alpn)
+        conn = pki_client(pki, alpn=client_alpn)
         run_client(sock, conn)
         assert conn.nconfig.alpn == expected
         peer.echo(sock, conn, b"alpn")
@@ -185,7 +185,7 @@ def test_client_alpn_refused(peer: Peer, pki: PKI) -> None:
     """No protocol in common: the peer refuses (OpenSSL since 3.0, GnuTLS with
     ``--alpn-fatal``)."""
     with peer.server(pki, alpn=[H2], refuse_alpn=True) as (_, port), connect(port) as sock:
-        conn = new_client(pki, alpn=[SPDY])
+        conn = pki_client(pki, alpn=[SPDY])
         with pytest.raises(TLSPeerAlert) as excinfo:
             run_client(sock, conn)
         assert excinfo.value.description == AlertDescription.NO_APPLICATION_PROTOCOL
@@ -227,7 +227,7 @@ def test_client_certificate(peer: Peer, pki: PKI, key_type: str) -> None:
     leaf = pki.ca.issue(key_type=key_type, client=True)
     with peer.server(pki, client_ca=pki.cafile, log=True) as (proc, port), \
             connect(port) as sock:
-        conn = new_client(pki, private_key=leaf.key_der, certificate_chain=leaf.chain_der)
+        conn = pki_client(pki, private_key=leaf.key_der, certificate_chain=leaf.chain_der)
         run_client(sock, conn)
         assert conn.nconfig.signature_algorithm == peer.key_types[key_type]
         peer.echo(sock, conn, b"authenticated")
@@ -240,7 +240,7 @@ def test_client_certificate_required(peer: Peer, pki: PKI) -> None:
     """TLS 1.3: the client finishes first, then reads the peer's certificate_required."""
     with peer.server(pki, client_ca=pki.cafile, log=True) as (proc, port), \
             connect(port) as sock:
-        conn = new_client(pki)
+        conn = pki_client(pki)
         with pytest.raises(TLSPeerAlert) as excinfo:
             run_client(sock, conn)
             peer.echo(sock, conn, b"no certificate")
@@ -264,7 +264,7 @@ def test_client_nothing_in_common(peer: Peer, pki: PKI, case: str) -> None:
     server_options, client_kwargs = client_mismatches(peer)[case]
     with peer.server(pki, log=True, **server_options) as (proc, port), \
             connect(port) as sock:
-        conn = new_client(pki, **client_kwargs)
+        conn = pki_client(pki, **client_kwargs)
         with pytest.raises(TLSPeerAlert) as excinfo:
             run_client(sock, conn)
         assert excinfo.value.description == AlertDescription.HANDSHAKE_FAILURE
@@ -275,7 +275,7 @@ def test_client_nothing_in_common(peer: Peer, pki: PKI, case: str) -> None:
 def test_client_ragged_eof(peer: Peer, pki: PKI) -> None:
     """The peer server dies: the transport ends without a close_notify."""
     with peer.server(pki) as (proc, port), connect(port) as sock:
-        conn = new_client(pki)
+        conn = pki_client(pki)
         run_client(sock, conn)
         peer.echo(sock, conn, b"last words")
         proc.kill()
@@ -292,7 +292,7 @@ def test_client_ragged_eof(peer: Peer, pki: PKI) -> None:
 def test_server_cipher_suites(peer: Peer, pki: PKI, suite: CipherSuites) -> None:
     with listener() as (lsock, port), peer.client(port, pki.cafile, suites=[suite]) as proc, \
             accept(lsock) as sock:
-        conn = new_server(pki)
+        conn = pki_server(pki)
         run_server(sock, conn)
         assert conn.nconfig.cipher_suite == suite
         assert conn.nconfig.server_name == "localhost"
@@ -310,7 +310,7 @@ def test_server_cipher_suites(peer: Peer, pki: PKI, suite: CipherSuites) -> None
 def test_server_groups(peer: Peer, pki: PKI, group: NamedGroup) -> None:
     with listener() as (lsock, port), peer.client(port, pki.cafile, groups=[group]) as proc, \
             accept(lsock) as sock:
-        conn = new_server(pki)
+        conn = pki_server(pki)
         run_server(sock, conn)
         assert conn.nconfig.key_exchange == group
         assert not conn.nconfig.hello_retry_request
@@ -329,7 +329,7 @@ def test_server_hello_retry_request(peer: Peer, pki: PKI, suite: CipherSuites) -
                         groups=[NamedGroup.x25519, NamedGroup.secp384r1],
                         args=peer.single_key_share) as proc, \
             accept(lsock) as sock:
-        conn = new_server(pki, key_exchanges=[NamedGroup.secp384r1])
+        conn = pki_server(pki, key_exchanges=[NamedGroup.secp384r1])
         run_server(sock, conn)
         assert conn.nconfig.hello_retry_request
         assert conn.nconfig.key_exchange == NamedGroup.secp384r1
@@ -346,7 +346,7 @@ def test_server_key_types(peer: Peer, pki: PKI, key_type: str) -> None:
     leaf = pki.ca.issue(key_type=key_type)
     with listener() as (lsock, port), peer.client(port, pki.cafile) as proc, \
             accept(lsock) as sock:
-        conn = new_server(pki, leaf)
+        conn = pki_server(pki, leaf)
         run_server(sock, conn)
         assert conn.nconfig.signature_algorithm == peer.key_types[key_type]
         peer.talk(proc, sock, conn, b"the " + key_type.encode())
@@ -359,7 +359,7 @@ def test_server_intermediate(peer: Peer, pki: PKI) -> None:
     leaf = pki.ca.issue(intermediate=True)
     with listener() as (lsock, port), peer.client(port, pki.cafile) as proc, \
             accept(lsock) as sock:
-        conn = new_server(pki, leaf)
+        conn = pki_server(pki, leaf)
         run_server(sock, conn)
         peer.talk(proc, sock, conn, b"through an intermediate")
         peer.close_server(proc, sock, conn)
@@ -373,7 +373,7 @@ def test_server_large_transfer(peer: Peer, pki: PKI) -> None:
     line = b"0123456789" * 99 + b"\n"
     with listener() as (lsock, port), peer.client(port, pki.cafile) as proc, \
             accept(lsock) as sock:
-        conn = new_server(pki)
+        conn = pki_server(pki)
         run_server(sock, conn)
         proc.write(line * 100)
         assert read_until(sock, conn, line * 100) == line * 100
@@ -391,7 +391,7 @@ def test_server_key_update_from_peer(peer: Peer, pki: PKI, requested: bool) -> N
     with listener() as (lsock, port), \
             peer.client(port, pki.cafile, log=True, commands=True) as proc, \
             accept(lsock) as sock:
-        conn = new_server(pki)
+        conn = pki_server(pki)
         run_server(sock, conn)
         peer.talk(proc, sock, conn, b"before")
         for i in range(3):
@@ -410,7 +410,7 @@ def test_server_key_update_from_peer(peer: Peer, pki: PKI, requested: bool) -> N
 def test_server_key_update_to_peer(peer: Peer, pki: PKI) -> None:
     with listener() as (lsock, port), peer.client(port, pki.cafile, log=True) as proc, \
             accept(lsock) as sock:
-        conn = new_server(pki)
+        conn = pki_server(pki)
         run_server(sock, conn)
         peer.talk(proc, sock, conn, b"before")
         conn.update_keys(request_peer_update=True)
@@ -435,7 +435,7 @@ def test_server_alpn(peer: Peer, pki: PKI, server_alpn: list[bytes] | None,
                      client_alpn: list[bytes], expected: bytes | None) -> None:
     with listener() as (lsock, port), peer.client(port, pki.cafile, alpn=client_alpn) \
             as proc, accept(lsock) as sock:
-        conn = new_server(pki, alpn=server_alpn)
+        conn = pki_server(pki, alpn=server_alpn)
         run_server(sock, conn)
         assert conn.nconfig.alpn == expected
         peer.talk(proc, sock, conn, b"alpn")
@@ -451,7 +451,7 @@ def test_server_certificate_rejected(peer: Peer, pki: PKI, reason: str) -> None:
     hostname = "example.com" if reason == "wrong-hostname" else "localhost"
     with listener() as (lsock, port), peer.client(port, cafile, hostname=hostname) as proc, \
             accept(lsock) as sock:
-        conn = new_server(pki)
+        conn = pki_server(pki)
         with pytest.raises(TLSPeerAlert) as excinfo:
             run_server(sock, conn)
         assert excinfo.value.description == peer.rejects_certificate_with[reason]
@@ -466,7 +466,7 @@ def test_server_client_certificate(peer: Peer, pki: PKI, key_type: str) -> None:
     cert, key, _ = pki.files(leaf)
     with listener() as (lsock, port), peer.client(port, pki.cafile, cert=(cert, key)) \
             as proc, accept(lsock) as sock:
-        conn = new_server(pki, truststore=pki.ca.truststore(),
+        conn = pki_server(pki, truststore=pki.ca.truststore(),
                           require_peer_authentication=True)
         run_server(sock, conn)
         assert conn.nconfig.peer_verified
@@ -485,7 +485,7 @@ def test_server_client_certificate_unknown_ca(peer: Peer, pki: PKI) -> None:
     with listener() as (lsock, port), \
             peer.client(port, pki.cafile, cert=(cert, key), log=True) as proc, \
             accept(lsock) as sock:
-        conn = new_server(pki, truststore=pki.ca.truststore(),
+        conn = pki_server(pki, truststore=pki.ca.truststore(),
                           require_peer_authentication=True)
         with pytest.raises(UnknownCA):
             run_server(sock, conn)
@@ -501,7 +501,7 @@ def test_server_ignores_unknown_key_share(peer: Peer, pki: PKI) -> None:
             peer.client(port, pki.cafile, groups=[NamedGroup.ffdhe2048, NamedGroup.x25519],
                         args=peer.single_key_share) as proc, \
             accept(lsock) as sock:
-        conn = new_server(pki)
+        conn = pki_server(pki)
         run_server(sock, conn)
         assert conn.nconfig.hello_retry_request
         assert conn.nconfig.key_exchange == NamedGroup.x25519
@@ -515,7 +515,7 @@ def test_server_cipher_suite_preference(peer: Peer, pki: PKI) -> None:
     suites = [CipherSuites.TLS_CHACHA20_POLY1305_SHA256, CipherSuites.TLS_AES_128_GCM_SHA256]
     with listener() as (lsock, port), peer.client(port, pki.cafile, suites=suites) as proc, \
             accept(lsock) as sock:
-        conn = new_server(pki)
+        conn = pki_server(pki)
         run_server(sock, conn)
         assert conn.nconfig.cipher_suite == CipherSuites.TLS_AES_128_GCM_SHA256
         peer.talk(proc, sock, conn, b"preference")
@@ -527,7 +527,7 @@ def test_server_ragged_eof(peer: Peer, pki: PKI) -> None:
     """The peer client dies: the transport ends without a close_notify."""
     with listener() as (lsock, port), peer.client(port, pki.cafile) as proc, \
             accept(lsock) as sock:
-        conn = new_server(pki)
+        conn = pki_server(pki)
         run_server(sock, conn)
         peer.talk(proc, sock, conn, b"last words")
         proc.kill()
@@ -565,7 +565,7 @@ def test_server_refuses(peer: Peer, pki: PKI, case: str) -> None:
     with listener() as (lsock, port), \
             peer.client(port, pki.cafile, log=True, **client_options) as proc, \
             accept(lsock) as sock:
-        conn = new_server(pki, **server_kwargs)
+        conn = pki_server(pki, **server_kwargs)
         with pytest.raises(error):
             run_server(sock, conn)
         sock.close()

@@ -28,7 +28,7 @@ from openssl_peer import (
     s_client,
     s_server,
 )
-from peers import OPENSSL, PKI, new_client, new_server, pki
+from peers import OPENSSL, PKI, pki, pki_client, pki_server
 from siotls import TLSPeerAlert
 from siotls.iana import AlertDescription, CipherSuites, NamedGroup, SignatureScheme
 
@@ -63,7 +63,7 @@ def test_client_www(pki: PKI) -> None:
     """``s_server -www`` answers ``GET /`` with a status page, then closes cleanly."""
     with s_server(pki.cert, pki.key, "-www", "-naccept", "1") as (proc, port), \
             connect(port) as sock:
-        conn = new_client(pki)
+        conn = pki_client(pki)
         run_client(sock, conn)
         conn.send_data(b"GET / HTTP/1.0\r\n\r\n")
         page = read_until_close(sock, conn)
@@ -81,7 +81,7 @@ def test_client_key_update(pki: PKI, requested: bool) -> None:
     to us. (``-rev`` would do, but it sleeps a second after each KeyUpdate it reads.)"""
     with s_server(pki.cert, pki.key, "-naccept", "1", "-msg") as (proc, port), \
             connect(port) as sock:
-        conn = new_client(pki)
+        conn = pki_client(pki)
         run_client(sock, conn)
         proc.wait_for(rb"CIPHER is")
         for i in range(3):
@@ -102,7 +102,7 @@ def test_client_answers_key_update(pki: PKI) -> None:
     """s_server's ``K`` command: siotls answers with update_not_requested."""
     with s_server(pki.cert, pki.key, "-naccept", "1", "-msg") as (proc, port), \
             connect(port) as sock:
-        conn = new_client(pki)
+        conn = pki_client(pki)
         run_client(sock, conn)
         proc.wait_for(rb"CIPHER is")
         for line in (b"K", b"k"):
@@ -135,7 +135,7 @@ def test_client_secrets_match(pki: PKI, tmp_path: Path, suite: CipherSuites) -> 
     lines: list[str] = []
     with s_server(pki.cert, pki.key, "-naccept", "1", "-keylogfile", keylog, *KEYMAT_ARGS,
                   "-ciphersuites", SUITES[suite]) as (proc, port), connect(port) as sock:
-        conn = new_client(pki, log_keys=True, keylog=lines.append)
+        conn = pki_client(pki, log_keys=True, keylog=lines.append)
         run_client(sock, conn)
         keymat = proc.wait_for(KEYMAT).group(1).decode()
         assert conn.export_keying_material(EXPORTER_LABEL.encode(), b"", 32).hex() == \
@@ -151,7 +151,7 @@ def test_client_large_transfer(pki: PKI) -> None:
     line = b"0123456789" * 99 + b"\n"
     with s_server(pki.cert, pki.key, "-naccept", "1", "-record_padding", "512",
                   "-max_send_frag", "512") as (proc, port), connect(port) as sock:
-        conn = new_client(pki)
+        conn = pki_client(pki)
         run_client(sock, conn)
         proc.wait_for(rb"CIPHER is")
         proc.write(line * 100)
@@ -167,7 +167,7 @@ def test_client_tls12_server(pki: PKI) -> None:
     """s_server limited to TLS 1.2 shares no cipher suite with a TLS 1.3 ClientHello."""
     with s_server(pki.cert, pki.key, "-tls1_2", "-naccept", "1", tls13=False) \
             as (proc, port), connect(port) as sock:
-        conn = new_client(pki)
+        conn = pki_client(pki)
         with pytest.raises(TLSPeerAlert) as excinfo:
             run_client(sock, conn)
         assert excinfo.value.description in {AlertDescription.HANDSHAKE_FAILURE,
@@ -183,7 +183,7 @@ def test_client_no_middlebox_hello_retry_request(pki: PKI, side: str) -> None:
     options = {"middlebox_compatibility": False} if side in {"siotls", "both"} else {}
     with s_server(pki.cert, pki.key, "-rev", "-naccept", "1", "-msg", "-groups", "P-384",
                   *server_args) as (proc, port), connect(port) as sock:
-        conn = new_client(pki, **options)
+        conn = pki_client(pki, **options)
         run_client(sock, conn)
         assert conn.nconfig.hello_retry_request
         echo(sock, conn, b"no middlebox")
@@ -205,7 +205,7 @@ def test_client_fragmented_handshake(pki: PKI) -> None:
     with s_server(cert, key, "-cert_chain", pki.intermediates(server_leaf), "-rev", "-naccept", "1",
                   "-max_send_frag", "512", "-Verify", "1", "-CAfile", pki.cafile,
                   "-verify_return_error") as (proc, port), connect(port) as sock:
-        conn = new_client(pki, max_fragment_size=64, private_key=client_leaf.key_der,
+        conn = pki_client(pki, max_fragment_size=64, private_key=client_leaf.key_der,
                           certificate_chain=client_leaf.chain_der)
         run_client(sock, conn)
         assert conn.nconfig.peer_certificate_chain == tuple(server_leaf.chain_der)
@@ -222,7 +222,7 @@ def test_server_no_middlebox(pki: PKI) -> None:
     with listener() as (lsock, port), \
             s_client(port, "-CAfile", pki.cafile, *S_CLIENT_VERIFY, "-no_middlebox") as proc, \
             accept(lsock) as sock:
-        conn = new_server(pki)
+        conn = pki_server(pki)
         run_server(sock, conn)
         talk(proc, sock, conn, b"no middlebox")
         close_server(proc, sock, conn)
@@ -236,7 +236,7 @@ def test_server_secrets_match(pki: PKI, tmp_path: Path, suite: CipherSuites) -> 
             s_client(port, "-CAfile", pki.cafile, *S_CLIENT_VERIFY, "-keylogfile", keylog,
                      *KEYMAT_ARGS, "-ciphersuites", SUITES[suite]) as proc, \
             accept(lsock) as sock:
-        conn = new_server(pki, log_keys=True, keylog=lines.append)
+        conn = pki_server(pki, log_keys=True, keylog=lines.append)
         run_server(sock, conn)
         keymat = proc.wait_for(KEYMAT).group(1).decode()
         assert conn.export_keying_material(EXPORTER_LABEL.encode(), b"", 32).hex() == \
@@ -254,7 +254,7 @@ def test_server_peer_record_options(pki: PKI) -> None:
             s_client(port, "-CAfile", pki.cafile, *S_CLIENT_VERIFY, "-record_padding", "512",
                      "-max_send_frag", "512") as proc, \
             accept(lsock) as sock:
-        conn = new_server(pki)
+        conn = pki_server(pki)
         run_server(sock, conn)
         proc.write(line * 50)
         assert read_until(sock, conn, line * 50) == line * 50
@@ -268,7 +268,7 @@ def test_server_rsa_sigalgs(pki: PKI, sigalg: str) -> None:
     with listener() as (lsock, port), \
             s_client(port, "-CAfile", pki.cafile, *S_CLIENT_VERIFY, "-sigalgs", sigalg) as proc, \
             accept(lsock) as sock:
-        conn = new_server(pki, leaf)
+        conn = pki_server(pki, leaf)
         run_server(sock, conn)
         assert conn.nconfig.signature_algorithm == expected
         talk(proc, sock, conn, b"rsa")
@@ -281,7 +281,7 @@ def test_server_no_middlebox_hello_retry_request(pki: PKI) -> None:
             s_client(port, "-CAfile", pki.cafile, *S_CLIENT_VERIFY, "-msg", "-no_middlebox",
                      "-groups", "X25519:P-384") as proc, \
             accept(lsock) as sock:
-        conn = new_server(pki, key_exchanges=[NamedGroup.secp384r1])
+        conn = pki_server(pki, key_exchanges=[NamedGroup.secp384r1])
         run_server(sock, conn)
         assert conn.nconfig.hello_retry_request
         talk(proc, sock, conn, b"no middlebox")
@@ -298,7 +298,7 @@ def test_server_fragmented_client_certificate(pki: PKI) -> None:
                      "-cert_chain", pki.intermediates(leaf), "-key", key,
                      "-max_send_frag", "512") as proc, \
             accept(lsock) as sock:
-        conn = new_server(pki, truststore=pki.ca.truststore(),
+        conn = pki_server(pki, truststore=pki.ca.truststore(),
                           require_peer_authentication=True)
         run_server(sock, conn)
         assert conn.nconfig.peer_verified
