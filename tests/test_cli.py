@@ -297,6 +297,34 @@ def test_timeouts(files: Files) -> None:
                      r"waiting for the client", server.stderr)
 
 
+def test_peer_closes_during_handshake(files: Files) -> None:
+    """A server that reads the ClientHello and hangs up; a client that says nothing
+    and hangs up: the handshake fails in one line, exit code 4 (a TLS error)."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.settimeout(TIMEOUT)
+        port = listener.getsockname()[1]
+        with ThreadPoolExecutor(1) as pool:
+            future = pool.submit(run, "client", "--host", "127.0.0.1", "--port", str(port),
+                                 "--cafile", files.ca)
+            sock, _ = listener.accept()
+            with sock:
+                sock.settimeout(TIMEOUT)
+                hello = b""  # all of it: closing with unread data would send a reset
+                while len(hello) < 5 or len(hello) < 5 + int.from_bytes(hello[3:5], "big"):
+                    chunk = sock.recv(65536)
+                    assert chunk, "EOF before the whole ClientHello"
+                    hello += chunk
+                assert hello[:1] == b"\x16"  # a handshake record
+            result = future.result(TIMEOUT)
+    assert_one_line_error(result, r"^siotls: handshake failed: the server closed the "
+                                  r"connection during the handshake", 4)
+    with siotls_server(files, "--max-connections", "1") as (server, port):
+        socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT).close()
+        assert server.wait() == 0
+    assert re.search(r"siotls: 127\.0\.0\.1:\d+: handshake failed: the client closed the "
+                     r"connection during the handshake", server.stderr)
+
+
 @pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback")
 def test_server_dual_stack(files: Files) -> None:
     """The default host '::' takes IPv6 and IPv4 connections."""
