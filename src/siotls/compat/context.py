@@ -260,20 +260,12 @@ class SSLContext(ssl.SSLContext):
         """Add CA certificates: a PEM file, a directory of PEM files, PEM text or DER bytes."""
         if cafile is None and capath is None and cadata is None:
             raise TypeError("cafile, capath and cadata cannot be all omitted")
-        found: list[bytes] = []
+        from cryptography.utils import CryptographyDeprecationWarning  # noqa: PLC0415
+
         try:
-            if cafile is not None:
-                found += decode_pem_certificate_chain(Path(os.fsdecode(cafile)).read_bytes())
-            if capath is not None:
-                for entry in sorted(Path(os.fsdecode(capath)).iterdir()):
-                    if entry.is_file():
-                        data = entry.read_bytes()
-                        if b"-----BEGIN CERTIFICATE-----" in data:
-                            found += decode_pem_certificate_chain(data)
-            if isinstance(cadata, str):
-                found += decode_pem_certificate_chain(cadata)
-            elif cadata is not None:
-                found += _split_der(bytes(cadata))
+            with warnings.catch_warnings():  # odd CAs of bundles (certifi), as get_truststore
+                warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+                found = _read_cas(cafile, capath, cadata)
         except ValueError as exc:
             raise protocol_error("PEM_LIB", str(exc)) from exc
         self._add_cas(found)
@@ -471,6 +463,24 @@ class SSLContext(ssl.SSLContext):
     def keylog_filename(self, value: Any) -> None:
         self._keylog_filename = None if value is None else os.fsdecode(value)
         self._rebuild()
+
+
+def _read_cas(cafile: Any, capath: Any, cadata: Any) -> list[bytes]:
+    """The DER certificates of ``load_verify_locations()``'s arguments."""
+    found: list[bytes] = []
+    if cafile is not None:
+        found += decode_pem_certificate_chain(Path(os.fsdecode(cafile)).read_bytes())
+    if capath is not None:
+        for entry in sorted(Path(os.fsdecode(capath)).iterdir()):
+            if entry.is_file():
+                data = entry.read_bytes()
+                if b"-----BEGIN CERTIFICATE-----" in data:
+                    found += decode_pem_certificate_chain(data)
+    if isinstance(cadata, str):
+        found += decode_pem_certificate_chain(cadata)
+    elif cadata is not None:
+        found += _split_der(bytes(cadata))
+    return found
 
 
 def _split_der(data: bytes) -> list[bytes]:
