@@ -18,6 +18,8 @@ import imaplib
 import smtplib
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -439,6 +441,16 @@ def test_httpx_sync_client(python_https: int) -> None:
     httpx = pytest.importorskip("httpx")
     with httpx.Client(verify=siotls_client(), timeout=TIMEOUT) as client:
         assert client.get(f"https://localhost:{python_https}/httpx").text == "GET /httpx"
+
+
+def test_blocking_client_example(python_https: int, pem: PEM) -> None:
+    example = Path(__file__).resolve().parents[1] / "examples" / "blocking_client.py"
+    out = subprocess.run(
+        [sys.executable, str(example), f"https://localhost:{python_https}/example",
+         "--cafile", str(pem.ca)],
+        capture_output=True, text=True, timeout=30, check=True).stdout
+    assert out.startswith("200 OK over TLSv1.3, TLS_")
+    assert "GET /example" in out
 
 
 def test_http_server_on_siotls(pem: PEM) -> None:
