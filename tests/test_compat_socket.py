@@ -31,6 +31,8 @@ from typing import Any
 import pytest
 
 from certs import make_ca, ssl_client_context, ssl_server_context, utcnow, write_pem_files
+from gnutls_peer import GNUTLS_CLI, gnutls_cli
+from openssl_peer import connect, requires_openssl, s_server
 from siotls import TLSConfiguration
 from siotls.compat import SSLContext, SSLSocket
 from siotls.compat.errors import translate
@@ -206,6 +208,52 @@ def test_server_against_python_ssl_client(pem: PEM) -> None:
     assert results == [b"pong\n"]
 
 
+def test_wrap_then_connect(pem: PEM) -> None:
+    """An unconnected socket wrapped first: connect() runs the handshake (ssl's path)."""
+    server_ctx = pem.server()
+
+    def serve(listener: socket.socket) -> bytes:
+        with server_ctx.wrap_socket(accept(listener), server_side=True) as tls:
+            data = read_until(tls, b"\n")
+            tls.sendall(data)
+            return data
+
+    peer = Peer(serve)
+    sock = socket.socket()
+    sock.settimeout(TIMEOUT)
+    with siotls_client().wrap_socket(sock, server_hostname="localhost") as tls:
+        tls.connect((HOST, peer.port))
+        assert tls.version() == "TLSv1.3"
+        tls.sendall(b"connected\n")
+        assert read_until(tls, b"\n") == b"connected\n"
+    assert peer.join() == b"connected\n"
+
+
+def test_one_thread_reads_while_another_writes(pem: PEM) -> None:
+    """A blocked recv() in one thread does not stop sendall() in another."""
+    server_ctx = pem.server()
+    size = 2 * 2**20
+
+    def serve(listener: socket.socket) -> int:
+        with server_ctx.wrap_socket(accept(listener), server_side=True) as tls:
+            total = 0
+            while total < size:
+                total += len(tls.recv(2**16))
+            tls.sendall(b"got it")  # only once everything came
+            return total
+
+    peer = Peer(serve)
+    with siotls_client().wrap_socket(peer.connect(), server_hostname="localhost") as tls:
+        replies: list[bytes] = []
+        reader = threading.Thread(target=lambda: replies.append(tls.recv(100)), daemon=True)
+        reader.start()  # blocks in recv() until the server answers
+        time.sleep(0.05)
+        tls.sendall(b"w" * size)
+        reader.join(TIMEOUT)
+        assert replies == [b"got it"]
+    assert peer.join() == size
+
+
 def test_nonblocking_both_sides() -> None:
     """SSLWantReadError / SSLWantWriteError, and a write retried with the same data."""
     a, b = socket.socketpair()
@@ -355,6 +403,36 @@ def test_sendfile_falls_back_to_send(pem: PEM, tmp_path: Path) -> None:
         assert tls.sendfile(file) == len(payload)
         tls.unwrap()
     assert peer.join() == hashlib.sha256(payload).hexdigest()
+
+
+# -- other TLS stacks: openssl s_server, gnutls-cli ---------------------------------------------
+@requires_openssl
+def test_client_against_openssl_s_server(pem: PEM) -> None:
+    with s_server(pem.cert, pem.key, "-rev") as (_process, port), \
+            siotls_client().wrap_socket(connect(port), server_hostname="localhost") as tls:
+        tls.sendall(b"siotls\n")
+        assert read_until(tls, b"\n").strip() == b"sltois"
+
+
+@pytest.mark.skipif(GNUTLS_CLI is None, reason="needs gnutls-cli (Debian: gnutls-bin)")
+def test_server_answers_gnutls_key_updates(pem: PEM) -> None:
+    """gnutls-cli's ``^rekey^`` (update_requested): the SSLSocket server answers in recv()."""
+    with socket.create_server((HOST, 0)) as listener:
+        listener.settimeout(TIMEOUT)
+        port = listener.getsockname()[1]
+        with gnutls_cli(port, "--x509cafile", pem.ca, "--sni-hostname", "localhost",
+                        "--verify-hostname", "localhost", "--inline-commands") as proc, \
+                siotls_server().wrap_socket(accept(listener), server_side=True) as tls:
+            for i in range(3):
+                proc.write(b"line %d\n" % i)
+                assert read_until(tls, b"\n") == b"line %d\n" % i
+                tls.sendall(b"echo %d\n" % i)
+                proc.wait_for(b"echo %d" % i)
+                start = len(proc.output)
+                proc.write(b"^rekey^\n")
+                proc.wait_for(rb"- Rekey was completed", start=start)
+            proc.close_stdin()  # gnutls-cli sends close_notify
+            assert tls.recv(10) == b""
 
 
 # -- HTTP clients against Python's ssl ----------------------------------------------------------

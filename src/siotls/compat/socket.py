@@ -30,6 +30,11 @@ its data even when the records it queued (a KeyUpdate answer) must wait.
 The socket I/O calls :class:`socket.socket`'s own methods on the owner (the
 :class:`SSLSocket` overrides ``recv`` and ``send``), held by weak reference as
 ``_ssl`` holds it.
+
+One thread may read while another writes (a common use of blocking sockets):
+the engine steps run under one lock and the sending of records under another,
+never held while waiting for the peer to send, so neither direction blocks the
+other.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ import math
 import select
 import socket
 import ssl
+import threading
 import time
 import weakref
 from collections.abc import Callable
@@ -84,6 +90,8 @@ class SocketEngine:
         self._socket = weakref.ref(sock)
         self._unsent = b""  # records the socket did not take yet
         self._written: int | None = None  # the size of a write() whose records are unsent
+        self._step_lock = threading.Lock()  # the SSLObject and its engine
+        self._send_lock = threading.Lock()  # the order of the records on the socket
 
     def __getattr__(self, name: str) -> Any:
         if name in _QUERIES:
@@ -128,7 +136,8 @@ class SocketEngine:
         sock = self._owner()
         while True:
             try:
-                result = step()
+                with self._step_lock:
+                    result = step()
             except ssl.SSLWantReadError:
                 self._send(sock, deadline, what)
                 self._receive(sock, deadline, what)
@@ -154,20 +163,23 @@ class SocketEngine:
 
     def _send(self, sock: socket.socket, deadline: float | None, what: str | None) -> None:
         """Send the unsent records and what the outgoing BIO holds."""
-        data = self._unsent + self._outgoing.read() if self._unsent else self._outgoing.read()
-        view = memoryview(data)
-        try:
-            while view:
-                self._wait(sock, deadline, what or "write", write=True)
-                try:
-                    sent = socket.socket.send(sock, view)
-                except (BlockingIOError, InterruptedError):
-                    if sock.gettimeout() == 0:
-                        raise errors.want_write() from None
-                    continue
-                view = view[sent:]
-        finally:
-            self._unsent = bytes(view)
+        if not self._unsent and not self._outgoing.pending:
+            return  # nothing: a reader does not wait for a writer's lock
+        with self._send_lock:
+            data = self._unsent + self._outgoing.read() if self._unsent else self._outgoing.read()
+            view = memoryview(data)
+            try:
+                while view:
+                    self._wait(sock, deadline, what or "write", write=True)
+                    try:
+                        sent = socket.socket.send(sock, view)
+                    except (BlockingIOError, InterruptedError):
+                        if sock.gettimeout() == 0:
+                            raise errors.want_write() from None
+                        continue
+                    view = view[sent:]
+            finally:
+                self._unsent = bytes(view)
 
     def _receive(self, sock: socket.socket, deadline: float | None, what: str | None) -> None:
         """Move what the socket has (at least a byte, or its EOF) to the incoming BIO."""
