@@ -45,13 +45,13 @@ def cipher(conn: TLSConnection) -> tuple[str, str, int] | None:
 
 def shared_ciphers(conn: TLSConnection) -> list[tuple[str, str, int]] | None:
     """``ssl.SSLObject.shared_ciphers()``: on a server, the suites the client offered
-    that we support, in the client's order (as OpenSSL lists them); ``None`` on a client
-    or before the handshake completed."""
+    that we support, in our order (as Python's ``ssl`` lists them); ``None`` on a
+    client or before the handshake completed."""
     if conn.config.side != "server" or not conn.is_post_handshake():
         return None
-    ours = conn.config.cipher_suites
-    return [suite_description(suite) for suite in conn.nconfig.peer_cipher_suites
-            if suite in ours]
+    offered = conn.nconfig.peer_cipher_suites
+    return [suite_description(suite) for suite in conn.config.cipher_suites
+            if suite in offered]
 
 
 def version(conn: TLSConnection) -> str | None:

@@ -308,7 +308,7 @@ class SSLObject(ssl.SSLObject):
         return _info.cipher(self.connection)
 
     def shared_ciphers(self) -> list[tuple[str, str, int]] | None:
-        """Server: the suites the client offered that we support, in the client's order."""
+        """Server: the suites the client offered that we support, in our order."""
         return _info.shared_ciphers(self.connection)
 
     def compression(self) -> str | None:
