@@ -341,14 +341,19 @@ def test_timeouts(pem: PEM) -> None:
     (EXPIRED_LEAF, "localhost"),  # 10 certificate has expired
 ], ids=["unknown-issuer", "hostname", "ip-address", "expired"])
 def test_verification_error_as_python_ssl_reports_it(pem: PEM, leaf: Any, hostname: str) -> None:
-    """The same SSLCertVerificationError (verify_code, verify_message) as Python's ssl."""
+    """The same SSLCertVerificationError (verify_code, verify_message) as Python's ssl,
+    and the same alert sent to the server."""
     server_ctx = pem.server(leaf)
 
-    def serve(listener: socket.socket) -> None:
+    def serve(listener: socket.socket) -> list[str | None]:
+        alerts = []  # what the server read: the clients' alerts
         for _ in range(2):
-            with contextlib.suppress(ssl.SSLError, OSError), \
-                    server_ctx.wrap_socket(accept(listener), server_side=True):
-                pass
+            try:
+                with server_ctx.wrap_socket(accept(listener), server_side=True) as tls:
+                    tls.recv(1)
+            except ssl.SSLError as exc:
+                alerts.append(exc.reason)
+        return alerts
 
     peer = Peer(serve)
     errors = []
@@ -356,7 +361,9 @@ def test_verification_error_as_python_ssl_reports_it(pem: PEM, leaf: Any, hostna
         with peer.connect() as sock, pytest.raises(ssl.SSLCertVerificationError) as info:
             ctx.wrap_socket(sock, server_hostname=hostname)
         errors.append(info.value)
-    peer.join()
+    python_alert, our_alert = peer.join()
+    assert python_alert == our_alert  # the same alert reached the server, e.g.
+    assert "_ALERT_" in (our_alert or "")  # TLSV1_ALERT_UNKNOWN_CA
     python, ours = errors
     assert (ours.verify_code, ours.verify_message) == (python.verify_code, python.verify_message)
     assert ours.reason == python.reason == "CERTIFICATE_VERIFY_FAILED"
