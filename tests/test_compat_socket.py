@@ -31,8 +31,8 @@ from typing import Any
 import pytest
 
 from certs import make_ca, ssl_client_context, ssl_server_context, utcnow, write_pem_files
-from gnutls_peer import GNUTLS_CLI, gnutls_cli
-from openssl_peer import connect, requires_openssl, s_server
+from gnutls_peer import GNUTLS_CLI, free_port, gnutls_cli
+from openssl_peer import accept, connect, requires_openssl, s_server
 from siotls import TLSConfiguration
 from siotls.compat import SSLContext, SSLSocket
 from siotls.compat.errors import translate
@@ -115,12 +115,6 @@ class Peer:
 
     def connect(self) -> socket.socket:
         return socket.create_connection((HOST, self.port), timeout=TIMEOUT)
-
-
-def accept(listener: socket.socket) -> socket.socket:
-    sock, _ = listener.accept()
-    sock.settimeout(TIMEOUT)
-    return sock
 
 
 def read_until(sock: socket.socket, end: bytes) -> bytes:
@@ -552,13 +546,6 @@ def test_http_server_on_siotls(pem: PEM) -> None:
 
 
 # -- STARTTLS -------------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def test_smtplib_starttls_against_aiosmtpd(pem: PEM) -> None:
     controller_module = pytest.importorskip("aiosmtpd.controller")
     from aiosmtpd.handlers import Sink
