@@ -1,6 +1,7 @@
 """siotls.compat.SSLContext.wrap_socket: the blocking SSLSocket, against real peers.
 
-Peers: Python's ``ssl`` (OpenSSL) in both roles, and the synchronous clients that
+Peers: Python's ``ssl`` (OpenSSL) in both roles, ``openssl s_server``, ``gnutls-cli``
+(KeyUpdates), and the synchronous clients that
 take a context: ``http.client``, ``urllib.request``, requests/urllib3, httpx's
 ``Client``, ``smtplib`` STARTTLS (aiosmtpd server) and ``imaplib`` STARTTLS (a small
 server below); ``http.server`` serves with a siotls listening socket. Everything

@@ -27,6 +27,12 @@ keeps the rest and raises; as with OpenSSL the caller calls ``write()`` again wi
 the same data, which only finishes sending those records. A ``read()`` returns
 its data even when the records it queued (a KeyUpdate answer) must wait.
 
+One difference from ``_ssl``: it reads what the socket has (up to
+:data:`RECEIVE_SIZE`) where OpenSSL reads record by record, so bytes the peer
+sends right behind its close_notify, in the same packets, are in the incoming
+BIO when ``unwrap()`` returns, not in the socket: a protocol that goes on in
+plaintext after TLS (FTP's CCC) loses them. Nothing else depends on it.
+
 The socket I/O calls :class:`socket.socket`'s own methods on the owner (the
 :class:`SSLSocket` overrides ``recv`` and ``send``), held by weak reference as
 ``_ssl`` holds it.
