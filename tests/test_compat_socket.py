@@ -170,6 +170,36 @@ def test_client_against_python_ssl_server(pem: PEM) -> None:
     assert peer.join() == ("TLSv1.3", b"hello over siotls\n")
 
 
+def test_unwrap_keeps_the_plaintext_behind_close_notify(pem: PEM) -> None:
+    """Plaintext right behind the peer's close_notify, read with it: recv() serves it."""
+    server_ctx = pem.server()
+
+    def serve(listener: socket.socket) -> bytes:
+        tls = server_ctx.wrap_socket(accept(listener), server_side=True)
+        read_until(tls, b"\n")
+        tls.setblocking(False)
+        with pytest.raises(ssl.SSLWantReadError):
+            tls.unwrap()  # sends close_notify; the client's is not there yet
+        socket.socket.sendall(tls, b"PLAINTEXT")
+        tls.settimeout(TIMEOUT)
+        with tls.unwrap() as plain:  # the client's close_notify
+            return read_until(plain, b"bye")
+
+    peer = Peer(serve)
+    with siotls_client().wrap_socket(peer.connect(), server_hostname="localhost") as tls:
+        tls.sendall(b"close now\n")
+        deadline = time.monotonic() + TIMEOUT
+        while not socket.socket.recv(tls, 4096, socket.MSG_PEEK).endswith(b"PLAINTEXT"):
+            assert time.monotonic() < deadline  # both are in the socket: one read takes them
+            time.sleep(0.01)
+        plain = tls.unwrap()
+        assert plain.recv(5) == b"PLAIN"
+        with plain.makefile("rb") as reader:
+            assert reader.read(4) == b"TEXT"
+        plain.sendall(b"bye")
+    assert peer.join() == b"bye"
+
+
 def test_server_against_python_ssl_client(pem: PEM) -> None:
     """A listening SSLSocket (server_side=True): the handshake runs in accept()."""
     ctx = siotls_server(alpn=[b"h2", b"http/1.1"])

@@ -27,11 +27,11 @@ keeps the rest and raises; as with OpenSSL the caller calls ``write()`` again wi
 the same data, which only finishes sending those records. A ``read()`` returns
 its data even when the records it queued (a KeyUpdate answer) must wait.
 
-One difference from ``_ssl``: it reads what the socket has (up to
-:data:`RECEIVE_SIZE`) where OpenSSL reads record by record, so bytes the peer
-sends right behind its close_notify, in the same packets, are in the incoming
-BIO when ``unwrap()`` returns, not in the socket: a protocol that goes on in
-plaintext after TLS (FTP's CCC) loses them. Nothing else depends on it.
+The engine reads what the socket has (up to :data:`RECEIVE_SIZE`) where OpenSSL
+reads record by record, so bytes the peer sent right behind its close_notify may
+be in the incoming BIO rather than in the socket when ``unwrap()`` returns: the
+unwrapped :class:`SSLSocket` serves them first from ``recv()``/``recv_into()``
+(and so ``makefile()``), for protocols that go on in plaintext (FTP's CCC).
 
 The socket I/O calls :class:`socket.socket`'s own methods on the owner (the
 :class:`SSLSocket` overrides ``recv`` and ``send``), held by weak reference as
@@ -232,6 +232,10 @@ class SocketEngine:
     def pending(self) -> int:
         return self._object.pending()
 
+    def take_unread(self) -> bytes:
+        """The bytes received after the peer's close_notify (see the module doc)."""
+        return self._incoming.read()
+
     def shutdown(self) -> socket.socket:
         """Send close_notify and wait for the peer's; the socket, now without TLS."""
         sock = self._owner()
@@ -247,6 +251,8 @@ class SSLSocket(ssl.SSLSocket):
     connection.
     """
 
+    _unread = b""  # after unwrap(): what followed the peer's close_notify
+
     @property
     def connection(self) -> TLSConnection | None:
         """The siotls :class:`~siotls.TLSConnection` (``None`` once unwrapped or closed)."""
@@ -257,3 +263,25 @@ class SSLSocket(ssl.SSLSocket):
         """The peer's certificates as sent, leaf first, DER."""
         engine: SocketEngine | None = getattr(self, "_sslobj", None)
         return [] if engine is None else engine.get_unverified_chain()
+
+    def unwrap(self) -> socket.socket:
+        engine: SocketEngine | None = getattr(self, "_sslobj", None)
+        sock = super().unwrap()
+        if engine is not None:
+            self._unread = engine.take_unread()
+        return sock
+
+    def recv(self, buflen: int = 1024, flags: int = 0) -> bytes:
+        if self._unread and getattr(self, "_sslobj", None) is None and not flags:
+            data, self._unread = self._unread[:buflen], self._unread[buflen:]
+            return data
+        return super().recv(buflen, flags)
+
+    def recv_into(self, buffer: Any, nbytes: int | None = None, flags: int = 0) -> int:
+        if self._unread and getattr(self, "_sslobj", None) is None and not flags:
+            view = memoryview(buffer).cast("B")
+            size = min(nbytes or view.nbytes, view.nbytes, len(self._unread))
+            view[:size] = self._unread[:size]
+            self._unread = self._unread[size:]
+            return size
+        return super().recv_into(buffer, nbytes, flags)
