@@ -7,7 +7,7 @@ earlier call failed, runs one step, turns a siotls error into the ``ssl`` one
 (:func:`siotls.compat.errors.translate`, the siotls error chained as ``__cause__``)
 and, in a ``finally``, moves what the engine queued (records, alerts) to the
 outgoing BIO. A step first feeds the engine everything the incoming BIO holds
-(:meth:`SSLObject._feed`; the engine frames records itself) and moves the
+(:meth:`SSLObject._feed`, with the adapters' feed step; the engine frames records) and moves the
 decrypted application data to ``_plaintext``, which ``read()`` and ``pending()``
 serve. When the step needs bytes the BIO does not hold it raises
 :class:`ssl.SSLWantReadError`; at the BIO's end (``write_eof()``) without a
@@ -29,7 +29,7 @@ import ssl
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, Self, overload
 
-from siotls.adapters import _info
+from siotls.adapters import _driver, _info
 from siotls.compat import errors
 from siotls.core.connection import TLSConnection
 from siotls.core.errors import RaggedEOF, TLSError
@@ -153,9 +153,7 @@ class SSLObject(ssl.SSLObject):
         connection = self.connection
         if connection.close_notify_received:
             return  # what follows is not TLS: it stays in the BIO
-        data = self._incoming.read()
-        if data:
-            connection.receive_data(data)
+        _driver.feed(connection, self._incoming.read())
         received = connection.data_to_read()
         if received and not self._discard:
             self._plaintext += received
@@ -170,7 +168,7 @@ class SSLObject(ssl.SSLObject):
     def _receiving_end(self) -> None:
         """The incoming BIO ended: a close_notify must have come first."""
         self._ragged_eof = True
-        self.connection.close_receiving_end()  # raises RaggedEOF without a close_notify
+        _driver.feed(self.connection, b"", eof=True)  # RaggedEOF without a close_notify
 
     # -- the handshake ----------------------------------------------------------------------------
     def do_handshake(self) -> None:
