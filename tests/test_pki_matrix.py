@@ -12,6 +12,7 @@ from certs import generate_key
 from helpers import flow
 from pki_matrix import PROFILES, Case, bad_chains, case_ids, good_chain, key_der, roots
 from siotls import CertificateChain, TLSConfiguration, TLSConnection
+from siotls.compat.errors import translate
 from siotls.core import credentials
 from siotls.core.errors import DecryptError, TLSFatalAlert, TLSPeerAlert
 from siotls.trust import verify_chain
@@ -185,3 +186,20 @@ def test_handshake_clock(profile: str) -> None:
         flow(server, client)
     assert client.is_post_handshake()
     assert client.nconfig.peer_chain_validator == profile
+
+
+#: The OpenSSL verify code siotls.compat gives each case of the matrix.
+OPENSSL_VERIFY_CODES = {
+    "expired": 10, "not_yet_valid": 9, "hostname_mismatch": 62, "ip_mismatch": 64,
+    "unknown_issuer": 20, "not_a_ca": 24, "path_length": 25, "bad_eku": 26,
+    "name_constraints": 47, "self_signed": 18, "bad_signature": 7,
+}
+
+
+@pytest.mark.parametrize(("profile", "case"), SERVER_CASES, ids=_ids(SERVER_CASES))
+def test_compat_verify_codes(profile: str, case: Case) -> None:
+    """siotls.compat turns each refusal into OpenSSL's verify code, by its reason."""
+    with pytest.raises(TLSFatalAlert) as info:
+        verify_chain(case.truststore, case.chain, server_name=case.server_name)
+    translated = translate(info.value, case.server_name)
+    assert translated.verify_code == OPENSSL_VERIFY_CODES[case.reason]  # type: ignore[attr-defined]

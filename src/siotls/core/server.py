@@ -98,6 +98,7 @@ class ServerHandshake(Handshake):
         suite = select_cipher_suite(config.cipher_suites, ch.cipher_suites)
         if ET.SERVER_NAME in exts:
             self.nconfig.server_name = ext.decode_server_name(exts[ET.SERVER_NAME])
+        self.nconfig.peer_cipher_suites = tuple(ch.cipher_suites)
         if ET.SIGNATURE_ALGORITHMS not in exts:
             raise MissingExtension("the ClientHello has no signature_algorithms")
         self.chain, scheme = credentials.select_server_chain(
