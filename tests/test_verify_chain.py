@@ -455,3 +455,16 @@ def test_mutated_chains_raise_only_alerts(profile: str) -> None:
             assert exc.reason in REASONS, exc
             outcomes.add(exc.reason)
     assert {"malformed", "bad_signature"} <= outcomes
+
+
+def test_unknown_signature_algorithm() -> None:
+    """A leaf whose signature algorithm is an OID nobody knows: unsupported_signature."""
+    ca = eddsa_ca("unknown signature algorithm")
+    cert = leaf_builder(ca, generate_key("ecdsa-p256"), ekus=SERVER_AUTH).sign(ca.key, None)
+    ed25519_oid, unknown_oid = b"\x06\x03\x2b\x65\x70", b"\x06\x03\x2b\x65\x7f"
+    tbs, algorithm, signature = _der_items(der(cert))
+    assert tbs.count(ed25519_oid) == 1  # the signature field (the key is ECDSA)
+    forged = _sequence(tbs.replace(ed25519_oid, unknown_oid)
+                       + algorithm.replace(ed25519_oid, unknown_oid) + signature)
+    assert reason_of(ca.truststore(), [forged]) == (
+        UnsupportedCertificate, "unsupported_signature")

@@ -234,7 +234,12 @@ class _PathSearch:
         child = path[-1]
         role = "CA certificate"
         check_key(issuer, role)
-        if not isinstance(child.signature_hash_algorithm, (*_HASHES, type(None))):
+        try:
+            digest = child.signature_hash_algorithm
+        except UnsupportedAlgorithm as exc:
+            _fail(UnsupportedCertificate, "unsupported_signature",
+                  f"the signature algorithm of {describe(child)} is unknown: {exc}")
+        if not isinstance(digest, (*_HASHES, type(None))):
             _fail(UnsupportedCertificate, "weak_signature",
                   f"{describe(child)} is signed with a forbidden hash "
                   f"{child.signature_algorithm_oid._name}")
