@@ -71,6 +71,8 @@ _APPLICATION_DATA = int(ContentType.APPLICATION_DATA)
 _HANDSHAKE = int(ContentType.HANDSHAKE)
 _ALERT = int(ContentType.ALERT)
 _CONNECTED = State.CONNECTED
+_RECEIVING_OPEN = Receiving.OPEN
+_SENDING_OPEN = Sending.OPEN
 
 #: The largest handshake message we accept (a Certificate chain may be long).
 MAX_HANDSHAKE_MESSAGE: dict[int, int] = {
@@ -168,25 +170,35 @@ class TLSConnection:
     def receive_data(self, data: bytes | bytearray | memoryview) -> None:
         """Process bytes from the peer, in any chunking."""
         life = self._life
-        if not life.usable:
+        if not life.initiated or life.failure is not None:
             life.check()
-        if life.receiving is not Receiving.OPEN:
+        if life.receiving is not _RECEIVING_OPEN:
             if life.receiving is Receiving.CLOSE_NOTIFY:
                 # RFC 8446 6.1: data after close_notify is not TLS; unused_data() has it.
                 self._records.keep_unread(data)
                 return
             raise TLSUsageError("receive_data() after close_receiving_end()")
-        if data:
-            try:
+        if not data:
+            return
+        try:
+            single = self._records.read_single_record(data)
+            if single is None:
                 self._receive(data)
-            except Exception as exc:  # noqa: BLE001 (_raise re-raises: a TLS error, always)
-                self._raise(exc)
+                return
+            if single:
+                # The per-record fast path: one record of application data.
+                content_type, content, protected = single[0]
+                if (content_type == _APPLICATION_DATA and protected and content
+                        and self._handshake.state is _CONNECTED and not self._handshake_buffer):
+                    self._application_data.append(content)
+                    self._application_data_size += len(content)
+                    self._records_without_progress = 0
+                    return
+                self._receive_records(single)
+        except Exception as exc:  # noqa: BLE001 (_raise re-raises: a TLS error, always)
+            self._raise(exc)
 
     def _receive(self, data: bytes | bytearray | memoryview) -> None:
-        single = self._records.read_single_record(data)
-        if single is not None:  # exactly one record: no generator needed
-            self._receive_records(single)
-            return
         records = self._records.read_records(data)
         try:
             self._receive_records(records)
@@ -319,7 +331,7 @@ class TLSConnection:
     def send_data(self, data: bytes | bytearray | memoryview) -> None:
         """Queue application data for the peer (after the handshake)."""
         life = self._life
-        if (life.failure is not None or life.sending is not Sending.OPEN
+        if (life.failure is not None or life.sending is not _SENDING_OPEN
                 or self._handshake.state is not _CONNECTED):
             life.check()
             if self._handshake.state is not State.CONNECTED:
@@ -329,6 +341,8 @@ class TLSConnection:
             return
         records = self._records
         try:
+            if records.write_application_record(data):  # one record, no KeyUpdate due
+                return
             if records.key_update_due(len(data) // records.max_fragment_size + 1):
                 self._handshake.send_key_update(False)
             records.write(_APPLICATION_DATA, data)
