@@ -36,7 +36,6 @@ transport hit EOF, which without a close_notify is a truncation
 
 from __future__ import annotations
 
-import logging
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, NoReturn
@@ -325,6 +324,8 @@ class TLSConnection:
         try:
             self._records.write(ContentType.ALERT, bytes((AlertLevel.FATAL, exc.description)))
         except Exception:
+            import logging  # noqa: PLC0415 (only here: import siotls stays light)
+
             logging.getLogger("siotls").debug("could not queue the alert", exc_info=True)
 
     # -- application data ------------------------------------------------------------
