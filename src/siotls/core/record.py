@@ -203,8 +203,25 @@ class RecordLayer:
         if len(data) != HEADER_SIZE + length:
             return None
         header = data[:HEADER_SIZE] if type(data) is bytes else bytes(data[:HEADER_SIZE])
-        opened = self._open(header, memoryview(data)[HEADER_SIZE:])
-        return [opened] if opened is not None else []
+        direction = self._read
+        aead = direction.aead
+        if aead is None or header[0] != _APPLICATION_DATA or self.skip_budget:
+            opened = self._open(header, memoryview(data)[HEADER_SIZE:])
+            return [opened] if opened is not None else []
+        # _open's protected path, inlined: the per-record fast path.
+        seq = direction.seq
+        if seq >= _MAX_SEQ:
+            raise UnexpectedMessage("the record sequence number would wrap")
+        try:
+            plaintext = aead.decrypt(
+                (direction.iv ^ seq).to_bytes(12, "big"), memoryview(data)[HEADER_SIZE:], header)
+        except InvalidTag:
+            raise BadRecordMac("a record failed to decrypt") from None
+        direction.seq = seq + 1
+        end = len(plaintext) - 1
+        if 0 < end <= MAX_PLAINTEXT and plaintext[end] in _PROTECTED_CONTENT_TYPES:
+            return [(plaintext[end], memoryview(plaintext)[:end], True)]  # no padding
+        return [self._inner_plaintext(plaintext)]
 
     def take_buffered(self) -> bytes:
         """Remove and return the bytes received but not read as records."""
@@ -254,10 +271,14 @@ class RecordLayer:
         direction.seq = seq + 1
         if self.skip_budget:
             self.skip_budget = 0  # the peer is now past its early data
+        return self._inner_plaintext(plaintext)
+
+    @staticmethod
+    def _inner_plaintext(plaintext: bytes) -> tuple[int, memoryview, bool]:
+        """TLSInnerPlaintext: strip the zero padding, find the real content type."""
         end = len(plaintext)
         if end > MAX_PLAINTEXT + 1:  # content + type + padding (RFC 8446 5.4)
             raise RecordOverflow(f"a record of {end} bytes of inner plaintext")
-        # TLSInnerPlaintext: strip the zero padding, find the real content type.
         if end and plaintext[-1]:
             end -= 1
         else:
