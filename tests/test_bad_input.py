@@ -616,7 +616,7 @@ def test_client_hello_bad_key_share(share: bytes) -> None:
 
 def test_client_hello_two_shares_for_one_group() -> None:
     ch = parsed_client_hello()
-    (group, share), = ext.decode_key_share_ch(ch.extensions[ET.KEY_SHARE])
+    group, share = ext.decode_key_share_ch(ch.extensions[ET.KEY_SHARE])[0]
     extensions = dict(ch.extensions)
     extensions[ET.KEY_SHARE] = ext.encode_key_share_ch([(group, share), (group, share)])
     msg = dataclasses.replace(ch, extensions=extensions).serialize()

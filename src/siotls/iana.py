@@ -126,6 +126,10 @@ class NamedGroup(enum.IntEnum):
     ffdhe4096 = 0x0102
     ffdhe6144 = 0x0103
     ffdhe8192 = 0x0104
+    # draft-ietf-tls-ecdhe-mlkem: hybrid ECDHE + ML-KEM groups
+    SecP256r1MLKEM768 = 0x11EB
+    X25519MLKEM768 = 0x11EC
+    SecP384r1MLKEM1024 = 0x11ED
 
 
 class SignatureScheme(enum.IntEnum):

@@ -20,21 +20,25 @@
     {Finished}                -------->
     [Application Data]        <------->    [Application Data]
 
-The client key-shares only its first group (x25519 by default) and lists the
-others in supported_groups, so a server that wants another one answers with
-a HelloRetryRequest; this costs a round trip only with such servers.
+The client key-shares its first group (X25519MLKEM768 by default) and, when
+that is a post-quantum hybrid, the first classical group too (x25519, reusing
+the hybrid's X25519 key); it lists the others in supported_groups, so a server
+that wants another one answers with a HelloRetryRequest; this costs a round
+trip only with such servers.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from siotls.core import certificates, crypto
 from siotls.core import extensions as ext
 from siotls.core.config import (
     CERTIFICATE_ONLY_SIGNATURE_ALGORITHMS,
+    HYBRID_KEY_EXCHANGES,
     TLSConfiguration,
     TLSNegotiatedConfiguration,
     is_ip_address,
@@ -94,6 +98,17 @@ class SessionTicket:
     alpn: bytes | None
 
 
+def key_share_groups(groups: Sequence[int]) -> list[int]:
+    """The groups the first ClientHello key-shares: the first one and, when it is
+    a post-quantum hybrid, the first classical group too (as Chrome, Firefox and
+    OpenSSL 3.5 do), so a server without the hybrid needs no HelloRetryRequest."""
+    first = groups[0]
+    if first not in HYBRID_KEY_EXCHANGES:
+        return [first]
+    classical = next((g for g in groups if g not in HYBRID_KEY_EXCHANGES), None)
+    return [first] if classical is None else [first, classical]
+
+
 class ClientHandshake(Handshake):
     side = "client"
 
@@ -125,8 +140,7 @@ class ClientHandshake(Handshake):
         self.client_random = os.urandom(32)
         if self.config.middlebox_compatibility:
             self.legacy_session_id = os.urandom(32)
-        group = self.config.key_exchanges[0]
-        self.key_shares = {group: crypto.generate_key_share(group)}
+        self.key_shares = crypto.generate_key_shares(key_share_groups(self.config.key_exchanges))
         self.records.first_record_version = 0x0301  # RFC 8446 5.1: for compatibility
         self._send_client_hello(cookie=None)
         self.state = State.WAIT_SH

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import logging
 import os
 import time
 import warnings
@@ -26,7 +27,12 @@ SUPPORTED_CIPHER_SUITES = (
     CipherSuites.TLS_AES_256_GCM_SHA384,
     CipherSuites.TLS_CHACHA20_POLY1305_SHA256,
 )
+#: Named groups in our default order of preference: the post-quantum hybrids
+#: first (draft-ietf-tls-ecdhe-mlkem), left out when ML-KEM is unavailable.
 SUPPORTED_KEY_EXCHANGES = (
+    NamedGroup.X25519MLKEM768,
+    NamedGroup.SecP256r1MLKEM768,
+    NamedGroup.SecP384r1MLKEM1024,
     NamedGroup.x25519,
     NamedGroup.secp256r1,
     NamedGroup.secp384r1,
@@ -48,6 +54,12 @@ SUPPORTED_SIGNATURE_ALGORITHMS = (
     SignatureScheme.rsa_pss_rsae_sha512,
 )
 #: Schemes accepted inside certificates only (signature_algorithms_cert).
+HYBRID_KEY_EXCHANGES = frozenset({
+    NamedGroup.X25519MLKEM768, NamedGroup.SecP256r1MLKEM768, NamedGroup.SecP384r1MLKEM1024})
+MLKEM_UNAVAILABLE = (
+    "the installed cryptography (or the OpenSSL it uses) has no ML-KEM: the post-quantum "
+    "hybrid groups X25519MLKEM768, SecP256r1MLKEM768 and SecP384r1MLKEM1024 are left out "
+    "(install cryptography 47 or newer with its bundled OpenSSL)")
 CERTIFICATE_ONLY_SIGNATURE_ALGORITHMS = (
     SignatureScheme.rsa_pkcs1_sha256,
     SignatureScheme.rsa_pkcs1_sha384,
@@ -65,8 +77,13 @@ class TLSConfiguration:
 
     :param side: ``'client'`` or ``'server'``.
     :param cipher_suites: suites in order of preference (the server's order wins).
-    :param key_exchanges: named groups in order of preference. The client sends a
-        key share for the first one only and recovers through HelloRetryRequest.
+    :param key_exchanges: named groups in order of preference (the server's order
+        wins; by default the post-quantum hybrids come first). The client sends a
+        key share for the first group and, when that one is a hybrid, also for
+        the first classical group (by default X25519MLKEM768 and x25519, which
+        share one X25519 key); a server wanting another group asks for it with
+        a HelloRetryRequest. When ML-KEM is unavailable the hybrids are dropped
+        from the default (a hybrid asked for explicitly is a ``ValueError``).
     :param signature_algorithms: CertificateVerify schemes in order of preference.
     :param truststore: the CAs the peer's certificate must chain to. ``None`` on a
         client means *no verification at all* and emits an :class:`InsecureWarning`.
@@ -118,8 +135,7 @@ class TLSConfiguration:
             raise ValueError(f"side must be 'client' or 'server', not {self.side!r}")
         object.__setattr__(self, "cipher_suites", self._known(
             "cipher_suites", self.cipher_suites, CipherSuites, SUPPORTED_CIPHER_SUITES))
-        object.__setattr__(self, "key_exchanges", self._known(
-            "key_exchanges", self.key_exchanges, NamedGroup, SUPPORTED_KEY_EXCHANGES))
+        object.__setattr__(self, "key_exchanges", self._key_exchanges(self.key_exchanges))
         object.__setattr__(self, "signature_algorithms", self._known(
             "signature_algorithms", self.signature_algorithms, SignatureScheme,
             SUPPORTED_SIGNATURE_ALGORITHMS))
@@ -154,6 +170,20 @@ class TLSConfiguration:
                 "TLSConfiguration('client') without a truststore does not verify the "
                 "server's certificate; use siotls.trust.get_truststore()",
                 InsecureWarning, stacklevel=3)
+
+    @classmethod
+    def _key_exchanges(cls, groups: Sequence[int]) -> tuple[NamedGroup, ...]:
+        known = cls._known("key_exchanges", groups, NamedGroup, SUPPORTED_KEY_EXCHANGES)
+        if not HYBRID_KEY_EXCHANGES.intersection(known):
+            return known
+        from siotls.core import crypto  # noqa: PLC0415 (load cryptography lazily)
+
+        if crypto.mlkem_supported():
+            return known
+        if groups is not SUPPORTED_KEY_EXCHANGES:
+            raise ValueError(f"key_exchanges: {MLKEM_UNAVAILABLE}")
+        logging.getLogger("siotls").info("%s", MLKEM_UNAVAILABLE)
+        return tuple(g for g in known if g not in HYBRID_KEY_EXCHANGES)
 
     @staticmethod
     def _known(name: str, values: Sequence[int], enum: Any, supported: tuple[int, ...]

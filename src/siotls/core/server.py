@@ -177,8 +177,7 @@ class ServerHandshake(Handshake):
         config = self.config
         self.client_random = ch.random
         self.records.skip_unprotected_application_data = False
-        private, public = crypto.generate_key_share(group)
-        shared_secret = crypto.key_exchange(group, private, client_share)
+        public, shared_secret = crypto.server_key_exchange(group, client_share)
         if self.schedule is None:
             self.schedule = KeySchedule(crypto.CIPHER_SUITES[suite])
         schedule = self.schedule
