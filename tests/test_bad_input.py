@@ -647,7 +647,7 @@ def test_client_hello_non_ascii_server_name() -> None:
 
 def test_client_hello_too_long() -> None:
     """A handshake message header over the limit is rejected before the body arrives."""
-    expect_alert(new_server(), hs_record(b"\x01\x02\x00\x01"), IllegalParameter)
+    expect_alert(new_server(), hs_record(b"\x01\x02\x00\x01"), DecodeError)
 
 
 def test_client_hello_spanning_the_key_change() -> None:
@@ -1272,13 +1272,13 @@ def test_encrypted_extensions_duplicate_extension() -> None:
 def test_encrypted_extensions_too_long() -> None:
     ex = exchange()
     data = ex.to_client(b"\x08\x01\x00\x01")
-    expect_alert(ex.client, data, IllegalParameter, peer=ex.server)
+    expect_alert(ex.client, data, DecodeError, peer=ex.server)
 
 
 def test_certificate_too_long() -> None:
     ex = exchange()
     data = ex.to_client(ex.messages[EE], b"\x0b\x04\x00\x01")
-    expect_alert(ex.client, data, IllegalParameter, peer=ex.server)
+    expect_alert(ex.client, data, DecodeError, peer=ex.server)
 
 
 @pytest.mark.parametrize(("request_msg", "error"), [

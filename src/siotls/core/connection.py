@@ -45,7 +45,6 @@ from siotls.core.config import (
 )
 from siotls.core.errors import (
     DecodeError,
-    IllegalParameter,
     InternalError,
     RaggedEOF,
     TLSConnectionFailed,
@@ -239,7 +238,7 @@ class TLSConnection:
             msg_type = buffer[0]
             length = int.from_bytes(buffer[1:4], "big")
             if length > MAX_HANDSHAKE_MESSAGE.get(msg_type, MAX_OTHER_HANDSHAKE_MESSAGE):
-                raise IllegalParameter(f"a handshake message of {length} bytes")
+                raise DecodeError(f"a handshake message of {length} bytes", reason="too_long")
             if len(buffer) < 4 + length:
                 break
             raw = bytes(buffer[: 4 + length])

@@ -58,6 +58,8 @@ from siotls.iana import (
 ET = ExtensionType
 #: Bytes of rejected 0-RTT data we are willing to skip (RFC 8446 section 4.2.10).
 MAX_SKIPPED_EARLY_DATA = 2**16
+#: Extensions a ClientHello after a HelloRetryRequest may change (RFC 8446 4.1.2).
+_MAY_CHANGE = frozenset({ET.KEY_SHARE, ET.EARLY_DATA, ET.COOKIE, ET.PRE_SHARED_KEY, ET.PADDING})
 
 
 class ServerHandshake(Handshake):
@@ -87,6 +89,9 @@ class ServerHandshake(Handshake):
         ch = parse_client_hello(body)
         config = self.config
         exts = ch.extensions
+        if ch.legacy_version <= 0x0300:  # SSL 3.0 or older: RFC 8446 appendix D.5
+            raise ProtocolVersion(f"a ClientHello of legacy_version {ch.legacy_version:#06x}",
+                                  reason="legacy_version")
         if ET.SUPPORTED_VERSIONS not in exts:
             raise ProtocolVersion("the client does not offer TLS 1.3")
         if TLSVersion.TLS_1_3 not in ext.decode_supported_versions_ch(exts[ET.SUPPORTED_VERSIONS]):
@@ -139,8 +144,17 @@ class ServerHandshake(Handshake):
         first = self.first_client_hello
         assert first is not None
         if (ch.random != first.random or ch.legacy_session_id != first.legacy_session_id
-                or ch.cipher_suites != first.cipher_suites):
-            raise IllegalParameter("the second ClientHello changes more than it should")
+                or ch.cipher_suites != first.cipher_suites or ch.legacy_version
+                != first.legacy_version or ch.legacy_compression_methods
+                != first.legacy_compression_methods):
+            raise IllegalParameter("the second ClientHello changes more than it should",
+                                   reason="client_hello_changed")
+        # What 4.1.2 lets the client change: the key shares, early_data (removed),
+        # the cookie (added), the PSK ages and binders, and the padding.
+        unchanged = {k: v for k, v in first.extensions.items() if k not in _MAY_CHANGE}
+        if unchanged != {k: v for k, v in ch.extensions.items() if k not in _MAY_CHANGE}:
+            raise IllegalParameter("the second ClientHello changes an extension it must keep",
+                                   reason="client_hello_changed")
         if ET.EARLY_DATA in ch.extensions:
             raise IllegalParameter("early_data in the second ClientHello")
         if ET.KEY_SHARE not in ch.extensions:
@@ -177,6 +191,10 @@ class ServerHandshake(Handshake):
         config = self.config
         self.client_random = ch.random
         self.records.skip_unprotected_application_data = False
+        if self.first_client_hello is not None:
+            # Early data was only skippable before the second ClientHello (4.2.10):
+            # a record failing to decrypt now is bad_record_mac.
+            self.records.skip_budget = 0
         public, shared_secret = crypto.server_key_exchange(group, client_share)
         if self.schedule is None:
             self.schedule = KeySchedule(crypto.CIPHER_SUITES[suite])
