@@ -82,7 +82,9 @@ CA = make_ca()
 LEAF = CA.issue()
 CLIENT_LEAF = CA.issue(client=True)
 CLIENT_CONFIG = client_config(CA)
-SERVER_CONFIG = server_config(LEAF)
+# The tests take the server's flight apart: an uncompressed Certificate (RFC 8879
+# compression has its own tests in test_cert_compression.py).
+SERVER_CONFIG = server_config(LEAF, certificate_compression=())
 AUTH_CLIENT_CONFIG = client_config(
     CA, private_key=CLIENT_LEAF.key_der, certificate_chain=CLIENT_LEAF.chain_der)
 AUTH_SERVER_CONFIG = server_config(

@@ -34,7 +34,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from siotls.core import certificates, crypto
+from siotls.core import certificates, compression, crypto
 from siotls.core import extensions as ext
 from siotls.core.config import (
     CERTIFICATE_ONLY_SIGNATURE_ALGORITHMS,
@@ -56,7 +56,6 @@ from siotls.core.messages import (
     DOWNGRADE_TLS11,
     DOWNGRADE_TLS12,
     Certificate,
-    CertificateEntry,
     ClientHello,
     ServerHello,
     parse_certificate,
@@ -134,6 +133,7 @@ class ClientHandshake(Handshake):
         self.hello_retry_suite: int | None = None
         self.certificate_request_context: bytes | None = None
         self.certificate_request_schemes: list[int] = []
+        self.certificate_request_compression: list[int] = []
 
     # -- ClientHello ------------------------------------------------------------
     def initiate(self) -> None:
@@ -161,6 +161,12 @@ class ClientHandshake(Handshake):
             [PskKeyExchangeMode.psk_dhe_ke])
         if config.alpn:
             extensions[ET.APPLICATION_LAYER_PROTOCOL_NEGOTIATION] = ext.encode_alpn(config.alpn)
+        if config.record_size_limit is not None:
+            extensions[ET.RECORD_SIZE_LIMIT] = ext.encode_record_size_limit(
+                config.record_size_limit)
+        if config.certificate_compression:
+            extensions[ET.COMPRESS_CERTIFICATE] = ext.encode_compress_certificate(
+                compression.codes(config.certificate_compression))
         if cookie is not None:
             extensions[ET.COOKIE] = ext.encode_cookie(cookie)
         self.client_hello = ClientHello(
@@ -243,6 +249,9 @@ class ClientHandshake(Handshake):
         ee = parse_encrypted_extensions(body)
         assert self.client_hello is not None
         ext.check_allowed(ee.extensions, ext.EE)
+        if ET.RECORD_SIZE_LIMIT in ee.extensions and ET.MAX_FRAGMENT_LENGTH in ee.extensions:
+            raise IllegalParameter("both record_size_limit and max_fragment_length (RFC 8449 5)",
+                                   reason="record_size_limit")
         ext.check_offered(ee.extensions, self.client_hello.extensions, "EncryptedExtensions")
         if ET.SERVER_NAME in ee.extensions:
             ext.decode_empty(ee.extensions[ET.SERVER_NAME], "server_name")
@@ -253,10 +262,24 @@ class ClientHandshake(Handshake):
             if len(protocols) != 1 or protocols[0] not in (self.config.alpn or ()):
                 raise IllegalParameter(f"the server selected ALPN {protocols}, never offered")
             self.nconfig.alpn = protocols[0]
+        if ET.RECORD_SIZE_LIMIT in ee.extensions:
+            self._on_record_size_limit(ee.extensions[ET.RECORD_SIZE_LIMIT])
         if ET.SUPPORTED_GROUPS in ee.extensions:  # the server's preference, for next time
             ext.decode_supported_groups(ee.extensions[ET.SUPPORTED_GROUPS])
         self.key_schedule.update(raw)
         self.state = State.WAIT_CERT_CR
+
+    def _on_record_size_limit(self, data: bytes) -> None:
+        """RFC 8449: the server's limit bounds our protected records from now on,
+        and since it understood ours, we enforce ours on its records."""
+        limit = ext.decode_record_size_limit(data)
+        if limit > ext.MAX_RECORD_SIZE_LIMIT:
+            raise IllegalParameter(f"a record_size_limit of {limit} in TLS 1.3",
+                                   reason="record_size_limit")
+        self.records.set_peer_record_size_limit(limit)
+        self.nconfig.peer_record_size_limit = limit
+        if self.config.record_size_limit is not None:
+            self.records.set_own_record_size_limit(self.config.record_size_limit)
 
     def on_certificate_request(self, body: memoryview, raw: bytes) -> None:
         cr = parse_certificate_request(body)
@@ -268,6 +291,9 @@ class ClientHandshake(Handshake):
         self.certificate_request_schemes = ext.decode_signature_algorithms(
             cr.extensions[ET.SIGNATURE_ALGORITHMS])
         self.certificate_request_context = cr.certificate_request_context
+        if ET.COMPRESS_CERTIFICATE in cr.extensions:
+            self.certificate_request_compression = ext.decode_compress_certificate(
+                cr.extensions[ET.COMPRESS_CERTIFICATE])
         self.key_schedule.update(raw)
         self.state = State.WAIT_CERT
 
@@ -320,8 +346,8 @@ class ClientHandshake(Handshake):
             # No certificate, or none the server accepts: an empty Certificate.
             self.send(Certificate(context, []).serialize())
             return
-        self.send(Certificate(context, [
-            CertificateEntry(der) for der in config.certificate_chain]).serialize())
+        self.send_certificate(context, config.certificate_chain,
+                              self.certificate_request_compression)
         self.sign_certificate_verify(private_key, scheme)
         self.nconfig.signature_algorithm = SignatureScheme(scheme)
 

@@ -106,6 +106,15 @@ class TLSConfiguration:
         still verifies the chain, and still sends the name in SNI, but accepts a
         certificate for any name: with an :class:`InsecureWarning`.
     :param max_fragment_size: the largest plaintext we put in one record (<= 2^14).
+    :param record_size_limit: RFC 8449: the largest protected record we accept
+        (its TLSInnerPlaintext: content, type byte and padding), 64 to 16385,
+        advertised to the peer; ``None`` sends no record_size_limit. The peer's
+        limit is honoured in either case. The default, 16385, accepts any record.
+    :param certificate_compression: RFC 8879 algorithms (``'zlib'``, ``'brotli'``,
+        ``'zstd'``) in order of preference, for the Certificate we receive (a
+        client offers them) and the one we send (a server compresses with the
+        first the client offers). Defaults to every available one; ``()`` turns
+        compression off.
     :param random_bytes: the source of randomness, ``(n) -> n random bytes``
         (default :func:`os.urandom`). Tests inject fixed values through it.
     :param clock: the current time as seconds since the epoch (default
@@ -127,6 +136,8 @@ class TLSConfiguration:
     require_peer_authentication: bool = False
     max_fragment_size: int = 16384
     check_hostname: bool = True
+    record_size_limit: int | None = 16385
+    certificate_compression: Sequence[str] | None = None
     random_bytes: Callable[[int], bytes] = field(default=os.urandom, repr=False)
     clock: Callable[[], float] = field(default=time.time, repr=False)
 
@@ -157,6 +168,12 @@ class TLSConfiguration:
             raise ValueError("require_peer_authentication needs a truststore")
         if not 64 <= self.max_fragment_size <= 16384:
             raise ValueError("max_fragment_size must be between 64 and 16384")
+        if self.record_size_limit is not None and not 64 <= self.record_size_limit <= 16385:
+            raise ValueError("record_size_limit must be between 64 and 16385, or None")
+        from siotls.core import compression  # noqa: PLC0415
+
+        object.__setattr__(self, "certificate_compression",
+                           compression.check_algorithms(self.certificate_compression))
         if self.private_key is not None:
             from siotls.core import crypto  # noqa: PLC0415 (load cryptography lazily)
 
@@ -226,6 +243,12 @@ class TLSNegotiatedConfiguration:
     peer_certificate_chain: tuple[bytes, ...] = ()
     hello_retry_request: bool = False
     peer_verified: bool = False
+    #: The peer's record_size_limit (RFC 8449) when it sent one.
+    peer_record_size_limit: int | None = None
+    #: The RFC 8879 algorithm the peer's Certificate came compressed with.
+    peer_certificate_compression: str | None = None
+    #: The RFC 8879 algorithm we compressed our Certificate with.
+    certificate_compression: str | None = None
 
 
 def normalize_server_hostname(host: str) -> str:

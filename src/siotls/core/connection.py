@@ -336,7 +336,7 @@ class TLSConnection:
             return
         records = self._records
         try:
-            if records.key_update_due(len(data) // records.max_fragment_size + 1):
+            if records.key_update_due(len(data) // records.protected_fragment_size + 1):
                 self._handshake.send_key_update(False)
             records.write(_APPLICATION_DATA, data)
         except Exception as exc:  # noqa: BLE001 (_raise re-raises: a TLS error, always)

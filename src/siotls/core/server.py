@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from siotls.core import certificates, crypto
+from siotls.core import certificates, compression, crypto
 from siotls.core import extensions as ext
 from siotls.core.config import (
     TLSConfiguration,
@@ -29,8 +29,6 @@ from siotls.core.handshake import Handshake, KeyLog
 from siotls.core.keyschedule import KeySchedule
 from siotls.core.messages import (
     HELLO_RETRY_REQUEST_RANDOM,
-    Certificate,
-    CertificateEntry,
     CertificateRequest,
     ClientHello,
     EncryptedExtensions,
@@ -80,6 +78,8 @@ class ServerHandshake(Handshake):
         self.hello_retry_group: int | None = None
         self.hello_retry_suite: int | None = None
         self.first_client_hello: ClientHello | None = None
+        self.client_record_size_limit: int | None = None
+        self.client_compression: list[int] = []
 
     def initiate(self) -> None:
         self.state = State.START
@@ -124,6 +124,14 @@ class ServerHandshake(Handshake):
         if ET.APPLICATION_LAYER_PROTOCOL_NEGOTIATION in exts:
             alpn = select_alpn(config.alpn, ext.decode_alpn(
                 exts[ET.APPLICATION_LAYER_PROTOCOL_NEGOTIATION]))
+        self.client_record_size_limit = None
+        if ET.RECORD_SIZE_LIMIT in exts:  # RFC 8449; max_fragment_length is ignored
+            self.client_record_size_limit = ext.decode_record_size_limit(
+                exts[ET.RECORD_SIZE_LIMIT])
+        self.client_compression = []
+        if ET.COMPRESS_CERTIFICATE in exts:
+            self.client_compression = ext.decode_compress_certificate(
+                exts[ET.COMPRESS_CERTIFICATE])
         if ET.EARLY_DATA in exts:  # we accept no 0-RTT: skip what fails to decrypt
             ext.decode_empty(exts[ET.EARLY_DATA], "early_data")
             self.records.skip_budget = MAX_SKIPPED_EARLY_DATA
@@ -212,23 +220,39 @@ class ServerHandshake(Handshake):
         self.set_write_key(schedule.server_handshake_traffic_secret)
         self.set_read_key(schedule.client_handshake_traffic_secret)
 
-        extensions: dict[int, bytes] = {}
+        extensions = self._record_size_limit()
         if alpn is not None:
             extensions[ET.APPLICATION_LAYER_PROTOCOL_NEGOTIATION] = ext.encode_alpn([alpn])
         if self.nconfig.server_name is not None:
             extensions[ET.SERVER_NAME] = b""
         self.send(EncryptedExtensions(extensions).serialize())
         if config.require_peer_authentication:
-            self.send(CertificateRequest(b"", {
-                ET.SIGNATURE_ALGORITHMS: ext.encode_u16_list(config.signature_algorithms),
-            }).serialize())
-        self.send(Certificate(b"", [
-            CertificateEntry(der) for der in config.certificate_chain]).serialize())
+            request: dict[int, bytes] = {
+                ET.SIGNATURE_ALGORITHMS: ext.encode_u16_list(config.signature_algorithms)}
+            if config.certificate_compression:
+                request[ET.COMPRESS_CERTIFICATE] = ext.encode_compress_certificate(
+                    compression.codes(config.certificate_compression))
+            self.send(CertificateRequest(b"", request).serialize())
+        self.send_certificate(b"", config.certificate_chain, self.client_compression)
         self.sign_certificate_verify(self.private_key, scheme)
         self.send_finished(schedule.server_handshake_traffic_secret)
         self.enter_application()
         self.set_write_key(schedule.server_application_traffic_secret)
         self.state = State.WAIT_CERT if config.require_peer_authentication else State.WAIT_FINISHED
+
+    def _record_size_limit(self) -> dict[int, bytes]:
+        """RFC 8449: honour the client's limit (protected records only, so from the
+        EncryptedExtensions on); send ours in EncryptedExtensions and enforce it."""
+        limit = self.client_record_size_limit
+        if limit is None:
+            return {}
+        self.records.set_peer_record_size_limit(limit)  # a larger value means "no limit"
+        self.nconfig.peer_record_size_limit = limit
+        ours = self.config.record_size_limit
+        if ours is None:
+            return {}
+        self.records.set_own_record_size_limit(ours)
+        return {ET.RECORD_SIZE_LIMIT: ext.encode_record_size_limit(ours)}
 
     # -- client's second flight ---------------------------------------------------
     def on_certificate(self, body: memoryview, raw: bytes) -> None:
