@@ -13,9 +13,8 @@ import dataclasses
 import os
 
 import pytest
-from helpers import client_config, server_config
-from wire import Sealer, hs_record, message, plaintext_alert, record
 
+from helpers import client_config, server_config
 from siotls import TLSConnection
 from siotls.core import extensions as ext
 from siotls.core.errors import (
@@ -29,6 +28,7 @@ from siotls.core.messages import ClientHello, parse_client_hello
 from siotls.iana import AlertDescription, ContentType, NamedGroup
 from siotls.iana import ExtensionType as ET
 from siotls.iana import HandshakeType as HT
+from wire import Sealer, hs_record, message, plaintext_alert, record
 
 SERVER_CONFIG = server_config()
 #: A server that wants secp384r1, which our default client does not key-share.

@@ -16,9 +16,8 @@ import random
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import x25519
-from helpers import client_config, connection_pair, handshake, server_config
-from wire import hs_record
 
+from helpers import client_config, connection_pair, handshake, server_config
 from siotls import TLSConfiguration, TLSConnection
 from siotls.core import crypto
 from siotls.core import extensions as ext
@@ -28,6 +27,7 @@ from siotls.core.errors import IllegalParameter
 from siotls.core.messages import parse_client_hello, parse_server_hello
 from siotls.iana import ExtensionType as ET
 from siotls.iana import NamedGroup as NG
+from wire import hs_record
 
 HYBRIDS = [NG.X25519MLKEM768, NG.SecP256r1MLKEM768, NG.SecP384r1MLKEM1024]
 #: RFC 7748 section 6.1.

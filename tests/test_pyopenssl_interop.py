@@ -91,7 +91,7 @@ class Peer(threading.Thread):
                 self.connection.sendall(b"echo: " + line)
             self.reply = line
             self.connection.shutdown()
-        except BaseException as exc:  # noqa: BLE001 (reported by finish())
+        except BaseException as exc:
             self.error = exc
 
     def finish(self) -> str | None:
