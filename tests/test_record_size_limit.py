@@ -1,8 +1,9 @@
 """record_size_limit (RFC 8449): sent by both sides, honoured on protected records.
 
 In TLS 1.3 the limit counts the TLSInnerPlaintext: content, content type and
-padding. The server's value travels in EncryptedExtensions. Python's ssl (on
-OpenSSL, which does not implement the extension) is the peer that ignores it.
+padding. The server's value travels in EncryptedExtensions. GnuTLS
+(``--recordsize``) is the real peer that implements it; Python's ssl (OpenSSL
+has no record_size_limit) is the peer that ignores it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,14 @@ from pathlib import Path
 import pytest
 
 from certs import make_ca, ssl_server_context, write_pem_files
+from gnutls_peer import (
+    GNUTLS_CLI,
+    GNUTLS_SERV,
+    accept,
+    gnutls_cli,
+    gnutls_serv,
+    run_server,
+)
 from helpers import client_config, connection_pair, handshake, server_config
 from openssl_peer import TIMEOUT, connect, listener, read_until, run_client
 from siotls import TLSConfiguration, TLSConnection
@@ -197,3 +206,51 @@ def test_against_a_peer_without_the_extension(tmp_path: Path) -> None:
             assert read_until(client_sock, conn, b"done\n").endswith(b"done\n")
         thread.join(TIMEOUT)
     assert bytes(received) == b"z" * 40000
+
+
+# -- GnuTLS (which implements RFC 8449) as a real peer -------------------------------------
+
+gnutls = pytest.mark.skipif(GNUTLS_SERV is None or GNUTLS_CLI is None,
+                            reason="no gnutls-serv/gnutls-cli on PATH (Debian: gnutls-bin)")
+
+
+@gnutls
+@pytest.mark.timeout(30)
+def test_gnutls_server_limit(tmp_path: Path) -> None:
+    ca = make_ca()
+    cert, key, _ = write_pem_files(tmp_path, ca.issue(), ca)
+    with gnutls_serv(cert, key, "--recordsize=600") as (_, port), connect(port) as sock:
+        conn = TLSConnection(client_config(ca, record_size_limit=512), server_hostname="localhost")
+        run_client(sock, conn)
+        limit = conn.nconfig.peer_record_size_limit
+        assert limit is not None and 600 <= limit <= 601
+        payload = b"0123456789" * 3000 + b"\n"  # gnutls-serv echoes whole lines
+        conn.send_data(payload)
+        data = conn.data_to_send()
+        assert max(protected_inner_sizes(data)) == limit
+        sock.sendall(data)
+        # gnutls-serv echoes within our limit of 512, or we would fail with record_overflow.
+        assert read_until(sock, conn, payload) == payload
+
+
+@gnutls
+@pytest.mark.timeout(30)
+def test_gnutls_client_limit(tmp_path: Path) -> None:
+    ca = make_ca()
+    _, _, cafile = write_pem_files(tmp_path, ca.issue(), ca)
+    conn = TLSConnection(server_config(ca.issue(), record_size_limit=600))
+    with listener() as (sock, port), gnutls_cli(
+            port, "--recordsize=700", "--x509cafile", cafile,
+            "--sni-hostname", "localhost", "--verify-hostname", "localhost") as proc, \
+            accept(sock) as server_sock:
+        run_server(server_sock, conn)
+        limit = conn.nconfig.peer_record_size_limit
+        assert limit is not None and 700 <= limit <= 701
+        # gnutls-cli sends one record per line read (the rest of a longer line is lost).
+        proc.write(b"x" * 500 + b"\n")
+        assert read_until(server_sock, conn, b"\n") == b"x" * 500 + b"\n"
+        conn.send_data(b"y" * 3000 + b"\n")
+        data = conn.data_to_send()
+        assert max(protected_inner_sizes(data)) == limit
+        server_sock.sendall(data)
+        proc.wait_for(b"y" * 100)
