@@ -114,6 +114,40 @@ def test_fresh_keys_each_time() -> None:
     assert one[NG.X25519MLKEM768][1] != two[NG.X25519MLKEM768][1]
 
 
+def test_hybrid_keys_come_from_the_configuration() -> None:
+    """The key_share_generator makes the client's hybrid key (the x25519 share reuses
+    its X25519 half) and the server's ECDH half; known keys, known shares."""
+    asked: list[tuple[str, int]] = []
+    alice = x25519.X25519PrivateKey.from_private_bytes(ALICE_PRIVATE)
+    bob = x25519.X25519PrivateKey.from_private_bytes(BOB_PRIVATE)
+
+    def client_keys(group: int) -> tuple[object, bytes]:
+        asked.append(("client", group))
+        return crypto.generate_key_share(group, reuse=alice, kem_seed=SEED)
+
+    def server_keys(group: int) -> tuple[object, bytes]:
+        asked.append(("server", group))
+        return crypto.generate_key_share(group, reuse=bob)
+
+    client = TLSConnection(client_config(key_share_generator=client_keys),
+                           server_hostname="localhost")
+    server = TLSConnection(server_config(key_share_generator=server_keys))
+    client.initiate_connection()
+    server.initiate_connection()
+    hello = client.data_to_send()
+    shares = dict(ext.decode_key_share_ch(parse_client_hello(hello[9:]).extensions[ET.KEY_SHARE]))
+    assert hashlib.sha256(shares[NG.X25519MLKEM768][:1184]).hexdigest() == KEM_KAT["MLKEM768"][0]
+    assert shares[NG.X25519MLKEM768][1184:] == shares[NG.x25519] == ALICE_PUBLIC
+    server.receive_data(hello)
+    flight = server.data_to_send()
+    sh = parse_server_hello(flight[9 : 5 + int.from_bytes(flight[3:5], "big")])
+    assert ext.decode_key_share_sh(sh.extensions[ET.KEY_SHARE])[1][1088:] == BOB_PUBLIC
+    assert asked == [("client", NG.X25519MLKEM768), ("server", NG.x25519)]
+    client.receive_data(flight)
+    server.receive_data(client.data_to_send())
+    assert client.is_connected() and server.is_connected()
+
+
 # -- malformed shares -------------------------------------------------------------
 
 @pytest.mark.parametrize("group", HYBRIDS)

@@ -14,7 +14,7 @@ This is the only module of the core that imports ``cryptography`` primitives
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -228,16 +228,20 @@ def generate_key_share(group: int, reuse: ECDHPrivate | None = None,
     return private, private.public_key().public_bytes_raw()
 
 
-def generate_key_shares(groups: Sequence[int]) -> dict[int, tuple[KeySharePrivate, bytes]]:
-    """The client's shares for ``groups``; a hybrid and its ECDH group share one ECDH key."""
+KeyShareGenerator = Callable[[int], tuple[Any, bytes]]
+
+
+def generate_key_shares(groups: Sequence[int], generate: KeyShareGenerator = generate_key_share
+                        ) -> dict[int, tuple[KeySharePrivate, bytes]]:
+    """The client's shares for ``groups``, each from ``generate`` (the configuration's
+    ``key_share_generator``), except that an ECDH group whose key already is the
+    half of an earlier hybrid share reuses that key (X25519MLKEM768 and x25519)."""
     shares: dict[int, tuple[KeySharePrivate, bytes]] = {}
-    ecdh_keys: dict[int, ECDHPrivate] = {}
     for group in groups:
-        hybrid = HYBRIDS.get(group)
-        curve = hybrid.ecdh_group if hybrid is not None else group
-        private, public = generate_key_share(group, ecdh_keys.get(curve))
-        ecdh_keys[curve] = private.ecdh if isinstance(private, HybridPrivate) else private
-        shares[group] = private, public
+        reused = next((private.ecdh for other, (private, _) in shares.items()
+                       if isinstance(private, HybridPrivate)
+                       and HYBRIDS[other].ecdh_group == group), None)
+        shares[group] = generate(group) if reused is None else generate_key_share(group, reused)
     return shares
 
 
@@ -286,11 +290,13 @@ def key_exchange(group: int, private_key: KeySharePrivate, peer_share: bytes) ->
     return hybrid.join(ecdh_secret, kem_secret)
 
 
-def server_key_exchange(group: int, peer_share: bytes) -> tuple[bytes, bytes]:
-    """The server's ``(key_exchange, shared_secret)`` answering the client's share."""
+def server_key_exchange(group: int, peer_share: bytes,
+                        generate: KeyShareGenerator = generate_key_share) -> tuple[bytes, bytes]:
+    """The server's ``(key_exchange, shared_secret)`` answering the client's share; its
+    ECDH key (of the group, or of the hybrid's ECDH half) comes from ``generate``."""
     hybrid = HYBRIDS.get(group)
     if hybrid is None:
-        private, public = generate_key_share(group)
+        private, public = generate(group)
         assert not isinstance(private, HybridPrivate)
         return public, _ecdh(group, private, peer_share)
     ecdh_length = _KEY_SHARE_LENGTHS[hybrid.ecdh_group]
@@ -302,7 +308,7 @@ def server_key_exchange(group: int, peer_share: bytes) -> tuple[bytes, bytes]:
     except ValueError as exc:
         raise IllegalParameter(f"an invalid {hybrid.kem_name} encapsulation key",
                                reason="bad_key_share") from exc
-    private, public = generate_key_share(hybrid.ecdh_group)
+    private, public = generate(hybrid.ecdh_group)
     assert not isinstance(private, HybridPrivate)
     ecdh_secret = _ecdh(hybrid.ecdh_group, private, ecdh_share)
     try:
@@ -403,10 +409,9 @@ def load_private_key(der: bytes) -> PrivateKey:
     return key
 
 
-@functools.lru_cache(maxsize=64)
 def load_credentials(private_key_der: bytes, certificate_der: bytes
                      ) -> tuple[PrivateKey, tuple[int, ...]]:
-    """Our private key, parsed once per configuration, and the schemes it can sign with."""
+    """Our private key and the schemes it can sign with (kept by the configuration)."""
     from cryptography import x509  # noqa: PLC0415
 
     key = load_private_key(private_key_der)
