@@ -254,3 +254,46 @@ def test_gnutls_client_limit(tmp_path: Path) -> None:
         assert max(protected_inner_sizes(data)) == limit
         server_sock.sendall(data)
         proc.wait_for(b"y" * 100)
+
+
+def test_the_asyncio_adapter_honours_the_limit() -> None:
+    """The adapters write through send_data: a 64-byte limit holds for a large write."""
+    import asyncio
+
+    import siotls.asyncio
+
+    payload = bytes(range(256)) * 200
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readexactly(5)
+        writer.write(payload)
+        await writer.drain()
+        writer.close()
+
+    async def main() -> bytes:
+        server = await siotls.asyncio.start_server(handle, "127.0.0.1", 0,
+                                                   config=server_config())
+        port = server.sockets[0].getsockname()[1]
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            conn = TLSConnection(client_config(record_size_limit=64), server_hostname="localhost")
+            conn.initiate_connection()
+            received = bytearray()
+            writer.write(conn.data_to_send())
+            while not conn.is_post_handshake():
+                conn.receive_data(await asyncio.wait_for(reader.read(65536), TIMEOUT))
+                writer.write(conn.data_to_send())
+            conn.send_data(b"hello")
+            writer.write(conn.data_to_send())
+            while len(received) < len(payload):
+                data = await asyncio.wait_for(reader.read(65536), TIMEOUT)
+                assert data, "the server closed early"
+                conn.receive_data(data)  # RecordOverflow if a record were over 64 bytes
+                received += conn.data_to_read()
+            writer.close()
+            return bytes(received)
+        finally:
+            server.close()
+            await asyncio.wait_for(server.wait_closed(), TIMEOUT)
+
+    assert asyncio.run(asyncio.wait_for(main(), 3 * TIMEOUT)) == payload
