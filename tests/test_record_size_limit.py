@@ -16,16 +16,9 @@ from pathlib import Path
 import pytest
 
 from certs import make_ca, ssl_server_context, write_pem_files
-from gnutls_peer import (
-    GNUTLS_CLI,
-    GNUTLS_SERV,
-    accept,
-    gnutls_cli,
-    gnutls_serv,
-    run_server,
-)
+from gnutls_peer import GNUTLS_CLI, GNUTLS_SERV, gnutls_cli, gnutls_serv
 from helpers import client_config, connection_pair, handshake, server_config
-from openssl_peer import TIMEOUT, connect, listener, read_until, run_client
+from openssl_peer import TIMEOUT, accept, connect, listener, read_until, run_client, run_server
 from siotls import TLSConfiguration, TLSConnection
 from siotls.core import extensions as ext
 from siotls.core.errors import IllegalParameter, RecordOverflow, TLSFatalAlert
