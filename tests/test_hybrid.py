@@ -23,7 +23,7 @@ from siotls.core import crypto
 from siotls.core import extensions as ext
 from siotls.core.client import key_share_groups
 from siotls.core.config import SUPPORTED_KEY_EXCHANGES
-from siotls.core.errors import IllegalParameter
+from siotls.core.errors import IllegalParameter, InternalError
 from siotls.core.messages import parse_client_hello, parse_server_hello
 from siotls.iana import ExtensionType as ET
 from siotls.iana import NamedGroup as NG
@@ -186,6 +186,17 @@ def _bad_encapsulation_key(group: NG) -> bytes:
 def test_server_runs_the_encapsulation_key_check(group: NG) -> None:
     with pytest.raises(IllegalParameter):
         crypto.server_key_exchange(group, _bad_encapsulation_key(group))
+
+
+def test_other_decapsulation_failures_are_internal_error() -> None:
+    class BrokenKEM:
+        def decapsulate(self, ciphertext: bytes) -> bytes:
+            raise ValueError("an OpenSSL failure")
+
+    ecdh = x25519.X25519PrivateKey.from_private_bytes(ALICE_PRIVATE)
+    private = crypto.HybridPrivate(BrokenKEM(), ecdh)
+    with pytest.raises(InternalError):
+        crypto.key_exchange(NG.X25519MLKEM768, private, pattern(1088) + BOB_PUBLIC)
 
 
 def test_hybrid_with_an_all_zero_x25519_half() -> None:

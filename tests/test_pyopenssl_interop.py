@@ -163,6 +163,10 @@ def test_client_defaults_negotiate_x25519mlkem768_without_hello_retry(tmp_path: 
     assert group == "X25519MLKEM768"
     assert conn.nconfig.key_exchange == NamedGroup.X25519MLKEM768
     assert not conn.nconfig.hello_retry_request
+    # This OpenSSL has neither record_size_limit nor certificate compression (built
+    # without zlib/brotli/zstd): it ignores both offers, and we do without.
+    assert conn.nconfig.peer_record_size_limit is None
+    assert conn.nconfig.peer_certificate_compression is None
 
 
 @pytest.mark.parametrize("hybrid", HYBRIDS)
@@ -196,6 +200,8 @@ def test_server_defaults_negotiate_x25519mlkem768_without_hello_retry(tmp_path: 
     assert group == "X25519MLKEM768"
     assert conn.nconfig.key_exchange == NamedGroup.X25519MLKEM768
     assert not conn.nconfig.hello_retry_request
+    assert conn.nconfig.peer_record_size_limit is None  # no offers: nothing to honour
+    assert conn.nconfig.certificate_compression is None
 
 
 @pytest.mark.parametrize("hybrid", HYBRIDS)
