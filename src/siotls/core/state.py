@@ -133,7 +133,7 @@ SERVER_TRANSITIONS: dict[State, dict[int, frozenset[State]]] = {
     S.START: {HT.CLIENT_HELLO: frozenset({S.START, S.WAIT_CERT, S.WAIT_FINISHED})},
     S.WAIT_CERT: {
         HT.CERTIFICATE: frozenset({S.WAIT_CV, S.WAIT_FINISHED}),
-        HT.COMPRESSED_CERTIFICATE: frozenset({S.WAIT_CV}),
+        HT.COMPRESSED_CERTIFICATE: frozenset({S.WAIT_CV, S.WAIT_FINISHED}),
     },
     S.WAIT_CV: {HT.CERTIFICATE_VERIFY: frozenset({S.WAIT_FINISHED})},
     S.WAIT_FINISHED: {HT.FINISHED: frozenset({S.CONNECTED})},
