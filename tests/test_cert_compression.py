@@ -225,3 +225,21 @@ def test_compressed_certificate_without_an_offer_is_unexpected() -> None:
 def test_a_decompressed_body_that_is_not_a_certificate() -> None:
     junk = b"\x00\x00\x00\x05\x00"
     expect(DecodeError, CompressedCertificate(CCA.zlib, len(junk), zlib.compress(junk)))
+
+
+@pytest.mark.parametrize("with_certificate", [True, False])
+def test_optional_client_authentication(with_certificate: bool) -> None:
+    """request_peer_authentication: a client chain comes compressed, none comes empty."""
+    ca = make_ca()
+    client_leaf = ca.issue(client=True)
+    credentials = ({"private_key": client_leaf.key_der,
+                    "certificate_chain": client_leaf.chain_der} if with_certificate else {})
+    client = TLSConnection(client_config(ca, **credentials), server_hostname="localhost")
+    server = TLSConnection(server_config(
+        ca.issue(), truststore=ca.truststore(), request_peer_authentication=True,
+        certificate_compression=["zlib"]))
+    client.initiate_connection()
+    server.initiate_connection()
+    handshake(client, server)
+    assert server.nconfig.peer_certificate_compression == ("zlib" if with_certificate else None)
+    assert bool(server.nconfig.peer_certificate_chain) is with_certificate
