@@ -65,6 +65,14 @@ MLKEM_UNAVAILABLE = (
     "the installed cryptography (or the OpenSSL it uses) has no ML-KEM: the post-quantum "
     "hybrid groups X25519MLKEM768, SecP256r1MLKEM768 and SecP384r1MLKEM1024 are left out "
     "(install cryptography 47 or newer with its bundled OpenSSL)")
+
+
+@functools.cache
+def _say_mlkem_unavailable() -> None:
+    """Once per process, on the ``siotls`` logger: no post-quantum key exchange."""
+    logging.getLogger("siotls").warning("%s", MLKEM_UNAVAILABLE)
+
+
 CERTIFICATE_ONLY_SIGNATURE_ALGORITHMS = (
     SignatureScheme.rsa_pkcs1_sha256,
     SignatureScheme.rsa_pkcs1_sha384,
@@ -236,7 +244,7 @@ class TLSConfiguration:
             return known
         if groups is not SUPPORTED_KEY_EXCHANGES:
             raise ValueError(f"key_exchanges: {MLKEM_UNAVAILABLE}")
-        logging.getLogger("siotls").info("%s", MLKEM_UNAVAILABLE)
+        _say_mlkem_unavailable()
         return tuple(g for g in known if g not in HYBRID_KEY_EXCHANGES)
 
     def _check_keylog(self) -> None:
