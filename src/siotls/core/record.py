@@ -5,7 +5,10 @@ generator that decrypts one record at a time, *lazily*, so that a handshake
 message handled between two records can install the next read key before the
 next record is opened. Outgoing data is fragmented to at most
 ``max_fragment_size`` bytes, protected when a write key is installed, and
-queued; :meth:`RecordLayer.flush` joins the queue once.
+queued; :meth:`RecordLayer.flush` joins the queue once. A record_size_limit
+(RFC 8449) bounds protected records only: the peer's lowers the size of what we
+protect (TLSInnerPlaintext, type and padding included), ours is enforced on
+what we open.
 
     struct {
         ContentType type;
@@ -89,6 +92,13 @@ class RecordLayer:
     def __init__(self, max_fragment_size: int = MAX_PLAINTEXT,
                  padding: Callable[[int, int], int] | None = None) -> None:
         self.max_fragment_size = max_fragment_size
+        #: The largest content of a protected record we send: max_fragment_size,
+        #: lowered by the peer's record_size_limit.
+        self.protected_fragment_size = max_fragment_size
+        #: TLSInnerPlaintext bounds (content + type + padding), RFC 8446 5.4 and
+        #: RFC 8449: ours to the peer, and what we accept from the peer.
+        self.write_inner_limit = MAX_PLAINTEXT + 1
+        self.read_inner_limit = MAX_PLAINTEXT + 1
         self.padding = padding
         self._read = _Direction()
         self._write = _Direction()
@@ -101,6 +111,16 @@ class RecordLayer:
         self.skip_budget = 0
         self.skip_unprotected_application_data = False
         self.first_record_version = 0x0303
+
+    # -- record_size_limit (RFC 8449) ----------------------------------------
+    def set_peer_record_size_limit(self, limit: int) -> None:
+        """Our protected records hold at most ``limit`` bytes of TLSInnerPlaintext."""
+        self.write_inner_limit = min(limit, MAX_PLAINTEXT + 1)
+        self.protected_fragment_size = min(self.max_fragment_size, self.write_inner_limit - 1)
+
+    def set_own_record_size_limit(self, limit: int) -> None:
+        """The peer's protected records over ``limit`` bytes are ``record_overflow``."""
+        self.read_inner_limit = min(limit, MAX_PLAINTEXT + 1)
 
     # -- keys ---------------------------------------------------------------
     def set_read_key(self, suite: CipherSuite, secret: bytes) -> None:
@@ -219,7 +239,7 @@ class RecordLayer:
             raise BadRecordMac("a record failed to decrypt") from None
         direction.seq = seq + 1
         end = len(plaintext) - 1
-        if 0 < end <= MAX_PLAINTEXT and plaintext[end] in _PROTECTED_CONTENT_TYPES:
+        if 0 < end < self.read_inner_limit and plaintext[end] in _PROTECTED_CONTENT_TYPES:
             return [(plaintext[end], memoryview(plaintext)[:end], True)]  # no padding
         return [self._inner_plaintext(plaintext)]
 
@@ -273,12 +293,12 @@ class RecordLayer:
             self.skip_budget = 0  # the peer is now past its early data
         return self._inner_plaintext(plaintext)
 
-    @staticmethod
-    def _inner_plaintext(plaintext: bytes) -> tuple[int, memoryview, bool]:
+    def _inner_plaintext(self, plaintext: bytes) -> tuple[int, memoryview, bool]:
         """TLSInnerPlaintext: strip the zero padding, find the real content type."""
         end = len(plaintext)
-        if end > MAX_PLAINTEXT + 1:  # content + type + padding (RFC 8446 5.4)
-            raise RecordOverflow(f"a record of {end} bytes of inner plaintext")
+        if end > self.read_inner_limit:  # content + type + padding (5.4, RFC 8449)
+            raise RecordOverflow(f"a record of {end} bytes of inner plaintext",
+                                 reason="record_size_limit")
         if end and plaintext[-1]:
             end -= 1
         else:
@@ -321,7 +341,7 @@ class RecordLayer:
         aead = direction.aead
         length = len(data)
         seq = direction.seq
-        if (aead is None or not 0 < length <= self.max_fragment_size
+        if (aead is None or not 0 < length <= self.protected_fragment_size
                 or seq + 2 >= direction.limit or self.padding is not None
                 or self._handshake_out):
             return False
@@ -339,7 +359,7 @@ class RecordLayer:
         direction = self._write
         aead = direction.aead
         length = len(data)
-        if aead is not None and 0 < length <= self.max_fragment_size and self.padding is None:
+        if aead is not None and 0 < length <= self.protected_fragment_size and self.padding is None:
             # The common case, one protected record: the same as the loop below.
             seq = direction.seq
             if seq >= _MAX_SEQ:
@@ -351,9 +371,9 @@ class RecordLayer:
                                           b"".join((data, _TYPE_BYTES[content_type])), header))
             return
         view = memoryview(data)
-        size = self.max_fragment_size
         out = self._out
         if aead is None:
+            size = self.max_fragment_size
             header = bytes((content_type,)) + self.first_record_version.to_bytes(2, "big")
             self.first_record_version = 0x0303
             for start in range(0, len(view), size):
@@ -362,6 +382,8 @@ class RecordLayer:
                 out.append(bytes(chunk))
             return
         type_byte = bytes((content_type,))
+        size = self.protected_fragment_size
+        room = self.write_inner_limit - 1
         padding = self.padding
         iv = direction.iv
         for start in range(0, max(len(view), 1), size):
@@ -369,7 +391,7 @@ class RecordLayer:
             if padding is None:
                 inner = b"".join((chunk, type_byte))
             else:
-                pad = max(0, min(padding(content_type, len(chunk)), MAX_PLAINTEXT - len(chunk)))
+                pad = max(0, min(padding(content_type, len(chunk)), room - len(chunk)))
                 inner = b"".join((chunk, type_byte, bytes(pad)))
             header = _APPLICATION_DATA_HEADER + (len(inner) + 16).to_bytes(2, "big")
             seq = direction.seq
