@@ -1,7 +1,7 @@
 """siotls vs Python's ``ssl`` over loopback, server and client in separate processes.
 
-    python bench/bench_loopback.py                  # 3 runs, asyncio, trio and anyio (~2 min)
-    python bench/bench_loopback.py --quick          # 3 short runs (~45 s)
+    python bench/bench_loopback.py                  # 3 runs, asyncio, trio and anyio (~5 min)
+    python bench/bench_loopback.py --quick          # 3 short runs (~2 min)
     python bench/bench_loopback.py --frameworks asyncio --runs 5
     python bench/bench_loopback.py --json           # results as JSON
     python bench/bench_loopback.py --no-pin         # let the scheduler place the processes
@@ -27,6 +27,10 @@ Measured, medians over the rounds of one run (a run = one server process):
 2. **MB/s**: one connection streams N MiB in 64 KiB writes to the server, which
    answers one byte once it has read them all;
 3. **1-byte echo**: round trips per second on one connection.
+
+With each, the CPU time the server and the client used (``/proc/<pid>/stat`` and
+``time.process_time``) per connection, per MB and per echo: less sensitive than
+the rates to other jobs on a shared machine.
 
 Same TLS setup as the other benchmarks (``_common.py``): TLS 1.3, x25519,
 TLS_AES_128_GCM_SHA256, ECDSA P-256 leaf + CA, client verifies, no tickets.
@@ -65,6 +69,8 @@ READ_SIZE = 2**16
 STACKS = ("ssl", "siotls")
 FRAMEWORKS = ("asyncio", "trio", "anyio")
 METRICS = ("connections_per_s", "mb_per_s", "echo_round_trips_per_s")
+#: CPU time, server + client, in microseconds per connection, per MB and per echo.
+CPU_METRICS = ("cpu_us_per_connection", "cpu_us_per_mb", "cpu_us_per_echo")
 TARGETS = {"connections_per_s": 1.2, "mb_per_s": 1.2, "echo_round_trips_per_s": 1.0}
 
 
@@ -378,28 +384,48 @@ async def echo_rate(fw: Framework, setup: Setup, stack: str, port: int, count: i
     return count / elapsed
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (Linux ``/proc``; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def measure_all(fw: Framework, setup: Setup, ports: dict[str, dict[str, int]],
-                      params: Params) -> dict[str, dict[str, list[float]]]:
+                      params: Params, server_pid: int) -> dict[str, dict[str, list[float]]]:
+    """Rates per metric and stack, and the CPU time (server + client) per operation.
+
+    CPU time per operation is much less sensitive than rates to other jobs on a
+    shared machine: it is the work done, not how long the scheduler made it wait.
+    """
     import gc
 
-    samples: dict[str, dict[str, list[float]]] = {m: {s: [] for s in STACKS} for m in METRICS}
+    samples: dict[str, dict[str, list[float]]] = {
+        m: {s: [] for s in STACKS} for m in (*METRICS, *CPU_METRICS)}
     for round_ in range(-1, params.rounds):  # round -1: warm-up, not kept
         scale = 0.2 if round_ < 0 else 1.0
+        connections = max(5, int(params.connections * scale))
+        mib = max(1, int(params.mib * scale))
+        echoes = max(50, int(params.echoes * scale))
         for stack in STACKS if round_ % 2 == 0 else STACKS[::-1]:
             echo, sink = ports[stack]["echo"], ports[stack]["sink"]
-            results = {}
-            gc.collect()
-            results["connections_per_s"] = await connections_per_second(
-                fw, setup, stack, echo, max(5, int(params.connections * scale)))
-            gc.collect()
-            results["mb_per_s"] = await throughput(
-                fw, setup, stack, sink, max(1, int(params.mib * scale)))
-            gc.collect()
-            results["echo_round_trips_per_s"] = await echo_rate(
-                fw, setup, stack, echo, max(50, int(params.echoes * scale)))
-            if round_ >= 0:
-                for metric, value in results.items():
-                    samples[metric][stack].append(value)
+            runs: dict[str, tuple[Awaitable[float], float]] = {
+                "connections_per_s": (connections_per_second(
+                    fw, setup, stack, echo, connections), connections),
+                "mb_per_s": (throughput(fw, setup, stack, sink, mib), mib * MIB / 1e6),
+                "echo_round_trips_per_s": (echo_rate(fw, setup, stack, echo, echoes), echoes),
+            }
+            for (metric, (measure, operations)), cpu_metric in zip(
+                    runs.items(), CPU_METRICS, strict=True):
+                gc.collect()
+                cpu_before = time.process_time() + process_cpu_seconds(server_pid)
+                rate = await measure
+                cpu = time.process_time() + process_cpu_seconds(server_pid) - cpu_before
+                if round_ >= 0:
+                    samples[metric][stack].append(rate)
+                    samples[cpu_metric][stack].append(cpu / operations * 1e6)
     return samples
 
 
@@ -464,7 +490,7 @@ def run_framework(framework: str, creds_path: str, params: Params, no_pin: bool
         setup = Setup(load_credentials(creds_path))
         fw = FRAMEWORK_CLASSES[framework]()
         result: dict[str, dict[str, list[float]]] = fw.run(
-            lambda: measure_all(fw, setup, ports, params))
+            lambda: measure_all(fw, setup, ports, params, server.pid))
         return result
     finally:
         if previous is not None:
@@ -475,7 +501,7 @@ def run_framework(framework: str, creds_path: str, params: Params, no_pin: bool
 
 def summarize(samples: dict[str, dict[str, list[float]]]) -> dict[str, Any]:
     medians = {m: {s: statistics.median(v) for s, v in per.items()} for m, per in samples.items()}
-    ratios = {m: medians[m]["siotls"] / medians[m]["ssl"] for m in METRICS}
+    ratios = {m: medians[m]["siotls"] / medians[m]["ssl"] for m in medians}
     return {"medians": medians, "ratios": ratios, "samples": samples}
 
 
@@ -492,7 +518,9 @@ def print_results(results: dict[str, Any]) -> None:
         header += f"{'run ' + str(i + 1) + ' ssl':>13}{'siotls':>9}{'ratio':>7}"
     print(header + "  target")
     names = {"connections_per_s": "connections/s", "mb_per_s": "MB/s",
-             "echo_round_trips_per_s": "echo round trips/s"}
+             "echo_round_trips_per_s": "echo round trips/s",
+             "cpu_us_per_connection": "CPU us/connection", "cpu_us_per_mb": "CPU us/MB",
+             "cpu_us_per_echo": "CPU us/echo"}
     for framework, runs in results["frameworks"].items():
         for metric in METRICS:
             line = f"{framework:<9}{names[metric]:<24}"
@@ -503,6 +531,12 @@ def print_results(results: dict[str, Any]) -> None:
                 ok = ok and ratio >= TARGETS[metric]
             target = TARGETS[metric]
             print(f"{line}  >= {target}x: {'met' if ok else 'NOT met'} in every run")
+        for metric in CPU_METRICS:
+            line = f"{framework:<9}{names[metric]:<24}"
+            for run in runs:
+                med, ratio = run["medians"][metric], run["ratios"][metric]
+                line += f"{med['ssl']:>13.0f}{med['siotls']:>9.0f}{ratio:>7.2f}"
+            print(f"{line}  (lower is better)")
 
 
 def main() -> None:
@@ -522,9 +556,9 @@ def main() -> None:
         server_main(args.serve, args.creds, args.cpu)
         return
     if args.quick:
-        params = Params(rounds=5, connections=60, mib=16, echoes=1500)
+        params = Params(rounds=3, connections=40, mib=8, echoes=800)
     else:
-        params = Params(rounds=7, connections=150, mib=48, echoes=4000)
+        params = Params(rounds=5, connections=100, mib=24, echoes=2000)
     creds_path = str(Path(TMPDIR.name, "creds.json"))
     save_credentials(make_credentials(TMPDIR.name), creds_path)
     import cryptography
