@@ -42,7 +42,11 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.hookimpl(tryfirst=True)  # before the mark plugin deselects by -m
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        module = item.module.__name__.rpartition(".")[2] if item.module else ""
+        # Where the test function was written (tests/test_backends.py collects others' again).
+        function = getattr(item, "function", None)
+        module = getattr(function, "__module__", None) or (
+            item.module.__name__ if item.module else "")
+        module = module.rpartition(".")[2]
         if module in INTEGRATION_MODULES:
             item.add_marker(pytest.mark.integration)
         if module in SLOW_MODULES:
