@@ -32,10 +32,12 @@ __all__ = ["INTEGRATION_MODULES", "SLOW_MODULES", "Gates", "fuzz_examples", "rea
 #: Modules that run more than the engine in memory: sockets, subprocesses, real peers
 #: (Python's ssl, openssl, GnuTLS, Chromium), the adapters, the examples, the docs build.
 INTEGRATION_MODULES = frozenset({
-    "test_anyio_adapter", "test_asyncio_adapter", "test_browser", "test_cli", "test_compat",
+    "test_adapter_driver", "test_adapter_sockets", "test_anyio_adapter",
+    "test_asyncio_adapter", "test_browser", "test_cli", "test_compat",
     "test_compat_frameworks", "test_docs", "test_examples", "test_examples_async",
-    "test_gnutls_interop", "test_httpx_adapter", "test_openssl_interop",
-    "test_readme_and_examples", "test_ssl_interop", "test_trio_adapter", "test_workflow",
+    "test_gnutls_interop", "test_httpx_adapter", "test_lazy_adapters",
+    "test_openssl_interop", "test_readme_and_examples", "test_ssl_interop",
+    "test_trio_adapter", "test_workflow",
 })
 #: Modules of CPU-heavy tests (fuzzing).
 SLOW_MODULES = frozenset({"test_fuzz"})

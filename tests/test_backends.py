@@ -1,7 +1,8 @@
 """Both crypto backends: ``siotls.crypto.install('openssl')`` and ``install('hacl')``.
 
 The handshake matrix (tests/test_handshake.py), the RFC 8448 vectors
-(tests/test_rfc8448.py) and the interop tests against Python's ``ssl``
+(tests/test_rfc8448.py, and replayed through connections: test_rfc8448_replay.py)
+and the interop tests against Python's ``ssl``
 (tests/test_ssl_interop.py) run here a second time, with HACL* installed: their test
 functions are collected again under a ``test_hacl_`` name, and the autouse
 :func:`backend` fixture installs the backend for each test and restores the one
@@ -32,6 +33,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF, HKDFExpand
 import siotls
 import test_handshake
 import test_rfc8448
+import test_rfc8448_replay
 import test_ssl_interop
 from certs import make_ca
 from gnutls_peer import GNUTLS_CLI, GNUTLS_SERV
@@ -50,7 +52,7 @@ else:
     HAVE_PYHACL = True
 
 # -- the scenarios of other modules, again on HACL* ------------------------------------------
-RERUN = (test_handshake, test_rfc8448, test_ssl_interop)
+RERUN = (test_handshake, test_rfc8448, test_rfc8448_replay, test_ssl_interop)
 for _module in RERUN:
     for _name, _test in vars(_module).items():
         if _name.startswith("test_") and callable(_test):

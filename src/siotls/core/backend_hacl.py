@@ -25,9 +25,9 @@ Keys: pyhacl takes raw bytes, so keys parsed by ``cryptography`` (ours and the
 peer's certificate key) are exported raw here. An x25519 key share made here is
 its 32 secret bytes (any 32 bytes are a valid X25519 scalar, RFC 7748 section 5).
 ECDSA signatures are converted between HACL*'s ``r || s`` and TLS's DER by
-``cryptography``'s ``utils`` (an encoding, not a primitive). Secret bytes and
-ECDSA nonces come from :func:`os.urandom`, as ``cryptography``'s keys come from
-OpenSSL's generator.
+``cryptography``'s ``utils`` (an encoding, not a primitive). x25519 secrets and
+ECDSA nonces come from :func:`siotls.core.provider.random_bytes` (the operating
+system's generator), where ``cryptography``'s keys come from OpenSSL's.
 
 Two gaps of pyhacl 1.0.1 are worked around, not patched: its hash objects'
 ``copy()`` keeps only the first word of the state once a block was hashed, so
@@ -37,7 +37,6 @@ takes ``bytes`` only, so memoryviews are copied first.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -56,6 +55,7 @@ from pyhacl.hashlib import sha256, sha384
 from pyhacl.signature import ed25519 as hacl_ed25519
 from pyhacl.signature import p256
 
+from siotls.core import provider
 from siotls.core.errors import IllegalParameter
 from siotls.iana import CipherSuites, NamedGroup, SignatureScheme
 
@@ -173,7 +173,7 @@ class Hacl:
     # -- x25519 ---------------------------------------------------------------------
     def generate_x25519(self) -> tuple[bytes, bytes]:
         """A fresh x25519 secret (32 random bytes) and its public key."""
-        secret = os.urandom(32)
+        secret = provider.random_bytes(32)
         return secret, curve25519.secret_to_public(secret)
 
     def x25519(self, private_key: bytes | x25519.X25519PrivateKey, peer_share: bytes) -> bytes:
@@ -194,12 +194,12 @@ class Hacl:
         assert isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp256r1"
         private = key.private_numbers().private_value.to_bytes(32, "big")
         for _ in range(64):  # a nonce outside [1, n-1] (about 2**-32) is drawn again
-            nonce = os.urandom(32)
+            nonce = provider.random_bytes(32)
             if p256.validate_private_key(nonce):
                 signature: bytes = p256.sign_sha256(data, private, nonce)
                 return encode_dss_signature(int.from_bytes(signature[:32], "big"),
                                             int.from_bytes(signature[32:], "big"))
-        raise RuntimeError("os.urandom gave 64 invalid P-256 nonces")
+        raise RuntimeError("64 random P-256 nonces out of range: a broken generator")
 
     def verify(self, scheme: int, key: Any, signature: bytes, data: bytes) -> None:
         """Raise :class:`InvalidSignature` when the signature does not verify."""

@@ -11,8 +11,6 @@ first ClientHello in memory (it is not stateless), so it sends no cookie.
 
 from __future__ import annotations
 
-import os
-
 from siotls.core import certificates, crypto
 from siotls.core import extensions as ext
 from siotls.core.config import (
@@ -73,8 +71,7 @@ class ServerHandshake(Handshake):
             HandshakeType.FINISHED: self.on_finished,
         })
         assert config.private_key is not None
-        self.private_key, self.usable_schemes = crypto.load_credentials(
-            config.private_key, config.certificate_chain[0])
+        self.private_key, self.usable_schemes = config.credentials()
         self.hello_retry_group: int | None = None
         self.hello_retry_suite: int | None = None
         self.first_client_hello: ClientHello | None = None
@@ -177,15 +174,15 @@ class ServerHandshake(Handshake):
         config = self.config
         self.client_random = ch.random
         self.records.skip_unprotected_application_data = False
-        private, public = crypto.generate_key_share(group)
+        private, public = config.key_share_generator(group)
         shared_secret = crypto.key_exchange(group, private, client_share)
         if self.schedule is None:
             self.schedule = KeySchedule(crypto.CIPHER_SUITES[suite])
         schedule = self.schedule
         schedule.update(raw)
-        self.send(ServerHello(os.urandom(32), ch.legacy_session_id, suite, {
+        self.send(ServerHello(config.random_bytes(32), ch.legacy_session_id, suite, {
+            ET.KEY_SHARE: ext.encode_key_share_sh(group, public),  # RFC 8448's order
             ET.SUPPORTED_VERSIONS: TLSVersion.TLS_1_3.to_bytes(2, "big"),
-            ET.KEY_SHARE: ext.encode_key_share_sh(group, public),
         }).serialize())
         if ch.legacy_session_id:
             self.send_change_cipher_spec()
@@ -226,7 +223,7 @@ class ServerHandshake(Handshake):
             raise CertificateRequired("the client sent no certificate")
         chain = tuple(entry.cert_data for entry in certificate.certificate_list)
         assert self.config.truststore is not None
-        leaf = certificates.verify_client_chain(self.config.truststore, chain)
+        leaf = certificates.verify_client_chain(self.config.truststore, chain, now=self.now())
         self.accept_peer_certificate(leaf, chain, verified=True)
         self.state = State.WAIT_CV
 
