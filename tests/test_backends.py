@@ -2,11 +2,11 @@
 
 The handshake matrix (tests/test_handshake.py), the RFC 8448 vectors
 (tests/test_rfc8448.py, and replayed through connections: test_rfc8448_replay.py)
-and the interop tests against Python's ``ssl``
-(tests/test_ssl_interop.py) run here a second time, with HACL* installed: their test
-functions are collected again under a ``test_hacl_`` name, and the autouse
-:func:`backend` fixture installs the backend for each test and restores the one
-before. An all-HACL* siotls also meets ``openssl s_server/s_client`` and GnuTLS.
+and the interop tests against Python's ``ssl`` (tests/test_ssl_interop.py), the
+``openssl`` and the GnuTLS command lines (tests/test_interop.py) run here a second
+time, with HACL* installed: their test functions are collected again under a
+``test_hacl_`` name, and the autouse :func:`backend` fixture installs the backend for
+each test and restores the one before. An all-HACL* siotls meets each peer too.
 
 The tests of this file proper check that an all-HACL* configuration really runs on
 HACL* (pyhacl calls counted, the ``cryptography`` primitives it replaces made
@@ -32,13 +32,13 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF, HKDFExpand
 
 import siotls
 import test_handshake
+import test_interop
 import test_rfc8448
 import test_rfc8448_replay
 import test_ssl_interop
 from certs import make_ca
-from gnutls_peer import GNUTLS_CLI, GNUTLS_SERV
 from helpers import connection_pair, handshake
-from openssl_peer import OPENSSL
+from peers import PKI, Peer, by_peer, per_peer, pki
 from siotls import TLSConnection
 from siotls.core import crypto
 from siotls.errors import BadRecordMac, DecryptError, IllegalParameter
@@ -52,7 +52,8 @@ else:
     HAVE_PYHACL = True
 
 # -- the scenarios of other modules, again on HACL* ------------------------------------------
-RERUN = (test_handshake, test_rfc8448, test_rfc8448_replay, test_ssl_interop)
+RERUN = (test_handshake, test_rfc8448, test_rfc8448_replay, test_ssl_interop, test_interop)
+__all__ = ["pki"]  # test_interop's fixture
 for _module in RERUN:
     for _name, _test in vars(_module).items():
         if _name.startswith("test_") and callable(_test):
@@ -79,6 +80,8 @@ HACL_ONLY = {"cipher_suites": [CipherSuites.TLS_CHACHA20_POLY1305_SHA256],
              "key_exchanges": [NamedGroup.x25519]}
 HACL_KEYS = {"ed25519": SignatureScheme.ed25519,
              "ecdsa-p256": SignatureScheme.ecdsa_secp256r1_sha256}
+per_peer_ed25519 = pytest.mark.parametrize(("peer", "key_type"), per_peer(
+    lambda peer: [k for k in peer.key_types if k == "ed25519"]))
 
 
 # -- the switch -----------------------------------------------------------------------------
@@ -160,8 +163,11 @@ def hacl_calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     monkeypatch.setattr(crypto, "x25519", types.SimpleNamespace(
         X25519PrivateKey=type("X25519PrivateKey", (), {"generate": staticmethod(_forbid)}),
         X25519PublicKey=type("X25519PublicKey", (), {"from_public_bytes": staticmethod(_forbid)})))
-    monkeypatch.setattr(crypto.hashes, "Hash", _forbid)
-    monkeypatch.setattr(crypto.ec, "ECDSA", _forbid)
+    # siotls.core.crypto's own names only: certificates made meanwhile still sign.
+    monkeypatch.setattr(crypto, "hashes", types.SimpleNamespace(**{
+        **vars(crypto.hashes), "Hash": _forbid}))
+    monkeypatch.setattr(crypto, "ec", types.SimpleNamespace(**{
+        **vars(crypto.ec), "ECDSA": _forbid}))
     return calls
 
 
@@ -342,9 +348,9 @@ def test_a_bad_certificate_verify_is_decrypt_error() -> None:
 
 
 # -- against real peers on HACL* ------------------------------------------------------------
-# The interop scenarios of tests/test_openssl_interop.py and tests/test_gnutls_interop.py,
-# under TLS_CHACHA20_POLY1305_SHA256 (their default group is x25519 and their certificate
-# ecdsa-p256): with the hacl_calls fixture, no cryptography primitive HACL* replaces runs.
+# Scenarios of tests/test_interop.py under TLS_CHACHA20_POLY1305_SHA256 (their default
+# group is x25519 and their certificate ecdsa-p256): with the hacl_calls fixture, no
+# cryptography primitive that HACL* replaces may run.
 CHACHA = CipherSuites.TLS_CHACHA20_POLY1305_SHA256
 
 
@@ -372,36 +378,27 @@ def test_hacl_only_against_python_ssl(tmp_path: Path, side: str, key_type: str,
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("forced_by", ["openssl", "siotls"])
-def test_hacl_client_against_openssl_s_server(tmp_path: Path, forced_by: str,
-                                              hacl_calls: dict[str, int]) -> None:
-    import test_openssl_interop as interop
-
-    if OPENSSL is None:
-        pytest.skip("no openssl binary on PATH")
-    interop.test_client_cipher_suites(interop.PKI(tmp_path), CHACHA, forced_by)
+@by_peer
+@pytest.mark.parametrize("forced_by", ["peer", "siotls"])
+def test_hacl_client_against_peer_server(peer: Peer, tmp_path: Path, forced_by: str,
+                                         hacl_calls: dict[str, int]) -> None:
+    test_interop.test_client_cipher_suites(peer, PKI(tmp_path), CHACHA, forced_by)
     assert hacl_calls["pyhacl.signature.p256.verif_sha256"] == 1
-
-
-@pytest.mark.integration
-def test_hacl_server_against_openssl_s_client(tmp_path: Path, hacl_calls: dict[str, int]
-                                              ) -> None:
-    import test_openssl_interop as interop
-
-    if OPENSSL is None:
-        pytest.skip("no openssl binary on PATH")
-    interop.test_server_cipher_suites(interop.PKI(tmp_path), CHACHA)
-    assert hacl_calls["pyhacl.signature.p256.sign_sha256"] == 1
-
-
-@pytest.mark.integration
-@pytest.mark.parametrize("side", ["client", "server"])
-def test_hacl_against_gnutls(tmp_path: Path, side: str, hacl_calls: dict[str, int]) -> None:
-    import test_gnutls_interop as interop
-
-    if GNUTLS_SERV is None or GNUTLS_CLI is None:
-        pytest.skip("no gnutls-serv / gnutls-cli on PATH")
-    test = (interop.test_client_cipher_suites if side == "client"
-            else interop.test_server_cipher_suites)
-    test(interop.PKI(tmp_path), CHACHA)
     assert hacl_calls["pyhacl.diffie_hellman.curve25519.ecdh"] == 1
+
+
+@pytest.mark.integration
+@by_peer
+def test_hacl_server_for_peer_client(peer: Peer, tmp_path: Path, hacl_calls: dict[str, int]
+                                     ) -> None:
+    test_interop.test_server_cipher_suites(peer, PKI(tmp_path), CHACHA)
+    assert hacl_calls["pyhacl.signature.p256.sign_sha256"] == 1
+    assert hacl_calls["pyhacl.diffie_hellman.curve25519.ecdh"] == 1
+
+
+@pytest.mark.integration
+@per_peer_ed25519
+def test_hacl_ed25519_server_for_peer_client(peer: Peer, tmp_path: Path, key_type: str,
+                                             hacl_calls: dict[str, int]) -> None:
+    test_interop.test_server_key_types(peer, PKI(tmp_path), key_type)
+    assert hacl_calls["pyhacl.signature.ed25519.sign"] == 1

@@ -97,6 +97,7 @@ class ServerHandshake(Handshake):
             self._check_second_client_hello(ch)
 
         suite = select_cipher_suite(config.cipher_suites, ch.cipher_suites)
+        self.nconfig.peer_cipher_suites = tuple(ch.cipher_suites)
         if ET.SIGNATURE_ALGORITHMS not in exts:
             raise MissingExtension("the ClientHello has no signature_algorithms")
         scheme = select_signature_scheme(
