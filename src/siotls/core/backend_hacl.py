@@ -29,14 +29,17 @@ ECDSA signatures are converted between HACL*'s ``r || s`` and TLS's DER by
 ECDSA nonces come from :func:`siotls.core.provider.random_bytes` (the operating
 system's generator), where ``cryptography``'s keys come from OpenSSL's.
 
-Two gaps of pyhacl 1.0.1 are worked around, not patched: its hash objects'
+Three gaps of pyhacl 1.0.1 are worked around, not patched: its hash objects'
 ``copy()`` keeps only the first word of the state once a block was hashed, so
-:class:`Hash` buffers the transcript and hashes it in one shot; and its AEAD
-takes ``bytes`` only, so memoryviews are copied first.
+:class:`Hash` buffers the transcript and hashes it in one shot; its AEAD
+``decrypt`` leaks its output buffer when the tag does not match, so
+:meth:`ChaCha20Poly1305.decrypt` opens records with HACL*'s ``encrypt`` (see
+there); and it takes ``bytes`` only, so memoryviews are copied first.
 """
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable
 from typing import Any
 
@@ -87,15 +90,29 @@ class ChaCha20Poly1305:
         return sealed
 
     def decrypt(self, nonce: Buffer, data: Buffer, associated_data: Buffer | None, /) -> bytes:
+        """Open ``ciphertext || tag``; :class:`InvalidTag` unless the tag matches.
+
+        pyhacl's ``decrypt`` is not used: it leaks its output buffer on every tag
+        mismatch, so a peer could grow our memory one forged record per connection.
+        Both halves of RFC 8439's AEAD run in HACL*'s ``encrypt`` instead: sealing
+        zeros gives the ChaCha20 keystream (counter 1, as for the ciphertext), the
+        keystream XOR the ciphertext is the candidate plaintext, and sealing that
+        gives back the same ciphertext with the tag it must carry, compared in
+        constant time before any plaintext is returned.
+        """
         if len(data) < 16:
             raise InvalidTag
         sealed = bytes(data)
-        try:
-            return chacha_poly1305.decrypt(  # type: ignore[no-any-return]
-                sealed[:-16], bytes(associated_data or b""), self._key, bytes(nonce),
-                sealed[-16:])
-        except HACLError:
-            raise InvalidTag from None
+        ciphertext, tag = sealed[:-16], sealed[-16:]
+        aad, nonce = bytes(associated_data or b""), bytes(nonce)
+        keystream, _ = chacha_poly1305.encrypt(bytes(len(ciphertext)), aad, self._key, nonce)
+        size = len(ciphertext)
+        plaintext = (int.from_bytes(ciphertext, "big") ^ int.from_bytes(keystream, "big")
+                     ).to_bytes(size, "big")
+        _, expected = chacha_poly1305.encrypt(plaintext, aad, self._key, nonce)
+        if not hmac.compare_digest(expected, tag):
+            raise InvalidTag
+        return plaintext
 
 
 class Hash(hashes.HashContext):
