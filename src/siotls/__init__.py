@@ -1,6 +1,7 @@
 """siotls: a sans-IO TLS 1.3 implementation (RFC 8446) on ``cryptography``.
 
 The public names: :class:`TLSConfiguration`, :class:`TLSConnection`,
+:class:`CertificateChain`,
 :class:`TLSError` and its subclasses (in :mod:`siotls.errors`), and the
 modules :mod:`siotls.crypto`, :mod:`siotls.trust`, :mod:`siotls.pem`,
 :mod:`siotls.iana`.
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING
 from siotls import crypto, errors, iana
 from siotls.core.config import InsecureWarning, TLSConfiguration, TLSNegotiatedConfiguration
 from siotls.core.connection import TLSConnection
+from siotls.core.credentials import CertificateChain
 from siotls.core.errors import RaggedEOF, TLSError, TLSFatalAlert, TLSPeerAlert, TLSUsageError
 
 if TYPE_CHECKING:  # what __getattr__ loads, for type checkers
@@ -33,6 +35,7 @@ __version__ = "0.1.0"
 _LAZY_MODULES = ("anyio", "asyncio", "compat", "httpx", "trio")
 
 __all__ = [
+    "CertificateChain",
     "InsecureWarning",
     "RaggedEOF",
     "TLSConfiguration",

@@ -17,7 +17,8 @@ extensions.py      extension codecs
 codec.py           the cursor Reader/Writer
 crypto.py          every call into ``cryptography``, or into backend_hacl.py when installed
 backend_hacl.py    the ``hacl`` crypto backend: every call into ``pyhacl`` (HACL*)
-certificates.py    X.509 path validation (``cryptography.x509.verification``)
+certificates.py    X.509 path validation: verify_chain, reason codes (``cryptography``)
+pathbuilder.py     path validation for CA keys the web PKI refuses (Ed25519, Ed448, PSS)
 config.py          TLSConfiguration, TLSNegotiatedConfiguration
 provider.py        the default randomness, clock and ephemeral keys (injectable)
 errors.py          TLSError and one exception per alert

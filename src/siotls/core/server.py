@@ -11,7 +11,7 @@ first ClientHello in memory (it is not stateless), so it sends no cookie.
 
 from __future__ import annotations
 
-from siotls.core import certificates, crypto
+from siotls.core import certificates, credentials, crypto
 from siotls.core import extensions as ext
 from siotls.core.config import (
     TLSConfiguration,
@@ -40,7 +40,6 @@ from siotls.core.negotiation import (
     select_alpn,
     select_cipher_suite,
     select_group,
-    select_signature_scheme,
 )
 from siotls.core.record import RecordLayer
 from siotls.core.state import State
@@ -71,7 +70,7 @@ class ServerHandshake(Handshake):
             HandshakeType.FINISHED: self.on_finished,
         })
         assert config.private_key is not None
-        self.private_key, self.usable_schemes = config.credentials()
+        self.chain: credentials.CertificateChain | None = None  # chosen per ClientHello
         self.hello_retry_group: int | None = None
         self.hello_retry_suite: int | None = None
         self.first_client_hello: ClientHello | None = None
@@ -97,13 +96,18 @@ class ServerHandshake(Handshake):
             self._check_second_client_hello(ch)
 
         suite = select_cipher_suite(config.cipher_suites, ch.cipher_suites)
+        if ET.SERVER_NAME in exts:
+            self.nconfig.server_name = ext.decode_server_name(exts[ET.SERVER_NAME])
         self.nconfig.peer_cipher_suites = tuple(ch.cipher_suites)
         if ET.SIGNATURE_ALGORITHMS not in exts:
             raise MissingExtension("the ClientHello has no signature_algorithms")
-        scheme = select_signature_scheme(
-            config.signature_algorithms,
-            ext.decode_signature_algorithms(exts[ET.SIGNATURE_ALGORITHMS]),
-            self.usable_schemes)
+        self.chain, scheme = credentials.select_server_chain(
+            config.all_certificate_chains, config.signature_algorithms,
+            server_name=self.nconfig.server_name,
+            offered=ext.decode_signature_algorithms(exts[ET.SIGNATURE_ALGORITHMS]),
+            offered_cert=ext.decode_signature_algorithms(exts[ET.SIGNATURE_ALGORITHMS_CERT])
+            if ET.SIGNATURE_ALGORITHMS_CERT in exts else None,
+            sni_callback=config.sni_callback, strict_sni=config.strict_sni)
         if ET.SUPPORTED_GROUPS not in exts or ET.KEY_SHARE not in exts:
             raise MissingExtension("the ClientHello lacks supported_groups or key_share")
         supported_groups = ext.decode_supported_groups(exts[ET.SUPPORTED_GROUPS])
@@ -111,8 +115,6 @@ class ServerHandshake(Handshake):
         if not set(key_shares) <= set(supported_groups):
             raise IllegalParameter("a key_share for a group missing from supported_groups")
         group, hello_retry = select_group(config.key_exchanges, supported_groups, list(key_shares))
-        if ET.SERVER_NAME in exts:
-            self.nconfig.server_name = ext.decode_server_name(exts[ET.SERVER_NAME])
         alpn = None
         if ET.APPLICATION_LAYER_PROTOCOL_NEGOTIATION in exts:
             alpn = select_alpn(config.alpn, ext.decode_alpn(
@@ -199,17 +201,27 @@ class ServerHandshake(Handshake):
         if self.nconfig.server_name is not None:
             extensions[ET.SERVER_NAME] = b""
         self.send(EncryptedExtensions(extensions).serialize())
-        if config.require_peer_authentication:
-            self.send(CertificateRequest(b"", {
-                ET.SIGNATURE_ALGORITHMS: ext.encode_u16_list(config.signature_algorithms),
-            }).serialize())
+        asks = config.require_peer_authentication or config.request_peer_authentication
+        if asks:
+            self._send_certificate_request()
+        assert self.chain is not None
         self.send(Certificate(b"", [
-            CertificateEntry(der) for der in config.certificate_chain]).serialize())
-        self.sign_certificate_verify(self.private_key, scheme)
+            CertificateEntry(der) for der in self.chain.certificate_chain]).serialize())
+        self.sign_certificate_verify(self.chain.loaded[0], scheme)
         self.send_finished(schedule.server_handshake_traffic_secret)
         self.enter_application()
         self.set_write_key(schedule.server_application_traffic_secret)
-        self.state = State.WAIT_CERT if config.require_peer_authentication else State.WAIT_FINISHED
+        self.state = State.WAIT_CERT if asks else State.WAIT_FINISHED
+
+    def _send_certificate_request(self) -> None:
+        """signature_algorithms, and certificate_authorities for a small trust store."""
+        assert self.config.truststore is not None
+        extensions: dict[int, bytes] = {
+            ET.SIGNATURE_ALGORITHMS: ext.encode_u16_list(self.config.signature_algorithms)}
+        authorities = credentials.encode_certificate_authorities(self.config.truststore)
+        if authorities is not None:
+            extensions[ET.CERTIFICATE_AUTHORITIES] = authorities
+        self.send(CertificateRequest(b"", extensions).serialize())
 
     # -- client's second flight ---------------------------------------------------
     def on_certificate(self, body: memoryview, raw: bytes) -> None:
@@ -221,10 +233,18 @@ class ServerHandshake(Handshake):
             ext.check_offered(entry.extensions, set(), "Certificate")
         self.key_schedule.update(raw)
         if not certificate.certificate_list:
-            raise CertificateRequired("the client sent no certificate")
+            if self.config.require_peer_authentication:
+                raise CertificateRequired("the client sent no certificate",
+                                          reason="no_certificate")
+            self.state = State.WAIT_FINISHED  # optional: on without authentication
+            return
         chain = tuple(entry.cert_data for entry in certificate.certificate_list)
         assert self.config.truststore is not None
-        leaf = certificates.verify_client_chain(self.config.truststore, chain, now=self.now())
+        path = certificates.verify_chain(self.config.truststore, chain, purpose="client",
+                                         moment=self.now())
+        leaf = path.leaf
+        self.nconfig.peer_chain_validator = path.validator
+        self.nconfig.peer_verified_path = tuple(path)
         self.accept_peer_certificate(leaf, chain, verified=True)
         self.state = State.WAIT_CV
 
