@@ -34,11 +34,12 @@ __all__ = ["INTEGRATION_MODULES", "SLOW_MODULES", "Gates", "fuzz_examples", "rea
 INTEGRATION_MODULES = frozenset({
     "test_adapter_driver", "test_adapter_sockets", "test_anyio_adapter",
     "test_asyncio_adapter", "test_browser", "test_certificate_selection", "test_cli",
-    "test_compat",
+    "test_cli_pq", "test_compat",
     "test_compat_frameworks", "test_compat_socket", "test_docs", "test_examples",
-    "test_examples_async", "test_gnutls_interop", "test_httpx_adapter", "test_interop",
+    "test_examples_async", "test_firefox", "test_gnutls_interop", "test_httpx_adapter",
+    "test_interop",
     "test_lazy_adapters", "test_openssl_interop", "test_pathbuilder_interop",
-    "test_readme_and_examples",
+    "test_pyopenssl_interop", "test_readme_and_examples", "test_record_size_limit",
     "test_ssl_interop", "test_trio_adapter", "test_workflow",
 })
 #: Modules of CPU-heavy tests (fuzzing).

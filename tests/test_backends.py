@@ -1,6 +1,7 @@
 """Both crypto backends: ``siotls.crypto.install('openssl')`` and ``install('hacl')``.
 
-The handshake matrix (tests/test_handshake.py), the RFC 8448 vectors
+The handshake matrix (tests/test_handshake.py), the hybrid key exchanges
+(tests/test_hybrid.py: its X25519 half on HACL*), the RFC 8448 vectors
 (tests/test_rfc8448.py, and replayed through connections: test_rfc8448_replay.py)
 and the interop tests against Python's ``ssl`` (tests/test_ssl_interop.py), the
 ``openssl`` and the GnuTLS command lines (tests/test_interop.py) run here a second
@@ -32,6 +33,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF, HKDFExpand
 
 import siotls
 import test_handshake
+import test_hybrid
 import test_interop
 import test_rfc8448
 import test_rfc8448_replay
@@ -52,7 +54,8 @@ else:
     HAVE_PYHACL = True
 
 # -- the scenarios of other modules, again on HACL* ------------------------------------------
-RERUN = (test_handshake, test_rfc8448, test_rfc8448_replay, test_ssl_interop, test_interop)
+RERUN = (test_handshake, test_hybrid, test_rfc8448, test_rfc8448_replay, test_ssl_interop,
+         test_interop)
 __all__ = ["pki"]  # test_interop's fixture
 for _module in RERUN:
     for _name, _test in vars(_module).items():
@@ -200,6 +203,19 @@ def test_a_hacl_only_configuration_runs_on_hacl(hacl_calls: dict[str, int], key_
                                    "pyhacl.signature.p256.verif_sha256")}[key_type]
     assert hacl_calls[sign] == 1
     assert hacl_calls[verify] == 1
+
+
+@BOTH
+def test_report_of_a_hybrid_key_exchange(backend: str) -> None:
+    if not crypto.mlkem_supported():
+        pytest.skip("this cryptography has no ML-KEM")
+    client, server = connection_pair(
+        {"key_exchanges": [NamedGroup.X25519MLKEM768]}, key_type="ed25519")
+    handshake(client, server)
+    assert client.nconfig.key_exchange == NamedGroup.X25519MLKEM768
+    expected = "hacl+openssl" if backend == "hacl" else "openssl"
+    assert siotls.crypto.report(client.nconfig)["key_exchange"] == expected
+    assert siotls.crypto.report(server.nconfig)["key_exchange"] == expected
 
 
 @BOTH

@@ -68,6 +68,9 @@ def ensure_installed() -> None:
 def report(nconfig: TLSNegotiatedConfiguration) -> dict[str, str]:
     """Which backend (``'hacl'`` or ``'openssl'``) runs each primitive of a connection.
 
+    ``'hacl+openssl'`` is a hybrid key exchange whose ECDH half is HACL*'s
+    (X25519MLKEM768: x25519 on HACL*, ML-KEM-768 on ``cryptography``).
+
     From the negotiated parameters and the installed backend, with the rule
     :mod:`siotls.core.crypto` dispatches by. Keys: ``aead`` (record protection),
     ``key_exchange``, ``hash`` (transcript hash, HMAC and HKDF), ``signature`` (our
@@ -87,8 +90,12 @@ def report(nconfig: TLSNegotiatedConfiguration) -> dict[str, str]:
         suite = crypto.CIPHER_SUITES[nconfig.cipher_suite]
         result["aead"] = where(hacl is not None and suite.code in hacl.cipher_suites)
         result["hash"] = where(hacl is not None and hacl.provides_hash(suite.hash))
-    if nconfig.key_exchange is not None:
-        result["key_exchange"] = where(hacl is not None and nconfig.key_exchange in hacl.groups)
+    group = nconfig.key_exchange
+    if group is not None:
+        result["key_exchange"] = where(hacl is not None and group in hacl.groups)
+        hybrid = crypto.HYBRIDS.get(group)
+        if hacl is not None and hybrid is not None and hybrid.ecdh_group in hacl.groups:
+            result["key_exchange"] = "hacl+openssl"  # X25519MLKEM768: ML-KEM on cryptography
     for key, scheme in (("signature", nconfig.signature_algorithm),
                         ("peer_signature", nconfig.peer_signature_algorithm)):
         if scheme is not None:

@@ -188,9 +188,10 @@ class Hacl:
         return ChaCha20Poly1305(key)
 
     # -- x25519 ---------------------------------------------------------------------
-    def generate_x25519(self) -> tuple[bytes, bytes]:
-        """A fresh x25519 secret (32 random bytes) and its public key."""
-        secret = provider.random_bytes(32)
+    def x25519_share(self, secret: bytes | None = None) -> tuple[bytes, bytes]:
+        """An x25519 secret (32 fresh random bytes unless given) and its public key."""
+        if secret is None:
+            secret = provider.random_bytes(32)
         return secret, curve25519.secret_to_public(secret)
 
     def x25519(self, private_key: bytes | x25519.X25519PrivateKey, peer_share: bytes) -> bytes:
