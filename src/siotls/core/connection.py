@@ -60,8 +60,9 @@ from siotls.core.state import State
 from siotls.iana import AlertDescription, AlertLevel, ContentType, HandshakeType
 
 if TYPE_CHECKING:
-    from siotls.core.client import ClientHandshake, SessionTicket
+    from siotls.core.client import ClientHandshake
     from siotls.core.server import ServerHandshake
+    from siotls.core.session import TLSSession
 
 keylog_logger = logging.getLogger("siotls.keylog")
 
@@ -83,12 +84,18 @@ MAX_RECORDS_WITHOUT_PROGRESS = 64
 class TLSConnection:
     """One TLS 1.3 connection, client or server, as a sans-IO state machine."""
 
-    def __init__(self, config: TLSConfiguration, server_hostname: str | None = None) -> None:
+    def __init__(self, config: TLSConfiguration, server_hostname: str | None = None,
+                 session: TLSSession | None = None) -> None:
+        """``session``: a :class:`~siotls.TLSSession` to resume (client only); when it
+        cannot be used (expired, another host...) or the server declines it, the
+        handshake is a full one (see ``nconfig.session_resumed``)."""
         from siotls import crypto as crypto_backend  # noqa: PLC0415
 
         crypto_backend.ensure_installed()
         if config.side == "server" and server_hostname is not None:
             raise TLSUsageError("server_hostname is for clients")
+        if config.side == "server" and session is not None:
+            raise TLSUsageError("session is for clients (a server resumes from tickets)")
         if server_hostname is not None:
             try:
                 server_hostname = normalize_server_hostname(server_hostname)
@@ -107,7 +114,8 @@ class TLSConnection:
             from siotls.core.client import ClientHandshake  # noqa: PLC0415
 
             self._handshake = ClientHandshake(
-                config, self._records, self.nconfig, self._log_key, server_hostname)
+                config, self._records, self.nconfig, self._log_key, server_hostname,
+                session=session)
         else:
             from siotls.core.server import ServerHandshake  # noqa: PLC0415
 
@@ -155,9 +163,18 @@ class TLSConnection:
         return self._close_notify_received
 
     @property
-    def session_tickets(self) -> list[SessionTicket]:
-        """NewSessionTickets received (client only), newest last."""
+    def session_tickets(self) -> list[TLSSession]:
+        """Sessions from the NewSessionTickets received (client only), newest last.
+
+        Each can resume one later connection: ``TLSConnection(config, host, session=s)``.
+        """
         return list(getattr(self._handshake, "session_tickets", ()))
+
+    @property
+    def session(self) -> TLSSession | None:
+        """The newest session received (client only), or ``None``."""
+        tickets = getattr(self._handshake, "session_tickets", ())
+        return tickets[-1] if tickets else None
 
     def _check_usable(self) -> None:
         if self._failure is not None:

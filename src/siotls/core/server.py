@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from siotls.core import certificates, crypto
+from siotls.core import certificates, crypto, psk
 from siotls.core import extensions as ext
 from siotls.core.config import (
     TLSConfiguration,
@@ -21,6 +21,7 @@ from siotls.core.config import (
 )
 from siotls.core.errors import (
     CertificateRequired,
+    HandshakeFailure,
     IllegalParameter,
     MissingExtension,
     ProtocolVersion,
@@ -46,11 +47,14 @@ from siotls.core.negotiation import (
 )
 from siotls.core.record import RecordLayer
 from siotls.core.state import State
+from siotls.core.tickets import TicketKeys, new_session_ticket, process_ticket_keys
 from siotls.iana import (
     CipherSuites,
+    ContentType,
     ExtensionType,
     HandshakeType,
     NamedGroup,
+    PskKeyExchangeMode,
     SignatureScheme,
     TLSVersion,
 )
@@ -72,9 +76,11 @@ class ServerHandshake(Handshake):
             HandshakeType.CERTIFICATE_VERIFY: self.on_certificate_verify,
             HandshakeType.FINISHED: self.on_finished,
         })
-        assert config.private_key is not None
-        self.private_key, self.usable_schemes = crypto.load_credentials(
-            config.private_key, config.certificate_chain[0])
+        self.private_key: crypto.PrivateKey | None = None
+        self.usable_schemes: tuple[int, ...] = ()
+        if config.private_key is not None:  # a server may live on external PSKs only
+            self.private_key, self.usable_schemes = crypto.load_credentials(
+                config.private_key, config.certificate_chain[0])
         self.hello_retry_group: int | None = None
         self.hello_retry_suite: int | None = None
         self.first_client_hello: ClientHello | None = None
@@ -98,23 +104,27 @@ class ServerHandshake(Handshake):
             raise IllegalParameter("pre_shared_key is not the last extension")
         if self.first_client_hello is not None:
             self._check_second_client_hello(ch)
-
-        suite = select_cipher_suite(config.cipher_suites, ch.cipher_suites)
-        if ET.SIGNATURE_ALGORITHMS not in exts:
-            raise MissingExtension("the ClientHello has no signature_algorithms")
-        scheme = select_signature_scheme(
-            config.signature_algorithms,
-            ext.decode_signature_algorithms(exts[ET.SIGNATURE_ALGORITHMS]),
-            self.usable_schemes)
-        if ET.SUPPORTED_GROUPS not in exts or ET.KEY_SHARE not in exts:
-            raise MissingExtension("the ClientHello lacks supported_groups or key_share")
-        supported_groups = ext.decode_supported_groups(exts[ET.SUPPORTED_GROUPS])
-        key_shares = dict(ext.decode_key_share_ch(exts[ET.KEY_SHARE]))
-        if not set(key_shares) <= set(supported_groups):
-            raise IllegalParameter("a key_share for a group missing from supported_groups")
-        group, hello_retry = select_group(config.key_exchanges, supported_groups, list(key_shares))
         if ET.SERVER_NAME in exts:
             self.nconfig.server_name = ext.decode_server_name(exts[ET.SERVER_NAME])
+        choice = self._choose_psk(ch, raw) if ET.PRE_SHARED_KEY in exts else None
+
+        if choice is not None:
+            suite, scheme = choice.suite, None
+        else:
+            suite = self.hello_retry_suite or select_cipher_suite(
+                config.cipher_suites, ch.cipher_suites)
+            scheme = self._select_signature_scheme(exts)
+        group, share, hello_retry = None, None, False
+        if choice is None or choice.mode == PskKeyExchangeMode.psk_dhe_ke:
+            if ET.SUPPORTED_GROUPS not in exts or ET.KEY_SHARE not in exts:
+                raise MissingExtension("the ClientHello lacks supported_groups or key_share")
+            supported_groups = ext.decode_supported_groups(exts[ET.SUPPORTED_GROUPS])
+            key_shares = dict(ext.decode_key_share_ch(exts[ET.KEY_SHARE]))
+            if not set(key_shares) <= set(supported_groups):
+                raise IllegalParameter("a key_share for a group missing from supported_groups")
+            group, hello_retry = select_group(
+                config.key_exchanges, supported_groups, list(key_shares))
+            share = key_shares.get(group)
         alpn = None
         if ET.APPLICATION_LAYER_PROTOCOL_NEGOTIATION in exts:
             alpn = select_alpn(config.alpn, ext.decode_alpn(
@@ -126,13 +136,43 @@ class ServerHandshake(Handshake):
         if hello_retry:
             if self.first_client_hello is not None:
                 raise IllegalParameter("the second ClientHello still lacks a usable key share")
+            assert group is not None
             self._send_hello_retry_request(ch, raw, suite, group)
             return
         self.nconfig.cipher_suite = CipherSuites(suite)
-        self.nconfig.key_exchange = NamedGroup(group)
-        self.nconfig.signature_algorithm = SignatureScheme(scheme)
+        self.nconfig.key_exchange = None if group is None else NamedGroup(group)
+        self.nconfig.signature_algorithm = None if scheme is None else SignatureScheme(scheme)
         self.nconfig.alpn = alpn
-        self._send_server_flight(ch, raw, suite, group, key_shares[group], scheme, alpn)
+        self._send_server_flight(ch, raw, suite, (group, share), scheme, alpn, choice)
+
+    def _select_signature_scheme(self, exts: dict[int, bytes]) -> int:
+        if self.private_key is None:
+            raise HandshakeFailure("no PSK the server knows, and it has no certificate")
+        if ET.SIGNATURE_ALGORITHMS not in exts:
+            raise MissingExtension("the ClientHello has no signature_algorithms")
+        return select_signature_scheme(
+            self.config.signature_algorithms,
+            ext.decode_signature_algorithms(exts[ET.SIGNATURE_ALGORITHMS]),
+            self.usable_schemes)
+
+    def _choose_psk(self, ch: ClientHello, raw: bytes) -> psk.PskChoice | None:
+        """The PSK to use (binder checked), or ``None`` (see :mod:`siotls.core.psk`)."""
+        config = self.config
+        choice = psk.choose(
+            config, ch, raw, schedule=self.schedule, required_suite=self.hello_retry_suite,
+            server_name=self.nconfig.server_name, ticket_keys=self._ticket_keys,
+            now=config.clock())
+        if choice is not None and choice.ticket is not None:
+            self.nconfig.session_resumed = True
+            self.nconfig.peer_certificate_chain = choice.ticket.client_certificate_chain
+            self.nconfig.peer_verified = choice.ticket.client_verified
+        elif choice is not None:
+            self.nconfig.psk_identity = choice.identity
+        return choice
+
+    def _ticket_keys(self) -> TicketKeys:
+        config = self.config
+        return config.ticket_keys or process_ticket_keys(config.random_bytes, config.clock())
 
     def _check_second_client_hello(self, ch: ClientHello) -> None:
         """RFC 8446 section 4.1.2: ClientHello2 is ClientHello1 with the asked changes."""
@@ -148,9 +188,6 @@ class ServerHandshake(Handshake):
         shares = ext.decode_key_share_ch(ch.extensions[ET.KEY_SHARE])
         if [group for group, _ in shares] != [self.hello_retry_group]:
             raise IllegalParameter("the second ClientHello does not share the group we asked for")
-        if select_cipher_suite(self.config.cipher_suites, ch.cipher_suites) \
-                != self.hello_retry_suite:
-            raise IllegalParameter("the cipher suite changed after the HelloRetryRequest")
 
     def _send_hello_retry_request(self, ch: ClientHello, raw: bytes, suite: int,
                                   group: int) -> None:
@@ -172,23 +209,19 @@ class ServerHandshake(Handshake):
         self.state = State.START
 
     def _send_server_flight(  # noqa: PLR0917 (the negotiated parameters, spelled out)
-            self, ch: ClientHello, raw: bytes, suite: int, group: int,
-            client_share: bytes, scheme: int, alpn: bytes | None) -> None:
+            self, ch: ClientHello, raw: bytes, suite: int,
+            key_share: tuple[int | None, bytes | None], scheme: int | None,
+            alpn: bytes | None, choice: psk.PskChoice | None) -> None:
         config = self.config
         self.client_random = ch.random
         self.records.skip_unprotected_application_data = False
-        private, public = crypto.generate_key_share(group)
-        shared_secret = crypto.key_exchange(group, private, client_share)
         if self.schedule is None:
             self.schedule = KeySchedule(crypto.CIPHER_SUITES[suite])
         schedule = self.schedule
+        if choice is not None:
+            schedule.use_psk(choice.psk)
         schedule.update(raw)
-        self.send(ServerHello(os.urandom(32), ch.legacy_session_id, suite, {
-            ET.SUPPORTED_VERSIONS: TLSVersion.TLS_1_3.to_bytes(2, "big"),
-            ET.KEY_SHARE: ext.encode_key_share_sh(group, public),
-        }).serialize())
-        if ch.legacy_session_id:
-            self.send_change_cipher_spec()
+        shared_secret = self._send_server_hello(ch, suite, key_share, choice)
         schedule.enter_handshake(shared_secret)
         self.keylog("SERVER_HANDSHAKE_TRAFFIC_SECRET", schedule.server_handshake_traffic_secret)
         self.keylog("CLIENT_HANDSHAKE_TRAFFIC_SECRET", schedule.client_handshake_traffic_secret)
@@ -201,17 +234,42 @@ class ServerHandshake(Handshake):
         if self.nconfig.server_name is not None:
             extensions[ET.SERVER_NAME] = b""
         self.send(EncryptedExtensions(extensions).serialize())
-        if config.require_peer_authentication:
+        # RFC 8446 4.3.2: no CertificateRequest, and 4.4.2: no Certificate, with a PSK.
+        request_certificate = config.require_peer_authentication and choice is None
+        if request_certificate:
             self.send(CertificateRequest(b"", {
                 ET.SIGNATURE_ALGORITHMS: ext.encode_u16_list(config.signature_algorithms),
             }).serialize())
-        self.send(Certificate(b"", [
-            CertificateEntry(der) for der in config.certificate_chain]).serialize())
-        self.sign_certificate_verify(self.private_key, scheme)
+        if choice is None:
+            assert self.private_key is not None and scheme is not None
+            self.send(Certificate(b"", [
+                CertificateEntry(der) for der in config.certificate_chain]).serialize())
+            self.sign_certificate_verify(self.private_key, scheme)
         self.send_finished(schedule.server_handshake_traffic_secret)
         self.enter_application()
         self.set_write_key(schedule.server_application_traffic_secret)
-        self.state = State.WAIT_CERT if config.require_peer_authentication else State.WAIT_FINISHED
+        self.state = State.WAIT_CERT if request_certificate else State.WAIT_FINISHED
+
+    def _send_server_hello(self, ch: ClientHello, suite: int,
+                           key_share: tuple[int | None, bytes | None],
+                           choice: psk.PskChoice | None) -> bytes | None:
+        """Queue the ServerHello; the (EC)DHE shared secret (``None`` in psk_ke mode)."""
+        extensions: dict[int, bytes] = {
+            ET.SUPPORTED_VERSIONS: TLSVersion.TLS_1_3.to_bytes(2, "big")}
+        shared_secret = None
+        group, client_share = key_share
+        if group is not None:
+            assert client_share is not None
+            private, public = crypto.generate_key_share(group)
+            shared_secret = crypto.key_exchange(group, private, client_share)
+            extensions[ET.KEY_SHARE] = ext.encode_key_share_sh(group, public)
+        if choice is not None:
+            extensions[ET.PRE_SHARED_KEY] = choice.index.to_bytes(2, "big")
+        self.send(ServerHello(os.urandom(32), ch.legacy_session_id, suite,
+                              extensions).serialize())
+        if ch.legacy_session_id:
+            self.send_change_cipher_spec()
+        return shared_secret
 
     # -- client's second flight ---------------------------------------------------
     def on_certificate(self, body: memoryview, raw: bytes) -> None:
@@ -236,3 +294,19 @@ class ServerHandshake(Handshake):
         schedule.enter_resumption()
         self.set_read_key(schedule.client_application_traffic_secret)
         self.state = State.CONNECTED
+        self._send_session_tickets()
+
+    def _send_session_tickets(self) -> None:
+        """RFC 8446 4.6.1: tickets after the handshake (see :mod:`siotls.core.tickets`)."""
+        config = self.config
+        count = min(1, config.num_tickets) if self.nconfig.session_resumed \
+            else config.num_tickets
+        if not count:
+            return
+        keys, now = self._ticket_keys(), config.clock()
+        for number in range(count):
+            message = new_session_ticket(
+                config, keys, self.key_schedule, self.nconfig,
+                ticket_nonce=bytes((number,)), now=now)
+            if message is not None:
+                self.records.write(ContentType.HANDSHAKE, message)
