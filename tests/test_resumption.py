@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,6 +36,7 @@ from siotls.core.tickets import (
 )
 from siotls.iana import CipherSuites, NamedGroup, PskKeyExchangeMode
 from siotls.iana import ExtensionType as ET
+from siotls.tickets import load_key_file, read_key_file, rotate_key_file
 from vectors import named
 
 CA = make_ca()
@@ -64,6 +66,10 @@ def connect(client_conf: TLSConfiguration, server_conf: TLSConfiguration,
     c.initiate_connection()
     s.initiate_connection()
     handshake(c, s)
+    assert c.session_tickets == []  # the tickets come with the server's first data
+    s.send_data(b"welcome")
+    flow(s, c)
+    assert c.data_to_read() == b"welcome"
     return c, s
 
 
@@ -518,3 +524,38 @@ def test_rfc8448_offered_psks_decode() -> None:
     identities, binders = psk.decode_offered_psks(ch.extensions[ET.PRE_SHARED_KEY])
     assert len(identities) == 1 and binders == [named(4)["binder"]]
     assert list(ch.extensions)[-1] == ET.PRE_SHARED_KEY
+
+
+# -- the key file -------------------------------------------------------------------------------
+
+def test_key_file_rotation(tmp_path: Path) -> None:
+    path = tmp_path / "ticket-keys"
+    first = rotate_key_file(path)  # created with one key
+    assert read_key_file(path) == [first]
+    assert path.stat().st_mode & 0o077 == 0  # a secret: the owner's only
+    for _ in range(4):
+        rotate_key_file(path, keep=3)
+    keys_now = read_key_file(path)
+    assert len(keys_now) == 3 and first not in keys_now
+    loaded = load_key_file(path)
+    assert loaded.keys == tuple(keys_now) and loaded.encryption_key() == keys_now[0]
+
+
+def test_servers_sharing_a_key_file_resume_each_other(tmp_path: Path) -> None:
+    path = tmp_path / "ticket-keys"
+    rotate_key_file(path)
+    session = first_session(server_conf=server(ticket_keys=load_key_file(path)))
+    rotate_key_file(path)  # the other process starts after a rotation
+    other = server_config(LEAF, ticket_keys=load_key_file(path))
+    assert_resumed(*connect(client(), other, session=session))
+
+
+def test_key_file_reload_in_a_live_configuration(tmp_path: Path) -> None:
+    path = tmp_path / "ticket-keys"
+    rotate_key_file(path)
+    live = load_key_file(path)
+    conf = server(ticket_keys=live)
+    new_key = rotate_key_file(path)
+    live.replace(read_key_file(path))
+    session = first_session(server_conf=conf)
+    assert session.ticket[:16] == new_key.key_id

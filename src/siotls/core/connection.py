@@ -354,6 +354,8 @@ class TLSConnection:
             return
         records = self._records
         try:
+            if self._handshake.tickets_due:
+                self._handshake.send_session_tickets()
             if records.key_update_due(len(data) // records.max_fragment_size + 1):
                 self._handshake.send_key_update(False)
             records.write(_APPLICATION_DATA, data)

@@ -54,6 +54,8 @@ def certificate_verify_content(side: str, transcript_hash: bytes) -> bytes:
 
 class Handshake:
     side: ClassVar[Literal["client", "server"]]
+    #: A server's NewSessionTickets wait for its first application data.
+    tickets_due = False
 
     def __init__(self, config: TLSConfiguration, records: RecordLayer,
                  nconfig: TLSNegotiatedConfiguration, keylog: KeyLog) -> None:
@@ -159,6 +161,9 @@ class Handshake:
         self.send(Finished(self.key_schedule.finished(base_key)).serialize())
 
     # -- after the handshake ----------------------------------------------------
+    def send_session_tickets(self) -> None:
+        """Queue the due NewSessionTickets (servers only, see :attr:`tickets_due`)."""
+
     def enter_application(self) -> None:
         """After the server Finished: derive, log and install the application secrets."""
         schedule = self.key_schedule

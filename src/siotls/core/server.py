@@ -294,10 +294,16 @@ class ServerHandshake(Handshake):
         schedule.enter_resumption()
         self.set_read_key(schedule.client_application_traffic_secret)
         self.state = State.CONNECTED
-        self._send_session_tickets()
+        self.tickets_due = True
 
-    def _send_session_tickets(self) -> None:
-        """RFC 8446 4.6.1: tickets after the handshake (see :mod:`siotls.core.tickets`)."""
+    def send_session_tickets(self) -> None:
+        """RFC 8446 4.6.1: the tickets, just before our first application data.
+
+        Not right after the client's Finished: a client that closes without
+        reading would leave them unread, and its TCP stack would then reset the
+        connection rather than close it (see :mod:`siotls.core.tickets`).
+        """
+        self.tickets_due = False
         config = self.config
         count = min(1, config.num_tickets) if self.nconfig.session_resumed \
             else config.num_tickets

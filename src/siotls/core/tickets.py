@@ -2,8 +2,12 @@
 
 Theory of operation
 -------------------
-After the client's Finished the server sends ``num_tickets`` NewSessionTicket
-messages (one after a resumption). Each ticket is self-contained: the server
+Once the handshake completed, the server sends ``num_tickets`` NewSessionTicket
+messages (one after a resumption), right before its first application data
+(RFC 8446 4.6.1 allows any time after the client's Finished). Sent at once,
+they would sit unread in the receive buffer of a client that closes without
+reading, and closing a socket with unread data makes TCP reset the connection:
+the server would see ECONNRESET instead of a clean end. Each ticket is self-contained: the server
 keeps nothing. What a later resumption needs, :class:`TicketState`, is
 serialized and sealed with AES-256-GCM under the current :class:`TicketKey`::
 
