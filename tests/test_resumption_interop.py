@@ -32,7 +32,15 @@ from openssl_peer import (
     s_client,
     s_server,
 )
-from siotls import ExternalPSK, TicketKeys, TLSConfiguration, TLSConnection, TLSSession
+from siotls import (
+    ExternalPSK,
+    InsecureWarning,
+    TicketKeys,
+    TLSConfiguration,
+    TLSConnection,
+    TLSSession,
+)
+from siotls.iana import PskKeyExchangeMode
 
 CA = make_ca()
 LEAF = CA.issue()
@@ -62,7 +70,7 @@ def in_thread(target: Any, *args: Any) -> Iterator[list[BaseException]]:
     def run() -> None:
         try:
             target(*args)
-        except BaseException as exc:  # noqa: BLE001 (re-raised in the test's thread)
+        except BaseException as exc:
             errors.append(exc)
 
     thread = threading.Thread(target=run, daemon=True)
@@ -265,9 +273,6 @@ def test_siotls_client_resumes_with_openssl_s_server(pem: tuple[Path, Path, Path
 @requires_openssl
 def test_siotls_client_with_psk_ke_against_s_server(pem: tuple[Path, Path, Path]) -> None:
     """``s_server -allow_no_dhe_kex`` takes psk_ke when the client offers it."""
-    from siotls import InsecureWarning  # noqa: PLC0415
-    from siotls.iana import PskKeyExchangeMode  # noqa: PLC0415
-
     with pytest.warns(InsecureWarning):
         config = client_config(CA, psk_key_exchange_modes=[PskKeyExchangeMode.psk_ke])
     with s_server(pem[0], pem[1], "-rev", "-naccept", "2", "-allow_no_dhe_kex") \
