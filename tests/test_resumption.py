@@ -354,7 +354,8 @@ def test_key_file_round_trip_and_errors() -> None:
 
 
 def test_ticket_state_round_trip() -> None:
-    state = TicketState(CipherSuites.TLS_AES_256_GCM_SHA384, bytes(48), 1700000000.5, 3600,
+    state = TicketState(CipherSuites.TLS_AES_256_GCM_SHA384, bytes(48), 1700000000.5,
+                        1700000000.25, 3600,
                         7, 0, "example.com", b"h2", True, (b"cert1", b"cert2"))
     k = keys()
     sealed = seal_ticket(k, state, os.urandom)
@@ -559,3 +560,22 @@ def test_key_file_reload_in_a_live_configuration(tmp_path: Path) -> None:
     live.replace(read_key_file(path))
     session = first_session(server_conf=conf)
     assert session.ticket[:16] == new_key.key_id
+
+
+def test_resumption_chains_end_a_week_after_the_full_handshake() -> None:
+    """RFC 8446 4.6.1: new tickets on resumed connections do not extend the session forever."""
+    now = [1_800_000_000.0]
+    conf = server(clock=lambda: now[0], ticket_lifetime=86400)
+    cconf = client(clock=lambda: now[0])
+    session = first_session(cconf, conf)
+    for _day in range(7):
+        now[0] += 86000
+        c, s = connect(cconf, conf, session=session)
+        assert_resumed(c, s)
+        assert c.session is not None
+        session = c.session
+    assert session.ticket_lifetime == 604800 - 7 * 86000  # what remains of the week
+    now[0] += session.ticket_lifetime + 1
+    # a client ignoring the lifetime is refused by the server all the same
+    lying = dataclasses.replace(session, ticket_lifetime=86400)
+    assert_resumed(*connect(cconf, conf, session=lying), resumed=False)

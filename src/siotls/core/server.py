@@ -84,6 +84,8 @@ class ServerHandshake(Handshake):
         self.hello_retry_group: int | None = None
         self.hello_retry_suite: int | None = None
         self.first_client_hello: ClientHello | None = None
+        #: when the session's certificates were exchanged, if this is a resumption
+        self.authenticated_at: float | None = None
 
     def initiate(self) -> None:
         self.state = State.START
@@ -163,6 +165,7 @@ class ServerHandshake(Handshake):
             server_name=self.nconfig.server_name, ticket_keys=self._ticket_keys,
             now=config.clock())
         if choice is not None and choice.ticket is not None:
+            self.authenticated_at = choice.ticket.authenticated_at
             self.nconfig.session_resumed = True
             self.nconfig.peer_certificate_chain = choice.ticket.client_certificate_chain
             self.nconfig.peer_verified = choice.ticket.client_verified
@@ -312,7 +315,7 @@ class ServerHandshake(Handshake):
         keys, now = self._ticket_keys(), config.clock()
         for number in range(count):
             message = new_session_ticket(
-                config, keys, self.key_schedule, self.nconfig,
-                ticket_nonce=bytes((number,)), now=now)
+                config, keys, self.key_schedule, self.nconfig, ticket_nonce=bytes((number,)),
+                now=now, authenticated_at=self.authenticated_at or now)
             if message is not None:
                 self.records.write(ContentType.HANDSHAKE, message)

@@ -56,6 +56,9 @@ DEFAULT_KEEP = 3
 AUTOMATIC_ROTATION = 86400
 #: RFC 8446 4.6.1: a ticket lives at most seven days.
 MAX_TICKET_LIFETIME = 604800
+#: A resumption issues a new ticket, and so on: RFC 8446 4.6.1 recommends a limit
+#: on such chains. No ticket outlives the full handshake it descends from by more.
+MAX_SESSION_AGE = 604800
 _TICKET_STATE_VERSION = 1
 
 
@@ -185,6 +188,7 @@ class TicketState:
         CipherSuite cipher_suite;
         opaque psk<1..255>;                 /* the resumption PSK of this ticket */
         uint64 created_at;                  /* milliseconds since the epoch */
+        uint64 authenticated_at;            /* of the full handshake it comes from */
         uint32 ticket_lifetime;             /* seconds */
         uint32 ticket_age_add;
         uint32 max_early_data_size;
@@ -198,6 +202,7 @@ class TicketState:
     cipher_suite: CipherSuites
     psk: bytes = field(repr=False)
     created_at: float
+    authenticated_at: float
     ticket_lifetime: int
     ticket_age_add: int
     max_early_data_size: int
@@ -212,6 +217,7 @@ class TicketState:
         w.u16(self.cipher_suite)
         w.opaque(1, self.psk)
         w.bytes(int(self.created_at * 1000).to_bytes(8, "big"))
+        w.bytes(int(self.authenticated_at * 1000).to_bytes(8, "big"))
         w.u32(self.ticket_lifetime)
         w.u32(self.ticket_age_add)
         w.u32(self.max_early_data_size)
@@ -234,6 +240,7 @@ class TicketState:
             raise TLSFatalAlert("an unknown ticket cipher suite")
         psk = r.opaque(1, minimum=1)
         created_at = int.from_bytes(r.bytes(8), "big") / 1000
+        authenticated_at = int.from_bytes(r.bytes(8), "big") / 1000
         lifetime, age_add, max_early_data = r.u32(), r.u32(), r.u32()
         server_name = r.opaque(1).decode("ascii") or None
         alpn = r.opaque(1) or None
@@ -243,12 +250,15 @@ class TicketState:
             while not r.at_end():
                 chain.append(r.opaque(3, minimum=1))
         r.expect_end("ticket")
-        return cls(CipherSuites(suite), psk, created_at, lifetime, age_add, max_early_data,
+        return cls(CipherSuites(suite), psk, created_at, authenticated_at, lifetime, age_add,
+                   max_early_data,
                    server_name, alpn, verified, tuple(chain))
 
     def is_live(self, now: float) -> bool:
-        """Not expired (and not from the future: tolerate a minute of clock skew)."""
-        return self.created_at - 60 <= now < self.created_at + self.ticket_lifetime
+        """Not expired, nor from the future (a minute of clock skew is tolerated), nor
+        resting on a certificate exchange older than :data:`MAX_SESSION_AGE`."""
+        return (self.created_at - 60 <= now < self.created_at + self.ticket_lifetime
+                and now < self.authenticated_at + MAX_SESSION_AGE)
 
 
 def seal_ticket(keys: TicketKeys, state: TicketState, random_bytes: Callable[[int], bytes]
@@ -277,8 +287,8 @@ def open_ticket(keys: TicketKeys, ticket: bytes) -> TicketState | None:
 
 
 def new_session_ticket(config: TLSConfiguration, keys: TicketKeys, schedule: KeySchedule,
-                       nconfig: TLSNegotiatedConfiguration, *, ticket_nonce: bytes, now: float
-                       ) -> bytes | None:
+                       nconfig: TLSNegotiatedConfiguration, *, ticket_nonce: bytes, now: float,
+                       authenticated_at: float) -> bytes | None:
     """A NewSessionTicket message for the connection, or ``None`` if the state is too
     big for a ticket (a huge client certificate chain).
 
@@ -291,12 +301,15 @@ def new_session_ticket(config: TLSConfiguration, keys: TicketKeys, schedule: Key
     } NewSessionTicket;
     """
     assert nconfig.cipher_suite is not None
+    lifetime = min(config.ticket_lifetime, int(authenticated_at + MAX_SESSION_AGE - now))
+    if lifetime <= 0:
+        return None
     age_add = int.from_bytes(config.random_bytes(4), "big")
     state = TicketState(
-        nconfig.cipher_suite, schedule.resumption_psk(ticket_nonce), now,
-        config.ticket_lifetime, age_add, 0, nconfig.server_name, nconfig.alpn,
+        nconfig.cipher_suite, schedule.resumption_psk(ticket_nonce), now, authenticated_at,
+        lifetime, age_add, 0, nconfig.server_name, nconfig.alpn,
         nconfig.peer_verified, nconfig.peer_certificate_chain)
     ticket = seal_ticket(keys, state, config.random_bytes)
     if len(ticket) >= 2**16:
         return None
-    return NewSessionTicket(config.ticket_lifetime, age_add, ticket_nonce, ticket, {}).serialize()
+    return NewSessionTicket(lifetime, age_add, ticket_nonce, ticket, {}).serialize()
