@@ -674,6 +674,7 @@ class SSLContext(ssl.SSLContext):
         if self._server:
             changes["truststore"] = truststore
             changes["require_peer_authentication"] = self._verify_mode == ssl.CERT_REQUIRED
+            changes["num_tickets"] = 0  # num_tickets says 0: no compat session support yet
         elif self._verify_mode == ssl.CERT_NONE:
             changes["truststore"] = None
         else:
