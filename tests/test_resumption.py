@@ -579,3 +579,11 @@ def test_resumption_chains_end_a_week_after_the_full_handshake() -> None:
     # a client ignoring the lifetime is refused by the server all the same
     lying = dataclasses.replace(session, ticket_lifetime=86400)
     assert_resumed(*connect(cconf, conf, session=lying), resumed=False)
+
+
+def test_external_psks_as_a_mapping() -> None:
+    psks = {PSK.identity: PSK, PSK384.identity: PSK384}
+    _, s = connect(client(external_psks=[PSK384]), server(external_psks=psks))
+    assert s.nconfig.psk_identity == PSK384.identity
+    with pytest.raises(ValueError, match="another identity"):
+        server(external_psks={b"other": PSK})

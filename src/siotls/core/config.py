@@ -12,7 +12,7 @@ import ipaddress
 import os
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -104,8 +104,9 @@ class TLSConfiguration:
     :param psk_key_exchange_modes: PSK modes in order of preference: ``psk_dhe_ke``
         (the default) and ``psk_ke`` (no forward secrecy: an :class:`InsecureWarning`).
         A resumption uses psk_ke only when both sides allow it.
-    :param external_psks: :class:`~siotls.core.psk.ExternalPSK` keys provisioned on
-        both sides; a server may give a function ``(identity) -> ExternalPSK | None``.
+    :param external_psks: :class:`~siotls.ExternalPSK` keys provisioned on both
+        sides: a list, a mapping from identity, or (servers) a function
+        ``(identity) -> ExternalPSK | None``.
         A server with external PSKs needs no certificate, and a client with them and
         no truststore accepts only PSK handshakes.
     """
@@ -190,7 +191,11 @@ class TLSConfiguration:
         if PskKeyExchangeMode.psk_ke in modes:
             warnings.warn("psk_key_exchange_modes with psk_ke: PSK handshakes without "
                           "forward secrecy", InsecureWarning, stacklevel=4)
-        if callable(self.external_psks):
+        if isinstance(self.external_psks, Mapping):
+            if any(psk.identity != identity for identity, psk in self.external_psks.items()):
+                raise ValueError("external_psks maps an identity to another identity's PSK")
+            object.__setattr__(self, "external_psks", tuple(self.external_psks.values()))
+        elif callable(self.external_psks):
             if self.side == "client":
                 raise ValueError("a client's external_psks is a list")
         else:

@@ -32,7 +32,7 @@ of the original connection (the peers' certificates) comes from the session.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal
 
@@ -82,7 +82,8 @@ class ExternalPSK:
 
 
 #: What a server configuration holds: a list, or a function from identity to PSK.
-ExternalPSKs = Sequence[ExternalPSK] | Callable[[bytes], ExternalPSK | None]
+ExternalPSKs = (Sequence[ExternalPSK] | Mapping[bytes, ExternalPSK]
+                | Callable[[bytes], ExternalPSK | None])
 
 
 def _hash_name(suite: int) -> str:
@@ -188,7 +189,7 @@ def client_offers(config: TLSConfiguration, server_hostname: str | None,
         offers.append(PskOffer(session.ticket, session.obfuscated_ticket_age(now),
                                session.psk, session.cipher_suite, False, session))
     external = config.external_psks
-    if not callable(external):
+    if isinstance(external, Sequence):  # the configuration made a mapping a tuple
         offers.extend(PskOffer(psk.identity, 0, psk.key, _HASH_SUITES[psk.hash], True)
                       for psk in external
                       if any(_hash_name(s) == psk.hash for s in config.cipher_suites))
@@ -248,8 +249,8 @@ class PskChoice:
 
 def _external_psk(config: TLSConfiguration, identity: bytes) -> ExternalPSK | None:
     external = config.external_psks
-    if callable(external):
-        return external(identity)
+    if not isinstance(external, Sequence):  # the configuration made a mapping a tuple
+        return external(identity)  # type: ignore[operator]
     for psk in external:
         if hmac.compare_digest(psk.identity, identity):
             return psk
