@@ -7,6 +7,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -587,3 +589,20 @@ def test_external_psks_as_a_mapping() -> None:
     assert s.nconfig.psk_identity == PSK384.identity
     with pytest.raises(ValueError, match="another identity"):
         server(external_psks={b"other": PSK})
+
+
+def test_ticket_keys_command(tmp_path: Path) -> None:
+    path = tmp_path / "keys"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    for expected in (1, 2, 2):
+        result = subprocess.run(
+            [sys.executable, "-m", "siotls.tickets", "rotate", str(path), "--keep", "2"],
+            capture_output=True, text=True, timeout=30, check=False, env=env)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith(f"siotls: {path}: new key ")
+        assert len(read_key_file(path)) == expected
+        assert read_key_file(path)[0].key_id.hex() in result.stdout
+    path.write_text("not a key\n")
+    result = subprocess.run([sys.executable, "-m", "siotls.tickets", "rotate", str(path)],
+                            capture_output=True, text=True, timeout=30, check=False, env=env)
+    assert result.returncode == 2 and "line 1" in result.stderr

@@ -20,10 +20,12 @@ every session and decrypt the traffic protected with their PSKs.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
+import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from siotls.core.tickets import (
@@ -34,8 +36,8 @@ from siotls.core.tickets import (
     parse_key_file,
 )
 
-__all__ = ["TicketKey", "TicketKeys", "load_key_file", "read_key_file", "rotate_key_file",
-           "write_key_file"]
+__all__ = ["TicketKey", "TicketKeys", "add_arguments", "load_key_file", "read_key_file",
+           "rotate_key_file", "run", "write_key_file"]
 
 
 def read_key_file(path: str | os.PathLike[str]) -> list[TicketKey]:
@@ -78,3 +80,48 @@ def rotate_key_file(path: str | os.PathLike[str], keep: int = DEFAULT_KEEP,
     fresh = TicketKey.generate(random_bytes)
     write_key_file(path, [fresh, *keys][:keep])
     return fresh
+
+
+# -- the command line: ``python -m siotls ticket-keys rotate FILE [--keep N]`` ---------------
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``ticket-keys`` arguments (the subcommand of ``python -m siotls``)."""
+    actions = parser.add_subparsers(dest="action", metavar="{rotate}", required=True)
+    rotate = actions.add_parser(
+        "rotate", help="put a fresh key first in FILE (created if missing), keep N keys",
+        description="Put a fresh ticket key first in FILE (made, mode 0600, when missing) "
+                    "and keep the N newest keys: servers that reload the file seal new "
+                    "tickets with the fresh key and still open those of the N-1 older ones.")
+    rotate.add_argument("file", metavar="FILE", help="the ticket key file")
+    rotate.add_argument("--keep", type=_positive, default=DEFAULT_KEEP, metavar="N",
+                        help=f"keys kept, the fresh one included (default {DEFAULT_KEEP})")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run a ``ticket-keys`` action; the exit code (2: the file is unusable)."""
+    try:
+        key = rotate_key_file(args.file, keep=args.keep)
+        kept = len(read_key_file(args.file))
+    except (OSError, ValueError) as exc:
+        print(f"siotls: {args.file}: {exc}", file=sys.stderr)
+        return 2
+    print(f"siotls: {args.file}: new key {key.key_id.hex()} first, {kept} kept")
+    return 0
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m siotls.tickets",
+                                     description="Manage a siotls ticket key file.")
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
