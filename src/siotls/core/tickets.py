@@ -33,12 +33,13 @@ uses keys of its own, made on first use and kept for the life of the process
 from __future__ import annotations
 
 import re
+import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from siotls.core import crypto
-from siotls.core.codec import Reader, Writer
+from siotls.core.codec import Reader
 from siotls.core.errors import TLSFatalAlert
 from siotls.core.messages import NewSessionTicket
 from siotls.iana import CipherSuites
@@ -60,6 +61,8 @@ MAX_TICKET_LIFETIME = 604800
 #: on such chains. No ticket outlives the full handshake it descends from by more.
 MAX_SESSION_AGE = 604800
 _TICKET_STATE_VERSION = 1
+_HEAD = struct.Struct(">BHB")  # version, cipher_suite, length of psk
+_TIMES = struct.Struct(">QQIIIB")  # created_at ... max_early_data_size, length of server_name
 
 
 @dataclass(frozen=True)
@@ -212,37 +215,32 @@ class TicketState:
     client_certificate_chain: tuple[bytes, ...]
 
     def serialize(self) -> bytes:
-        w = Writer()
-        w.u8(_TICKET_STATE_VERSION)
-        w.u16(self.cipher_suite)
-        w.opaque(1, self.psk)
-        w.bytes(int(self.created_at * 1000).to_bytes(8, "big"))
-        w.bytes(int(self.authenticated_at * 1000).to_bytes(8, "big"))
-        w.u32(self.ticket_lifetime)
-        w.u32(self.ticket_age_add)
-        w.u32(self.max_early_data_size)
-        w.opaque(1, (self.server_name or "").encode("ascii"))
-        w.opaque(1, self.alpn or b"")
-        w.u8(int(self.client_verified))
-        with w.block(3):
-            for der in self.client_certificate_chain:
-                w.opaque(3, der)
-        return w.getvalue()
+        chain = b"".join(len(der).to_bytes(3, "big") + der
+                         for der in self.client_certificate_chain)
+        server_name = (self.server_name or "").encode("ascii")
+        alpn = self.alpn or b""
+        return b"".join((
+            _HEAD.pack(_TICKET_STATE_VERSION, self.cipher_suite, len(self.psk)), self.psk,
+            _TIMES.pack(int(self.created_at * 1000), int(self.authenticated_at * 1000),
+                        self.ticket_lifetime, self.ticket_age_add, self.max_early_data_size,
+                        len(server_name)), server_name,
+            bytes((len(alpn),)), alpn, bytes((self.client_verified,)),
+            len(chain).to_bytes(3, "big"), chain))
 
     @classmethod
     def parse(cls, data: bytes) -> TicketState:
         """The inverse of :meth:`serialize`; a TLSFatalAlert (never sent) on bad bytes."""
-        r = Reader(data)
-        if r.u8() != _TICKET_STATE_VERSION:
-            raise TLSFatalAlert("an unknown ticket version")
-        suite = r.u16()
-        if suite not in crypto.CIPHER_SUITES:
+        if len(data) < _HEAD.size or data[0] != _TICKET_STATE_VERSION:
+            raise TLSFatalAlert("not a ticket of this version")
+        _, suite, psk_length = _HEAD.unpack_from(data)
+        if suite not in crypto.CIPHER_SUITES or not psk_length:
             raise TLSFatalAlert("an unknown ticket cipher suite")
-        psk = r.opaque(1, minimum=1)
-        created_at = int.from_bytes(r.bytes(8), "big") / 1000
-        authenticated_at = int.from_bytes(r.bytes(8), "big") / 1000
-        lifetime, age_add, max_early_data = r.u32(), r.u32(), r.u32()
-        server_name = r.opaque(1).decode("ascii") or None
+        r = Reader(data)
+        r.pos = _HEAD.size
+        psk = r.bytes(psk_length)
+        created, authenticated, lifetime, age_add, max_early_data, name_length = \
+            _TIMES.unpack(r.bytes(_TIMES.size))
+        server_name = r.bytes(name_length).decode("ascii") or None
         alpn = r.opaque(1) or None
         verified = bool(r.u8())
         chain = []
@@ -250,9 +248,8 @@ class TicketState:
             while not r.at_end():
                 chain.append(r.opaque(3, minimum=1))
         r.expect_end("ticket")
-        return cls(CipherSuites(suite), psk, created_at, authenticated_at, lifetime, age_add,
-                   max_early_data,
-                   server_name, alpn, verified, tuple(chain))
+        return cls(CipherSuites(suite), psk, created / 1000, authenticated / 1000, lifetime,
+                   age_add, max_early_data, server_name, alpn, verified, tuple(chain))
 
     def is_live(self, now: float) -> bool:
         """Not expired, nor from the future (a minute of clock skew is tolerated), nor
