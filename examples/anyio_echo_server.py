@@ -42,7 +42,7 @@ async def main(args: argparse.Namespace) -> None:
         private_key=decode_pem_private_key(Path(args.key).read_bytes()))
     listener = await siotls.anyio.create_tls_listener(
         config, local_host=args.host, local_port=args.port, handshake_timeout=10)
-    host, port = listener.listener.extra(SocketAttribute.local_address)[:2]
+    host, port = listener.extra(SocketAttribute.local_address)[:2]
     print(f"listening on {host}:{port}", flush=True)
     async with listener:
         await listener.serve(echo)

@@ -1,7 +1,10 @@
-"""Shared test helpers: configurations from test certificates, and an in-memory wire."""
+"""Shared test helpers: configurations from test certificates, connections
+(new, paired, connected), and an in-memory wire. The pytest fixtures built on
+these are in ``conftest.py``."""
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Iterator
 from typing import Any
@@ -19,6 +22,51 @@ def server_config(leaf: Leaf | None = None, **kwargs: Any) -> TLSConfiguration:
 def client_config(ca: CA | None = None, **kwargs: Any) -> TLSConfiguration:
     ca = ca or make_ca()
     return TLSConfiguration("client", truststore=ca.truststore(), **kwargs)
+
+
+@functools.cache
+def default_leaf() -> Leaf:
+    """The server certificate of the default configurations (issued by ``make_ca()``)."""
+    return make_ca().issue()
+
+
+@functools.cache
+def default_configs() -> tuple[TLSConfiguration, TLSConfiguration]:
+    """A client configuration trusting ``make_ca()`` and a server with :func:`default_leaf`."""
+    return client_config(make_ca()), server_config(default_leaf())
+
+
+def new_client(config: TLSConfiguration | None = None,
+               server_hostname: str | None = "localhost") -> TLSConnection:
+    """An initiated client (its ClientHello queued); the default configuration by default."""
+    client = TLSConnection(config or default_configs()[0], server_hostname=server_hostname)
+    client.initiate_connection()
+    return client
+
+
+def new_server(config: TLSConfiguration | None = None) -> TLSConnection:
+    """An initiated server, waiting for a ClientHello."""
+    server = TLSConnection(config or default_configs()[1])
+    server.initiate_connection()
+    return server
+
+
+def connected(client_kwargs: dict[str, Any] | None = None,
+              server_kwargs: dict[str, Any] | None = None,
+              **kwargs: Any) -> tuple[TLSConnection, TLSConnection]:
+    """A client and a server that completed the handshake in memory.
+
+    Without arguments, from :func:`default_configs` (made once: pass ``{}, {}``
+    for fresh configurations, e.g. after changing the environment).
+    """
+    if client_kwargs is None and server_kwargs is None and not kwargs:
+        client, server = new_client(), new_server()
+    else:
+        client, server = connection_pair(client_kwargs, server_kwargs, **kwargs)
+    handshake(client, server)
+    assert client.is_connected()
+    assert server.is_connected()
+    return client, server
 
 
 def connection_pair(client_kwargs: dict[str, Any] | None = None,

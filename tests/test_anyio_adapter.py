@@ -219,7 +219,7 @@ async def test_typed_attributes() -> None:
 @asynccontextmanager
 async def echo_server(**kwargs: Any) -> AsyncIterator[tuple[TLSListener, int]]:
     listener = await siotls.anyio.create_tls_listener(SERVER, local_host="127.0.0.1", **kwargs)
-    port = listener.listener.extra(SocketAttribute.local_port)
+    port = listener.extra(SocketAttribute.local_port)
     async with listener, anyio.create_task_group() as tg:
         tg.start_soon(listener.serve, echo)
         yield listener, port

@@ -1,8 +1,8 @@
 """The native asyncio adapter (``siotls.asyncio``) over real sockets on 127.0.0.1.
 
-Every test runs its own event loop through :func:`run`, which bounds the whole
-test with ``asyncio.wait_for`` and fails it if anything reached the loop's
-exception handler (an exception in a callback, a protocol error asyncio logged).
+Every test runs on pytest-asyncio's loop (a fresh one per test, see
+``[tool.pytest.ini_options]``), bounded by ``asyncio.timeout`` (:func:`bounded`),
+and fails if anything reached the loop's exception handler (:func:`loop_errors`).
 Peers are siotls on both sides, or siotls against asyncio's own ``ssl=``.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import hashlib
 import os
@@ -17,11 +18,12 @@ import resource
 import socket
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 
 from certs import make_ca, write_pem_files
 from helpers import client_config, server_config
@@ -33,6 +35,7 @@ from siotls.iana import AlertDescription
 pytestmark = pytest.mark.timeout(90)
 
 HOST = "127.0.0.1"
+TestFunction = Callable[..., Awaitable[None]]
 MiB = 2**20
 
 
@@ -82,19 +85,29 @@ def ssl_client_ctx(pem_files):
     return ctx
 
 
-def run(test: Callable[[], Awaitable[Any]], timeout: float = 30.0,
-        allow_loop_errors: bool = False) -> Any:
-    """Run ``test()`` in a fresh loop, bounded; fail on errors the loop saw."""
+@pytest_asyncio.fixture(autouse=True)
+async def loop_errors() -> AsyncIterator[list[dict[str, Any]]]:
+    """Fail the test if anything reached the loop's exception handler (an exception
+    in a callback, a protocol error asyncio logged)."""
     errors: list[dict[str, Any]] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _, context: errors.append(context))
+    yield errors
+    loop.set_exception_handler(None)
+    assert not errors, errors
 
-    async def main() -> Any:
-        asyncio.get_running_loop().set_exception_handler(lambda _, ctx: errors.append(ctx))
-        return await asyncio.wait_for(test(), timeout)
 
-    result = asyncio.run(main())
-    if not allow_loop_errors:
-        assert not errors, errors
-    return result
+def bounded(timeout: float = 30.0) -> Callable[[TestFunction], TestFunction]:
+    """Run the test under ``asyncio.timeout(timeout)``, on pytest-asyncio's loop."""
+    def decorate(test: TestFunction) -> TestFunction:
+        @functools.wraps(test)
+        async def bounded_test(*args: Any, **kwargs: Any) -> None:
+            async with asyncio.timeout(timeout):
+                await test(*args, **kwargs)
+
+        return pytest.mark.asyncio(bounded_test)  # type: ignore[return-value]
+
+    return decorate
 
 
 def port_of(server: asyncio.Server) -> int:
@@ -166,7 +179,8 @@ def fd_count() -> int:
 
 # -- echo, both sides and against asyncio's ssl -----------------------------------------
 
-def test_echo_siotls_both_sides(sconf, cconf):
+@bounded()
+async def test_echo_siotls_both_sides(sconf, cconf):
     server_info: dict[str, Any] = {}
 
     async def handler(reader, writer):
@@ -175,56 +189,53 @@ def test_echo_siotls_both_sides(sconf, cconf):
         server_info["peername"] = writer.get_extra_info("peername")
         await echo_handler(reader, writer)
 
-    async def test():
-        server = await siotls_asyncio.start_server(handler, HOST, 0, config=sconf)
-        async with server:
-            reader, writer = await siotls_asyncio.open_connection(
-                HOST, port_of(server), config=cconf, server_hostname="localhost")
-            check_client_info(writer)
-            payload = payload_of(MiB)
-            assert await echo_exchange(reader, writer, payload) == payload
-            assert await echo_exchange(reader, writer, b"x") == b"x"
-            await close(writer)
-        assert server_info["ssl_object"].server_side is True
-        assert server_info["ssl_object"].selected_alpn_protocol() == "http/1.1"
-        assert server_info["peercert"] is None  # no client certificate
-        assert server_info["peername"][0] == HOST
-
-    run(test)
+    server = await siotls_asyncio.start_server(handler, HOST, 0, config=sconf)
+    async with server:
+        reader, writer = await siotls_asyncio.open_connection(
+            HOST, port_of(server), config=cconf, server_hostname="localhost")
+        check_client_info(writer)
+        payload = payload_of(MiB)
+        assert await echo_exchange(reader, writer, payload) == payload
+        assert await echo_exchange(reader, writer, b"x") == b"x"
+        await close(writer)
+    assert server_info["ssl_object"].server_side is True
+    assert server_info["ssl_object"].selected_alpn_protocol() == "http/1.1"
+    assert server_info["peercert"] is None  # no client certificate
+    assert server_info["peername"][0] == HOST
 
 
-def test_siotls_server_stdlib_client(sconf, ssl_client_ctx):
-    async def test():
-        server = await siotls_asyncio.start_server(echo_handler, HOST, 0, config=sconf)
-        async with server:
-            reader, writer = await asyncio.open_connection(
-                HOST, port_of(server), ssl=ssl_client_ctx, server_hostname="localhost")
-            assert writer.get_extra_info("ssl_object").version() == "TLSv1.3"
-            assert writer.get_extra_info("ssl_object").selected_alpn_protocol() == "http/1.1"
-            payload = payload_of(MiB)
-            assert await echo_exchange(reader, writer, payload) == payload
-            await close(writer)
 
-    run(test)
+@bounded()
+async def test_siotls_server_stdlib_client(sconf, ssl_client_ctx):
+    server = await siotls_asyncio.start_server(echo_handler, HOST, 0, config=sconf)
+    async with server:
+        reader, writer = await asyncio.open_connection(
+            HOST, port_of(server), ssl=ssl_client_ctx, server_hostname="localhost")
+        assert writer.get_extra_info("ssl_object").version() == "TLSv1.3"
+        assert writer.get_extra_info("ssl_object").selected_alpn_protocol() == "http/1.1"
+        payload = payload_of(MiB)
+        assert await echo_exchange(reader, writer, payload) == payload
+        await close(writer)
 
 
-def test_siotls_client_stdlib_server(ssl_server_ctx, cconf):
-    async def test():
-        server = await asyncio.start_server(echo_handler, HOST, 0, ssl=ssl_server_ctx)
-        async with server:
-            reader, writer = await siotls_asyncio.open_connection(
-                HOST, port_of(server), config=cconf, server_hostname="localhost")
-            check_client_info(writer)
-            payload = payload_of(MiB)
-            assert await echo_exchange(reader, writer, payload) == payload
-            await close(writer)
 
-    run(test)
+@bounded()
+async def test_siotls_client_stdlib_server(ssl_server_ctx, cconf):
+    server = await asyncio.start_server(echo_handler, HOST, 0, ssl=ssl_server_ctx)
+    async with server:
+        reader, writer = await siotls_asyncio.open_connection(
+            HOST, port_of(server), config=cconf, server_hostname="localhost")
+        check_client_info(writer)
+        payload = payload_of(MiB)
+        assert await echo_exchange(reader, writer, payload) == payload
+        await close(writer)
+
 
 
 # -- half-close ----------------------------------------------------------------------------
 
-def test_half_close(sconf, cconf):
+@bounded()
+async def test_half_close(sconf, cconf):
     """The client sends close_notify (write_eof) and still reads the server's reply."""
     seen: dict[str, Any] = {}
 
@@ -235,22 +246,20 @@ def test_half_close(sconf, cconf):
         await writer.drain()
         writer.close()
 
-    async def test():
-        server = await siotls_asyncio.start_server(handler, HOST, 0, config=sconf)
-        async with server:
-            reader, writer = await siotls_asyncio.open_connection(
-                HOST, port_of(server), config=cconf, server_hostname="localhost")
-            assert writer.can_write_eof()
-            writer.write(b"a" * 100_000)
-            writer.write_eof()
-            with pytest.raises(RuntimeError):
-                writer.write(b"more")  # our sending side is closed
-            assert await reader.read() == b"got 100000 bytes"
-            assert writer.get_extra_info("siotls").close_notify_received
-            await close(writer)
-        assert seen["close_notify"] is True
+    server = await siotls_asyncio.start_server(handler, HOST, 0, config=sconf)
+    async with server:
+        reader, writer = await siotls_asyncio.open_connection(
+            HOST, port_of(server), config=cconf, server_hostname="localhost")
+        assert writer.can_write_eof()
+        writer.write(b"a" * 100_000)
+        writer.write_eof()
+        with pytest.raises(RuntimeError):
+            writer.write(b"more")  # our sending side is closed
+        assert await reader.read() == b"got 100000 bytes"
+        assert writer.get_extra_info("siotls").close_notify_received
+        await close(writer)
+    assert seen["close_notify"] is True
 
-    run(test)
 
 
 # -- flow control ----------------------------------------------------------------------------
@@ -293,7 +302,8 @@ def socket_buffers_max() -> int:
     return total
 
 
-def test_flow_control_slow_reader(sconf, cconf):
+@bounded(40)
+async def test_flow_control_slow_reader(sconf, cconf):
     # More than the socket buffers can hold, so that the server must stall.
     total = max(32 * MiB, socket_buffers_max() + 4 * MiB) // 2**16 * 2**16
     chunk = payload_of(2**16)
@@ -309,39 +319,37 @@ def test_flow_control_slow_reader(sconf, cconf):
             state["in_drain"] = False
         writer.close()
 
-    async def test():
-        server = await siotls_asyncio.start_server(handler, HOST, 0, config=sconf)
-        async with server:
-            transport, client = await siotls_asyncio.create_connection(
-                PausingClient, HOST, port_of(server), config=cconf,
-                server_hostname="localhost")
-            # Wait for the server to stall: it is blocked in drain() ...
-            last, stalled_since = -1, time.monotonic()
-            while time.monotonic() - stalled_since < 0.3:
-                await asyncio.sleep(0.05)
-                if state["sent"] != last:
-                    last, stalled_since = state["sent"], time.monotonic()
-            assert state["in_drain"]
-            assert state["sent"] < total
-            assert client.received == 0
-            # ... because its raw transport's buffer is above the high-water mark,
-            # which paused the application's writing (pause_writing forwarded).
-            server_writer = state["writer"]
-            high = server_writer.transport.get_write_buffer_limits()[1]
-            assert server_writer.transport.get_write_buffer_size() > high
-            assert server_writer._protocol._paused  # FlowControlMixin's flag
+    server = await siotls_asyncio.start_server(handler, HOST, 0, config=sconf)
+    async with server:
+        transport, client = await siotls_asyncio.create_connection(
+            PausingClient, HOST, port_of(server), config=cconf,
+            server_hostname="localhost")
+        # Wait for the server to stall: it is blocked in drain() ...
+        last, stalled_since = -1, time.monotonic()
+        while time.monotonic() - stalled_since < 0.3:
+            await asyncio.sleep(0.05)
+            if state["sent"] != last:
+                last, stalled_since = state["sent"], time.monotonic()
+        assert state["in_drain"]
+        assert state["sent"] < total
+        assert client.received == 0
+        # ... because its raw transport's buffer is above the high-water mark,
+        # which paused the application's writing (pause_writing forwarded).
+        server_writer = state["writer"]
+        high = server_writer.transport.get_write_buffer_limits()[1]
+        assert server_writer.transport.get_write_buffer_size() > high
+        assert server_writer._protocol._paused  # FlowControlMixin's flag
 
-            transport.resume_reading()
-            assert transport.is_reading()
-            await asyncio.wait_for(client.eof, 20)
-            assert client.received == total
-            expected = hashlib.sha256()
-            for _ in range(total // len(chunk)):
-                expected.update(chunk)
-            assert client.hash.digest() == expected.digest()
-            transport.close()
+        transport.resume_reading()
+        assert transport.is_reading()
+        await asyncio.wait_for(client.eof, 20)
+        assert client.received == total
+        expected = hashlib.sha256()
+        for _ in range(total // len(chunk)):
+            expected.update(chunk)
+        assert client.hash.digest() == expected.digest()
+        transport.close()
 
-    run(test, timeout=40)
 
 
 # -- BufferedProtocol -------------------------------------------------------------------------
@@ -369,77 +377,75 @@ class BufferedClient(asyncio.BufferedProtocol):
             self.done.set_exception(ConnectionError("lost"))
 
 
-def test_buffered_protocol(sconf, cconf):
+@bounded()
+async def test_buffered_protocol(sconf, cconf):
     payload = payload_of(200_000)
 
-    async def test():
-        server = await siotls_asyncio.start_server(echo_handler, HOST, 0, config=sconf)
-        async with server:
-            transport, protocol = await siotls_asyncio.create_connection(
-                lambda: BufferedClient(len(payload)), HOST, port_of(server), config=cconf,
-                server_hostname="localhost")
-            transport.write(payload)
-            await asyncio.wait_for(protocol.done, 10)
-            assert bytes(protocol.data) == payload
-            assert protocol.calls >= len(payload) // 1000
-            transport.close()
+    server = await siotls_asyncio.start_server(echo_handler, HOST, 0, config=sconf)
+    async with server:
+        transport, protocol = await siotls_asyncio.create_connection(
+            lambda: BufferedClient(len(payload)), HOST, port_of(server), config=cconf,
+            server_hostname="localhost")
+        transport.write(payload)
+        await asyncio.wait_for(protocol.done, 10)
+        assert bytes(protocol.data) == payload
+        assert protocol.calls >= len(payload) // 1000
+        transport.close()
 
-    run(test)
 
 
 # -- timeouts -------------------------------------------------------------------------------
 
-def test_client_handshake_timeout(cconf):
+@bounded()
+async def test_client_handshake_timeout(cconf):
     async def silent(reader, writer):
         await reader.read()  # never answers
         writer.close()
 
-    async def test():
-        server = await asyncio.start_server(silent, HOST, 0)
-        async with server:
-            start = time.monotonic()
-            with pytest.raises(ConnectionAbortedError, match="TLS handshake"):
-                await siotls_asyncio.open_connection(
-                    HOST, port_of(server), config=cconf, server_hostname="localhost",
-                    ssl_handshake_timeout=0.5)
-            assert 0.4 < time.monotonic() - start < 3
-
-    run(test)
+    server = await asyncio.start_server(silent, HOST, 0)
+    async with server:
+        start = time.monotonic()
+        with pytest.raises(ConnectionAbortedError, match="TLS handshake"):
+            await siotls_asyncio.open_connection(
+                HOST, port_of(server), config=cconf, server_hostname="localhost",
+                ssl_handshake_timeout=0.5)
+        assert 0.4 < time.monotonic() - start < 3
 
 
-def test_server_handshake_timeout(sconf, cconf):
+
+@bounded()
+async def test_server_handshake_timeout(sconf, cconf):
     handled = []
 
     async def handler(reader, writer):
         handled.append(writer)
         await echo_handler(reader, writer)
 
-    async def test():
-        server = await siotls_asyncio.start_server(
-            handler, HOST, 0, config=sconf, ssl_handshake_timeout=0.5)
-        async with server:
-            reader, writer = await asyncio.open_connection(HOST, port_of(server))  # plain TCP
-            start = time.monotonic()
-            try:
-                data = await asyncio.wait_for(reader.read(), 5)
-            except ConnectionResetError:
-                data = b""
-            assert data == b""  # the server dropped us, having sent nothing
-            assert 0.4 < time.monotonic() - start < 3
-            writer.close()
-            # It still serves others.
-            reader, writer = await siotls_asyncio.open_connection(
-                HOST, port_of(server), config=cconf, server_hostname="localhost")
-            assert await echo_exchange(reader, writer, b"ping") == b"ping"
-            await close(writer)
-        assert len(handled) == 1
+    server = await siotls_asyncio.start_server(
+        handler, HOST, 0, config=sconf, ssl_handshake_timeout=0.5)
+    async with server:
+        reader, writer = await asyncio.open_connection(HOST, port_of(server))  # plain TCP
+        start = time.monotonic()
+        try:
+            data = await asyncio.wait_for(reader.read(), 5)
+        except ConnectionResetError:
+            data = b""
+        assert data == b""  # the server dropped us, having sent nothing
+        assert 0.4 < time.monotonic() - start < 3
+        writer.close()
+        # It still serves others.
+        reader, writer = await siotls_asyncio.open_connection(
+            HOST, port_of(server), config=cconf, server_hostname="localhost")
+        assert await echo_exchange(reader, writer, b"ping") == b"ping"
+        await close(writer)
+    assert len(handled) == 1
 
-    run(test)
 
 
 # -- abort and vanishing peers ------------------------------------------------------------------
 
-def test_abort(sconf, cconf):
+@bounded()
+async def test_abort(sconf, cconf):
     """abort() drops the socket at once, no close_notify: the siotls peer reads EOF.
 
     What the peer sees, as defined by the adapter: a truncation after the
@@ -459,37 +465,36 @@ def test_abort(sconf, cconf):
         writer.close()
         seen["done"] = True
 
-    async def test():
-        server = await siotls_asyncio.start_server(handler, HOST, 0, config=sconf)
-        async with server:
-            # A clean close, for comparison.
-            _, writer = await siotls_asyncio.open_connection(
-                HOST, port_of(server), config=cconf, server_hostname="localhost")
-            writer.write(b"hello")
-            await writer.drain()
-            await close(writer)
-            while "done" not in seen:
-                await asyncio.sleep(0.01)
-            assert seen == {"data": b"hello", "close_notify": True, "done": True}
-            seen.clear()
+    server = await siotls_asyncio.start_server(handler, HOST, 0, config=sconf)
+    async with server:
+        # A clean close, for comparison.
+        _, writer = await siotls_asyncio.open_connection(
+            HOST, port_of(server), config=cconf, server_hostname="localhost")
+        writer.write(b"hello")
+        await writer.drain()
+        await close(writer)
+        while "done" not in seen:
+            await asyncio.sleep(0.01)
+        assert seen == {"data": b"hello", "close_notify": True, "done": True}
+        seen.clear()
 
-            _, writer = await siotls_asyncio.open_connection(
-                HOST, port_of(server), config=cconf, server_hostname="localhost")
-            writer.write(b"hello")
-            await writer.drain()
-            await asyncio.sleep(0.05)
-            writer.transport.abort()
-            assert writer.transport.is_closing()
-            writer.write(b"after abort")  # dropped, as by asyncio's transports
-            await asyncio.wait_for(writer.wait_closed(), 5)
-            while "done" not in seen:
-                await asyncio.sleep(0.01)
-            assert seen == {"data": b"hello", "close_notify": False, "done": True}
-
-    run(test)
+        _, writer = await siotls_asyncio.open_connection(
+            HOST, port_of(server), config=cconf, server_hostname="localhost")
+        writer.write(b"hello")
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.transport.abort()
+        assert writer.transport.is_closing()
+        writer.write(b"after abort")  # dropped, as by asyncio's transports
+        await asyncio.wait_for(writer.wait_closed(), 5)
+        while "done" not in seen:
+            await asyncio.sleep(0.01)
+        assert seen == {"data": b"hello", "close_notify": False, "done": True}
 
 
-def test_write_to_vanished_peer(sconf, cconf):
+
+@bounded()
+async def test_write_to_vanished_peer(sconf, cconf):
     """A server writing to a client that went away: write() never raises, drain()
     raises a ConnectionError (as with asyncio's ssl), not a RuntimeError."""
     outcome = []
@@ -506,81 +511,78 @@ def test_write_to_vanished_peer(sconf, cconf):
             outcome.append(exc)
         writer.close()
 
-    async def test():
-        server = await siotls_asyncio.start_server(handler, HOST, 0, config=sconf)
-        async with server:
-            _, writer = await siotls_asyncio.open_connection(
-                HOST, port_of(server), config=cconf, server_hostname="localhost")
-            writer.write(b"hello")
-            await writer.drain()
-            writer.transport.abort()
-            while not outcome:
-                await asyncio.sleep(0.01)
-        assert isinstance(outcome[0], ConnectionError), outcome
-
-    run(test)
+    server = await siotls_asyncio.start_server(handler, HOST, 0, config=sconf)
+    async with server:
+        _, writer = await siotls_asyncio.open_connection(
+            HOST, port_of(server), config=cconf, server_hostname="localhost")
+        writer.write(b"hello")
+        await writer.drain()
+        writer.transport.abort()
+        while not outcome:
+            await asyncio.sleep(0.01)
+    assert isinstance(outcome[0], ConnectionError), outcome
 
 
-def test_peer_vanishes_mid_handshake(sconf, cconf):
+
+@bounded()
+async def test_peer_vanishes_mid_handshake(sconf, cconf):
     client = TLSConnection(cconf, server_hostname="localhost")
     client.initiate_connection()
     client_hello = client.data_to_send()
 
-    async def test():
-        server = await siotls_asyncio.start_server(echo_handler, HOST, 0, config=sconf)
-        async with server:
-            for _ in range(3):
-                reader, writer = await asyncio.open_connection(HOST, port_of(server))
-                writer.write(client_hello[: len(client_hello) // 2])
-                await writer.drain()
-                writer.close()
-                await writer.wait_closed()
-            # Garbage instead of a ClientHello: the server answers with an alert.
+    server = await siotls_asyncio.start_server(echo_handler, HOST, 0, config=sconf)
+    async with server:
+        for _ in range(3):
             reader, writer = await asyncio.open_connection(HOST, port_of(server))
-            writer.write(b"GET / HTTP/1.1\r\n\r\n")
-            alert = await asyncio.wait_for(reader.read(), 5)
-            assert alert.startswith(b"\x15\x03\x03\x00\x02\x02")  # a fatal alert record
+            writer.write(client_hello[: len(client_hello) // 2])
+            await writer.drain()
             writer.close()
-            await asyncio.sleep(0.05)
-            reader, writer = await siotls_asyncio.open_connection(
-                HOST, port_of(server), config=cconf, server_hostname="localhost")
-            assert await echo_exchange(reader, writer, b"still alive") == b"still alive"
-            await close(writer)
+            await writer.wait_closed()
+        # Garbage instead of a ClientHello: the server answers with an alert.
+        reader, writer = await asyncio.open_connection(HOST, port_of(server))
+        writer.write(b"GET / HTTP/1.1\r\n\r\n")
+        alert = await asyncio.wait_for(reader.read(), 5)
+        assert alert.startswith(b"\x15\x03\x03\x00\x02\x02")  # a fatal alert record
+        writer.close()
+        await asyncio.sleep(0.05)
+        reader, writer = await siotls_asyncio.open_connection(
+            HOST, port_of(server), config=cconf, server_hostname="localhost")
+        assert await echo_exchange(reader, writer, b"still alive") == b"still alive"
+        await close(writer)
 
-    run(test)
 
 
 # -- failed handshakes --------------------------------------------------------------------------
 
-def test_wrong_hostname(sconf, cconf):
+@bounded()
+async def test_wrong_hostname(sconf, cconf):
     """The client's BadCertificate surfaces from open_connection; the server's peer
     alert from connect_accepted_socket."""
-    async def test():
-        loop = asyncio.get_running_loop()
-        listener = socket.create_server((HOST, 0))
-        listener.setblocking(False)
-        with listener:
-            async def serve():
-                sock, _ = await loop.sock_accept(listener)
-                return await siotls_asyncio.connect_accepted_socket(
-                    asyncio.Protocol, sock, config=sconf)
+    loop = asyncio.get_running_loop()
+    listener = socket.create_server((HOST, 0))
+    listener.setblocking(False)
+    with listener:
+        async def serve():
+            sock, _ = await loop.sock_accept(listener)
+            return await siotls_asyncio.connect_accepted_socket(
+                asyncio.Protocol, sock, config=sconf)
 
-            server_task = asyncio.create_task(serve())
-            with pytest.raises(BadCertificate) as client_error:
-                await siotls_asyncio.open_connection(
-                    HOST, listener.getsockname()[1], config=cconf,
-                    server_hostname="not-this-host.example")
-            assert isinstance(client_error.value, TLSFatalAlert)
-            assert "bad_certificate" in str(client_error.value)
-            with pytest.raises(TLSPeerAlert) as server_error:
-                await asyncio.wait_for(server_task, 5)
-            assert server_error.value.description == AlertDescription.BAD_CERTIFICATE
-            assert "bad_certificate" in str(server_error.value)
-
-    run(test)
+        server_task = asyncio.create_task(serve())
+        with pytest.raises(BadCertificate) as client_error:
+            await siotls_asyncio.open_connection(
+                HOST, listener.getsockname()[1], config=cconf,
+                server_hostname="not-this-host.example")
+        assert isinstance(client_error.value, TLSFatalAlert)
+        assert "bad_certificate" in str(client_error.value)
+        with pytest.raises(TLSPeerAlert) as server_error:
+            await asyncio.wait_for(server_task, 5)
+        assert server_error.value.description == AlertDescription.BAD_CERTIFICATE
+        assert "bad_certificate" in str(server_error.value)
 
 
-def test_stdlib_client_rejects_siotls_server(sconf, tmp_path):
+
+@bounded()
+async def test_stdlib_client_rejects_siotls_server(sconf, tmp_path):
     """Python's ssl client with another CA fails; the siotls server sees its alert.
 
     (A blocking ``ssl`` socket in a thread: asyncio's ssl aborts the socket
@@ -594,29 +596,28 @@ def test_stdlib_client_rejects_siotls_server(sconf, tmp_path):
         with socket.create_connection((HOST, port), timeout=5) as sock:
             ctx.wrap_socket(sock, server_hostname="localhost")
 
-    async def test():
-        loop = asyncio.get_running_loop()
-        listener = socket.create_server((HOST, 0))
-        listener.setblocking(False)
-        with listener:
-            async def serve():
-                sock, _ = await loop.sock_accept(listener)
-                return await siotls_asyncio.connect_accepted_socket(
-                    asyncio.Protocol, sock, config=sconf)
+    loop = asyncio.get_running_loop()
+    listener = socket.create_server((HOST, 0))
+    listener.setblocking(False)
+    with listener:
+        async def serve():
+            sock, _ = await loop.sock_accept(listener)
+            return await siotls_asyncio.connect_accepted_socket(
+                asyncio.Protocol, sock, config=sconf)
 
-            server_task = asyncio.create_task(serve())
-            with pytest.raises(ssl.SSLCertVerificationError):
-                await asyncio.to_thread(blocking_client, listener.getsockname()[1])
-            with pytest.raises(TLSPeerAlert) as server_error:
-                await asyncio.wait_for(server_task, 5)
-            assert server_error.value.description == AlertDescription.UNKNOWN_CA
+        server_task = asyncio.create_task(serve())
+        with pytest.raises(ssl.SSLCertVerificationError):
+            await asyncio.to_thread(blocking_client, listener.getsockname()[1])
+        with pytest.raises(TLSPeerAlert) as server_error:
+            await asyncio.wait_for(server_task, 5)
+        assert server_error.value.description == AlertDescription.UNKNOWN_CA
 
-    run(test)
 
 
 # -- many connections ---------------------------------------------------------------------------
 
-def test_500_concurrent_connections(sconf, cconf):
+@bounded(60)
+async def test_500_concurrent_connections(sconf, cconf):
     count = 500
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     wanted = 4 * count + 100  # client + server socket each, and slack
@@ -625,53 +626,50 @@ def test_500_concurrent_connections(sconf, cconf):
         soft = wanted
     parallel = max(10, min(count, (soft - 100) // 3))
 
-    async def test():
-        gc.collect()
-        baseline_fds = fd_count()
-        baseline_tasks = asyncio.all_tasks()  # this test and run()'s wait_for
-        semaphore = asyncio.Semaphore(parallel)
-        handled = []
+    gc.collect()
+    baseline_fds = fd_count()
+    baseline_tasks = asyncio.all_tasks()  # this test's task
+    semaphore = asyncio.Semaphore(parallel)
+    handled = []
 
-        async def handler(reader, writer):
-            handled.append(writer.get_extra_info("siotls").is_post_handshake())
-            await echo_handler(reader, writer)
+    async def handler(reader, writer):
+        handled.append(writer.get_extra_info("siotls").is_post_handshake())
+        await echo_handler(reader, writer)
 
-        server = await siotls_asyncio.start_server(
-            handler, HOST, 0, config=sconf, backlog=1024)
-        port = port_of(server)
+    server = await siotls_asyncio.start_server(
+        handler, HOST, 0, config=sconf, backlog=1024)
+    port = port_of(server)
 
-        async def client(i: int) -> None:
-            async with semaphore:
-                reader, writer = await siotls_asyncio.open_connection(
-                    HOST, port, config=cconf, server_hostname="localhost")
-                for j in range(3):
-                    message = f"client {i} message {j}\n".encode()
-                    writer.write(message)
-                    assert await reader.readline() == message
-                writer.close()
-                await writer.wait_closed()
+    async def client(i: int) -> None:
+        async with semaphore:
+            reader, writer = await siotls_asyncio.open_connection(
+                HOST, port, config=cconf, server_hostname="localhost")
+            for j in range(3):
+                message = f"client {i} message {j}\n".encode()
+                writer.write(message)
+                assert await reader.readline() == message
+            writer.close()
+            await writer.wait_closed()
 
-        start = time.monotonic()
-        await asyncio.gather(*(client(i) for i in range(count)))
-        elapsed = time.monotonic() - start
-        server.close()
-        await server.wait_closed()
-        # Let the server's side of the last connections finish closing.
-        for _ in range(100):
-            if asyncio.all_tasks() == baseline_tasks and fd_count() <= baseline_fds:
-                break
-            await asyncio.sleep(0.02)
-        assert handled == [True] * count
-        assert asyncio.all_tasks() == baseline_tasks
-        gc.collect()
-        leaked = [o for o in gc.get_objects()
-                  if isinstance(o, (siotls_asyncio.TLSProtocol, siotls_asyncio.TLSTransport,
-                                    asyncio.Transport))]
-        assert leaked == []
-        assert fd_count() == baseline_fds
-        return elapsed
+    start = time.monotonic()
+    await asyncio.gather(*(client(i) for i in range(count)))
+    elapsed = time.monotonic() - start
+    server.close()
+    await server.wait_closed()
+    # Let the server's side of the last connections finish closing.
+    for _ in range(100):
+        if asyncio.all_tasks() == baseline_tasks and fd_count() <= baseline_fds:
+            break
+        await asyncio.sleep(0.02)
+    assert handled == [True] * count
+    assert asyncio.all_tasks() == baseline_tasks
+    gc.collect()
+    leaked = [o for o in gc.get_objects()
+              if isinstance(o, (siotls_asyncio.TLSProtocol, siotls_asyncio.TLSTransport,
+                                asyncio.Transport))]
+    assert leaked == []
+    assert fd_count() == baseline_fds
 
-    elapsed = run(test, timeout=60)
     assert elapsed < 60
 
 
@@ -699,7 +697,8 @@ async def plain_starttls_client(port, upgrade):
     return reader, writer
 
 
-def test_starttls_streams_siotls_both_sides(sconf, cconf):
+@bounded()
+async def test_starttls_streams_siotls_both_sides(sconf, cconf):
     async def server_upgrade(writer):
         transport = await siotls_asyncio.start_tls(writer, config=sconf, server_side=True)
         assert writer.transport is transport
@@ -711,14 +710,12 @@ def test_starttls_streams_siotls_both_sides(sconf, cconf):
         assert isinstance(transport, siotls_asyncio.TLSTransport)
         check_client_info(writer)
 
-    async def test():
-        server = await asyncio.start_server(
-            lambda r, w: plain_starttls_server_handler(r, w, server_upgrade), HOST, 0)
-        async with server:
-            _, writer = await plain_starttls_client(port_of(server), client_upgrade)
-            await close(writer)
+    server = await asyncio.start_server(
+        lambda r, w: plain_starttls_server_handler(r, w, server_upgrade), HOST, 0)
+    async with server:
+        _, writer = await plain_starttls_client(port_of(server), client_upgrade)
+        await close(writer)
 
-    run(test)
 
 
 class StartTLSServerProtocol(asyncio.Protocol):
@@ -758,7 +755,8 @@ class StartTLSServerProtocol(asyncio.Protocol):
         return False
 
 
-def test_starttls_transport_form(sconf, cconf):
+@bounded()
+async def test_starttls_transport_form(sconf, cconf):
     protocols: list[StartTLSServerProtocol] = []
 
     def factory():
@@ -768,19 +766,18 @@ def test_starttls_transport_form(sconf, cconf):
     async def client_upgrade(writer):
         await siotls_asyncio.start_tls(writer, config=cconf, server_hostname="localhost")
 
-    async def test():
-        loop = asyncio.get_running_loop()
-        server = await loop.create_server(factory, HOST, 0)
-        async with server:
-            _, writer = await plain_starttls_client(port_of(server), client_upgrade)
-            await close(writer)
-        assert isinstance(protocols[0].transport, siotls_asyncio.TLSTransport)
-        assert protocols[0].transport.get_protocol() is protocols[0]
-
-    run(test)
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(factory, HOST, 0)
+    async with server:
+        _, writer = await plain_starttls_client(port_of(server), client_upgrade)
+        await close(writer)
+    assert isinstance(protocols[0].transport, siotls_asyncio.TLSTransport)
+    assert protocols[0].transport.get_protocol() is protocols[0]
 
 
-def test_starttls_stdlib_server_siotls_client(ssl_server_ctx, cconf):
+
+@bounded()
+async def test_starttls_stdlib_server_siotls_client(ssl_server_ctx, cconf):
     async def server_upgrade(writer):
         await writer.start_tls(ssl_server_ctx)  # asyncio's own, with ssl
 
@@ -788,17 +785,16 @@ def test_starttls_stdlib_server_siotls_client(ssl_server_ctx, cconf):
         await siotls_asyncio.start_tls(writer, config=cconf, server_hostname="localhost")
         check_client_info(writer)
 
-    async def test():
-        server = await asyncio.start_server(
-            lambda r, w: plain_starttls_server_handler(r, w, server_upgrade), HOST, 0)
-        async with server:
-            _, writer = await plain_starttls_client(port_of(server), client_upgrade)
-            await close(writer)
-
-    run(test)
+    server = await asyncio.start_server(
+        lambda r, w: plain_starttls_server_handler(r, w, server_upgrade), HOST, 0)
+    async with server:
+        _, writer = await plain_starttls_client(port_of(server), client_upgrade)
+        await close(writer)
 
 
-def test_starttls_siotls_server_stdlib_client(sconf, ssl_client_ctx):
+
+@bounded()
+async def test_starttls_siotls_server_stdlib_client(sconf, ssl_client_ctx):
     async def server_upgrade(writer):
         await siotls_asyncio.start_tls(writer, config=sconf, server_side=True)
 
@@ -806,14 +802,12 @@ def test_starttls_siotls_server_stdlib_client(sconf, ssl_client_ctx):
         await writer.start_tls(ssl_client_ctx, server_hostname="localhost")
         assert writer.get_extra_info("ssl_object").version() == "TLSv1.3"
 
-    async def test():
-        server = await asyncio.start_server(
-            lambda r, w: plain_starttls_server_handler(r, w, server_upgrade), HOST, 0)
-        async with server:
-            _, writer = await plain_starttls_client(port_of(server), client_upgrade)
-            await close(writer)
+    server = await asyncio.start_server(
+        lambda r, w: plain_starttls_server_handler(r, w, server_upgrade), HOST, 0)
+    async with server:
+        _, writer = await plain_starttls_client(port_of(server), client_upgrade)
+        await close(writer)
 
-    run(test)
 
 
 # -- unix sockets ------------------------------------------------------------------------------
@@ -842,18 +836,17 @@ class UnixEchoServer(asyncio.Protocol):
         return False  # the transport closes: close_notify back
 
 
-def test_unix_sockets(sconf, cconf, tmp_path: Path):
+@bounded()
+async def test_unix_sockets(sconf, cconf, tmp_path: Path):
     path = str(tmp_path / "tls.sock")
 
-    async def test():
-        server = await siotls_asyncio.create_unix_server(UnixEchoServer, path, config=sconf)
-        async with server:
-            transport, client = await siotls_asyncio.create_unix_connection(
-                CollectingClient, path, config=cconf, server_hostname="localhost")
-            assert transport.get_extra_info("ssl_object").version() == "TLSv1.3"
-            transport.write(b"hello over unix")
-            transport.write_eof()
-            assert await asyncio.wait_for(client.lost, 5) is None
-            assert client.data == b"HELLO OVER UNIXBYE"
+    server = await siotls_asyncio.create_unix_server(UnixEchoServer, path, config=sconf)
+    async with server:
+        transport, client = await siotls_asyncio.create_unix_connection(
+            CollectingClient, path, config=cconf, server_hostname="localhost")
+        assert transport.get_extra_info("ssl_object").version() == "TLSv1.3"
+        transport.write(b"hello over unix")
+        transport.write_eof()
+        assert await asyncio.wait_for(client.lost, 5) is None
+        assert client.data == b"HELLO OVER UNIXBYE"
 
-    run(test)

@@ -23,7 +23,16 @@ from typing import Any
 import pytest
 
 from certs import make_ca
-from helpers import client_config, handshake, server_config
+from helpers import (
+    client_config,
+    connected,
+    default_configs,
+    default_leaf,
+    new_client,
+    new_server,
+    server_config,
+)
+from internals import internals
 from siotls import TLSConfiguration, TLSConnection, TLSError, TLSPeerAlert
 from siotls.core import crypto
 from siotls.core import extensions as ext
@@ -79,10 +88,9 @@ from wire import (
 
 HT = HandshakeType
 CA = make_ca()
-LEAF = CA.issue()
+LEAF = default_leaf()
 CLIENT_LEAF = CA.issue(client=True)
-CLIENT_CONFIG = client_config(CA)
-SERVER_CONFIG = server_config(LEAF)
+CLIENT_CONFIG, SERVER_CONFIG = default_configs()
 AUTH_CLIENT_CONFIG = client_config(
     CA, private_key=CLIENT_LEAF.key_der, certificate_chain=CLIENT_LEAF.chain_der)
 AUTH_SERVER_CONFIG = server_config(
@@ -93,18 +101,6 @@ SIGNATURE_ALGORITHMS = ext.encode_u16_list([0x0403, 0x0804])
 
 
 # -- connections ------------------------------------------------------------------
-
-def new_client(config: TLSConfiguration = CLIENT_CONFIG) -> TLSConnection:
-    client = TLSConnection(config, server_hostname="localhost")
-    client.initiate_connection()
-    return client
-
-
-def new_server(config: TLSConfiguration = SERVER_CONFIG) -> TLSConnection:
-    server = TLSConnection(config)
-    server.initiate_connection()
-    return server
-
 
 @dataclasses.dataclass
 class Exchange:
@@ -157,17 +153,10 @@ def exchange(client_config: TLSConfiguration = CLIENT_CONFIG,
     server.receive_data(ch)
     flight = server.data_to_send()
     sh, ccs, *protected = split_records(flight)
-    schedule = server._handshake.schedule
-    assert schedule is not None
+    schedule = internals(server).schedule
     opener = Sealer(schedule.suite, schedule.server_handshake_traffic_secret)
     stream = b"".join(opener.open(r)[1] for r in protected)
     return Exchange(client, server, ch[5:], flight, sh[5:], ccs, split_messages(stream), schedule)
-
-
-def connected() -> tuple[TLSConnection, TLSConnection]:
-    client, server = new_client(), new_server()
-    handshake(client, server)
-    return client, server
 
 
 def expect_alert(conn: TLSConnection, data: bytes, error: type[TLSFatalAlert],
@@ -411,7 +400,7 @@ def test_alert_record_of_the_wrong_size(payload: bytes) -> None:
 
 def test_protected_alert_record_of_three_bytes() -> None:
     client, server = connected()
-    server._records.write(ContentType.ALERT, b"\x01\x00\x00")
+    internals(server).write_record(ContentType.ALERT, b"\x01\x00\x00")
     expect_alert(client, server.data_to_send(), DecodeError, peer=server)
 
 
@@ -933,7 +922,7 @@ def test_server_hello_after_hrr_uses_the_old_group() -> None:
     client.data_to_send()
     ex = exchange()  # a ServerHello key-sharing x25519, the group of ClientHello1
     sh = parse_server_hello(ex.server_hello[4:])
-    ch2 = client._handshake.client_hello
+    ch2 = internals(client).handshake.client_hello
     assert ch2 is not None
     expect_alert(client, _sh(client, sh, legacy_session_id_echo=ch2.legacy_session_id),
                  IllegalParameter)
@@ -1017,7 +1006,7 @@ def test_client_out_of_order(state: str, before: list[int | None], name: str) ->
     ex = exchange()
     prefix = [cr() if i is None else ex.messages[i] for i in before]
     ex.client.receive_data(ex.to_client(*prefix))
-    assert ex.client._handshake.state.name == state
+    assert internals(ex.client).state.name == state
     sealer = ex.server_sealer()
     sealer.seq = len(prefix)
     expect_alert(ex.client, sealer.handshake(named_message(ex, name)), UnexpectedMessage,
@@ -1040,7 +1029,7 @@ def test_client_out_of_order_when_connected(name: str) -> None:
     ex.client_done()
     ex.server.receive_data(ex.client_flight)
     assert ex.server.is_connected()
-    ex.server._records.write(ContentType.HANDSHAKE, named_message(ex, name))
+    internals(ex.server).write_record(ContentType.HANDSHAKE, named_message(ex, name))
     expect_alert(ex.client, ex.server.data_to_send(), UnexpectedMessage, peer=ex.server)
 
 
@@ -1083,7 +1072,7 @@ def test_server_out_of_order_with_client_authentication(before: int, name: str) 
              "ClientHello": ex.client_hello, "KeyUpdate": KeyUpdate(0).serialize()}
     sealer = ex.client_sealer()
     ex.server.receive_data(sealer.handshake(*ex.client_messages[:before]))
-    assert ex.server._handshake.state.name == ["WAIT_CERT", "WAIT_CV", "WAIT_FINISHED"][before]
+    assert internals(ex.server).state.name == ["WAIT_CERT", "WAIT_CV", "WAIT_FINISHED"][before]
     expect_alert(ex.server, sealer.handshake(table[name]), UnexpectedMessage, peer=ex.client)
 
 
@@ -1095,7 +1084,7 @@ def test_server_out_of_order_when_connected(name: str) -> None:
     ex.client_done()
     ex.server.receive_data(ex.client_flight)
     assert ex.server.is_connected()
-    ex.client._records.write(ContentType.HANDSHAKE, named_message(ex, name))
+    internals(ex.client).write_record(ContentType.HANDSHAKE, named_message(ex, name))
     expect_alert(ex.server, ex.client.data_to_send(), UnexpectedMessage, peer=ex.client)
 
 
@@ -1403,20 +1392,21 @@ def test_client_certificate_with_a_context() -> None:
 @pytest.mark.parametrize("request_update", [2, 5, 255])
 def test_key_update_with_a_bad_request(request_update: int) -> None:
     client, server = connected()
-    server._records.write(ContentType.HANDSHAKE, bytes((HT.KEY_UPDATE, 0, 0, 1, request_update)))
+    internals(server).write_record(
+        ContentType.HANDSHAKE, bytes((HT.KEY_UPDATE, 0, 0, 1, request_update)))
     expect_alert(client, server.data_to_send(), IllegalParameter, peer=server)
 
 
 @pytest.mark.parametrize("body", [b"", b"\x00\x00"])
 def test_key_update_of_the_wrong_length(body: bytes) -> None:
     client, server = connected()
-    server._records.write(ContentType.HANDSHAKE, message(HT.KEY_UPDATE, body))
+    internals(server).write_record(ContentType.HANDSHAKE, message(HT.KEY_UPDATE, body))
     expect_alert(client, server.data_to_send(), DecodeError, peer=server)
 
 
 def test_key_update_spanning_the_key_change() -> None:
     client, server = connected()
-    server._records.write(ContentType.HANDSHAKE, KeyUpdate(0).serialize() + b"\x18\x00")
+    internals(server).write_record(ContentType.HANDSHAKE, KeyUpdate(0).serialize() + b"\x18\x00")
     expect_alert(client, server.data_to_send(), UnexpectedMessage, peer=server)
 
 
@@ -1442,20 +1432,20 @@ def test_key_updates_with_data_in_between_are_fine() -> None:
 def test_too_many_empty_application_data_records() -> None:
     client, server = connected()
     for _ in range(MAX_RECORDS_WITHOUT_PROGRESS + 1):
-        server._records.write(ContentType.APPLICATION_DATA, b"")
+        internals(server).write_record(ContentType.APPLICATION_DATA, b"")
     expect_alert(client, server.data_to_send(), UnexpectedMessage, peer=server)
 
 
 def test_too_many_new_session_tickets() -> None:
     client, server = connected()
     for _ in range(MAX_RECORDS_WITHOUT_PROGRESS + 1):
-        server._records.write(ContentType.HANDSHAKE, nst())
+        internals(server).write_record(ContentType.HANDSHAKE, nst())
     expect_alert(client, server.data_to_send(), UnexpectedMessage, peer=server)
 
 
 def test_new_session_ticket_to_the_server() -> None:
     client, server = connected()
-    client._records.write(ContentType.HANDSHAKE, nst())
+    internals(client).write_record(ContentType.HANDSHAKE, nst())
     expect_alert(server, client.data_to_send(), UnexpectedMessage, peer=client)
 
 
@@ -1470,19 +1460,19 @@ def test_bad_new_session_ticket(ticket: bytes, error: type[TLSFatalAlert]) -> No
     client, server = connected()
     if ticket[1:4] != (len(ticket) - 4).to_bytes(3, "big"):
         ticket = message(ticket[0], ticket[4:])
-    server._records.write(ContentType.HANDSHAKE, ticket)
+    internals(server).write_record(ContentType.HANDSHAKE, ticket)
     expect_alert(client, server.data_to_send(), error, peer=server)
 
 
 def test_post_handshake_certificate_request_without_post_handshake_auth() -> None:
     client, server = connected()
-    server._records.write(ContentType.HANDSHAKE, cr())
+    internals(server).write_record(ContentType.HANDSHAKE, cr())
     expect_alert(client, server.data_to_send(), UnexpectedMessage, peer=server)
 
 
 def test_peer_alert_then_every_call_fails() -> None:
     client, server = connected()
-    server._records.write(ContentType.ALERT, b"\x02\x28")
+    internals(server).write_record(ContentType.ALERT, b"\x02\x28")
     with pytest.raises(TLSPeerAlert) as info:
         client.receive_data(server.data_to_send())
     assert info.value.description == 40
@@ -1508,17 +1498,17 @@ INTERLEAVING_REASON = (
 
 def test_application_data_inside_a_fragmented_handshake_message() -> None:
     client, server = connected()
-    server._records.write(ContentType.HANDSHAKE, b"\x18\x00")
-    server._records.write(ContentType.APPLICATION_DATA, b"data")
-    server._records.write(ContentType.HANDSHAKE, b"\x00\x01\x00")
+    internals(server).write_record(ContentType.HANDSHAKE, b"\x18\x00")
+    internals(server).write_record(ContentType.APPLICATION_DATA, b"data")
+    internals(server).write_record(ContentType.HANDSHAKE, b"\x00\x01\x00")
     expect_alert(client, server.data_to_send(), UnexpectedMessage, peer=server)
 
 
 def test_alert_inside_a_fragmented_handshake_message() -> None:
     client, server = connected()
-    server._records.write(ContentType.HANDSHAKE, b"\x18\x00")
-    server._records.write(ContentType.ALERT, b"\x01\x5a")  # warning user_canceled
-    server._records.write(ContentType.HANDSHAKE, b"\x00\x01\x00")
+    internals(server).write_record(ContentType.HANDSHAKE, b"\x18\x00")
+    internals(server).write_record(ContentType.ALERT, b"\x01\x5a")  # warning user_canceled
+    internals(server).write_record(ContentType.HANDSHAKE, b"\x00\x01\x00")
     expect_alert(client, server.data_to_send(), UnexpectedMessage, peer=server)
 
 

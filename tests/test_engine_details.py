@@ -7,42 +7,37 @@ from pathlib import Path
 
 import pytest
 
-from helpers import connection_pair, handshake
+from helpers import connected, connection_pair, handshake
+from internals import internals
 from siotls import TLSConfiguration, TLSConnection
 from siotls.core.errors import IllegalParameter, UnexpectedMessage
 from siotls.core.messages import ClientHello, parse_client_hello
 from siotls.iana import ContentType, ExtensionType, HandshakeType
 
 
-def connected() -> tuple[TLSConnection, TLSConnection]:
-    client, server = connection_pair()
-    handshake(client, server)
-    return client, server
-
-
 def test_key_update_before_the_aead_usage_limit() -> None:
     """RFC 8446 5.5: a key is updated before it protects 2^24.5 AES-GCM records."""
     client, server = connected()
-    write = client._records._write
-    limit = client._records.write_usage_limit
+    write = internals(client).write_direction
+    limit = internals(client).records.write_usage_limit
     assert limit == 2**24
     old_iv = write.iv
     write.seq = limit - 2  # as if 2^24 - 2 records had been sent
     # The record counter is not part of the wire: fake the peer's to match.
-    server._records._read.seq = limit - 2
+    internals(server).read_direction.seq = limit - 2
     client.send_data(b"x" * 40000)  # 3 records: would cross the limit
     assert write.iv != old_iv, "the write key was not updated"
     assert write.seq == 3
     server.receive_data(client.data_to_send())
     assert server.data_to_read() == b"x" * 40000
-    assert server._records._read.seq == 3
+    assert internals(server).read_direction.seq == 3
 
 
 def test_sslkeylogfile_environment_variable(tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     keylog = tmp_path / "keys.log"
     monkeypatch.setenv("SSLKEYLOGFILE", str(keylog))
-    client, _ = connected()  # configurations made with the variable set
+    client, _ = connected({}, {})  # fresh configurations, made with the variable set
     assert client.config.log_keys
     lines = keylog.read_text().splitlines()
     labels = sorted(line.split()[0] for line in lines)
@@ -56,7 +51,7 @@ def test_sslkeylogfile_environment_variable(tmp_path: Path,
 
 def test_no_keylog_without_the_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SSLKEYLOGFILE", raising=False)
-    client, _ = connected()
+    client, _ = connected({}, {})
     assert not client.config.log_keys
 
 
@@ -112,9 +107,9 @@ def test_too_many_empty_records_without_progress() -> None:
     """A peer cannot keep us busy with empty application data records forever."""
     client, server = connected()
     for _ in range(64):
-        client._records.write(ContentType.APPLICATION_DATA, b"")
+        internals(client).write_record(ContentType.APPLICATION_DATA, b"")
     server.receive_data(client.data_to_send())  # 64 are tolerated
-    client._records.write(ContentType.APPLICATION_DATA, b"")
+    internals(client).write_record(ContentType.APPLICATION_DATA, b"")
     with pytest.raises(UnexpectedMessage, match="without application data"):
         server.receive_data(client.data_to_send())
 
@@ -123,7 +118,7 @@ def test_data_resets_the_progress_counter() -> None:
     client, server = connected()
     for _ in range(3):
         for _ in range(60):
-            client._records.write(ContentType.APPLICATION_DATA, b"")
+            internals(client).write_record(ContentType.APPLICATION_DATA, b"")
         client.send_data(b"progress")
         server.receive_data(client.data_to_send())
     assert server.data_to_read() == b"progress" * 3

@@ -25,10 +25,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from certs import make_ca
-from helpers import client_config, server_config
-from siotls import TLSConfiguration, TLSConnection, TLSFatalAlert, TLSPeerAlert
+from helpers import client_config, new_client, new_server, server_config
+from internals import internals
+from siotls import TLSConnection, TLSFatalAlert, TLSPeerAlert
 from siotls.core.errors import InternalError, TLSConnectionFailed
-from siotls.core.keyschedule import KeySchedule
 from siotls.core.messages import (
     ClientHello,
     NewSessionTicket,
@@ -172,13 +172,13 @@ def feed(conn: TLSConnection, chunks: list[bytes]) -> BaseException | None:
 def check_alert_sent(conn: TLSConnection, exc: TLSFatalAlert) -> None:
     out = conn.data_to_send()
     description = exc.description
-    records = conn._records
+    records = internals(conn).records
     if not records.write_protected:
         assert out.endswith(bytes((21, 3, 3, 0, 2, 2, description))), (exc, out[-16:].hex())
     else:
         last = out[-24:]
         assert last[:5] == bytes((23, 3, 3, 0, 19)), (exc, out[-24:].hex())
-        direction = records._write
+        direction = internals(conn).write_direction
         assert direction.aead is not None
         nonce = (direction.iv ^ (direction.seq - 1)).to_bytes(12, "big")
         inner = direction.aead.decrypt(nonce, last[5:], last[:5])
@@ -188,27 +188,9 @@ def check_alert_sent(conn: TLSConnection, exc: TLSFatalAlert) -> None:
 
 # -- connections ------------------------------------------------------------------
 
-def new_client(config: TLSConfiguration = CLIENT_CONFIG) -> TLSConnection:
-    client = TLSConnection(config, server_hostname="localhost")
-    client.initiate_connection()
-    return client
-
-
-def new_server(config: TLSConfiguration = SERVER_CONFIG) -> TLSConnection:
-    server = TLSConnection(config)
-    server.initiate_connection()
-    return server
-
-
-def schedule_of(conn: TLSConnection) -> KeySchedule:
-    schedule = conn._handshake.schedule
-    assert schedule is not None
-    return schedule
-
-
 def client_hello_flight() -> tuple[TLSConnection, TLSConnection, bytes]:
     """A client in WAIT_SH, a server that answered its ClientHello, the answer."""
-    client, server = new_client(), new_server()
+    client, server = new_client(CLIENT_CONFIG), new_server(SERVER_CONFIG)
     server.receive_data(client.data_to_send())
     return client, server, server.data_to_send()
 
@@ -216,7 +198,7 @@ def client_hello_flight() -> tuple[TLSConnection, TLSConnection, bytes]:
 def server_messages(server: TLSConnection, flight: bytes) -> tuple[bytes, bytes, bytes]:
     """(ServerHello record, CCS record, decrypted EE..Finished stream)."""
     sh, ccs, *protected = split_records(flight)
-    schedule = schedule_of(server)
+    schedule = internals(server).schedule
     opener = Sealer(schedule.suite, schedule.server_handshake_traffic_secret)
     return sh, ccs, b"".join(opener.open(r)[1] for r in protected)
 
@@ -229,7 +211,7 @@ def connected_pair() -> tuple[TLSConnection, TLSConnection]:
     return client, server
 
 
-REAL_CLIENT_HELLO = new_client().data_to_send()
+REAL_CLIENT_HELLO = new_client(CLIENT_CONFIG).data_to_send()
 _c, _s, _flight = client_hello_flight()
 REAL_SERVER_FLIGHT_RECORDS = split_records(_flight)
 _c.receive_data(_flight)
@@ -254,28 +236,28 @@ POOL = [
 @FUZZ
 @given(st.binary(max_size=600))
 def test_fresh_server_random_bytes(payload: bytes) -> None:
-    feed(new_server(), [payload])
+    feed(new_server(SERVER_CONFIG), [payload])
 
 
 @FUZZ
 @given(st.lists(st.tuples(st.sampled_from([20, 21, 22, 23, 24, 0]), st.binary(max_size=80)),
                 min_size=1, max_size=4))
 def test_fresh_server_random_records(records: list[tuple[int, bytes]]) -> None:
-    feed(new_server(), [b"".join(record(ct, payload) for ct, payload in records)])
+    feed(new_server(SERVER_CONFIG), [b"".join(record(ct, payload) for ct, payload in records)])
 
 
 @FUZZ
 @given(st.data())
 def test_fresh_server_mutated_client_hello(data: st.DataObject) -> None:
     payload = mutate(data, REAL_CLIENT_HELLO)
-    feed(new_server(), chunked(data, payload))
+    feed(new_server(SERVER_CONFIG), chunked(data, payload))
 
 
 @FUZZ
 @given(st.data())
 def test_fresh_server_spliced_records(data: st.DataObject) -> None:
     payload = splice(data, [REAL_CLIENT_HELLO], POOL)
-    feed(new_server(), chunked(data, payload))
+    feed(new_server(SERVER_CONFIG), chunked(data, payload))
 
 
 EXTENSION_TYPES = st.one_of(st.sampled_from(list(ExtensionType)), st.integers(0, 0xFFFF))
@@ -307,7 +289,7 @@ def test_fresh_server_client_hello_fields(data: st.DataObject) -> None:
         data.draw(st.sampled_from([0x0303, 0x0301, 0x0304]), label="version"),
         data.draw(st.sampled_from([b"\x00", b"\x00\x01", b"\x01"]), label="compression"),
     )
-    feed(new_server(), [in_records(data, ch.serialize())])
+    feed(new_server(SERVER_CONFIG), [in_records(data, ch.serialize())])
 
 
 # =================================================================================
@@ -317,7 +299,7 @@ def test_fresh_server_client_hello_fields(data: st.DataObject) -> None:
 @FUZZ
 @given(st.binary(max_size=600))
 def test_client_wait_sh_random_bytes(payload: bytes) -> None:
-    feed(new_client(), [payload])
+    feed(new_client(CLIENT_CONFIG), [payload])
 
 
 @FUZZ
@@ -396,7 +378,7 @@ def test_client_wait_ee_mutated_plaintext(data: st.DataObject) -> None:
     client, server, flight = client_hello_flight()
     sh, ccs, stream = server_messages(server, flight)
     client.receive_data(sh + ccs)
-    schedule = schedule_of(server)
+    schedule = internals(server).schedule
     sealer = Sealer(schedule.suite, schedule.server_handshake_traffic_secret)
     content_type = data.draw(st.sampled_from([22, 22, 22, 21, 23, 20]), label="inner type")
     feed(client, chunked(data, in_records(data, mutate(data, stream), sealer, content_type)))
@@ -421,7 +403,7 @@ def test_client_wait_ee_random_messages(data: st.DataObject) -> None:
     if data.draw(st.booleans(), label="another type"):
         msg_type = data.draw(st.sampled_from([*HandshakeType, 0, 99, 255]), label="type")
     body = data.draw(st.binary(max_size=120), label="body")
-    schedule = schedule_of(server)
+    schedule = internals(server).schedule
     sealer = Sealer(schedule.suite, schedule.server_handshake_traffic_secret)
     payload = b"".join(real[:keep]) + message(msg_type, body)
     feed(client, [in_records(data, payload, sealer)])
@@ -436,7 +418,7 @@ def server_waiting(auth: bool) -> tuple[TLSConnection, TLSConnection, bytes]:
     if auth:
         client, server = new_client(AUTH_CLIENT_CONFIG), new_server(AUTH_SERVER_CONFIG)
     else:
-        client, server = new_client(), new_server()
+        client, server = new_client(CLIENT_CONFIG), new_server(SERVER_CONFIG)
     server.receive_data(client.data_to_send())
     client.receive_data(server.data_to_send())
     assert client.is_post_handshake()
@@ -455,7 +437,7 @@ def test_server_wait_finished_mutated_ciphertext(data: st.DataObject, auth: bool
 def test_server_wait_finished_mutated_plaintext(data: st.DataObject, auth: bool) -> None:
     _, server, flight = server_waiting(auth)
     ccs, *protected = split_records(flight)
-    schedule = schedule_of(server)
+    schedule = internals(server).schedule
     opener = Sealer(schedule.suite, schedule.client_handshake_traffic_secret)
     stream = b"".join(opener.open(r)[1] for r in protected)
     sealer = Sealer(schedule.suite, schedule.client_handshake_traffic_secret)
@@ -490,7 +472,7 @@ def test_connected_random_sealed_records(records: list[tuple[int, bytes]], to_cl
                                          padding: int) -> None:
     """Random inner plaintexts under the peer's real application traffic key."""
     client, server = connected_pair()
-    schedule = schedule_of(server)
+    schedule = internals(server).schedule
     receiver, secret = ((client, schedule.server_application_traffic_secret) if to_client
                         else (server, schedule.client_application_traffic_secret))
     sealer = Sealer(schedule.suite, secret)
@@ -528,7 +510,7 @@ def test_connected_spliced_records(data: st.DataObject, to_client: bool) -> None
 def test_connected_post_handshake_messages_mutated(data: st.DataObject) -> None:
     """KeyUpdate and NewSessionTicket bodies mutated, then sealed properly."""
     client, server = connected_pair()
-    schedule = schedule_of(server)
+    schedule = internals(server).schedule
     sealer = Sealer(schedule.suite, schedule.server_application_traffic_secret)
     base = data.draw(st.sampled_from([
         bytes((HandshakeType.KEY_UPDATE, 0, 0, 1, 1)),

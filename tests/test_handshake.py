@@ -14,7 +14,15 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
 from certs import make_ca
-from helpers import chunks, client_config, connection_pair, flow, handshake, server_config
+from helpers import (
+    chunks,
+    client_config,
+    connected,
+    connection_pair,
+    flow,
+    handshake,
+    server_config,
+)
 from siotls import (
     InsecureWarning,
     RaggedEOF,
@@ -110,16 +118,6 @@ def transfer(sender: TLSConnection, receiver: TLSConnection, data: bytes,
 def both_ways(client: TLSConnection, server: TLSConnection, size: int = 1000) -> None:
     transfer(client, server, random.randbytes(size))
     transfer(server, client, random.randbytes(size))
-
-
-def connected(client_kwargs: dict[str, Any] | None = None,
-              server_kwargs: dict[str, Any] | None = None,
-              **kwargs: Any) -> tuple[TLSConnection, TLSConnection]:
-    client, server = connection_pair(client_kwargs, server_kwargs, **kwargs)
-    handshake(client, server)
-    assert client.is_connected()
-    assert server.is_connected()
-    return client, server
 
 
 def expect_failure(receiver: TLSConnection, data: bytes, error: type[TLSFatalAlert]

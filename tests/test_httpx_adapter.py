@@ -8,8 +8,10 @@ Every test runs under ``anyio.fail_after``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import http.server
+import inspect
 import socket
 import ssl
 import threading
@@ -21,16 +23,24 @@ import anyio
 import httpcore
 import httpx
 import pytest
+from anyio.abc import SocketAttribute
 
+import siotls.adapters._httpcore
 import siotls.anyio
 import siotls.httpx
 from certs import make_ca, write_pem_files
 from openssl_peer import requires_openssl, s_server
 from siotls import TLSConfiguration
-from siotls.adapters._httpcore import SiotlsBackend
+from siotls.adapters._httpcore import (
+    ALPNContext,
+    SiotlsBackend,
+    SiotlsStream,
+    connection_pool,
+    tls_error_of,
+)
 from siotls.adapters._info import SSLObjectInfo
 from siotls.core.connection import TLSConnection
-from siotls.errors import BadCertificate, UnknownCA
+from siotls.errors import BadCertificate, BadRecordMac, UnknownCA
 
 pytestmark = pytest.mark.anyio
 
@@ -40,6 +50,7 @@ MiB = 2**20
 CA = make_ca()
 LEAF = CA.issue(("localhost", "127.0.0.1"))
 CLIENT = TLSConfiguration("client", truststore=CA.truststore())
+SERVER = TLSConfiguration("server", private_key=LEAF.key_der, certificate_chain=LEAF.chain_der)
 
 
 @pytest.fixture(params=["asyncio", "trio"])
@@ -202,24 +213,55 @@ async def test_http2_server_without_http2_client(h2_port: int) -> None:
     assert (response.http_version, response.text) == ("HTTP/1.1", "1.1 /x")
 
 
-def causes(exc: BaseException | None) -> Iterator[BaseException]:
-    """The chain, through ``__context__`` too: httpcore's pool re-raises with
-    ``raise exc from None``, which erases its ``ConnectError``'s ``__cause__``."""
-    while exc is not None:
-        yield exc
-        exc = exc.__cause__ or exc.__context__
-
-
-async def test_unknown_ca_is_connect_error(https_port: int) -> None:
+async def test_unknown_ca_is_connect_error_from_the_tls_error(https_port: int) -> None:
     other = TLSConfiguration("client", truststore=make_ca("ecdsa-p256", "another CA").truststore())
     with anyio.fail_after(TIMEOUT):
         async with client(other) as http:
             with pytest.raises(httpx.ConnectError) as info:
                 await http.get(f"https://localhost:{https_port}/")
-    chain = list(causes(info.value))
-    assert [type(exc) for exc in chain[:4]] == [
-        httpx.ConnectError, httpcore.ConnectError, anyio.BrokenResourceError, UnknownCA]
+    assert isinstance(info.value.__cause__, UnknownCA)  # the siotls error itself
     assert str(info.value).startswith("unknown_ca: ")
+    # httpx's own error, chained to httpcore's, is still there
+    assert isinstance(info.value.__context__, httpx.ConnectError)
+    assert isinstance(info.value.__context__.__cause__, httpcore.ConnectError)
+
+
+async def test_httpcore_pool_error_carries_the_tls_error(https_port: int) -> None:
+    other = TLSConfiguration("client", truststore=make_ca("ecdsa-p256", "another CA").truststore())
+    with anyio.fail_after(TIMEOUT):
+        async with connection_pool(other) as pool:
+            with pytest.raises(httpcore.ConnectError) as info:
+                await pool.request("GET", f"https://localhost:{https_port}/")
+    # the pool re-raises "from None": the TLS error stays on __context__
+    assert isinstance(tls_error_of(info.value), UnknownCA)
+
+
+async def test_tls_error_after_the_handshake_is_read_error() -> None:
+    """A server that handshakes, then sends a record that does not decrypt."""
+    async def bad_record(stream: siotls.anyio.TLSStream) -> None:
+        await stream.receive()  # the request
+        await stream.transport_stream.send(b"\x17\x03\x03\x00\x20" + bytes(32))
+        with contextlib.suppress(anyio.BrokenResourceError, anyio.EndOfStream):
+            await stream.receive()  # the client's alert, then EOF
+        await stream.aclose()
+
+    with anyio.fail_after(TIMEOUT):
+        listener = await siotls.anyio.create_tls_listener(SERVER, local_host="127.0.0.1")
+        port = listener.extra(SocketAttribute.local_port)
+        async with listener, anyio.create_task_group() as tg:
+            tg.start_soon(listener.serve, bad_record)
+            async with client() as http:
+                with pytest.raises(httpx.ReadError) as info:
+                    await http.get(f"https://localhost:{port}/")
+            tg.cancel_scope.cancel()
+    assert isinstance(info.value.__cause__, BadRecordMac)
+    assert str(info.value).startswith("bad_record_mac: ")
+
+
+def test_httpcore_is_used_through_its_public_api_only() -> None:
+    source = inspect.getsource(siotls.adapters._httpcore) + inspect.getsource(siotls.httpx)
+    assert "httpcore._" not in source
+    assert issubclass(SiotlsStream, httpcore.AsyncNetworkStream)
 
 
 async def test_wrong_hostname_is_connect_error(https_port: int) -> None:
@@ -228,7 +270,7 @@ async def test_wrong_hostname_is_connect_error(https_port: int) -> None:
             with pytest.raises(httpx.ConnectError) as info:
                 await http.get(f"https://localhost:{https_port}/",  # SNI and name to check:
                                extensions={"sni_hostname": "elsewhere.test"})
-    assert any(isinstance(exc, BadCertificate) for exc in causes(info.value))
+    assert isinstance(info.value.__cause__, BadCertificate)
     assert "elsewhere.test" in str(info.value)
 
 
@@ -288,3 +330,27 @@ async def test_anyio_connect_openssl_s_server(pem: tuple[Path, Path, Path]) -> N
             while not answer.endswith(b"\n"):
                 answer += await stream.receive()
             assert answer == b"lssnepo olleh\n"
+
+
+async def test_start_tls_twice_is_tls_in_tls() -> None:
+    """What httpcore does for HTTPS through an HTTPS proxy: start_tls on a TLS stream."""
+    async def inner_echo(outer: siotls.anyio.TLSStream) -> None:
+        async with await siotls.anyio.TLSStream.wrap(outer, config=SERVER) as inner:
+            await inner.send(b"inner: " + await inner.receive())
+
+    with anyio.fail_after(TIMEOUT):
+        listener = await siotls.anyio.create_tls_listener(SERVER, local_host="127.0.0.1")
+        port = listener.extra(SocketAttribute.local_port)
+        async with listener, anyio.create_task_group() as tg:
+            tg.start_soon(listener.serve, inner_echo)
+            backend = SiotlsBackend(CLIENT)
+            tcp = await backend.connect_tcp("127.0.0.1", port)
+            outer = await tcp.start_tls(ALPNContext(), "localhost", TIMEOUT)
+            inner = await outer.start_tls(ALPNContext(), "localhost", TIMEOUT)
+            await inner.write(b"hello")
+            assert await inner.read(100) == b"inner: hello"
+            inner_tls = inner.get_extra_info("ssl_object").connection
+            outer_tls = outer.get_extra_info("ssl_object").connection
+            assert inner_tls is not outer_tls and inner_tls.is_post_handshake()
+            await inner.aclose()
+            tg.cancel_scope.cancel()

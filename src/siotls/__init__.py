@@ -5,7 +5,20 @@ The public names: :class:`TLSConfiguration`, :class:`TLSConnection`,
 :class:`TLSError` and its subclasses (in :mod:`siotls.errors`), and the
 modules :mod:`siotls.crypto`, :mod:`siotls.trust`, :mod:`siotls.pem`,
 :mod:`siotls.iana`.
+
+The adapters :mod:`siotls.asyncio`, :mod:`siotls.trio`, :mod:`siotls.anyio`,
+:mod:`siotls.httpx` and :mod:`siotls.compat` are attributes too, imported on
+first access (PEP 562), so ``import siotls`` alone imports none of asyncio,
+trio, anyio, httpx or ssl::
+
+    import siotls
+    stream = await siotls.anyio.connect("example.org", 443)
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 from siotls import crypto, errors, iana
 from siotls.core.config import InsecureWarning, TLSConfiguration, TLSNegotiatedConfiguration
@@ -15,7 +28,13 @@ from siotls.core.psk import ExternalPSK
 from siotls.core.session import TLSSession
 from siotls.core.tickets import TicketKey, TicketKeys
 
+if TYPE_CHECKING:  # what __getattr__ loads, for type checkers
+    from siotls import anyio, asyncio, compat, httpx, trio
+
 __version__ = "0.1.0"
+
+#: the adapter modules, loaded by __getattr__ on first access
+_LAZY_MODULES = ("anyio", "asyncio", "compat", "httpx", "trio")
 
 __all__ = [
     "ExternalPSK",
@@ -32,7 +51,23 @@ __all__ = [
     "TicketKey",
     "TicketKeys",
     "__version__",
+    "anyio",
+    "asyncio",
+    "compat",
     "crypto",
     "errors",
+    "httpx",
     "iana",
+    "trio",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """Import an adapter module on first access: ``siotls.anyio`` and the like."""
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f"siotls.{name}")  # also sets it on the package
+    raise AttributeError(f"module 'siotls' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY_MODULES})

@@ -21,12 +21,24 @@ httpcore's errors onto its own, all around an httpcore connection pool kept in
 :class:`siotls.adapters._httpcore.SiotlsBackend`, and inherits the rest
 (``handle_async_request``, ``aclose``, the async context manager). The siotls
 configuration replaces httpx's ``verify=``, ``cert=`` and ``trust_env=``
-(``SSL_CERT_FILE`` is not read); ALPN follows ``http1``/``http2``. A failed
-handshake is ``httpx.ConnectError`` (message ``'<alert>: <reason>'``, e.g.
-``'unknown_ca: ...'``); the :class:`~siotls.TLSError` is down its exception chain,
-httpx -> httpcore -> anyio -> siotls, where the httpcore link is ``__context__``
-(httpcore's pool re-raises ``from None``, which erases ``__cause__``). Proxies are
-not supported (use httpx's own transport with ``verify=siotls.compat.SSLContext``).
+(``SSL_CERT_FILE`` is not read); ALPN follows ``http1``/``http2``.
+
+Errors: a failed handshake is ``httpx.ConnectError`` (message
+``'<alert>: <reason>'``, e.g. ``'unknown_ca: ...'``), a TLS error later
+``httpx.ReadError``/``WriteError``; either way the :class:`~siotls.TLSError`
+itself is its ``__cause__``::
+
+    try:
+        await client.get(url)
+    except httpx.ConnectError as exc:
+        if isinstance(exc.__cause__, siotls.TLSError): ...
+
+(httpcore's pool re-raises ``from None``, which erases the chain, and httpx
+chains its own error to httpcore's: :meth:`AsyncHTTPTransport.handle_async_request`
+raises httpx's error again from the TLS error; the original stays on
+``__context__``.) Proxies are not supported (use httpx's own transport with
+``verify=siotls.compat.SSLContext``). httpcore is used through its public API
+only (``AsyncConnectionPool``, ``AsyncNetworkBackend``/``AsyncNetworkStream``).
 """
 
 from __future__ import annotations
@@ -36,7 +48,7 @@ from collections.abc import Iterable
 import httpcore
 import httpx
 
-from siotls.adapters._httpcore import SiotlsBackend, connection_pool
+from siotls.adapters._httpcore import SiotlsBackend, connection_pool, tls_error_of
 from siotls.core.config import TLSConfiguration
 
 __all__ = ["AsyncHTTPTransport", "SiotlsBackend"]
@@ -68,3 +80,13 @@ class AsyncHTTPTransport(httpx.AsyncHTTPTransport):
             keepalive_expiry=limits.keepalive_expiry,
             http1=http1, http2=http2, uds=uds, local_address=local_address,
             retries=retries, socket_options=socket_options)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """httpx's, with the :class:`~siotls.TLSError` as the ``__cause__`` of its errors."""
+        try:
+            return await super().handle_async_request(request)
+        except httpx.TransportError as exc:
+            tls_error = tls_error_of(exc)
+            if tls_error is None or exc.__cause__ is tls_error:
+                raise
+            raise type(exc)(str(exc), request=request) from tls_error

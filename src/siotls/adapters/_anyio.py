@@ -3,56 +3,45 @@
 Theory of operation
 -------------------
 :meth:`TLSStream.wrap` builds a :class:`~siotls.TLSConnection` over any anyio
-byte stream and runs the handshake. Each operation is a *step*, a synchronous
-function that runs the engine and returns a result, or ``None`` while it needs
-more bytes from the peer. :meth:`TLSStream._run` (the shape of anyio's
-``_call_sslobject_method``) drives a step to completion; its invariant:
+byte stream and runs the handshake before it returns, as anyio's own
+``TLSStream.wrap`` does. Every operation then goes through the adapters' one
+driver, :class:`siotls.adapters._driver.Driver`: its docstring states the
+invariant, the send lock (an ``anyio.Lock``, fair), the error mapping and the
+states. What is anyio's own, here:
 
-    the step ran on everything received so far, then every byte the engine
-    queued was handed to the transport, in engine order, before the result is
-    returned or the transport is read again (a receive may instead leave its
-    bytes to the task that is sending); the transport is read only when the
-    step asked for more.
-
-Bytes read are fed to the engine as they come; what follows the peer's
-close_notify is kept by the engine (``unused_data()``), for :meth:`TLSStream.unwrap`.
-A receive may have to send too (a KeyUpdate answer, an alert) while another
-task sends: the engine's output is appended to ``_outgoing`` synchronously, and
-whoever holds ``_send_lock`` (a fair lock, handed to the next waiter) sends it,
-so records leave in order. A receive never waits for that lock: if a send holds
-it, the receive leaves its bytes to the sender, which loops until
-``_outgoing`` is empty. (Waiting could deadlock: the send may only finish once
-the peer, itself blocked sending to us, sees us read.) Once bytes left the
-engine and might not reach the transport (a failed or cancelled send), the
-stream is broken: later records would not decrypt.
-
-Errors: a close_notify is ``EndOfStream``; a TLS error is ``BrokenResourceError``
-with the :class:`~siotls.TLSError` as ``__cause__`` (the alert is sent first);
-an EOF without close_notify is ``BrokenResourceError`` when
-``standard_compatible``, else ``EndOfStream``. Unlike anyio's own stream,
-``send_eof`` works (TLS 1.3 half-close) and ``aclose`` sends close_notify
-without waiting for the peer's.
+* a close_notify is ``EndOfStream`` (anyio's streams raise it instead of
+  returning ``b''``; the driver takes the transport's as its EOF);
+* ``standard_compatible`` is the ragged-EOF flag, the opposite of the driver's
+  ``ragged_eof_ok``: when true (the default), ``aclose`` sends close_notify and
+  an EOF without one is ``BrokenResourceError``; when false (HTTPS peers), no
+  close_notify is sent and such an EOF is ``EndOfStream``. During the
+  handshake, run by ``wrap``, an EOF is always an error;
+* anyio's streams have no conflict detection: concurrent receives are the
+  caller's business (the send side is serialized by the driver's lock);
+* unlike anyio's own stream, ``send_eof`` works (TLS 1.3 half-close) and
+  ``aclose`` does not wait for the peer's close_notify;
+* :class:`TLSListener` forwards the wrapped listener's typed attributes
+  (``SocketAttribute.local_port`` and the rest) beside the TLS ones.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from functools import partial, wraps
 from ipaddress import IPv4Address, IPv6Address
 from socket import AddressFamily
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 from anyio.abc import AnyByteStream
 from anyio.streams.tls import TLSAttribute
 
-from siotls.adapters import _info, _steps
+from siotls.adapters import _driver, _info
 from siotls.core.config import TLSConfiguration
 from siotls.core.connection import TLSConnection
-from siotls.core.errors import RaggedEOF, TLSError
 
 __all__ = [
     "SiotlsAttribute",
@@ -64,7 +53,12 @@ __all__ = [
 
 logger = logging.getLogger("siotls.anyio")
 
-_T = TypeVar("_T")
+_ANYIO = _driver.Framework(
+    broken=anyio.BrokenResourceError, closed=anyio.ClosedResourceError, lock=anyio.Lock,
+    checkpoint_if_cancelled=anyio.lowlevel.checkpoint_if_cancelled,
+    cancel_shielded_checkpoint=anyio.lowlevel.cancel_shielded_checkpoint,
+    end_of_stream=(anyio.EndOfStream,))
+
 
 class SiotlsAttribute(anyio.TypedAttributeSet):
     """siotls's own typed attributes, next to anyio's ``TLSAttribute`` ones."""
@@ -86,12 +80,9 @@ class TLSStream(anyio.abc.ByteStream):
         self.standard_compatible = standard_compatible
         self.connection = connection
         self._info = _info.SSLObjectInfo(connection, connection.config.side == "server")
-        self._error: BaseException | None = None
-        self._closed = False
-        self._incoming = b""
-        self._eof = False
-        self._outgoing = b""
-        self._send_lock = anyio.Lock()
+        self._driver = _driver.Driver(
+            _ANYIO, connection, receive=transport_stream.receive, send=transport_stream.send,
+            ragged_eof_ok=not standard_compatible)
 
     @classmethod
     async def wrap(cls, transport_stream: AnyByteStream, *, config: TLSConfiguration,
@@ -114,96 +105,28 @@ class TLSStream(anyio.abc.ByteStream):
         connection = TLSConnection(config, server_hostname=hostname)
         connection.initiate_connection()
         stream = cls(transport_stream, connection, standard_compatible=standard_compatible)
-        await stream._run(partial(_steps.handshake, stream.connection))
+        await stream._driver.run(partial(_driver.handshake, stream.connection))
         return stream
-
-    # -- the loop ---------------------------------------------------------------------
-    async def _run(self, step: Callable[[], _T | None], *, defer: bool = False) -> _T:
-        """Run ``step`` until it returns a result (see the invariant at the top).
-
-        ``defer``: the receive path, which must not wait behind a blocked send.
-        """
-        self._check()
-        while True:
-            try:
-                self._feed()
-                result = step()
-            except TLSError as exc:
-                self._error = self._error or exc
-                with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
-                    await self._flush(defer=defer)  # the alert, if the engine queued one
-                raise anyio.BrokenResourceError(str(exc)) from exc
-            await self._flush(defer=defer)
-            if result is not None:
-                return result
-            try:
-                data = await self.transport_stream.receive()
-            except anyio.EndOfStream:
-                self._eof = True
-            except OSError as exc:
-                self._error = self._error or exc
-                raise anyio.BrokenResourceError(str(exc)) from exc
-            else:
-                self._incoming += data
-
-    def _feed(self) -> None:
-        conn = self.connection
-        if self._incoming:
-            # After a close_notify the engine keeps the bytes for unused_data().
-            data, self._incoming = self._incoming, b""
-            conn.receive_data(data)
-        if self._eof and conn.can_receive:
-            try:
-                conn.close_receiving_end()
-            except RaggedEOF:
-                if self.standard_compatible or not conn.is_post_handshake():
-                    raise
-
-    async def _flush(self, *, defer: bool = False) -> None:
-        """Send what the engine queued.
-
-        With ``defer`` (the receive path), bytes are left to the task holding the
-        send lock, if any, instead of waiting behind a send that may only finish
-        once we read.
-        """
-        self._outgoing += self.connection.data_to_send()
-        if not self._outgoing or (defer and self._send_lock.locked()):
-            return
-        try:
-            async with self._send_lock:
-                while self._outgoing:  # including what deferring receivers left us
-                    data, self._outgoing = self._outgoing, b""
-                    await self.transport_stream.send(data)
-                    if defer:
-                        break
-        except BaseException as exc:
-            self._error = self._error or exc  # records may be lost: the stream is broken
-            raise
-
-    def _check(self) -> None:
-        if self._closed:
-            raise anyio.ClosedResourceError
-        if self._error is not None:
-            raise anyio.BrokenResourceError("the TLS stream is broken") from self._error
 
     # -- anyio.abc.ByteStream -------------------------------------------------------------
     async def receive(self, max_bytes: int = 65536) -> bytes:
         if max_bytes < 1:
             raise ValueError("max_bytes must be a positive integer")
-        data = await self._run(partial(_steps.receive, self.connection, max_bytes), defer=True)
+        step = partial(_driver.receive, self.connection, max_bytes)
+        data = await self._driver.run(step, defer=True)
         if not data:
             raise anyio.EndOfStream
         return data
 
     async def send(self, item: bytes) -> None:
-        self._check()
+        self._driver.check()
         if not self.connection.can_send:
             raise anyio.ClosedResourceError("send_eof() was called on this stream")
-        await self._run(partial(_steps.send, self.connection, item))
+        await self._driver.run(partial(_driver.send, self.connection, item))
 
     async def send_eof(self) -> None:
         """Send close_notify: the peer reads EOF, and we can still receive (TLS 1.3)."""
-        await self._run(partial(_steps.send_eof, self.connection))
+        await self._driver.run(partial(_driver.send_eof, self.connection))
 
     async def unwrap(self) -> tuple[AnyByteStream, bytes]:
         """Send close_notify, wait for the peer's, and hand back the transport.
@@ -211,26 +134,17 @@ class TLSStream(anyio.abc.ByteStream):
         :return: ``(transport_stream, trailing_bytes)``, the bytes that followed the
             peer's close_notify. This stream is closed; the transport is not.
         """
-        await self._run(partial(_steps.unwrap, self.connection))
-        self._closed = True
+        await self._driver.run(partial(_driver.unwrap, self.connection))
+        self._driver.close()
         return self.transport_stream, self.connection.unused_data()
 
     async def aclose(self) -> None:
         """Send close_notify (if ``standard_compatible``) and close the transport,
         without waiting for the peer's close_notify."""
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            if self.standard_compatible and self._error is None:
-                with contextlib.suppress(
-                        TLSError, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
-                    self.connection.close_sending_end()
-                    await self._flush()
-        except BaseException:
-            await anyio.aclose_forcefully(self.transport_stream)
-            raise
-        await self.transport_stream.aclose()
+        transport = self.transport_stream
+        await self._driver.aclose(
+            close_notify=self.standard_compatible, aclose_transport=transport.aclose,
+            aclose_forcefully=partial(anyio.aclose_forcefully, transport))
 
     @property
     def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:
@@ -301,7 +215,10 @@ class TLSListener(anyio.abc.Listener[TLSStream]):
 
     @property
     def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:
-        return {TLSAttribute.standard_compatible: lambda: self.standard_compatible}
+        return {
+            **self.listener.extra_attributes,  # SocketAttribute.local_port and the rest
+            TLSAttribute.standard_compatible: lambda: self.standard_compatible,
+        }
 
 
 async def connect(

@@ -7,7 +7,7 @@ Theory of operation
 it hands a :class:`TLSTransport` once the handshake completed, exactly like
 asyncio's own ``sslproto.SSLProtocol``:
 
-* raw ``data_received`` -> ``conn.receive_data`` (in ``try``) -> flush
+* raw ``data_received`` -> the driver's ``feed`` step (in ``try``) -> flush
   ``conn.data_to_send()`` to the raw transport (in ``finally``, so alerts and
   KeyUpdate answers always leave) -> hand ``conn.data_to_read()`` to the app,
   unless the app paused reading;
@@ -16,7 +16,12 @@ asyncio's own ``sslproto.SSLProtocol``:
   app's (``pause_writing``/``resume_writing`` are forwarded);
 * ``write_eof`` sends close_notify and keeps reading (TLS 1.3 half-close);
   ``close`` sends close_notify and closes the socket without waiting for the
-  peer's; a received close_notify is the app's ``eof_received``.
+  peer's; a received close_notify is the app's ``eof_received``, and so is an
+  EOF without one after the handshake (``feed(..., ragged_eof_ok=True)``), as
+  asyncio's ``ssl=`` transports report it; during the handshake it is a
+  ``ConnectionResetError``, as there.
+
+Every accepted or connected TCP socket gets TCP_NODELAY (see :func:`_set_nodelay`).
 
 The invariant: after every event (bytes in, app write, close) whatever the
 connection queued has been written to the raw transport.
@@ -28,12 +33,13 @@ The helpers mirror asyncio's signatures, with ``config=`` where asyncio takes
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from siotls.adapters import _info
+from siotls.adapters import _driver, _info
 from siotls.core.config import TLSConfiguration
 from siotls.core.connection import TLSConnection
 from siotls.core.errors import RaggedEOF, TLSError
@@ -63,6 +69,21 @@ def _default_client_config() -> TLSConfiguration:
     from siotls.trust import get_truststore  # noqa: PLC0415
 
     return TLSConfiguration("client", truststore=get_truststore())
+
+
+def _set_nodelay(transport: asyncio.BaseTransport) -> None:
+    """Set TCP_NODELAY, as asyncio's own transports do, on any TCP socket.
+
+    asyncio sets it only on sockets whose ``proto`` is IPPROTO_TCP, which misses
+    those made with ``proto=0`` (``socket.create_server``, then handed over as
+    ``sock=``). Without it, a response sent as two records (headers, body) waits
+    for the peer's delayed ACK: about 40 ms.
+    """
+    sock = transport.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6) \
+            and sock.type == socket.SOCK_STREAM:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 class TLSTransport(asyncio.Transport):
@@ -188,6 +209,7 @@ class TLSProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.raw_transport = transport
+        _set_nodelay(transport)
         loop = asyncio.get_running_loop()
         self._handshake_timer = loop.call_later(self._handshake_timeout, self._handshake_timed_out)
         try:
@@ -199,7 +221,7 @@ class TLSProtocol(asyncio.Protocol):
         if self.conn.is_failed():
             return
         try:
-            self.conn.receive_data(data)
+            _driver.feed(self.conn, data)
         except TLSError as exc:
             self._fatal(exc)
             return
@@ -208,14 +230,16 @@ class TLSProtocol(asyncio.Protocol):
         self._progress()
 
     def eof_received(self) -> bool | None:
+        # ragged_eof_ok: asyncio's ssl= transports report an EOF without
+        # close_notify after the handshake as a plain eof_received(), so do we.
         try:
-            self.conn.close_receiving_end()
-        except RaggedEOF as exc:
-            if not self.conn.is_post_handshake():
-                self._fatal(ConnectionResetError(f"the peer closed the connection: {exc}"))
-                return False
-            logger.debug("%r: %s", self, exc)
-            self._error = exc
+            _driver.feed(self.conn, b"", eof=True, ragged_eof_ok=True)
+        except RaggedEOF as exc:  # during the handshake
+            self._fatal(ConnectionResetError(f"the peer closed the connection: {exc}"))
+            return False
+        if not self.conn.close_notify_received and self._error is None:
+            logger.debug("%r: the transport closed without a close_notify", self)
+            self._error = RaggedEOF("the transport closed without a close_notify")
         self._progress()
         return True  # we decide when to close: see _deliver
 

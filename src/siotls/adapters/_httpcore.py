@@ -6,16 +6,17 @@ httpcore opens connections through a *network backend*: ``connect_tcp`` gives a
 plain stream, and for ``https://`` the connection calls
 ``stream.start_tls(ssl_context, server_hostname, timeout)`` and then asks
 ``stream.get_extra_info('ssl_object').selected_alpn_protocol()`` whether to
-speak HTTP/2. :class:`SiotlsBackend` is httpcore's own anyio backend (so it runs
-on asyncio and trio) whose streams replace ``start_tls``: it wraps the anyio
-socket stream in a :class:`siotls.anyio.TLSStream` (``standard_compatible=False``,
-as HTTPS peers may close without close_notify) under ``anyio.fail_after(timeout)``.
-The TLS stream is an anyio byte stream that answers anyio's ``TLSAttribute``
-keys, so httpcore's anyio stream serves it unchanged: reads, writes,
-``get_extra_info`` (``'ssl_object'``, a :class:`~siotls.adapters._info.SSLObjectInfo`
-with ``selected_alpn_protocol()``; ``'client_addr'``, ``'server_addr'``,
-``'socket'``, ``'is_readable'``) and the error mapping. (That stream class,
-``httpcore._backends.anyio.AnyIOStream``, is not public API: tested with httpcore 1.0.)
+speak HTTP/2. :class:`SiotlsBackend` connects with anyio (so it runs on
+asyncio and trio) and gives :class:`SiotlsStream`, an ``httpcore.AsyncNetworkStream``
+over any anyio byte stream, written here on public httpcore and anyio
+interfaces only. Its ``start_tls`` wraps the stream in a
+:class:`siotls.anyio.TLSStream` (``standard_compatible=False``, as HTTPS peers
+may close without close_notify) under ``anyio.fail_after(timeout)`` and returns
+another :class:`SiotlsStream`, so TLS in TLS (HTTPS through an HTTPS proxy)
+works. ``get_extra_info`` answers httpcore's keys from anyio's typed
+attributes: ``'ssl_object'`` (a :class:`~siotls.adapters._info.SSLObjectInfo`,
+with ``selected_alpn_protocol()``), ``'client_addr'``, ``'server_addr'``,
+``'socket'`` and ``'is_readable'`` (a pooled connection the server closed).
 
 The siotls :class:`~siotls.TLSConfiguration` given to the backend decides
 everything (trust store, hostname check, client certificate...) except ALPN:
@@ -25,14 +26,16 @@ getter. Give the pool an :class:`ALPNContext` (as :func:`connection_pool` does):
 it only records them. With any other context, the configuration's own ``alpn``
 is offered, else ``http/1.1``. The context is otherwise ignored.
 
-Errors, as httpcore's anyio backend maps them: a failed handshake is
-``httpcore.ConnectError`` (its ``__cause__`` an ``anyio.BrokenResourceError``
-whose ``__cause__`` is the :class:`~siotls.TLSError`, e.g. ``UnknownCA``; its
-message starts with the alert name, e.g. ``unknown_ca: ...``), a handshake over
-time ``httpcore.ConnectTimeout``; after it, ``ReadError``/``WriteError`` and
-``ReadTimeout``/``WriteTimeout``. Note that ``httpcore.AsyncConnectionPool``
-re-raises with ``raise exc from None``, which erases the ``ConnectError``'s
-``__cause__``: from a pool (and from httpx), follow ``__context__`` instead.
+Errors, as httpcore's own anyio backend maps them: ``ConnectError`` and
+``ConnectTimeout`` while connecting and during the handshake,
+``ReadError``/``ReadTimeout`` and ``WriteError``/``WriteTimeout`` after it. When
+the cause is a :class:`~siotls.TLSError` (``UnknownCA``, ``BadRecordMac``...),
+it is the httpcore error's ``__cause__`` itself, with no anyio error between,
+and the message starts with the alert name (``unknown_ca: ...``). Note that
+``httpcore.AsyncConnectionPool`` re-raises with ``raise exc from None``, which
+erases that ``__cause__`` (it stays on ``__context__``);
+:class:`siotls.httpx.AsyncHTTPTransport` puts it back for httpx callers
+(:func:`tls_error_of` finds it).
 
 Usage::
 
@@ -42,18 +45,83 @@ Usage::
 
 from __future__ import annotations
 
+import contextlib
+import select
+import socket
 import ssl
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import anyio
+import anyio.abc
 import httpcore
-from httpcore._backends.anyio import AnyIOStream  # the stream AnyIOBackend returns
+from anyio.abc import SocketAttribute
+from anyio.streams.tls import TLSAttribute
 
 from siotls.adapters._anyio import TLSStream
 from siotls.core.config import TLSConfiguration
+from siotls.core.errors import TLSError
 
-__all__ = ["ALPNContext", "SiotlsBackend", "connection_pool"]
+__all__ = ["ALPNContext", "SiotlsBackend", "SiotlsStream", "connection_pool", "tls_error_of"]
+
+_ErrorMap = Mapping[type[BaseException], type[Exception]]
+_CONNECT_ERRORS: _ErrorMap = {
+    TimeoutError: httpcore.ConnectTimeout, OSError: httpcore.ConnectError,
+    anyio.BrokenResourceError: httpcore.ConnectError,
+    anyio.ClosedResourceError: httpcore.ConnectError, anyio.EndOfStream: httpcore.ConnectError}
+_READ_ERRORS: _ErrorMap = {
+    TimeoutError: httpcore.ReadTimeout, OSError: httpcore.ReadError,
+    anyio.BrokenResourceError: httpcore.ReadError, anyio.ClosedResourceError: httpcore.ReadError}
+_WRITE_ERRORS: _ErrorMap = {
+    TimeoutError: httpcore.WriteTimeout, OSError: httpcore.WriteError,
+    anyio.BrokenResourceError: httpcore.WriteError,
+    anyio.ClosedResourceError: httpcore.WriteError}
+
+
+#: httpcore's get_extra_info keys, as anyio typed attributes
+_EXTRA_INFO: Mapping[str, Any] = {
+    "ssl_object": TLSAttribute.ssl_object, "client_addr": SocketAttribute.local_address,
+    "server_addr": SocketAttribute.remote_address, "socket": SocketAttribute.raw_socket}
+
+
+def tls_error_of(exc: BaseException) -> TLSError | None:
+    """The :class:`~siotls.TLSError` behind ``exc``, following ``__cause__`` and
+    ``__context__`` (``exc`` itself included), or ``None``."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        current = todo.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, TLSError):
+            return current
+        todo.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+    return None
+
+
+@contextlib.contextmanager
+def _mapped(errors: _ErrorMap) -> Iterator[None]:
+    """Raise httpcore's error for what the stream raised (from the TLS error, if any)."""
+    try:
+        yield
+    except Exception as exc:
+        for source, target in errors.items():
+            if isinstance(exc, source):
+                tls_error = tls_error_of(exc)
+                message = str(tls_error or exc) or type(exc).__name__
+                raise target(message) from (tls_error or exc)
+        raise
+
+
+def _is_readable(sock: socket.socket | None) -> bool:
+    """Whether a read would not block (data or EOF): an idle pooled connection
+    that is readable was closed by the server. No socket counts as readable."""
+    if sock is None or sock.fileno() < 0:
+        return True
+    poll = select.poll()
+    poll.register(sock, select.POLLIN)
+    return bool(poll.poll(0))
 
 
 class ALPNContext(ssl.SSLContext):
@@ -69,31 +137,48 @@ class ALPNContext(ssl.SSLContext):
         self.alpn_protocols = tuple(alpn_protocols)
 
 
-class _SiotlsStream(AnyIOStream):
-    """httpcore's anyio stream, with ``start_tls`` on siotls."""
+class SiotlsStream(httpcore.AsyncNetworkStream):
+    """An ``httpcore.AsyncNetworkStream`` over an anyio byte stream, TLS on siotls."""
 
     def __init__(self, stream: anyio.abc.ByteStream, backend: SiotlsBackend) -> None:
-        super().__init__(stream)
+        self.stream = stream
         self._backend = backend
 
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        with _mapped(_READ_ERRORS), anyio.fail_after(timeout):
+            try:
+                return await self.stream.receive(max_bytes)
+            except anyio.EndOfStream:
+                return b""
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        if buffer:
+            with _mapped(_WRITE_ERRORS), anyio.fail_after(timeout):
+                await self.stream.send(buffer)
+
+    async def aclose(self) -> None:
+        await self.stream.aclose()
+
     async def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
-                        timeout: float | None = None) -> httpcore.AsyncNetworkStream:
+                        timeout: float | None = None) -> SiotlsStream:
         config = self._backend.config_for(ssl_context)
         try:
-            with anyio.fail_after(timeout):
-                tls = await TLSStream.wrap(self._stream, config=config, hostname=server_hostname,
+            with _mapped(_CONNECT_ERRORS), anyio.fail_after(timeout):
+                tls = await TLSStream.wrap(self.stream, config=config, hostname=server_hostname,
                                            standard_compatible=False)
-        except TimeoutError as exc:
-            await anyio.aclose_forcefully(self._stream)
-            raise httpcore.ConnectTimeout(str(exc)) from exc
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream,
-                OSError) as exc:
-            await anyio.aclose_forcefully(self._stream)
-            raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
         except BaseException:
-            await anyio.aclose_forcefully(self._stream)
+            await anyio.aclose_forcefully(self.stream)
             raise
-        return _SiotlsStream(tls, self._backend)
+        return SiotlsStream(tls, self._backend)
+
+    def get_extra_info(self, info: str) -> Any:
+        if info == "is_readable":
+            return _is_readable(self._extra(SocketAttribute.raw_socket))
+        attribute = _EXTRA_INFO.get(info)
+        return None if attribute is None else self._extra(attribute)
+
+    def _extra(self, attribute: Any) -> Any:
+        return self.stream.extra(attribute, None)  # noqa: S610 (anyio, not Django)
 
 
 class SiotlsBackend(httpcore.AsyncNetworkBackend):
@@ -112,7 +197,6 @@ class SiotlsBackend(httpcore.AsyncNetworkBackend):
         if config.side != "client":
             raise ValueError("SiotlsBackend needs a client configuration")
         self.config = config
-        self._tcp = httpcore.AnyIOBackend()
         self._configs: dict[tuple[str, ...], TLSConfiguration] = {}
 
     def config_for(self, ssl_context: ssl.SSLContext) -> TLSConfiguration:
@@ -132,19 +216,25 @@ class SiotlsBackend(httpcore.AsyncNetworkBackend):
     async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
                           local_address: str | None = None,
                           socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-                          ) -> httpcore.AsyncNetworkStream:
-        stream = await self._tcp.connect_tcp(host, port, timeout, local_address, socket_options)
-        return self._upgradable(stream)
+                          ) -> SiotlsStream:
+        with _mapped(_CONNECT_ERRORS), anyio.fail_after(timeout):
+            stream = await anyio.connect_tcp(host, port, local_host=local_address)
+        return self._stream(stream, socket_options)
 
     async def connect_unix_socket(self, path: str, timeout: float | None = None,
                                   socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-                                  ) -> httpcore.AsyncNetworkStream:
-        stream = await self._tcp.connect_unix_socket(path, timeout, socket_options)
-        return self._upgradable(stream)
+                                  ) -> SiotlsStream:
+        with _mapped(_CONNECT_ERRORS), anyio.fail_after(timeout):
+            stream = await anyio.connect_unix(path)
+        return self._stream(stream, socket_options)
 
-    def _upgradable(self, stream: httpcore.AsyncNetworkStream) -> _SiotlsStream:
-        assert isinstance(stream, AnyIOStream)
-        return _SiotlsStream(stream._stream, self)
+    def _stream(self, stream: anyio.abc.SocketStream,
+                socket_options: Iterable[httpcore.SOCKET_OPTION] | None) -> SiotlsStream:
+        sock = stream.extra(SocketAttribute.raw_socket)  # noqa: S610 (anyio's, not Django's)
+        # TCP_NODELAY is set already, by asyncio or trio.
+        for option in socket_options or ():
+            sock.setsockopt(*option)
+        return SiotlsStream(stream, self)
 
     async def sleep(self, seconds: float) -> None:
         await anyio.sleep(seconds)

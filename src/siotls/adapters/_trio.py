@@ -3,50 +3,29 @@
 Theory of operation
 -------------------
 A :class:`TLSStream` owns a :class:`~siotls.TLSConnection` and a transport
-stream. Every operation (handshake, send, receive, send_eof, unwrap) is one
-*step*, a synchronous function that runs the engine and returns a result, or
-``None`` while it needs more bytes from the peer. :meth:`TLSStream._retry`
-drives a step to completion; its invariant, checked on every pass:
+stream, and runs every operation through the adapters' one driver,
+:class:`siotls.adapters._driver.Driver`: its docstring states the invariant,
+the send lock (a ``trio.StrictFIFOLock``), the error mapping and the states
+(OK, BROKEN, CLOSED: as in ``trio.SSLStream``). What is trio's own, here:
 
-    the step ran on everything received so far, then every byte the engine
-    queued was handed to the transport, in engine order, before the step's
-    result is returned or the transport is read again (the receive path may
-    instead leave its bytes to the task that is sending: see below); the
-    transport is read only when the step asked for more.
-
-Reading: only one task reads the transport at a time. The handshake runs once
-(the other callers wait for it), ``receive_some`` and ``unwrap`` exclude each
-other through the receive conflict detector, and ``send_all`` never reads (a
-TLS 1.3 sender needs nothing from the peer). So no receive lock is needed.
-Bytes read are fed to the engine as they come; what follows the peer's
-close_notify is kept by the engine (``unused_data()``): the plaintext that
-:meth:`TLSStream.unwrap` hands back.
-
-Sending: a receive may have to send too (a KeyUpdate answer, an alert), so two
-tasks can flush at once. The engine's output is appended to ``_outgoing``
-synchronously, in the order the engine made it, and whoever holds
-``_send_lock`` (a ``StrictFIFOLock``, handed over to the next waiter on
-release) sends it: records leave in order whichever task gets the lock first.
-A receive never waits for the lock: if a send holds it, the receive leaves its
-bytes in ``_outgoing`` and the sender sends them after its own (it loops until
-``_outgoing`` is empty). Waiting there could deadlock: the send may only
-finish once the peer, itself blocked sending to us, sees us read.
-Records carry sequence numbers, so once bytes left the engine and might not
-reach the transport (the send failed or was cancelled) the stream is BROKEN,
-as trio documents for ``SSLStream``.
-
-States, as in ``trio.SSLStream``: OK; BROKEN (a TLS error, a failed or
-cancelled send: every call raises ``BrokenResourceError``, with the cause);
-CLOSED (after ``aclose``/``unwrap``: ``ClosedResourceError``). Transport
-errors pass through unchanged. ``aclose`` sends close_notify (unless
-``https_compatible``) and closes the transport without waiting for the peer's
-close_notify; a stream that never completed its handshake is just closed.
+* the handshake is lazy, as in ``trio.SSLStream``: it runs once, on the first
+  ``send_all``/``receive_some``/``do_handshake``, and the other callers wait
+  for it (a ``trio.Event``);
+* two tasks sending, or two receiving, at once get ``trio.BusyResourceError``
+  (conflict detectors), as trio's streams do;
+* every method is a checkpoint; a cancelled send or handshake breaks the
+  stream, a cancelled receive does not;
+* ``https_compatible`` is the ragged-EOF flag (``ragged_eof_ok`` of the
+  driver): no close_notify on ``aclose``, and an EOF without close_notify is
+  ``b''``, even during the handshake (``trio.SSLStream`` does the same there,
+  since its handshake runs inside ``receive_some``);
+* ``aclose`` sends close_notify (unless ``https_compatible``) and closes the
+  transport without waiting for the peer's close_notify; a stream that never
+  completed its handshake is just closed.
 """
 
 from __future__ import annotations
 
-import contextlib
-import enum
 import operator
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -54,10 +33,10 @@ from typing import Any, Generic, NoReturn, TypeVar
 
 import trio
 
-from siotls.adapters import _info, _steps
+from siotls.adapters import _driver, _info
 from siotls.core.config import TLSConfiguration
 from siotls.core.connection import TLSConnection
-from siotls.core.errors import RaggedEOF, TLSError
+from siotls.core.errors import RaggedEOF
 
 __all__ = [
     "TLSListener",
@@ -68,12 +47,11 @@ __all__ = [
 ]
 
 T_Stream = TypeVar("T_Stream", bound=trio.abc.Stream)
-_T = TypeVar("_T")
 
-class _State(enum.Enum):
-    OK = "ok"
-    BROKEN = "broken"
-    CLOSED = "closed"
+_TRIO = _driver.Framework(
+    broken=trio.BrokenResourceError, closed=trio.ClosedResourceError,
+    lock=trio.StrictFIFOLock, checkpoint_if_cancelled=trio.lowlevel.checkpoint_if_cancelled,
+    cancel_shielded_checkpoint=trio.lowlevel.cancel_shielded_checkpoint)
 
 
 class _ConflictDetector:
@@ -113,92 +91,13 @@ class TLSStream(trio.abc.HalfCloseableStream, Generic[T_Stream]):
         self.connection.initiate_connection()  # queues the ClientHello; nothing is sent yet
         self._https_compatible = https_compatible
         self._info = _info.SSLObjectInfo(self.connection, config.side == "server")
-        self._state = _State.OK
-        self._error: BaseException | None = None
-        self._incoming = b""
-        self._eof = False
-        self._outgoing = b""
-        self._send_lock = trio.StrictFIFOLock()
+        self._driver = _driver.Driver(
+            _TRIO, self.connection, receive=transport_stream.receive_some,
+            send=transport_stream.send_all, ragged_eof_ok=https_compatible)
         self._send_conflict = _ConflictDetector("another task is sending on this TLSStream")
         self._recv_conflict = _ConflictDetector("another task is receiving on this TLSStream")
         self._handshake_started = False
         self._handshake_done = trio.Event()
-
-    # -- the loop ---------------------------------------------------------------------
-    async def _retry(self, step: Callable[[], _T | None], *, defer: bool = False) -> _T:
-        """Run ``step`` until it returns a result (see the invariant at the top).
-
-        ``defer``: the receive path, which must not wait behind a blocked send.
-        """
-        await trio.lowlevel.checkpoint_if_cancelled()
-        yielded = False
-        while True:
-            try:
-                self._feed()
-                result = step()
-            except TLSError as exc:
-                self._break(exc)
-                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-                    await self._flush(defer=defer)  # the alert, if the engine queued one
-                raise trio.BrokenResourceError(str(exc)) from exc
-            yielded = await self._flush(defer=defer) or yielded
-            if result is not None:
-                break
-            data = await self.transport_stream.receive_some()
-            yielded = True
-            if data:
-                self._incoming += data
-            else:
-                self._eof = True
-        if not yielded:
-            await trio.lowlevel.cancel_shielded_checkpoint()
-        return result
-
-    def _feed(self) -> None:
-        conn = self.connection
-        if self._incoming:
-            # After a close_notify the engine keeps the bytes for unused_data().
-            data, self._incoming = self._incoming, b""
-            conn.receive_data(data)
-        if self._eof and conn.can_receive:
-            try:
-                conn.close_receiving_end()
-            except RaggedEOF:
-                if not (self._https_compatible and conn.is_post_handshake()):
-                    raise
-
-    async def _flush(self, *, defer: bool = False) -> bool:
-        """Send what the engine queued; return whether we yielded.
-
-        With ``defer`` (the receive path), bytes are left to the task holding the
-        send lock, if any, instead of waiting behind a send that may only finish
-        once we read.
-        """
-        self._outgoing += self.connection.data_to_send()
-        if not self._outgoing or (defer and self._send_lock.locked()):
-            return False
-        try:
-            async with self._send_lock:
-                while self._outgoing:  # including what deferring receivers left us
-                    data, self._outgoing = self._outgoing, b""
-                    await self.transport_stream.send_all(data)
-                    if defer:
-                        break
-        except BaseException as exc:
-            self._break(exc)  # records may be lost: nothing after them would decrypt
-            raise
-        return True
-
-    def _break(self, cause: BaseException) -> None:
-        if self._state is _State.OK:
-            self._state = _State.BROKEN
-            self._error = cause
-
-    def _check_status(self) -> None:
-        if self._state is _State.BROKEN:
-            raise trio.BrokenResourceError("the TLS stream is broken") from self._error
-        if self._state is _State.CLOSED:
-            raise trio.ClosedResourceError("the TLS stream was closed")
 
     # -- trio.abc.HalfCloseableStream -------------------------------------------------------
     async def _handshake(self, *, checkpoint: bool) -> None:
@@ -206,15 +105,15 @@ class TLSStream(trio.abc.HalfCloseableStream, Generic[T_Stream]):
             await trio.lowlevel.checkpoint_if_cancelled()
             self._handshake_started = True
             try:
-                await self._retry(partial(_steps.handshake, self.connection))
+                await self._driver.run(partial(_driver.handshake, self.connection))
             except BaseException as exc:
-                self._break(exc)
+                self._driver.break_(exc)
                 raise
             finally:
                 self._handshake_done.set()
         elif checkpoint or not self._handshake_done.is_set():
             await self._handshake_done.wait()
-            self._check_status()
+            self._driver.check()
 
     async def do_handshake(self) -> None:
         """Complete the handshake now (it otherwise runs on the first send or receive).
@@ -222,24 +121,24 @@ class TLSStream(trio.abc.HalfCloseableStream, Generic[T_Stream]):
         Idempotent, and safe to call from several tasks: they all wait for the one
         handshake. Cancelling it breaks the stream.
         """
-        self._check_status()
+        self._driver.check()
         await self._handshake(checkpoint=True)
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         with self._send_conflict:
-            self._check_status()
+            self._driver.check()
             await self._handshake(checkpoint=False)
             if not self.connection.can_send:
                 raise trio.ClosedResourceError("send_eof() was called on this TLSStream")
             if not data:
                 await trio.lowlevel.checkpoint()
                 return
-            await self._retry(partial(_steps.send, self.connection, data))
+            await self._driver.run(partial(_driver.send, self.connection, data))
 
     async def wait_send_all_might_not_block(self) -> None:
         with self._send_conflict:
-            self._check_status()
-            async with self._send_lock:
+            self._driver.check()
+            async with self._driver.send_lock:
                 await self.transport_stream.wait_send_all_might_not_block()
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
@@ -250,7 +149,7 @@ class TLSStream(trio.abc.HalfCloseableStream, Generic[T_Stream]):
             if max_bytes < 1:
                 raise ValueError("max_bytes must be >= 1")
         with self._recv_conflict:
-            self._check_status()
+            self._driver.check()
             try:
                 await self._handshake(checkpoint=False)
             except trio.BrokenResourceError as exc:
@@ -258,15 +157,15 @@ class TLSStream(trio.abc.HalfCloseableStream, Generic[T_Stream]):
                     await trio.lowlevel.checkpoint()
                     return b""
                 raise
-            step = partial(_steps.receive, self.connection, max_bytes)
-            return await self._retry(step, defer=True)
+            step = partial(_driver.receive, self.connection, max_bytes)
+            return await self._driver.run(step, defer=True)
 
     async def send_eof(self) -> None:
         """Send close_notify: the peer reads EOF, and we can still receive (TLS 1.3)."""
         with self._send_conflict:
-            self._check_status()
+            self._driver.check()
             await self._handshake(checkpoint=False)
-            await self._retry(partial(_steps.send_eof, self.connection))
+            await self._driver.run(partial(_driver.send_eof, self.connection))
 
     async def unwrap(self) -> tuple[T_Stream, bytes]:
         """Send close_notify, wait for the peer's, and hand back the transport.
@@ -275,11 +174,11 @@ class TLSStream(trio.abc.HalfCloseableStream, Generic[T_Stream]):
         peer's close_notify, to be treated as the start of the plaintext protocol.
         """
         with self._recv_conflict, self._send_conflict:
-            self._check_status()
+            self._driver.check()
             await self._handshake(checkpoint=False)
-            await self._retry(partial(_steps.unwrap, self.connection))
+            await self._driver.run(partial(_driver.unwrap, self.connection))
             transport, trailing = self.transport_stream, self.connection.unused_data()
-            self._state = _State.CLOSED
+            self._driver.close()
             self.transport_stream = None  # type: ignore[assignment]  # CLOSED: unused
             return transport, trailing
 
@@ -289,22 +188,10 @@ class TLSStream(trio.abc.HalfCloseableStream, Generic[T_Stream]):
         Does not wait for the peer's close_notify. Idempotent; if cancelled, the
         transport is still closed (forcefully).
         """
-        if self._state is _State.CLOSED:
-            await trio.lowlevel.checkpoint()
-            return
-        polite = (self._state is _State.OK and not self._https_compatible
-                  and self.connection.is_post_handshake())
-        self._state = _State.CLOSED
-        try:
-            if polite:
-                with contextlib.suppress(
-                        TLSError, trio.BrokenResourceError, trio.ClosedResourceError):
-                    self.connection.close_sending_end()
-                    await self._flush()
-        except BaseException:
-            await trio.aclose_forcefully(self.transport_stream)
-            raise
-        await self.transport_stream.aclose()
+        transport = self.transport_stream
+        await self._driver.aclose(
+            close_notify=not self._https_compatible, aclose_transport=transport.aclose,
+            aclose_forcefully=partial(trio.aclose_forcefully, transport))
 
     # -- what the handshake settled (trio.SSLStream's query methods) ------------------------------
     def _settled(self) -> _info.SSLObjectInfo:

@@ -4,6 +4,7 @@ Where to look:
 
 =================  ==============================================================
 connection.py      TLSConnection: the public object, drives everything below
+lifecycle.py       the connection's lifecycle: sending/receiving/failed, and its guard
 state.py           the handshake state machine (RFC 8446 appendix A) as tables
 client.py          client handshake handlers
 server.py          server handshake handlers
@@ -17,6 +18,7 @@ codec.py           the cursor Reader/Writer
 crypto.py          every call into ``cryptography``
 certificates.py    X.509 path validation (``cryptography.x509.verification``)
 config.py          TLSConfiguration, TLSNegotiatedConfiguration
+provider.py        the default randomness, clock and ephemeral keys (injectable)
 errors.py          TLSError and one exception per alert
 =================  ==============================================================
 """

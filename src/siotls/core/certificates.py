@@ -74,6 +74,7 @@ from cryptography.x509.verification import (
     VerificationError,
 )
 
+from siotls.core import provider
 from siotls.core.errors import (
     BadCertificate,
     CertificateExpired,
@@ -131,7 +132,7 @@ def _load_chain(chain: Sequence[bytes]) -> list[x509.Certificate]:
 
 def _validation_time(now: datetime.datetime | None) -> datetime.datetime:
     if now is None:
-        return datetime.datetime.now(datetime.UTC)
+        return provider.utc_datetime()
     if now.tzinfo is None:  # naive: taken as UTC
         return now.replace(tzinfo=datetime.UTC)
     return now

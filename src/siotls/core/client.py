@@ -27,7 +27,6 @@ a HelloRetryRequest; this costs a round trip only with such servers.
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 
 from siotls.core import certificates, crypto, psk
@@ -109,11 +108,11 @@ class ClientHandshake(Handshake):
 
     # -- ClientHello ------------------------------------------------------------
     def initiate(self) -> None:
-        self.client_random = os.urandom(32)
+        self.client_random = self.config.random_bytes(32)
         if self.config.middlebox_compatibility:
-            self.legacy_session_id = os.urandom(32)
+            self.legacy_session_id = self.config.random_bytes(32)
         group = self.config.key_exchanges[0]
-        self.key_shares = {group: crypto.generate_key_share(group)}
+        self.key_shares = {group: self.config.key_share_generator(group)}
         self.psk_offers = psk.client_offers(
             self.config, self.server_hostname, self.session, self.config.clock())
         self.records.first_record_version = 0x0301  # RFC 8446 5.1: for compatibility
@@ -237,7 +236,7 @@ class ClientHandshake(Handshake):
             group = ext.decode_u16(hrr.extensions[ET.KEY_SHARE], "key_share")
             if group not in self.config.key_exchanges or group in self.key_shares:
                 raise IllegalParameter(f"the HelloRetryRequest asks for group {group}")
-            self.key_shares = {group: crypto.generate_key_share(group)}
+            self.key_shares = {group: self.config.key_share_generator(group)}
         elif cookie is None:
             raise IllegalParameter("the HelloRetryRequest would not change the ClientHello")
         self.hello_retry_suite = hrr.cipher_suite
@@ -298,7 +297,7 @@ class ClientHandshake(Handshake):
         truststore = self.config.truststore
         if truststore is not None:
             name = self.server_hostname if self.config.check_hostname else None
-            leaf = certificates.verify_server_chain(truststore, chain, name)
+            leaf = certificates.verify_server_chain(truststore, chain, name, now=self.now())
         else:
             leaf = certificates.load_certificate(chain[0])
         self.accept_peer_certificate(leaf, chain, verified=truststore is not None)
@@ -325,8 +324,7 @@ class ClientHandshake(Handshake):
         scheme = None
         private_key = None
         if config.private_key is not None:
-            private_key, usable = crypto.load_credentials(
-                config.private_key, config.certificate_chain[0])
+            private_key, usable = config.credentials()
             scheme = next((s for s in config.signature_algorithms
                            if s in usable and s in self.certificate_request_schemes), None)
         if scheme is None or private_key is None:
@@ -344,11 +342,7 @@ class ClientHandshake(Handshake):
         ext.check_allowed(nst.extensions, ext.NST)
         max_early_data = 0
         if ET.EARLY_DATA in nst.extensions:
-            from siotls.core.codec import Reader  # noqa: PLC0415
-
-            r = Reader(nst.extensions[ET.EARLY_DATA])
-            max_early_data = r.u32()
-            r.expect_end("early_data extension")
+            max_early_data = ext.decode_early_data_nst(nst.extensions[ET.EARLY_DATA])
         if not nst.ticket_lifetime:  # RFC 8446 4.6.1: discard it at once
             return
         schedule = self.key_schedule

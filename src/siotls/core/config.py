@@ -10,15 +10,16 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
-import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from siotls.core import provider
 from siotls.iana import CipherSuites, NamedGroup, PskKeyExchangeMode, SignatureScheme
 
 if TYPE_CHECKING:
+    from siotls.core.crypto import PrivateKey
     from siotls.core.psk import ExternalPSKs
     from siotls.core.tickets import TicketKeys
     from siotls.trust import TrustStore
@@ -77,7 +78,9 @@ class TLSConfiguration:
     :param alpn: application protocols in order of preference, e.g. ``[b'h2', b'http/1.1']``.
     :param log_keys: emit the traffic secrets in the SSLKEYLOGFILE format, to
         ``keylog`` when given, else appended to the file named by the
-        ``SSLKEYLOGFILE`` environment variable. Defaults to whether that variable is set.
+        ``SSLKEYLOGFILE`` environment variable (read when the configuration is
+        made). Defaults to whether that variable is set. With neither, it is a
+        ``ValueError``: secrets only go where the user pointed them, never to a logger.
     :param keylog: the key-log hook: called with one line (no newline) per secret.
     :param middlebox_compatibility: RFC 8446 appendix D.4 compatibility mode (a
         non-empty legacy_session_id and dummy change_cipher_spec records).
@@ -92,9 +95,13 @@ class TLSConfiguration:
         certificate for any name: with an :class:`InsecureWarning`.
     :param max_fragment_size: the largest plaintext we put in one record (<= 2^14).
     :param random_bytes: the source of randomness, ``(n) -> n random bytes``
-        (default :func:`os.urandom`). Tests inject fixed values through it.
+        (default :func:`os.urandom`), for the Hello randoms and the legacy
+        session id. Tests inject fixed values through it.
     :param clock: the current time as seconds since the epoch (default
         :func:`time.time`), used for certificate validity and ticket ages.
+    :param key_share_generator: ``(group) -> (private key, key_exchange bytes)``
+        making the ephemeral key of each key share (default: a fresh key from
+        ``cryptography``). Tests inject known keys through it.
     :param num_tickets: NewSessionTickets a server sends after a full handshake
         (one after a resumption); 0 sends none. See :doc:`resumption`.
     :param ticket_lifetime: seconds a server's tickets stay valid (at most 7 days).
@@ -126,8 +133,10 @@ class TLSConfiguration:
     require_peer_authentication: bool = False
     max_fragment_size: int = 16384
     check_hostname: bool = True
-    random_bytes: Callable[[int], bytes] = field(default=os.urandom, repr=False)
-    clock: Callable[[], float] = field(default=time.time, repr=False)
+    random_bytes: Callable[[int], bytes] = field(default=provider.random_bytes, repr=False)
+    clock: Callable[[], float] = field(default=provider.clock, repr=False)
+    key_share_generator: Callable[[int], tuple[Any, bytes]] = field(
+        default=provider.generate_key_share, repr=False)
     num_tickets: int = 2
     ticket_lifetime: int = 7200
     ticket_keys: TicketKeys | None = field(default=None, repr=False)
@@ -163,10 +172,14 @@ class TLSConfiguration:
             raise ValueError("require_peer_authentication needs a truststore")
         if not 64 <= self.max_fragment_size <= 16384:
             raise ValueError("max_fragment_size must be between 64 and 16384")
+        self._check_keylog()
         if self.private_key is not None:
             from siotls.core import crypto  # noqa: PLC0415 (load cryptography lazily)
 
             crypto.check_key_pair(self.private_key, self.certificate_chain[0])
+            # Parsed once per configuration, and gone with it (no global cache of keys).
+            object.__setattr__(self, "_credentials", crypto.load_credentials(
+                self.private_key, self.certificate_chain[0]))
         if self.side == "client" and self.truststore is not None and not self.check_hostname:
             warnings.warn(
                 "TLSConfiguration('client', check_hostname=False) accepts a certificate "
@@ -176,6 +189,31 @@ class TLSConfiguration:
                 "TLSConfiguration('client') without a truststore does not verify the "
                 "server's certificate; use siotls.trust.get_truststore()",
                 InsecureWarning, stacklevel=3)
+
+    def _check_keylog(self) -> None:
+        sink: Callable[[str], None] | None = None
+        if self.log_keys:
+            sink = self.keylog
+            path = os.environ.get("SSLKEYLOGFILE")
+            if sink is None and not path:
+                raise ValueError(
+                    "log_keys=True needs a keylog hook or the SSLKEYLOGFILE environment "
+                    "variable: secrets are never written to a logger")
+            if sink is None and path:
+                sink = _KeyLogFile(path)
+        object.__setattr__(self, "_keylog_sink", sink)
+
+    def log_key(self, line: str) -> None:
+        """Hand one key-log line to where the user pointed secrets (no-op without log_keys)."""
+        sink: Callable[[str], None] | None = self._keylog_sink  # type: ignore[attr-defined]
+        if sink is not None:
+            sink(line)
+
+    def credentials(self) -> tuple[PrivateKey, tuple[int, ...]]:
+        """Our parsed private key and the signature schemes it can make."""
+        if self.private_key is None:
+            raise ValueError("this configuration has no private_key")
+        return self._credentials  # type: ignore[attr-defined,no-any-return]
 
     def _check_psk_fields(self) -> None:
         if not 0 <= self.num_tickets <= 16:
@@ -226,6 +264,17 @@ class TLSConfiguration:
     def copy(self, **changes: Any) -> TLSConfiguration:
         """A new configuration with ``changes`` applied (validated again)."""
         return dataclasses.replace(self, **changes)
+
+
+class _KeyLogFile:
+    """Appends key-log lines to the SSLKEYLOGFILE named when the configuration was made."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __call__(self, line: str) -> None:
+        with open(self.path, "a", encoding="ascii") as file:
+            file.write(line + "\n")
 
 
 class InsecureWarning(UserWarning):

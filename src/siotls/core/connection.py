@@ -16,6 +16,10 @@ in ``_handshake_buffer`` and passed to the handshake object
 state table, answers by queuing messages on the record layer, and installs
 keys there. Application data collects in ``_application_data`` until read.
 
+The lifecycle (sending open/closed; receiving open/close_notify/EOF; failed
+with its error) is explicit state in :class:`~siotls.core.lifecycle.Lifecycle`,
+whose ``check()`` is the one "failed earlier" guard.
+
 On a protocol error (h2's shape): the alert is queued for the peer, the
 connection is marked failed, and the :class:`~siotls.core.errors.TLSFatalAlert`
 subclass naming the alert is raised. The caller must still flush
@@ -33,7 +37,6 @@ transport hit EOF, which without a close_notify is a truncation
 from __future__ import annotations
 
 import logging
-import os
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, NoReturn
@@ -48,13 +51,13 @@ from siotls.core.errors import (
     IllegalParameter,
     InternalError,
     RaggedEOF,
-    TLSConnectionFailed,
     TLSError,
     TLSFatalAlert,
     TLSPeerAlert,
     TLSUsageError,
     UnexpectedMessage,
 )
+from siotls.core.lifecycle import Lifecycle, Receiving, Sending
 from siotls.core.record import RecordLayer
 from siotls.core.state import State
 from siotls.iana import AlertDescription, AlertLevel, ContentType, HandshakeType
@@ -63,8 +66,6 @@ if TYPE_CHECKING:
     from siotls.core.client import ClientHandshake
     from siotls.core.server import ServerHandshake
     from siotls.core.session import TLSSession
-
-keylog_logger = logging.getLogger("siotls.keylog")
 
 # Plain values on the per-record path: an enum member lookup costs ten times more.
 _APPLICATION_DATA = int(ContentType.APPLICATION_DATA)
@@ -125,11 +126,7 @@ class TLSConnection:
         self._application_data: deque[bytes | memoryview] = deque()
         self._application_data_size = 0
         self._pending_output = b""
-        self._initiated = False
-        self._failure: BaseException | None = None
-        self._sending_closed = False
-        self._receiving_closed = False
-        self._close_notify_received = False
+        self._life = Lifecycle()
         self._ccs_received = False
         self._records_without_progress = 0
 
@@ -140,27 +137,27 @@ class TLSConnection:
 
     def is_connected(self) -> bool:
         """Handshake completed, nothing failed, and neither side has closed."""
-        return (self._handshake.state is State.CONNECTED and self._failure is None
-                and not self._sending_closed and not self._receiving_closed)
+        life = self._life
+        return self._handshake.state is State.CONNECTED and life.can_send and life.can_receive
 
     def is_failed(self) -> bool:
         """Whether a fatal error ended the connection (every later call raises)."""
-        return self._failure is not None
+        return self._life.failure is not None
 
     @property
     def can_send(self) -> bool:
         """Whether :meth:`send_data` is allowed: connected and our side not closed."""
-        return self.is_post_handshake() and self._failure is None and not self._sending_closed
+        return self.is_post_handshake() and self._life.can_send
 
     @property
     def can_receive(self) -> bool:
         """Whether more data may come: not failed, no close_notify nor EOF yet."""
-        return self._failure is None and not self._receiving_closed
+        return self._life.can_receive
 
     @property
     def close_notify_received(self) -> bool:
         """Whether the peer closed its side cleanly (as opposed to a ragged EOF)."""
-        return self._close_notify_received
+        return self._life.receiving is Receiving.CLOSE_NOTIFY
 
     @property
     def session_tickets(self) -> list[TLSSession]:
@@ -176,28 +173,22 @@ class TLSConnection:
         tickets = getattr(self._handshake, "session_tickets", ())
         return tickets[-1] if tickets else None
 
-    def _check_usable(self) -> None:
-        if self._failure is not None:
-            raise TLSConnectionFailed("the connection failed earlier") from self._failure
-        if not self._initiated:
-            raise TLSUsageError("call initiate_connection() first")
-
     # -- driving the connection ----------------------------------------------------
     def initiate_connection(self) -> None:
         """Start the handshake: a client queues its ClientHello, a server waits for one."""
-        if self._failure is not None:
-            raise TLSConnectionFailed("the connection failed earlier") from self._failure
-        if self._initiated:
+        self._life.check(initiated=False)
+        if self._life.initiated:
             raise TLSUsageError("initiate_connection() was called already")
-        self._initiated = True
+        self._life.initiated = True
         self._run(self._handshake.initiate)
 
     def receive_data(self, data: bytes | bytearray | memoryview) -> None:
         """Process bytes from the peer, in any chunking."""
-        if self._failure is not None or not self._initiated:
-            self._check_usable()
-        if self._receiving_closed:
-            if self._close_notify_received:
+        life = self._life
+        if not life.usable:
+            life.check()
+        if life.receiving is not Receiving.OPEN:
+            if life.receiving is Receiving.CLOSE_NOTIFY:
                 # RFC 8446 6.1: data after close_notify is not TLS; unused_data() has it.
                 self._records.keep_unread(data)
                 return
@@ -233,7 +224,7 @@ class TLSConnection:
                 self._receive_alert(content, protected)
             else:
                 self._receive_change_cipher_spec(content)
-            if self._receiving_closed:
+            if self._life.receiving is not Receiving.OPEN:
                 break
 
     def _receive_application_data(self, content: bytes | memoryview, protected: bool) -> None:
@@ -284,8 +275,7 @@ class TLSConnection:
             raise DecodeError(f"an alert record of {len(content)} bytes")
         description = content[1]
         if description == AlertDescription.CLOSE_NOTIFY:
-            self._receiving_closed = True
-            self._close_notify_received = True
+            self._life.receiving = Receiving.CLOSE_NOTIFY
             if self._handshake.state is not State.CONNECTED:
                 raise TLSPeerAlert(description)
             return
@@ -322,7 +312,7 @@ class TLSConnection:
             self._fail(exc)
             raise exc
         if isinstance(exc, TLSPeerAlert):
-            self._failure = exc
+            self._life.fail(exc)
             raise exc
         if isinstance(exc, TLSError):
             raise exc
@@ -332,10 +322,11 @@ class TLSConnection:
         raise error from exc
 
     def _fail(self, exc: TLSFatalAlert) -> None:
-        self._failure = exc
-        if self._sending_closed:
+        life = self._life
+        life.fail(exc)
+        if life.sending is Sending.CLOSED:
             return
-        self._sending_closed = True
+        life.sending = Sending.CLOSED
         try:
             self._records.write(ContentType.ALERT, bytes((AlertLevel.FATAL, exc.description)))
         except Exception:
@@ -344,9 +335,10 @@ class TLSConnection:
     # -- application data ------------------------------------------------------------
     def send_data(self, data: bytes | bytearray | memoryview) -> None:
         """Queue application data for the peer (after the handshake)."""
-        if (self._failure is not None or self._sending_closed
+        life = self._life
+        if (life.failure is not None or life.sending is not Sending.OPEN
                 or self._handshake.state is not _CONNECTED):
-            self._check_usable()
+            life.check()
             if self._handshake.state is not State.CONNECTED:
                 raise TLSUsageError("send_data() before the handshake completed")
             raise TLSUsageError("send_data() after close_sending_end()")
@@ -395,7 +387,7 @@ class TLSConnection:
         They are not TLS: a protocol that goes on in plaintext after closing TLS
         (the reverse of STARTTLS) reads them here. ``b''`` before a close_notify.
         """
-        if not self._close_notify_received:
+        if self._life.receiving is not Receiving.CLOSE_NOTIFY:
             return b""
         return self._records.take_buffered()
 
@@ -415,45 +407,34 @@ class TLSConnection:
     # -- keys ---------------------------------------------------------------------
     def update_keys(self, request_peer_update: bool = True) -> None:
         """Send a KeyUpdate (RFC 8446 4.6.3); with ``request_peer_update`` the peer updates too."""
-        self._check_usable()
+        self._life.check()
         if not self.can_send:
             raise TLSUsageError("update_keys() needs a connected sending side")
         self._run(self._handshake.send_key_update, request_peer_update)
 
     def _answer_key_update(self) -> None:
-        if not self._sending_closed:
+        if self._life.sending is Sending.OPEN:
             self._handshake.send_key_update(False)
 
     def export_keying_material(self, label: bytes, context: bytes, length: int) -> bytes:
         """TLS-Exporter (RFC 8446 section 7.5), e.g. for channel bindings (RFC 9266)."""
-        if self._failure is not None:
-            raise TLSConnectionFailed("the connection failed earlier") from self._failure
+        self._life.check(initiated=False)
         if self._handshake.state is not State.CONNECTED or self._handshake.schedule is None:
             raise TLSUsageError("the exporter is available once the handshake completed")
         return self._handshake.schedule.export(label, context, length)
 
     def _log_key(self, label: str, secret: bytes) -> None:
-        if not self.config.log_keys:
-            return
-        line = f"{label} {self._handshake.client_random.hex()} {secret.hex()}"
-        if self.config.keylog is not None:
-            self.config.keylog(line)
-            return
-        path = os.environ.get("SSLKEYLOGFILE")
-        if path:
-            with open(path, "a") as file:
-                file.write(line + "\n")
-        else:
-            keylog_logger.info(line)
+        if self.config.log_keys:  # to the hook or SSLKEYLOGFILE, never to a logger
+            self.config.log_key(f"{label} {self._handshake.client_random.hex()} {secret.hex()}")
 
     # -- closing ------------------------------------------------------------------------
     def close_sending_end(self) -> None:
         """Queue a close_notify: we send nothing more; reading may go on (half-close)."""
-        if self._failure is not None:
-            raise TLSConnectionFailed("the connection failed earlier") from self._failure
-        if self._sending_closed:
+        life = self._life
+        life.check(initiated=False)
+        if life.sending is Sending.CLOSED:
             return
-        self._sending_closed = True
+        life.sending = Sending.CLOSED
         self._records.write(ContentType.ALERT,
                             bytes((AlertLevel.WARNING, AlertDescription.CLOSE_NOTIFY)))
 
@@ -464,13 +445,14 @@ class TLSConnection:
         stream may have been truncated: :class:`RaggedEOF` is raised, but the
         data already received stays available through :meth:`data_to_read`.
         """
-        if self._receiving_closed:
+        life = self._life
+        if life.receiving is not Receiving.OPEN:
             return
-        self._receiving_closed = True
-        if self._failure is not None:
+        life.receiving = Receiving.EOF
+        if life.failure is not None:
             return
         error = RaggedEOF("the transport closed without a close_notify")
         if self._handshake.state is not State.CONNECTED:
             error = RaggedEOF("the transport closed during the handshake")
-            self._failure = error
+            life.fail(error)
         raise error

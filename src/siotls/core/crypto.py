@@ -12,7 +12,6 @@ This is the only module of the core that imports ``cryptography`` primitives
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -247,10 +246,9 @@ def load_private_key(der: bytes) -> PrivateKey:
     return key
 
 
-@functools.lru_cache(maxsize=64)
 def load_credentials(private_key_der: bytes, certificate_der: bytes
                      ) -> tuple[PrivateKey, tuple[int, ...]]:
-    """Our private key, parsed once per configuration, and the schemes it can sign with."""
+    """Our private key and the schemes it can sign with (kept by the configuration)."""
     from cryptography import x509  # noqa: PLC0415
 
     key = load_private_key(private_key_der)

@@ -267,3 +267,20 @@ def decode_key_share_sh(data: bytes) -> tuple[int, bytes]:
 def decode_empty(data: bytes, what: str) -> None:
     if data:
         raise DecodeError(f"the {what} extension must be empty")
+
+
+def decode_early_data_nst(data: bytes) -> int:
+    """RFC 8446 4.2.10: early_data in a NewSessionTicket, ``max_early_data_size``.
+
+    struct {
+        select (Handshake.msg_type) {
+            case new_session_ticket:   uint32 max_early_data_size;
+            case client_hello:         Empty;
+            case encrypted_extensions: Empty;
+        };
+    } EarlyDataIndication;
+    """
+    r = Reader(data)
+    max_early_data_size = r.u32()
+    r.expect_end("early_data extension")
+    return max_early_data_size

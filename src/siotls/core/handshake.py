@@ -12,11 +12,12 @@ for the transcript).
 
 from __future__ import annotations
 
+import datetime
 import hmac
 from collections.abc import Callable
 from typing import Any, ClassVar, Literal
 
-from siotls.core import crypto
+from siotls.core import crypto, provider
 from siotls.core.config import TLSConfiguration, TLSNegotiatedConfiguration
 from siotls.core.errors import (
     DecryptError,
@@ -86,6 +87,10 @@ class Handshake:
         self._handlers[msg_type](body, raw)
         if self.state not in allowed:  # pragma: no cover (a bug of ours)
             raise InternalError(f"illegal transition to {self.state.name}")
+
+    def now(self) -> datetime.datetime:
+        """The configuration's clock, for certificate validity."""
+        return provider.utc_datetime(self.config.clock)
 
     @property
     def key_schedule(self) -> KeySchedule:

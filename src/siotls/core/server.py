@@ -11,8 +11,6 @@ first ClientHello in memory (it is not stateless), so it sends no cookie.
 
 from __future__ import annotations
 
-import os
-
 from siotls.core import certificates, crypto, psk
 from siotls.core import extensions as ext
 from siotls.core.config import (
@@ -79,8 +77,7 @@ class ServerHandshake(Handshake):
         self.private_key: crypto.PrivateKey | None = None
         self.usable_schemes: tuple[int, ...] = ()
         if config.private_key is not None:  # a server may live on external PSKs only
-            self.private_key, self.usable_schemes = crypto.load_credentials(
-                config.private_key, config.certificate_chain[0])
+            self.private_key, self.usable_schemes = config.credentials()
         self.hello_retry_group: int | None = None
         self.hello_retry_suite: int | None = None
         self.first_client_hello: ClientHello | None = None
@@ -256,19 +253,23 @@ class ServerHandshake(Handshake):
     def _send_server_hello(self, ch: ClientHello, suite: int,
                            key_share: tuple[int | None, bytes | None],
                            choice: psk.PskChoice | None) -> bytes | None:
-        """Queue the ServerHello; the (EC)DHE shared secret (``None`` in psk_ke mode)."""
-        extensions: dict[int, bytes] = {
-            ET.SUPPORTED_VERSIONS: TLSVersion.TLS_1_3.to_bytes(2, "big")}
+        """Queue the ServerHello; the (EC)DHE shared secret (``None`` in psk_ke mode).
+
+        Its extensions in RFC 8448's order: pre_shared_key, key_share, supported_versions.
+        """
+        config = self.config
+        extensions: dict[int, bytes] = {}
+        if choice is not None:
+            extensions[ET.PRE_SHARED_KEY] = choice.index.to_bytes(2, "big")
         shared_secret = None
         group, client_share = key_share
         if group is not None:
             assert client_share is not None
-            private, public = crypto.generate_key_share(group)
+            private, public = config.key_share_generator(group)
             shared_secret = crypto.key_exchange(group, private, client_share)
             extensions[ET.KEY_SHARE] = ext.encode_key_share_sh(group, public)
-        if choice is not None:
-            extensions[ET.PRE_SHARED_KEY] = choice.index.to_bytes(2, "big")
-        self.send(ServerHello(os.urandom(32), ch.legacy_session_id, suite,
+        extensions[ET.SUPPORTED_VERSIONS] = TLSVersion.TLS_1_3.to_bytes(2, "big")
+        self.send(ServerHello(config.random_bytes(32), ch.legacy_session_id, suite,
                               extensions).serialize())
         if ch.legacy_session_id:
             self.send_change_cipher_spec()
@@ -287,7 +288,7 @@ class ServerHandshake(Handshake):
             raise CertificateRequired("the client sent no certificate")
         chain = tuple(entry.cert_data for entry in certificate.certificate_list)
         assert self.config.truststore is not None
-        leaf = certificates.verify_client_chain(self.config.truststore, chain)
+        leaf = certificates.verify_client_chain(self.config.truststore, chain, now=self.now())
         self.accept_peer_certificate(leaf, chain, verified=True)
         self.state = State.WAIT_CV
 

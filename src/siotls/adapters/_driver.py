@@ -1,0 +1,295 @@
+"""The one driver of the stream adapters (trio, anyio), and the feed step of all.
+
+Theory of operation
+-------------------
+A stream adapter owns a :class:`~siotls.TLSConnection` and a transport stream.
+Every operation (handshake, send, receive, send_eof, unwrap) is one *step*: a
+synchronous function below that runs the engine once and returns a result, or
+``None`` while it needs more bytes from the peer. :meth:`Driver.run` drives a
+step to completion; its invariant, true each time it reads the transport and
+each time it returns:
+
+    the step ran on everything received so far, then every byte the engine
+    queued was handed to the transport, in engine order (or, on the receive
+    path, left to the task that holds the send lock, which sends it after its
+    own bytes); the transport is read only when the step asked for more.
+
+Reading: the adapters let one task at a time read (trio runs the handshake
+once and detects conflicting receivers; anyio's contract leaves concurrent
+receives to the caller), and a TLS 1.3 sender never needs to read, so there is
+no receive lock. Bytes read are fed to the engine as they come (:func:`feed`);
+what follows the peer's close_notify is kept by the engine (``unused_data()``),
+the plaintext that ``unwrap`` hands back.
+
+Sending: a receive may have to send too (a KeyUpdate answer, an alert), so two
+tasks can flush at once. The engine's output is appended to ``_outgoing``
+synchronously, in the order the engine made it, and whoever holds the send
+lock (fair: handed to the next waiter on release) sends it, so records leave
+in order whichever task gets the lock first. A receive never waits for that
+lock: if a send holds it, the receive leaves its bytes in ``_outgoing`` and the
+sender sends them after its own (it loops until ``_outgoing`` is empty).
+Waiting there could deadlock: the send may only finish once the peer, itself
+blocked sending to us, sees us read.
+
+States: OK; BROKEN (a TLS error, a transport error, or a send that failed or
+was cancelled once bytes had left the engine: records carry sequence numbers,
+so nothing after a lost one would decrypt); CLOSED (after ``aclose`` or
+``unwrap``). A broken stream raises the framework's ``BrokenResourceError``
+from the first cause on every call; a closed one its ``ClosedResourceError``.
+
+Errors, the same in every adapter: a :class:`~siotls.TLSError` is raised as
+``BrokenResourceError`` from it, after the alert the engine queued was sent
+(if the transport still takes it); an ``OSError`` of the transport, on send or
+on receive, is raised as ``BrokenResourceError`` from it (trio's and anyio's
+socket streams already do so, other streams may not); the framework's own
+stream errors pass through. A cancelled receive leaves the stream usable: no
+byte was lost.
+
+Ragged EOF (an EOF without close_notify) is decided in :func:`feed`, by one
+flag, ``ragged_eof_ok``: after the handshake, accept it as a normal end. The
+frameworks name it from opposite sides: trio's ``https_compatible=True`` and
+anyio's ``standard_compatible=False`` both mean ``ragged_eof_ok=True``; the
+asyncio adapter always passes ``True`` because asyncio's ``ssl=`` transports
+report a ragged EOF as a plain ``eof_received()``. During the handshake an EOF
+is always an error (a :class:`~siotls.RaggedEOF`); only trio turns it into
+``b''`` for an https_compatible ``receive_some``, as ``trio.SSLStream`` does,
+because trio runs the handshake inside the first ``receive_some``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, suppress
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+from siotls.core.connection import TLSConnection
+from siotls.core.errors import RaggedEOF, TLSError
+
+_T = TypeVar("_T")
+
+
+# -- the feed step, shared by every adapter (asyncio and compat included) ---------------------
+
+def feed(conn: TLSConnection, data: bytes | bytearray | memoryview, *, eof: bool = False,
+         ragged_eof_ok: bool = False) -> None:
+    """Hand what the transport gave to the engine: ``data``, then the EOF if ``eof``.
+
+    The engine keeps whatever follows the peer's close_notify (``unused_data()``).
+    An EOF after a close_notify is the normal end. Without one, it is
+    :class:`~siotls.RaggedEOF`, raised, unless ``ragged_eof_ok`` and the handshake
+    completed: then it is accepted silently (``conn.close_notify_received`` stays
+    false, for who wants to tell). Any other :class:`~siotls.TLSError` comes from
+    the engine, which queued its alert: flush ``conn.data_to_send()`` anyway.
+    """
+    if data:
+        conn.receive_data(data)
+    if eof and conn.can_receive:
+        try:
+            conn.close_receiving_end()
+        except RaggedEOF:
+            if not (ragged_eof_ok and conn.is_post_handshake()):
+                raise
+
+
+# -- the steps ---------------------------------------------------------------------------------
+
+def handshake(conn: TLSConnection) -> bool | None:
+    return True if conn.is_post_handshake() else None
+
+
+def receive(conn: TLSConnection, max_bytes: int | None) -> bytes | None:
+    """Some application data; ``b''`` once the peer can send no more."""
+    data = conn.data_to_read(max_bytes)
+    return data if data or not conn.can_receive else None
+
+
+def send(conn: TLSConnection, data: bytes | bytearray | memoryview) -> bool:
+    conn.send_data(data)
+    return True
+
+
+def send_eof(conn: TLSConnection) -> bool:
+    conn.close_sending_end()
+    return True
+
+
+def unwrap(conn: TLSConnection) -> bool | None:
+    """Send close_notify and wait for the peer's; application data is discarded."""
+    conn.close_sending_end()
+    conn.data_to_read()
+    if conn.close_notify_received:
+        return True
+    if not conn.can_receive:  # an EOF that the ragged-EOF policy let through
+        raise RaggedEOF("the transport closed without a close_notify")
+    return None
+
+
+# -- the loop ------------------------------------------------------------------------------------
+
+class SendLock(AbstractAsyncContextManager[object], Protocol):
+    """A fair async lock (``trio.StrictFIFOLock``, ``anyio.Lock``)."""
+
+    def locked(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Framework:
+    """What the driver needs from an async framework."""
+
+    #: raised when the stream is broken (``BrokenResourceError``), from the cause
+    broken: type[Exception]
+    #: raised once the stream was closed (``ClosedResourceError``)
+    closed: type[Exception]
+    #: a new fair lock, for the send side
+    lock: Callable[[], SendLock]
+    checkpoint_if_cancelled: Callable[[], Awaitable[None]]
+    cancel_shielded_checkpoint: Callable[[], Awaitable[None]]
+    #: what a transport raises at EOF, if it does not return ``b''`` (anyio)
+    end_of_stream: tuple[type[Exception], ...] = ()
+
+
+class _State(enum.Enum):
+    OK = "ok"
+    BROKEN = "broken"
+    CLOSED = "closed"
+
+
+class Driver:
+    """Runs steps on ``connection`` over a transport (see the theory at the top).
+
+    :param receive: some bytes from the transport; ``b''`` or one of
+        ``framework.end_of_stream`` at EOF.
+    :param send: send all these bytes on the transport.
+    :param ragged_eof_ok: see :func:`feed`.
+    """
+
+    def __init__(self, framework: Framework, connection: TLSConnection, *,
+                 receive: Callable[[], Awaitable[bytes | bytearray]],
+                 send: Callable[[bytes], Awaitable[None]], ragged_eof_ok: bool) -> None:
+        self.framework = framework
+        self.connection = connection
+        self.ragged_eof_ok = ragged_eof_ok
+        self._receive = receive
+        self._send = send
+        self._state = _State.OK
+        self.error: BaseException | None = None  # why the stream is BROKEN
+        self._incoming = b""
+        self._eof = False
+        self._outgoing = b""
+        self.send_lock = framework.lock()
+
+    # -- state ---------------------------------------------------------------------------
+    def check(self) -> None:
+        """Raise if the stream is broken or closed."""
+        if self._state is _State.BROKEN:
+            raise self.framework.broken("the TLS stream is broken") from self.error
+        if self._state is _State.CLOSED:
+            raise self.framework.closed("the TLS stream was closed")
+
+    def break_(self, cause: BaseException) -> None:
+        if self._state is _State.OK:
+            self._state = _State.BROKEN
+            self.error = cause
+
+    def close(self) -> None:
+        self._state = _State.CLOSED
+
+    # -- running a step --------------------------------------------------------------------
+    async def run(self, step: Callable[[], _T | None], *, defer: bool = False) -> _T:
+        """Run ``step`` until it returns a result (see the invariant at the top).
+
+        Always a checkpoint. ``defer``: the receive path, which must not wait
+        behind a blocked send.
+        """
+        framework = self.framework
+        await framework.checkpoint_if_cancelled()
+        self.check()
+        yielded = False
+        while True:
+            try:
+                data, self._incoming = self._incoming, b""
+                feed(self.connection, data, eof=self._eof, ragged_eof_ok=self.ragged_eof_ok)
+                result = step()
+            except TLSError as exc:
+                self.break_(exc)
+                await self._flush_alert(defer=defer)
+                raise framework.broken(str(exc)) from exc
+            yielded = await self.flush(defer=defer) or yielded
+            if result is not None:
+                break
+            await self._read()
+            yielded = True
+        if not yielded:
+            await framework.cancel_shielded_checkpoint()
+        return result
+
+    async def _read(self) -> None:
+        try:
+            data = await self._receive()
+        except OSError as exc:
+            self.break_(exc)
+            raise self.framework.broken(str(exc) or type(exc).__name__) from exc
+        except self.framework.broken as exc:
+            self.break_(exc)
+            raise
+        except self.framework.end_of_stream:
+            data = b""
+        if data:
+            self._incoming += data
+        else:
+            self._eof = True
+
+    async def flush(self, *, defer: bool = False) -> bool:
+        """Send what the engine queued; return whether we yielded.
+
+        With ``defer`` (the receive path), bytes are left to the task holding the
+        send lock, if any, instead of waiting behind a send that may only finish
+        once we read. A failure, or a cancellation, breaks the stream.
+        """
+        self._outgoing += self.connection.data_to_send()
+        if not self._outgoing or (defer and self.send_lock.locked()):
+            return False
+        try:
+            async with self.send_lock:
+                while self._outgoing:  # including what deferring receivers left us
+                    data, self._outgoing = self._outgoing, b""
+                    await self._send(data)
+                    if defer:
+                        break
+        except OSError as exc:
+            self.break_(exc)
+            raise self.framework.broken(str(exc) or type(exc).__name__) from exc
+        except BaseException as exc:
+            self.break_(exc)  # records may be lost: nothing after them would decrypt
+            raise
+        return True
+
+    async def aclose(self, *, close_notify: bool,
+                     aclose_transport: Callable[[], Awaitable[None]],
+                     aclose_forcefully: Callable[[], Awaitable[None]]) -> None:
+        """Close: send close_notify first when ``close_notify`` and the stream is OK
+        past its handshake, without waiting for the peer's; then close the
+        transport (forcefully if cancelled). Idempotent."""
+        if self._state is _State.CLOSED:
+            await self.framework.checkpoint_if_cancelled()
+            await self.framework.cancel_shielded_checkpoint()
+            return
+        polite = (close_notify and self._state is _State.OK
+                  and self.connection.is_post_handshake() and self.connection.can_send)
+        self._state = _State.CLOSED
+        try:
+            if polite:
+                with suppress(TLSError, self.framework.broken, self.framework.closed):
+                    self.connection.close_sending_end()
+                    await self.flush()
+        except BaseException:
+            await aclose_forcefully()
+            raise
+        await aclose_transport()
+
+    async def _flush_alert(self, *, defer: bool) -> None:
+        """Send the alert the engine queued on an error, if the transport takes it."""
+        with suppress(self.framework.broken, self.framework.closed):
+            await self.flush(defer=defer)

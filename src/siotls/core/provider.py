@@ -1,0 +1,38 @@
+"""Where the engine gets randomness, time and ephemeral keys: the one module
+that calls :func:`os.urandom`, :func:`time.time` or reads the wall clock.
+
+Everything else in :mod:`siotls.core` asks its :class:`~siotls.core.config.TLSConfiguration`
+(``random_bytes``, ``clock``, ``key_share_generator``), whose defaults are the
+functions below. A test injects fixed values through those fields and gets the
+same bytes on every run: ``tests/test_rfc8448_replay.py`` replays the RFC 8448
+traces that way, with the traces' randoms and private keys.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["clock", "generate_key_share", "random_bytes", "utc_datetime"]
+
+#: ``(n) -> n`` cryptographically secure random bytes.
+random_bytes: Callable[[int], bytes] = os.urandom
+#: The current time, in seconds since the epoch.
+clock: Callable[[], float] = time.time
+
+
+def generate_key_share(group: int) -> tuple[Any, bytes]:
+    """A fresh ephemeral private key for ``group`` and its KeyShareEntry.key_exchange."""
+    from siotls.core import crypto  # noqa: PLC0415 (load cryptography lazily)
+
+    return crypto.generate_key_share(group)
+
+
+def utc_datetime(clock: Callable[[], float] = clock) -> datetime.datetime:
+    """The time ``clock`` tells, as an aware UTC datetime (for X.509 validity)."""
+    return datetime.datetime.fromtimestamp(clock(), datetime.UTC)
