@@ -609,3 +609,19 @@ def test_ticket_keys_command(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "siotls.tickets", "rotate", str(path)],
                             capture_output=True, text=True, timeout=30, check=False, env=env)
     assert result.returncode == 2 and "line 1" in result.stderr
+
+
+def test_hello_retry_request_then_no_psk_is_a_full_handshake() -> None:
+    """The server took the PSK of ClientHello1, the client dropped it in ClientHello2."""
+    session = first_session()
+    c = TLSConnection(client(key_exchanges=[NamedGroup.x25519, NamedGroup.secp256r1]),
+                      "localhost", session=session)
+    s = TLSConnection(server(key_exchanges=[NamedGroup.secp256r1]))
+    c.initiate_connection()
+    s.initiate_connection()
+    s.receive_data(c.data_to_send())  # ClientHello1, with the ticket: HelloRetryRequest
+    c._handshake.psk_offers = []  # type: ignore[union-attr]  # a client that gives up the PSK
+    c.receive_data(s.data_to_send())
+    handshake(c, s)
+    assert not s.nconfig.session_resumed and s.nconfig.peer_certificate_chain == ()
+    assert not c.nconfig.session_resumed and s.nconfig.signature_algorithm is not None

@@ -138,6 +138,8 @@ class ServerHandshake(Handshake):
             assert group is not None
             self._send_hello_retry_request(ch, raw, suite, group)
             return
+        if choice is not None:  # not before: a HelloRetryRequest may change the choice
+            self._adopt_psk(choice)
         self.nconfig.cipher_suite = CipherSuites(suite)
         self.nconfig.key_exchange = None if group is None else NamedGroup(group)
         self.nconfig.signature_algorithm = None if scheme is None else SignatureScheme(scheme)
@@ -157,18 +159,20 @@ class ServerHandshake(Handshake):
     def _choose_psk(self, ch: ClientHello, raw: bytes) -> psk.PskChoice | None:
         """The PSK to use (binder checked), or ``None`` (see :mod:`siotls.core.psk`)."""
         config = self.config
-        choice = psk.choose(
+        return psk.choose(
             config, ch, raw, schedule=self.schedule, required_suite=self.hello_retry_suite,
             server_name=self.nconfig.server_name, ticket_keys=self._ticket_keys,
             now=config.clock())
-        if choice is not None and choice.ticket is not None:
+
+    def _adopt_psk(self, choice: psk.PskChoice) -> None:
+        """The handshake goes on with ``choice``: the session's state becomes ours."""
+        if choice.ticket is not None:
             self.authenticated_at = choice.ticket.authenticated_at
             self.nconfig.session_resumed = True
             self.nconfig.peer_certificate_chain = choice.ticket.client_certificate_chain
             self.nconfig.peer_verified = choice.ticket.client_verified
-        elif choice is not None:
+        else:
             self.nconfig.psk_identity = choice.identity
-        return choice
 
     def _ticket_keys(self) -> TicketKeys:
         config = self.config
