@@ -23,6 +23,12 @@
 The client key-shares only its first group (x25519 by default) and lists the
 others in supported_groups, so a server that wants another one answers with
 a HelloRetryRequest; this costs a round trip only with such servers.
+
+Given a :class:`~siotls.core.session.TLSSession` (or external PSKs), the
+ClientHello ends with pre_shared_key (:mod:`siotls.core.psk`); when the server
+takes one, its flight has no CertificateRequest, Certificate nor
+CertificateVerify (WAIT_EE goes to WAIT_FINISHED). NewSessionTickets received
+after the handshake become sessions (:attr:`ClientHandshake.session_tickets`).
 """
 
 from __future__ import annotations

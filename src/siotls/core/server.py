@@ -7,6 +7,11 @@ CertificateVerify, Finished) is queued at once. When the client's key shares
 are all unusable, a HelloRetryRequest goes out instead and the server waits
 for the second ClientHello in START. The server keeps what it needs about the
 first ClientHello in memory (it is not stateless), so it sends no cookie.
+
+A ClientHello with pre_shared_key goes through :func:`siotls.core.psk.choose`
+first: with a PSK accepted, the flight is ServerHello (+ pre_shared_key),
+EncryptedExtensions and Finished only. Session tickets
+(:mod:`siotls.core.tickets`) go out with the server's first application data.
 """
 
 from __future__ import annotations
