@@ -1,7 +1,7 @@
 """httpx over siotls: ``verify=`` takes an ``ssl.SSLContext``, and
 :class:`siotls.compat.SSLContext` is one whose connections run on siotls.
 It drives siotls through ``wrap_bio``, which httpx's async client uses (its
-blocking client calls ``wrap_socket``, which siotls.compat does not offer).
+blocking client calls ``wrap_socket``: see ``blocking_client.py``).
 
     python examples/httpx_client.py https://localhost:8443/ --cafile ca.pem
 """

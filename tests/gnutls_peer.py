@@ -8,8 +8,8 @@
 * :func:`gnutls_cli` starts ``gnutls-cli`` against a port we listen on.
 * :class:`GnuTLSProcess` collects the process output (stdout and stderr merged)
   in a thread so that tests can wait for a pattern with a deadline.
-* The socket driver (:func:`~openssl_peer.drive`, :func:`~openssl_peer.read_until`,
-  ...) is the one of ``openssl_peer``.
+* The socket helpers (:func:`~openssl_peer.connect`, :func:`~openssl_peer.read_until`,
+  ...) are those of ``openssl_peer``; ``peers`` puts both peers behind one interface.
 
 Every wait is bounded, and every process is terminated (then killed) on exit.
 """
@@ -20,45 +20,13 @@ import contextlib
 import functools
 import shutil
 import socket
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-from openssl_peer import (
-    TIMEOUT,
-    PeerClosed,
-    PeerProcess,
-    accept,
-    connect,
-    drive,
-    flush,
-    listener,
-    read_until,
-    read_until_close,
-    run_client,
-    run_server,
-)
+from openssl_peer import PeerProcess, tool_version
 
-__all__ = [
-    "GNUTLS_CLI",
-    "GNUTLS_SERV",
-    "TIMEOUT",
-    "TLS13",
-    "GnuTLSProcess",
-    "PeerClosed",
-    "accept",
-    "connect",
-    "drive",
-    "flush",
-    "gnutls_cli",
-    "gnutls_serv",
-    "gnutls_version",
-    "listener",
-    "read_until",
-    "read_until_close",
-    "run_client",
-    "run_server",
-]
+__all__ = ["GNUTLS_CLI", "GNUTLS_SERV", "TLS13", "GnuTLSProcess", "gnutls_cli", "gnutls_serv",
+           "gnutls_version"]
 
 GNUTLS_SERV = shutil.which("gnutls-serv")
 GNUTLS_CLI = shutil.which("gnutls-cli")
@@ -71,12 +39,7 @@ BIND_ATTEMPTS = 5
 @functools.cache
 def gnutls_version() -> str:
     """``gnutls-cli 3.7.9``, say."""
-    if GNUTLS_CLI is None:
-        return "gnutls-cli missing"
-    result = subprocess.run([GNUTLS_CLI, "--version"], capture_output=True, timeout=TIMEOUT,
-                            check=False)
-    lines = result.stdout.decode(errors="replace").strip().splitlines()
-    return lines[0] if lines else "gnutls-cli: no version"
+    return tool_version(GNUTLS_CLI, "--version")
 
 
 #: gnutls-serv and gnutls-cli run as any peer process does.

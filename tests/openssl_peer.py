@@ -6,9 +6,9 @@
 * :func:`s_client` starts ``openssl s_client`` against a port we listen on.
 * :class:`OpenSSLProcess` collects the process output (stdout and stderr merged)
   in a thread so that tests can wait for a pattern with a deadline.
-* :func:`drive` pumps a :class:`~siotls.TLSConnection` over a blocking socket:
-  ``receive_data`` in a ``try`` and ``data_to_send`` flushed in the ``finally``, so
-  that our alerts reach the peer even when siotls raises.
+* :func:`drive` pumps a :class:`~siotls.TLSConnection` over a blocking socket: it
+  is the command line's :func:`siotls.cli.blocking.drive` (our alerts reach the
+  peer even when siotls raises; :class:`PeerClosed` at an early EOF).
 
 Every wait is bounded, and every process is terminated (then killed) on exit.
 The tests are skipped when there is no ``openssl`` binary.
@@ -31,6 +31,14 @@ from pathlib import Path
 import pytest
 
 from siotls import TLSConnection
+from siotls.cli import blocking
+from siotls.cli.blocking import PeerClosed, flush
+
+__all__ = [
+    "OPENSSL", "TIMEOUT", "OpenSSLProcess", "PeerClosed", "PeerProcess", "accept", "connect",
+    "drive", "flush", "listener", "openssl_version", "read_until", "read_until_close",
+    "requires_openssl", "run_client", "run_server", "s_client", "s_server", "tool_version",
+]
 
 OPENSSL = shutil.which("openssl")
 #: Seconds any single wait may last (a handshake with openssl takes milliseconds).
@@ -39,24 +47,31 @@ TIMEOUT = 10.0
 requires_openssl = pytest.mark.skipif(OPENSSL is None, reason="no openssl binary on PATH")
 
 
+def tool_version(binary: str | None, *args: str) -> str:
+    """The first line ``binary *args`` prints (``not installed`` without ``binary``)."""
+    if binary is None:
+        return "not installed"
+    result = subprocess.run([binary, *args], capture_output=True, timeout=TIMEOUT, check=False)
+    lines = result.stdout.decode(errors="replace").strip().splitlines()
+    return lines[0] if lines else f"{binary}: no version"
+
+
 @functools.cache
 def openssl_version() -> str:
-    if OPENSSL is None:
-        return "openssl missing"
-    result = subprocess.run([OPENSSL, "version"], capture_output=True, timeout=TIMEOUT,
-                            check=False)
-    return result.stdout.decode(errors="replace").strip()
+    """``OpenSSL 3.0.19 27 Jan 2026 (...)``, say."""
+    return tool_version(OPENSSL, "version")
 
 
 class PeerProcess:
     """A peer's subprocess (openssl, gnutls...) whose output (stdout and stderr) is
     collected by a reader thread."""
 
-    def __init__(self, args: Sequence[str | Path], cwd: Path | None = None) -> None:
+    def __init__(self, args: Sequence[str | Path], cwd: Path | None = None,
+                 env: dict[str, str] | None = None) -> None:
         self.args = [str(arg) for arg in args]
         self.proc = subprocess.Popen(
             self.args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, cwd=cwd)
+            stderr=subprocess.STDOUT, cwd=cwd, env=env)
         self._output = bytearray()
         self._eof = False
         self._cond = threading.Condition()
@@ -86,41 +101,40 @@ class PeerProcess:
     def text(self) -> str:
         return self.output.decode(errors="replace")
 
+    def _wait(self, found: Callable[[bytearray], bool], what: str, timeout: float) -> None:
+        """Wait until ``found(output)``, or raise AssertionError after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not found(self._output):
+                remaining = deadline - time.monotonic()
+                if self._eof or remaining <= 0:
+                    raise AssertionError(
+                        f"{what} not in the output of {' '.join(self.args)} "
+                        f"(exit code {self.proc.poll()}):\n{self.text()}")
+                self._cond.wait(remaining)
+
     def wait_for(self, pattern: bytes, timeout: float = TIMEOUT, start: int = 0
                  ) -> re.Match[bytes]:
         """Wait until the output (from offset ``start``) matches the regex ``pattern``."""
         regex = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                match = regex.search(self._output, start)
-                if match:
-                    return match
-                remaining = deadline - time.monotonic()
-                if self._eof or remaining <= 0:
-                    break
-                self._cond.wait(remaining)
-        raise AssertionError(
-            f"{pattern!r} not in the output of {' '.join(self.args)} "
-            f"(exit code {self.proc.poll()}):\n{self.text()}")
+        match: re.Match[bytes] | None = None
+
+        def found(output: bytearray) -> bool:
+            nonlocal match
+            match = regex.search(output, start)
+            return match is not None
+
+        self._wait(found, repr(pattern), timeout)
+        assert match is not None
+        return match
 
     def wait_for_count(self, pattern: bytes, count: int, timeout: float = TIMEOUT) -> int:
         """Wait until the regex ``pattern`` matches ``count`` times in the output (the
         reader thread may lag behind the process); how many times it matches then."""
         regex = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                found = len(regex.findall(self._output))
-                if found >= count:
-                    return found
-                remaining = deadline - time.monotonic()
-                if self._eof or remaining <= 0:
-                    break
-                self._cond.wait(remaining)
-        raise AssertionError(
-            f"{pattern!r} not {count} times in the output of {' '.join(self.args)} "
-            f"(exit code {self.proc.poll()}):\n{self.text()}")
+        self._wait(lambda output: len(regex.findall(output)) >= count,
+                   f"{pattern!r} {count} times", timeout)
+        return len(regex.findall(self.output))
 
     def write(self, data: bytes) -> None:
         assert self.proc.stdin is not None
@@ -222,52 +236,15 @@ def accept(sock: socket.socket) -> socket.socket:
     return conn
 
 
-class PeerClosed(AssertionError):
-    """The transport reached EOF before the condition became true."""
-
-
-def flush(sock: socket.socket, conn: TLSConnection) -> int:
-    data = conn.data_to_send()
-    if data:
-        sock.sendall(data)
-    return len(data)
-
-
 def drive(sock: socket.socket, conn: TLSConnection, until: Callable[[], bool],
           timeout: float = TIMEOUT) -> None:
-    """Move bytes between ``sock`` and ``conn`` until ``until()`` is true.
-
-    Our output is flushed even when ``receive_data`` raises (the alert must reach
-    the peer). At EOF, ``close_receiving_end`` is called (it raises
-    :class:`~siotls.RaggedEOF` without a close_notify) and, if ``until()`` is still
-    false, :class:`PeerClosed` is raised.
-    """
-    deadline = time.monotonic() + timeout
-    flush(sock, conn)
-    while not until():
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError("the condition did not become true in time")
-        sock.settimeout(remaining)
-        data = sock.recv(65536)
-        try:
-            if data:
-                conn.receive_data(data)
-            else:
-                conn.close_receiving_end()
-        finally:
-            with contextlib.suppress(OSError):
-                flush(sock, conn)
-        if not data:
-            if until():
-                return
-            raise PeerClosed("the peer closed the connection")
+    """:func:`siotls.cli.blocking.drive` (the command line's loop), bounded by ``TIMEOUT``."""
+    blocking.drive(sock, conn, until, timeout)
 
 
 def run_client(sock: socket.socket, conn: TLSConnection, timeout: float = TIMEOUT) -> None:
     """Initiate ``conn`` and run the handshake to completion over ``sock``."""
-    conn.initiate_connection()
-    drive(sock, conn, conn.is_post_handshake, timeout)
+    blocking.handshake(sock, conn, timeout)
 
 
 run_server = run_client  # initiate_connection() is the same call for a server

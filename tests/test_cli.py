@@ -12,8 +12,6 @@ import re
 import socket
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -23,7 +21,12 @@ import pytest
 
 import siotls
 from certs import make_ca, write_pem_files
-from openssl_peer import requires_openssl, s_client, s_server
+from internals import internals
+from openssl_peer import PeerProcess, read_until_close, requires_openssl, s_client, s_server
+from siotls import TLSConfiguration, TLSConnection
+from siotls.cli.blocking import flush, handshake
+from siotls.iana import ContentType
+from siotls.trust import TrustStore
 
 TIMEOUT = 15.0
 CLI = [sys.executable, "-m", "siotls"]
@@ -73,67 +76,18 @@ def assert_one_line_error(result: subprocess.CompletedProcess[bytes], pattern: s
     assert len(stderr.strip().splitlines()) == 1, stderr
 
 
-class ServerProcess:
-    """``python -m siotls server`` with its stderr collected by a thread."""
+class ServerProcess(PeerProcess):
+    """``python -m siotls server``; its stderr (and empty stdout) collected by a thread."""
 
     def __init__(self, args: Sequence[str | Path]) -> None:
-        self.proc = subprocess.Popen([*CLI, "server", *map(str, args)], env=ENV,
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE)
-        self._stderr = bytearray()
-        self._cond = threading.Condition()
-        self._eof = False
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        fd = self.proc.stderr.fileno()
-        try:
-            while chunk := os.read(fd, 65536):
-                with self._cond:
-                    self._stderr += chunk
-                    self._cond.notify_all()
-        finally:
-            with self._cond:
-                self._eof = True
-                self._cond.notify_all()
+        super().__init__([*CLI, "server", *args], env=ENV)
 
     @property
     def stderr(self) -> str:
-        with self._cond:
-            return self._stderr.decode(errors="replace")
+        return self.text()
 
-    def wait_for(self, pattern: str, timeout: float = TIMEOUT) -> re.Match[str]:
-        regex = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                if match := regex.search(self._stderr.decode(errors="replace")):
-                    return match
-                remaining = deadline - time.monotonic()
-                if self._eof or remaining <= 0:
-                    break
-                self._cond.wait(remaining)
-        raise AssertionError(f"{pattern!r} not in the server's stderr "
-                             f"(exit code {self.proc.poll()}):\n{self.stderr}")
-
-    def wait(self, timeout: float = TIMEOUT) -> int:
-        code = self.proc.wait(timeout)
-        self._reader.join(timeout)
-        return code
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(3)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(3)
-        self._reader.join(3)
-        if self.proc.stderr is not None:
-            self.proc.stderr.close()
+    def wait_for_line(self, pattern: str, timeout: float = TIMEOUT) -> re.Match[bytes]:
+        return self.wait_for(pattern.encode(), timeout)
 
 
 @contextlib.contextmanager
@@ -143,7 +97,7 @@ def siotls_server(files: Files, *args: str | Path, host: str = "127.0.0.1"
     server = ServerProcess(["--host", host, "--port", "0", "--tlscert", files.cert,
                             "--tlskey", files.key, *args])
     try:
-        match = server.wait_for(r"listening on \S*:(\d+)")
+        match = server.wait_for_line(r"listening on \S*:(\d+)")
         yield server, int(match.group(1))
     finally:
         server.stop()
@@ -318,7 +272,7 @@ def test_server_survives_a_bad_client(files: Files) -> None:
     # --insecure: accepted (and meaningless) for a server, as in siotls 0.0.5
     with siotls_server(files, "--max-connections", "2", "--insecure") as (server, port):
         assert raw_garbage(port)[:1] == b"\x15"  # an alert record
-        server.wait_for(r"siotls: 127\.0\.0\.1:\d+: handshake failed: \w+: ")
+        server.wait_for_line(r"siotls: 127\.0\.0\.1:\d+: handshake failed: \w+: ")
         result = run("client", "--host", "localhost", "--port", str(port),
                      "--cafile", files.ca, "--http")
         assert result.returncode == 0, stderr_of(result)
@@ -341,6 +295,34 @@ def test_timeouts(files: Files) -> None:
         assert server.wait() == 0
     assert re.search(r"siotls: 127\.0\.0\.1:\d+: handshake failed: timed out after 0\.5 s "
                      r"waiting for the client", server.stderr)
+
+
+def test_peer_closes_during_handshake(files: Files) -> None:
+    """A server that reads the ClientHello and hangs up; a client that says nothing
+    and hangs up: the handshake fails in one line, exit code 4 (a TLS error)."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.settimeout(TIMEOUT)
+        port = listener.getsockname()[1]
+        with ThreadPoolExecutor(1) as pool:
+            future = pool.submit(run, "client", "--host", "127.0.0.1", "--port", str(port),
+                                 "--cafile", files.ca)
+            sock, _ = listener.accept()
+            with sock:
+                sock.settimeout(TIMEOUT)
+                hello = b""  # all of it: closing with unread data would send a reset
+                while len(hello) < 5 or len(hello) < 5 + int.from_bytes(hello[3:5], "big"):
+                    chunk = sock.recv(65536)
+                    assert chunk, "EOF before the whole ClientHello"
+                    hello += chunk
+                assert hello[:1] == b"\x16"  # a handshake record
+            result = future.result(TIMEOUT)
+    assert_one_line_error(result, r"^siotls: handshake failed: the server closed the "
+                                  r"connection during the handshake", 4)
+    with siotls_server(files, "--max-connections", "1") as (server, port):
+        socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT).close()
+        assert server.wait() == 0
+    assert re.search(r"siotls: 127\.0\.0\.1:\d+: handshake failed: the client closed the "
+                     r"connection during the handshake", server.stderr)
 
 
 @pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback")
@@ -399,7 +381,7 @@ def test_client_certificates(files: Files) -> None:
         result = run(*args)  # no certificate: the server refuses
         assert_one_line_error(result, r"^siotls: (handshake failed: )?the server sent a fatal "
                                       r"alert: certificate_required", 4)
-        server.wait_for(r"handshake failed: certificate_required: ")
+        server.wait_for_line(r"handshake failed: certificate_required: ")
         result = run(*args, "--cert", files.client_cert, "--key", files.client_key, "-v")
         assert result.returncode == 0, stderr_of(result)
         assert PAGE in result.stdout
@@ -407,3 +389,62 @@ def test_client_certificates(files: Files) -> None:
         assert server.wait() == 0
     assert re.search(r"client certificate subject: CN=client,O=siotls tests", server.stderr)
     assert re.search(r"client certificate verified: yes", server.stderr)
+
+
+# -- the server reads the request line before choosing page or echo ----------------------------
+EMPTY = b""  # an empty application_data record (padded) between the pieces
+
+
+def send_in_pieces(port: int, ca_file: Path, pieces: Sequence[bytes]) -> bytes:
+    """A siotls client sends each piece in its own record (and TCP segment), an empty
+    piece as an empty padded record; what the server answered until its close_notify."""
+    config = TLSConfiguration("client", truststore=TrustStore.from_pem(ca_file.read_bytes()),
+                              record_padding=lambda content_type, length: 32)
+    conn = TLSConnection(config, server_hostname="localhost")
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
+        handshake(sock, conn, TIMEOUT)
+        for piece in pieces:
+            if piece:
+                conn.send_data(piece)
+            else:  # send_data() ignores b"": ask the record layer for an empty record
+                internals(conn).write_record(ContentType.APPLICATION_DATA, b"")
+            flush(sock, conn)
+        if not pieces[-1].endswith(b"\n\n"):
+            conn.close_sending_end()
+        return read_until_close(sock, conn, TIMEOUT)
+
+
+REQUEST = b"GET / HTTP/1.0\r\n\r\n"
+
+
+@pytest.mark.parametrize("pieces", [
+    [b"GET /", EMPTY, EMPTY, b" HTTP/1.0\r\n", EMPTY, b"\r\n"],
+    [b"GET /", EMPTY, b" HTTP/1.0", EMPTY, b"\r\n\r\n"],
+    [bytes([byte]) for byte in REQUEST],
+    [EMPTY, REQUEST],
+], ids=["split-with-empty-records", "split-request-line", "byte-by-byte", "empty-first"])
+def test_server_request_in_pieces(files: Files, pieces: list[bytes]) -> None:
+    """As ``openssl s_server -www``: a request line spread over records is a request."""
+    with siotls_server(files, "--max-connections", "1") as (server, port):
+        answer = send_in_pieces(port, files.ca, pieces)
+        assert server.wait() == 0
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n"), answer
+    assert PAGE in answer
+    assert b"GET" not in answer
+
+
+@pytest.mark.parametrize("pieces", [
+    [b"GET /index.html", EMPTY, b" HTTP/1.0\r\n\r\n"],  # not "GET / "
+    [b"GE", EMPTY, b"x marks the spot\n"],
+    [b"hello ", EMPTY, b"GET / HTTP/1.0\r\n\r\n"],
+    [b"GET / " + b"a" * 9000],  # a long line: the request line is bounded
+], ids=["other-path", "not-get", "get-later", "long-line"])
+def test_server_echo_in_pieces(files: Files, pieces: list[bytes]) -> None:
+    """Anything else is echoed whole, once, however it was cut."""
+    with siotls_server(files, "--max-connections", "1") as (server, port):
+        answer = send_in_pieces(port, files.ca, pieces)
+        assert server.wait() == 0
+    if pieces[0].startswith(b"GET / "):  # longer than MAX_REQUEST_LINE, still a GET /
+        assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+    else:
+        assert answer == b"".join(pieces)

@@ -27,6 +27,7 @@ from anyio.streams.tls import TLSAttribute, TLSStream
 from certs import make_ca, ssl_client_context, ssl_server_context, write_pem_files
 from siotls import InsecureWarning, TLSConfiguration
 from siotls.compat import SSLContext, SSLObject
+from siotls.iana import CipherSuites
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -204,6 +205,17 @@ def test_bio_data_and_close(pem: PEM, kind: str) -> None:
     assert pair.server.unwrap() is None
 
 
+def test_shared_ciphers_from_the_engine() -> None:
+    """The suites the client offered (nconfig) that we support, in our order, as ssl does."""
+    offered = [CipherSuites.TLS_CHACHA20_POLY1305_SHA256, CipherSuites.TLS_AES_128_GCM_SHA256]
+    pair = Pair(compat_client(cipher_suites=offered), compat_server())
+    pair.handshake()
+    assert pair.server.connection.nconfig.peer_cipher_suites == tuple(offered)
+    assert [name for name, _, _ in pair.server.shared_ciphers() or ()] == [
+        "TLS_AES_128_GCM_SHA256", "TLS_CHACHA20_POLY1305_SHA256"]
+    assert pair.client.shared_ciphers() is None
+
+
 def test_bio_exporter_and_alpn() -> None:
     pair = Pair(compat_client(alpn=[b"h2", b"http/1.1"]),
                 compat_server(alpn=[b"http/1.1", b"h2"]))
@@ -360,7 +372,7 @@ def test_context_basics() -> None:
     with pytest.raises(ValueError, match="check_hostname requires server_hostname"):
         client.wrap_bio(bio(), bio())
     assert client.wrap_bio(bio(), bio(), False, b"localhost").server_hostname == "localhost"
-    with pytest.raises(NotImplementedError, match="wrap_socket"), socket.socket() as sock:
+    with pytest.raises(ValueError, match="check_hostname requires"), socket.socket() as sock:
         client.wrap_socket(sock)
     assert [c["name"] for c in client.get_ciphers()] == [
         "TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"]

@@ -597,16 +597,17 @@ def test_external_psks_as_a_mapping() -> None:
 def test_ticket_keys_command(tmp_path: Path) -> None:
     path = tmp_path / "keys"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    for expected in (1, 2, 2):
+    for expected, command in ((1, ["siotls.tickets"]), (2, ["siotls", "ticket-keys"]),
+                              (2, ["siotls", "ticket-keys"])):
         result = subprocess.run(
-            [sys.executable, "-m", "siotls.tickets", "rotate", str(path), "--keep", "2"],
+            [sys.executable, "-m", *command, "rotate", str(path), "--keep", "2"],
             capture_output=True, text=True, timeout=30, check=False, env=env)
         assert result.returncode == 0, result.stderr
         assert result.stdout.startswith(f"siotls: {path}: new key ")
         assert len(read_key_file(path)) == expected
         assert read_key_file(path)[0].key_id.hex() in result.stdout
     path.write_text("not a key\n")
-    result = subprocess.run([sys.executable, "-m", "siotls.tickets", "rotate", str(path)],
+    result = subprocess.run([sys.executable, "-m", "siotls", "ticket-keys", "rotate", str(path)],
                             capture_output=True, text=True, timeout=30, check=False, env=env)
     assert result.returncode == 2 and "line 1" in result.stderr
 

@@ -21,11 +21,20 @@ if TYPE_CHECKING:
 
     from siotls.core.session import TLSSession
 
-_CIPHER_BITS = {
+_CIPHER_BITS: dict[int, int] = {
     CipherSuites.TLS_AES_128_GCM_SHA256: 128,
     CipherSuites.TLS_AES_256_GCM_SHA384: 256,
     CipherSuites.TLS_CHACHA20_POLY1305_SHA256: 256,
 }
+
+
+def suite_description(suite: int) -> tuple[str, str, int]:
+    """A TLS 1.3 suite as ``ssl`` describes it: (name, protocol, secret bits)."""
+    try:
+        name = CipherSuites(suite).name
+    except ValueError:
+        name = f"0x{suite:04X}"
+    return name, "TLSv1.3", _CIPHER_BITS.get(suite, 0)
 
 
 def cipher(conn: TLSConnection) -> tuple[str, str, int] | None:
@@ -33,7 +42,43 @@ def cipher(conn: TLSConnection) -> tuple[str, str, int] | None:
     suite = conn.nconfig.cipher_suite
     if suite is None or not conn.is_post_handshake():
         return None
-    return suite.name, "TLSv1.3", _CIPHER_BITS.get(suite, 0)
+    return suite_description(suite)
+
+
+def shared_ciphers(conn: TLSConnection) -> list[tuple[str, str, int]] | None:
+    """``ssl.SSLObject.shared_ciphers()``: on a server, the suites the client offered
+    that we support, in our order (as Python's ``ssl`` lists them); ``None`` on a
+    client or before the handshake completed."""
+    if conn.config.side != "server" or not conn.is_post_handshake():
+        return None
+    offered = conn.nconfig.peer_cipher_suites
+    return [suite_description(suite) for suite in conn.config.cipher_suites
+            if suite in offered]
+
+
+def version(conn: TLSConnection) -> str | None:
+    """``ssl.SSLObject.version()``."""
+    return "TLSv1.3" if conn.is_post_handshake() else None
+
+
+def selected_alpn_protocol(conn: TLSConnection) -> str | None:
+    """``ssl.SSLObject.selected_alpn_protocol()``."""
+    alpn = conn.nconfig.alpn
+    if alpn is None or not conn.is_post_handshake():
+        return None
+    return alpn.decode("ascii", "replace")
+
+
+def channel_binding(conn: TLSConnection, cb_type: str = "tls-unique") -> bytes | None:
+    """``ssl.SSLObject.get_channel_binding()``: TLS 1.3 has no ``tls-unique``
+    (``None``); ``tls-exporter`` (RFC 9266) is given instead, once connected."""
+    if cb_type == "tls-exporter":
+        if not conn.is_post_handshake():
+            return None
+        return conn.export_keying_material(b"EXPORTER-Channel-Binding", b"", 32)
+    if cb_type == "tls-unique":
+        return None
+    raise ValueError(f"{cb_type!r} channel binding type not implemented")
 
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun",
@@ -177,21 +222,19 @@ class SSLObjectInfo:
         return self._conn
 
     def selected_alpn_protocol(self) -> str | None:
-        alpn = self._conn.nconfig.alpn
-        return alpn.decode("ascii", "replace") if alpn is not None else None
+        return selected_alpn_protocol(self._conn)
 
     def selected_npn_protocol(self) -> None:
         return None
 
     def version(self) -> str | None:
-        return "TLSv1.3" if self._conn.is_post_handshake() else None
+        return version(self._conn)
 
     def cipher(self) -> tuple[str, str, int] | None:
         return cipher(self._conn)
 
     def shared_ciphers(self) -> list[tuple[str, str, int]] | None:
-        c = cipher(self._conn)
-        return [c] if c is not None else None
+        return shared_ciphers(self._conn)
 
     def compression(self) -> None:
         return None
@@ -200,12 +243,7 @@ class SSLObjectInfo:
         return peercert(self._conn, binary_form)
 
     def get_channel_binding(self, cb_type: str = "tls-unique") -> bytes | None:
-        """TLS 1.3 has no tls-unique; 'tls-exporter' (RFC 9266) is given instead."""
-        if cb_type == "tls-exporter":
-            return self._conn.export_keying_material(b"EXPORTER-Channel-Binding", b"", 32)
-        if cb_type == "tls-unique":
-            return None
-        raise ValueError(f"{cb_type!r} channel binding type not implemented")
+        return channel_binding(self._conn, cb_type)
 
     def pending(self) -> int:
         return 0

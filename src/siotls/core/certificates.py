@@ -180,15 +180,19 @@ def _serverauth_policies() -> tuple[ExtensionPolicy, ExtensionPolicy]:
 def _alert(exc: VerificationError, server_name: str | None = None) -> TLSFatalAlert:
     message = str(exc)
     if any(text in message for text in _EXPIRED):
-        return CertificateExpired(f"a certificate is expired or not yet valid: {message}")
+        # cryptography says the same for "not yet valid"
+        return CertificateExpired(
+            f"a certificate is expired or not yet valid: {message}", reason="expired")
     if any(text in message for text in _NAME_MISMATCH):
         return BadCertificate(
-            f"the certificate did not match the server name {server_name!r}: {message}"
+            f"the certificate did not match the server name {server_name!r}: {message}",
+            reason="hostname_mismatch",
         )
     if any(text in message for text in _UNKNOWN_CA):
-        return UnknownCA(f"no path to a trusted CA: {message}")
+        return UnknownCA(f"no path to a trusted CA: {message}", reason="unknown_issuer")
     if any(text in message for text in _UNSUPPORTED):
-        return UnsupportedCertificate(message)
+        reason = "bad_eku" if "EKU" in message else None
+        return UnsupportedCertificate(message, reason=reason)
     return BadCertificate(message)
 
 

@@ -289,6 +289,8 @@ class TLSNegotiatedConfiguration:
     key_exchange: NamedGroup | None = None
     signature_algorithm: SignatureScheme | None = None
     peer_signature_algorithm: SignatureScheme | None = None
+    #: Server: the cipher suites the client offered, in its order (unknown ones included).
+    peer_cipher_suites: tuple[int, ...] = ()
     alpn: bytes | None = None
     server_name: str | None = None
     peer_certificate_chain: tuple[bytes, ...] = ()

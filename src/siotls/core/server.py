@@ -110,6 +110,7 @@ class ServerHandshake(Handshake):
             self._check_second_client_hello(ch)
         if ET.SERVER_NAME in exts:
             self.nconfig.server_name = ext.decode_server_name(exts[ET.SERVER_NAME])
+        self.nconfig.peer_cipher_suites = tuple(ch.cipher_suites)
         choice = self._choose_psk(ch, raw) if ET.PRE_SHARED_KEY in exts else None
 
         if choice is not None:

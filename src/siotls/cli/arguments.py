@@ -1,0 +1,176 @@
+"""The command line's arguments: the parser of ``siotls client`` and ``siotls server``.
+
+The ``parse_*`` functions are argparse ``type=`` converters: a bad value becomes
+an ``argparse.ArgumentTypeError``, which argparse reports with exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Iterable
+from enum import IntEnum
+from typing import TypeVar
+
+import siotls
+from siotls import tickets
+from siotls.core.config import SUPPORTED_CIPHER_SUITES, SUPPORTED_KEY_EXCHANGES
+from siotls.iana import CipherSuites, NamedGroup
+
+E = TypeVar("E", bound=IntEnum)
+N = TypeVar("N", int, float)
+
+
+def _items(text: str) -> list[str]:
+    items = [item.strip() for item in text.split(",")]
+    if not all(items):
+        raise argparse.ArgumentTypeError(f"an empty item in {text!r}")
+    if len({item.lower() for item in items}) != len(items):
+        raise argparse.ArgumentTypeError(f"an item is listed twice in {text!r}")
+    return items
+
+
+def _choose(text: str, supported: Iterable[int], kind: type[E],
+            known: Callable[[dict[str, E], str], E | None], what: str) -> list[E]:
+    """The members of ``kind`` that ``text`` names, each one of ``supported``.
+
+    ``known(table, item)`` looks ``item`` up in ``table`` (upper-case names).
+    """
+    table = {kind(value).name.upper(): kind(value) for value in supported}
+    chosen = []
+    for item in _items(text):
+        member = known(table, item.upper())
+        if member is None:
+            names = ", ".join(member.name for member in table.values())
+            raise argparse.ArgumentTypeError(f"unsupported {what} {item!r} (choose from {names})")
+        chosen.append(member)
+    return chosen
+
+
+_GROUP_ALIASES = {
+    "P-256": NamedGroup.secp256r1, "PRIME256V1": NamedGroup.secp256r1,
+    "P-384": NamedGroup.secp384r1, "P-521": NamedGroup.secp521r1,
+}
+
+
+def parse_groups(text: str) -> list[NamedGroup]:
+    """``x25519,secp256r1`` -> named groups (also ``P-256``, ``prime256v1``...)."""
+    return _choose(text, SUPPORTED_KEY_EXCHANGES, NamedGroup,
+                   lambda table, name: table.get(name) or _GROUP_ALIASES.get(name), "group")
+
+
+def parse_ciphers(text: str) -> list[CipherSuites]:
+    """``TLS_AES_128_GCM_SHA256,...`` -> cipher suites (the ``TLS_`` prefix is optional)."""
+    return _choose(text, SUPPORTED_CIPHER_SUITES, CipherSuites,
+                   lambda table, name: table.get(name) or table.get(f"TLS_{name}"),
+                   "cipher suite")
+
+
+def parse_alpn(text: str) -> list[bytes]:
+    """``h2,http/1.1`` -> ``[b'h2', b'http/1.1']``."""
+    protocols = [item.encode() for item in _items(text)]
+    if any(len(protocol) > 255 for protocol in protocols):
+        raise argparse.ArgumentTypeError("an ALPN protocol is longer than 255 bytes")
+    return protocols
+
+
+def _number(text: str, kind: type[N], valid: Callable[[N], bool], what: str) -> N:
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or not valid(value):
+        raise argparse.ArgumentTypeError(f"{what}: {text!r}")
+    return value
+
+
+def parse_port(text: str) -> int:
+    return _number(text, int, lambda port: 0 <= port <= 65535, "not a port number")
+
+
+def parse_timeout(text: str) -> float:
+    return _number(text, float, lambda seconds: 0 < seconds < 1e6,
+                   "not a positive number of seconds")
+
+
+def parse_count(text: str) -> int:
+    return _number(text, int, lambda count: count >= 1, "not a positive integer")
+
+
+def _add_common_options(parser: argparse.ArgumentParser, timeout: float) -> None:
+    parser.add_argument("--alpn", type=parse_alpn, metavar="P,...",
+                        help="ALPN protocols in order of preference, e.g. h2,http/1.1")
+    parser.add_argument("--groups", type=parse_groups, metavar="G,...",
+                        help="key exchange groups in order of preference "
+                             "(x25519, secp256r1, secp384r1, secp521r1, x448)")
+    parser.add_argument("--ciphers", type=parse_ciphers, metavar="S,...",
+                        help="cipher suites in order of preference (TLS_AES_128_GCM_SHA256, "
+                             "TLS_AES_256_GCM_SHA384, TLS_CHACHA20_POLY1305_SHA256)")
+    parser.add_argument("--keylogfile", metavar="FILE",
+                        help="append the secrets to FILE in the NSS key-log format "
+                             "(for Wireshark); '-' writes them to stderr")
+    parser.add_argument("--timeout", type=parse_timeout, default=timeout, metavar="SECONDS",
+                        help=f"network timeout (default {timeout:g})")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="report the negotiated parameters; twice: debug logs")
+
+
+def _add_client(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    client = commands.add_parser(
+        "client", help="connect to a TLS server and exchange stdin/stdout with it",
+        description="Connect to a TLS 1.3 server, send stdin (or an HTTP GET /) and write "
+                    "what comes back to stdout.")
+    client.add_argument("--host", required=True, help="the server's host name or address")
+    client.add_argument("--port", required=True, type=parse_port)
+    client.add_argument("--servername", metavar="NAME",
+                        help="the name to send (SNI) and to verify (default: --host)")
+    trust = client.add_mutually_exclusive_group()
+    trust.add_argument("--cafile", metavar="FILE",
+                       help="PEM file of the CAs to trust (default: the system's)")
+    trust.add_argument("--insecure", action="store_true",
+                       help="do not verify the server's certificate")
+    client.add_argument("--cert", "--tlscert", dest="cert", metavar="FILE",
+                        help="PEM certificate chain to authenticate with (with --key)")
+    client.add_argument("--key", "--tlskey", dest="key", metavar="FILE",
+                        help="PEM private key of --cert")
+    client.add_argument("--http", action="store_true",
+                        help="send 'GET / HTTP/1.1' instead of stdin")
+    _add_common_options(client, timeout=10)
+
+
+def _add_server(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    server = commands.add_parser(
+        "server", help="serve TLS: a page for GET /, an echo for anything else",
+        description="A TLS 1.3 server: answers 'GET / ' with a small page and echoes "
+                    "anything else, one thread per connection.")
+    server.add_argument("--host", default="::",
+                        help="the address to listen on (default '::': IPv6 and IPv4)")
+    server.add_argument("--port", type=parse_port, default=8443,
+                        help="the port to listen on (default 8443, 0: any free port)")
+    server.add_argument("--tlscert", "--cert", dest="tlscert", required=True, metavar="FILE",
+                        help="PEM certificate chain, leaf first")
+    server.add_argument("--tlskey", "--key", dest="tlskey", required=True, metavar="FILE",
+                        help="PEM private key of --tlscert")
+    server.add_argument("--cafile", metavar="FILE",
+                        help="require a client certificate issued by one of these PEM CAs")
+    server.add_argument("--insecure", action="store_true",
+                        help="accepted for compatibility; a server verifies client "
+                             "certificates only with --cafile")
+    server.add_argument("--max-connections", type=parse_count, help=argparse.SUPPRESS)
+    _add_common_options(server, timeout=30)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="siotls", description="A TLS 1.3 client and server built on siotls.",
+        epilog="Exit codes: 0 ok, 2 usage or file error, 3 network error, 4 TLS error.")
+    parser.add_argument("--version", action="version", version=f"siotls {siotls.__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="{client,server,ticket-keys}",
+                                     required=True)
+    _add_client(commands)
+    _add_server(commands)
+    ticket_keys = commands.add_parser(
+        "ticket-keys", help="manage a ticket key file shared by servers",
+        description="Manage a ticket key file (see siotls.tickets): 'rotate FILE' puts a "
+                    "fresh key first and keeps --keep N keys.")
+    tickets.add_arguments(ticket_keys)
+    return parser

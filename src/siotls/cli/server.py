@@ -1,0 +1,259 @@
+"""``siotls server``: a page for ``GET /``, an echo for anything else, a thread a connection.
+
+Each connection: the handshake (:func:`~siotls.cli.blocking.do_handshake`), then the
+start of the stream decides what it is. As ``openssl s_server -www`` does, the
+request line is read first (up to a line feed, at most ``MAX_REQUEST_LINE``
+bytes), whatever records it came in: ``GET /`` in one record and ``HTTP/1.0`` in
+the next, with empty records between, is a request. A stream that cannot start
+with ``GET `` is echoed at once. A request gets the page once its head ended (a
+blank line, at most ``MAX_REQUEST_HEAD`` bytes), then close_notify; an echo lasts
+until the client closes. After our close_notify or alert we linger a moment,
+reading, so that closing does not reset what the client has yet to read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import socket
+import threading
+import time
+
+import siotls
+from siotls.cli.blocking import RECV_SIZE, do_handshake, flush, flush_quietly
+from siotls.cli.report import (
+    EXIT_NETWORK,
+    EXIT_OK,
+    EXIT_TLS,
+    CLIError,
+    describe_connection,
+    describe_tls_error,
+    format_address,
+    notice,
+)
+from siotls.cli.setup import KeyLogWriter, load_credentials, load_truststore, make_configuration
+from siotls.core.config import TLSConfiguration
+from siotls.core.connection import TLSConnection
+from siotls.core.errors import RaggedEOF, TLSError
+
+#: The longest request line read before deciding between the page and the echo.
+MAX_REQUEST_LINE = 8192
+#: The largest HTTP request head the server buffers before answering anyway.
+MAX_REQUEST_HEAD = 1 << 16
+#: Connections the server serves at once; the next ones wait in the listen backlog.
+MAX_CLIENTS = 128
+#: Seconds the server waits for the client's close_notify after sending its own.
+LINGER = 2.0
+HTTP_PREFIX = b"GET / "
+GET = b"GET "
+
+
+def open_listener(host: str, port: int) -> tuple[socket.socket, str]:
+    """A listening socket, and how to describe it."""
+    host = host.removeprefix("[").removesuffix("]")
+    try:
+        if host in ("::", "") and socket.has_dualstack_ipv6():
+            sock = socket.create_server(("::", port), family=socket.AF_INET6,
+                                        dualstack_ipv6=True, backlog=128)
+            return sock, f"{format_address('::', sock.getsockname()[1])} (IPv6 and IPv4)"
+        if host in ("::", "") and not socket.has_ipv6:
+            host = "0.0.0.0"  # noqa: S104 (listening on every address is the point)
+        family, _, _, _, sockaddr = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        sock = socket.create_server(sockaddr, family=family, backlog=128)
+    except socket.gaierror as exc:
+        raise CLIError(f"cannot resolve {host!r}: {exc.strerror}", EXIT_NETWORK) from exc
+    except OSError as exc:
+        raise CLIError(f"cannot listen on {format_address(host, port)}: "
+                       f"{exc.strerror or exc}", EXIT_NETWORK) from exc
+    bound_host, bound_port = sock.getsockname()[:2]
+    return sock, format_address(bound_host, bound_port)
+
+
+def run_server(args: argparse.Namespace) -> int:
+    chain, key = load_credentials(args.tlscert, args.tlskey, "--tlscert", "--tlskey")
+    truststore = load_truststore(args.cafile) if args.cafile else None
+    keylog = KeyLogWriter(args.keylogfile) if args.keylogfile else None
+    try:
+        config = make_configuration(
+            "server", args, keylog, truststore=truststore,
+            require_peer_authentication=truststore is not None, private_key=key,
+            certificate_chain=chain, alpn=args.alpn)
+        listener, description = open_listener(args.host, args.port)
+        with listener:
+            notice(f"listening on {description}")
+            Server(listener, config, args.timeout, args.verbose, args.max_connections).serve()
+    finally:
+        if keylog is not None:
+            keylog.close()
+    return EXIT_OK
+
+
+class Server:
+    """Accepts connections, serves each one in a thread."""
+
+    def __init__(self, listener: socket.socket, config: TLSConfiguration, timeout: float,
+                 verbose: int, max_connections: int | None) -> None:
+        self.listener = listener
+        self.config = config
+        self.timeout = timeout
+        self.verbose = verbose
+        self.max_connections = max_connections
+        self.slots = threading.BoundedSemaphore(MAX_CLIENTS)
+        self.threads: list[threading.Thread] = []
+
+    def serve(self) -> None:
+        """Serve until interrupted, or until ``max_connections`` were served."""
+        accepted = 0
+        # A timeout so that Ctrl-C is noticed everywhere (Windows' accept() ignores it).
+        self.listener.settimeout(0.5)
+        while self.max_connections is None or accepted < self.max_connections:
+            if not self.slots.acquire(timeout=0.5):
+                continue
+            try:
+                sock, address = self.listener.accept()
+            except TimeoutError:
+                self.slots.release()
+                continue
+            except OSError as exc:  # EMFILE...: wait for connections to end
+                self.slots.release()
+                notice(f"cannot accept a connection: {exc.strerror or exc}")
+                time.sleep(0.1)
+                continue
+            accepted += 1
+            thread = threading.Thread(target=self._serve_one, args=(sock, address),
+                                      daemon=True, name=f"siotls-{accepted}")
+            self.threads = [t for t in self.threads if t.is_alive()]
+            self.threads.append(thread)
+            thread.start()
+        deadline = time.monotonic() + 2 * self.timeout + LINGER
+        for thread in self.threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def _serve_one(self, sock: socket.socket, address: tuple[str, int]) -> None:
+        peer = format_address(address[0], address[1])
+        try:
+            with sock:
+                self._handle(sock, peer)
+        except Exception as exc:  # noqa: BLE001 (one connection's bug must not stop the server)
+            notice(f"{peer}: internal error: {type(exc).__name__}: {exc}")
+        finally:
+            self.slots.release()
+
+    def _handle(self, sock: socket.socket, peer: str) -> None:
+        conn = TLSConnection(self.config)
+        try:
+            do_handshake(sock, conn, self.timeout, "client")
+        except CLIError as exc:
+            notice(f"{peer}: {exc}")
+            if exc.code == EXIT_TLS:
+                self._linger(sock, None)  # so that our alert is read, not reset
+            return
+        if self.verbose:
+            notice(f"{peer}: connected")
+            for line in describe_connection(conn, "server"):
+                notice(f"{peer}: {line}")
+        try:
+            sock.settimeout(self.timeout)
+            start = self._read_request_line(sock, conn, peer)
+            if start.startswith(HTTP_PREFIX):
+                self._read_request_head(sock, conn, peer, start)
+                self._send_page(sock, conn, peer)
+            else:
+                self._echo(sock, conn, peer, start)
+        except TLSError as exc:
+            notice(f"{peer}: {describe_tls_error(exc, 'client')}")
+        except TimeoutError:
+            notice(f"{peer}: timed out after {self.timeout:g} s, closing")
+        except OSError as exc:
+            notice(f"{peer}: network error: {exc.strerror or exc}")
+
+    def _receive(self, sock: socket.socket, conn: TLSConnection, peer: str) -> None:
+        """One ``recv()`` into ``conn`` (our answers flushed), or its EOF."""
+        data = sock.recv(RECV_SIZE)
+        if not data:
+            try:
+                conn.close_receiving_end()
+            except RaggedEOF:
+                if self.verbose:
+                    notice(f"{peer}: the client closed the connection without close_notify")
+            return
+        try:
+            conn.receive_data(data)
+        finally:
+            flush_quietly(sock, conn)
+
+    def _read_request_line(self, sock: socket.socket, conn: TLSConnection, peer: str
+                           ) -> bytes:
+        """The start of the stream: through its first line feed if it may be a GET
+        request (at most ``MAX_REQUEST_LINE`` bytes), else what came so far."""
+        start = bytearray()
+        while True:
+            start += conn.data_to_read()
+            if (b"\n" in start or len(start) >= MAX_REQUEST_LINE or not conn.can_receive
+                    or not GET.startswith(start[:len(GET)])):
+                return bytes(start)
+            self._receive(sock, conn, peer)
+
+    def _read_request_head(self, sock: socket.socket, conn: TLSConnection, peer: str,
+                           head: bytes) -> None:
+        """Read the rest of the request head: up to a blank line (bounded)."""
+        pending = bytearray(head)
+        while not (b"\r\n\r\n" in pending or b"\n\n" in pending
+                   or not conn.can_receive or len(pending) > MAX_REQUEST_HEAD):
+            self._receive(sock, conn, peer)
+            pending += conn.data_to_read()
+
+    def _echo(self, sock: socket.socket, conn: TLSConnection, peer: str, data: bytes) -> None:
+        """Send back what the client sends until it closes, then close too."""
+        while True:
+            if data and conn.can_send:
+                conn.send_data(data)
+                flush(sock, conn)
+            if not conn.can_receive:
+                break
+            self._receive(sock, conn, peer)
+            data = conn.data_to_read()
+        if conn.can_send:
+            conn.close_sending_end()
+        flush_quietly(sock, conn)
+        if self.verbose:
+            notice(f"{peer}: closed")
+
+    def _send_page(self, sock: socket.socket, conn: TLSConnection, peer: str) -> None:
+        nconfig = conn.nconfig
+        alpn = nconfig.alpn.decode(errors="replace") if nconfig.alpn else "none"
+        body = (f"Hello from siotls {siotls.__version__}!\n"
+                f"TLSv1.3, {getattr(nconfig.cipher_suite, 'name', '?')}, "
+                f"{getattr(nconfig.key_exchange, 'name', '?')}, ALPN {alpn}\n").encode()
+        head = ("HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n"
+                f"Server: siotls/{siotls.__version__}\r\n\r\n").encode()
+        conn.send_data(head + body)
+        conn.close_sending_end()
+        flush(sock, conn)
+        if self.verbose:
+            notice(f"{peer}: GET / -> 200")
+        self._linger(sock, conn)
+
+    def _linger(self, sock: socket.socket, conn: TLSConnection | None) -> None:
+        """After our close_notify or alert, read what the client still sends, for a moment.
+
+        Closing a socket with unread data in its receive buffer sends a TCP reset,
+        which may destroy our last records before the client read them. With ``conn``
+        we stop at the client's close_notify, else at EOF.
+        """
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_WR)
+        deadline = time.monotonic() + min(LINGER, self.timeout)
+        with contextlib.suppress(OSError, TLSError):
+            while (remaining := deadline - time.monotonic()) > 0:
+                sock.settimeout(remaining)
+                data = sock.recv(RECV_SIZE)
+                if not data:
+                    break
+                if conn is not None:
+                    conn.receive_data(data)
+                    conn.data_to_read()
+                    if not conn.can_receive:
+                        break

@@ -1,0 +1,121 @@
+"""From arguments to a :class:`~siotls.TLSConfiguration`: PEM files, trust, key log.
+
+Every failure here is a :class:`~siotls.cli.report.CLIError` with exit code 2
+(``EXIT_USAGE``): an unreadable file, bad PEM, an impossible configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+import warnings
+from pathlib import Path
+from typing import IO, Any, Literal
+
+from siotls.cli.report import EXIT_USAGE, CLIError, notice, output_lock
+from siotls.core.config import (
+    SUPPORTED_CIPHER_SUITES,
+    SUPPORTED_KEY_EXCHANGES,
+    InsecureWarning,
+    TLSConfiguration,
+)
+from siotls.pem import decode_pem_certificate_chain, decode_pem_private_key
+from siotls.trust import TrustStore, get_truststore
+
+
+def read_file(path: str, option: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise CLIError(f"cannot read the {option} file {path!r}: {exc.strerror or exc}",
+                       EXIT_USAGE) from exc
+
+
+def load_credentials(cert_path: str, key_path: str, cert_option: str, key_option: str
+                     ) -> tuple[list[bytes], bytes]:
+    """(DER chain, DER PKCS#8 key) from PEM files."""
+    cert_data = read_file(cert_path, cert_option)
+    key_data = read_file(key_path, key_option)
+    try:
+        chain = decode_pem_certificate_chain(cert_data)
+    except ValueError as exc:
+        raise CLIError(f"bad PEM in the {cert_option} file {cert_path!r}: {exc}",
+                       EXIT_USAGE) from exc
+    try:
+        key = decode_pem_private_key(key_data)
+    except ValueError as exc:
+        raise CLIError(f"bad PEM in the {key_option} file {key_path!r}: {exc}",
+                       EXIT_USAGE) from exc
+    return chain, key
+
+
+def load_truststore(cafile: str) -> TrustStore:
+    data = read_file(cafile, "--cafile")
+    try:
+        return TrustStore.from_pem(data)
+    except ValueError as exc:
+        raise CLIError(f"bad PEM in the --cafile file {cafile!r}: {exc}", EXIT_USAGE) from exc
+
+
+def system_truststore() -> TrustStore:
+    try:
+        return get_truststore()
+    except RuntimeError as exc:
+        raise CLIError(f"{exc}; or give --cafile", EXIT_USAGE) from exc
+
+
+class KeyLogWriter:
+    """The ``keylog`` hook: appends key-log lines to a file, or writes them to stderr."""
+
+    def __init__(self, target: str) -> None:
+        self._lock = threading.Lock()
+        self._file: IO[str] | None = None
+        if target != "-":
+            try:
+                self._file = open(target, "a", encoding="ascii")  # noqa: SIM115
+            except OSError as exc:
+                raise CLIError(f"cannot open the --keylogfile file {target!r}: "
+                               f"{exc.strerror or exc}", EXIT_USAGE) from exc
+
+    def __call__(self, line: str) -> None:
+        if self._file is None:
+            with output_lock:
+                sys.stderr.write(line + "\n")
+                sys.stderr.flush()
+            return
+        with self._lock:
+            self._file.write(line + "\n")
+            self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+def make_configuration(side: Literal["client", "server"], args: argparse.Namespace,
+                       keylog: KeyLogWriter | None, **options: Any) -> TLSConfiguration:
+    """The configuration of ``side`` from the common options and ``options``.
+
+    Its warnings become one-line notices, its errors a CLIError.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", InsecureWarning)
+        try:
+            config = TLSConfiguration(
+                side,
+                cipher_suites=args.ciphers or SUPPORTED_CIPHER_SUITES,
+                key_exchanges=args.groups or SUPPORTED_KEY_EXCHANGES,
+                log_keys=keylog is not None or bool(os.environ.get("SSLKEYLOGFILE")),
+                keylog=keylog,
+                **options,
+            )
+        except ValueError as exc:
+            raise CLIError(f"invalid configuration: {exc}", EXIT_USAGE) from exc
+    for warning in caught:
+        if issubclass(warning.category, InsecureWarning):
+            notice("warning: --insecure: the server's certificate is not verified")
+        else:
+            notice(f"warning: {warning.message}")
+    return config

@@ -1,0 +1,335 @@
+"""``ssl.SSLObject`` on a siotls :class:`~siotls.TLSConnection`, over two ``MemoryBIO``.
+
+Theory of operation
+-------------------
+Every call runs in :meth:`SSLObject._run`: it raises the stored failure if an
+earlier call failed, runs one step, turns a siotls error into the ``ssl`` one
+(:func:`siotls.compat.errors.translate`, the siotls error chained as ``__cause__``)
+and, in a ``finally``, moves what the engine queued (records, alerts) to the
+outgoing BIO. A step first feeds the engine everything the incoming BIO holds
+(:meth:`SSLObject._feed`, with the adapters' feed step; the engine frames records) and moves the
+decrypted application data to ``_plaintext``, which ``read()`` and ``pending()``
+serve. When the step needs bytes the BIO does not hold it raises
+:class:`ssl.SSLWantReadError`; at the BIO's end (``write_eof()``) without a
+close_notify it raises :class:`ssl.SSLEOFError` (unless ``OP_IGNORE_UNEXPECTED_EOF``).
+
+What the peer sent after its close_notify is not TLS: the engine keeps it
+(:meth:`~siotls.TLSConnection.unused_data`) and it goes back into the incoming
+BIO, where OpenSSL would have left it (trio's ``unwrap()`` returns it from there).
+
+The query methods (``cipher()``, ``shared_ciphers()``, ``getpeercert()``...) are
+the adapters' (:mod:`siotls.adapters._info`), so every siotls stand-in for
+``ssl`` answers alike.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal, Self, overload
+
+from siotls.adapters import _driver, _info
+from siotls.compat import errors
+from siotls.core.connection import TLSConnection
+from siotls.core.errors import RaggedEOF, TLSError
+
+if TYPE_CHECKING:
+    from _ssl import _PeerCertRetDictType
+    from ssl import _PeerCertRetType
+
+    from siotls.compat.context import SSLContext
+    from siotls.core.config import TLSConfiguration
+
+__all__ = ["SSLObject"]
+
+
+class SSLObject(ssl.SSLObject):
+    """``ssl.SSLObject`` on a siotls :class:`~siotls.TLSConnection` (see the module doc).
+
+    Made by :meth:`SSLContext.wrap_bio`; like the standard class it has no public
+    constructor. :attr:`connection` is the siotls connection.
+    """
+
+    connection: TLSConnection
+    _context: SSLContext
+
+    @classmethod
+    def _create_siotls(cls, context: SSLContext, config: TLSConfiguration,  # noqa: PLR0917
+                       incoming: ssl.MemoryBIO, outgoing: ssl.MemoryBIO, server_side: bool,
+                       server_hostname: str | None, engine_hostname: str | None) -> Self:
+        self = cls.__new__(cls)
+        self._init_siotls(context, config, incoming, outgoing, server_side, server_hostname,
+                          engine_hostname)
+        return self
+
+    def _init_siotls(self, context: SSLContext, config: TLSConfiguration,  # noqa: PLR0917
+                     incoming: ssl.MemoryBIO, outgoing: ssl.MemoryBIO, server_side: bool,
+                     server_hostname: str | None, engine_hostname: str | None) -> None:
+        self._context = context
+        self._server_side = server_side
+        self._server_hostname = server_hostname
+        self._incoming = incoming
+        self._outgoing = outgoing
+        self._ignore_eof = bool(context.options & ssl.OP_IGNORE_UNEXPECTED_EOF)
+        self.connection = TLSConnection(config, engine_hostname)
+        self._started = False
+        self._handshake_done = False
+        self._plaintext = bytearray()  # decrypted, not yet read
+        self._discard = False  # drop application data (during unwrap)
+        self._shutdown_sent = False
+        self._ragged_eof = False
+        self._failure: ssl.SSLError | None = None
+        self._peercert: Any = None
+
+    # -- attributes ---------------------------------------------------------------------------
+    @property
+    def context(self) -> SSLContext:
+        """The :class:`SSLContext` this object was made by."""
+        return self._context
+
+    @context.setter
+    def context(self, context: ssl.SSLContext) -> None:
+        if context is not self._context:
+            msg = "siotls.compat cannot switch the context of a connection (SNI callbacks)"
+            raise NotImplementedError(msg)
+
+    @property
+    def server_side(self) -> bool:
+        return self._server_side
+
+    @property
+    def server_hostname(self) -> str | None:
+        return self._server_hostname
+
+    @property
+    def session(self) -> ssl.SSLSession | None:
+        """Always ``None``: siotls.compat neither saves nor resumes sessions."""
+        return None
+
+    @session.setter
+    def session(self, session: ssl.SSLSession | None) -> None:
+        if session is not None:
+            msg = "siotls.compat does not resume sessions"
+            raise NotImplementedError(msg)
+
+    @property
+    def session_reused(self) -> bool:
+        return False
+
+    # -- driving the engine ---------------------------------------------------------------------
+    def _flush(self) -> None:
+        data = self.connection.data_to_send()
+        if data:
+            # ssl.SSLError: the caller closed the BIO (write_eof) after a failure
+            with contextlib.suppress(ssl.SSLError):
+                self._outgoing.write(data)
+
+    def _run(self, step: Callable[[], Any]) -> Any:
+        """Run ``step``, turning siotls errors into ``ssl`` ones; flush what is queued."""
+        if self._failure is not None:
+            raise errors.failed_earlier() from self._failure
+        try:
+            return step()
+        except RaggedEOF as exc:
+            self._ragged_eof = True
+            error = errors.eof_error()
+            if not self._handshake_done:
+                self._failure = error
+            raise error from exc
+        except TLSError as exc:
+            self._failure = errors.translate(exc, self._server_hostname)
+            raise self._failure from exc
+        finally:
+            self._flush()
+
+    def _start(self) -> None:
+        if not self._started:
+            self._started = True
+            self.connection.initiate_connection()
+
+    def _feed(self) -> None:
+        """Hand the engine what the incoming BIO holds (see the module doc)."""
+        connection = self.connection
+        if connection.close_notify_received:
+            return  # what follows is not TLS: it stays in the BIO
+        _driver.feed(connection, self._incoming.read())
+        received = connection.data_to_read()
+        if received and not self._discard:
+            self._plaintext += received
+        if connection.close_notify_received and (rest := connection.unused_data()):
+            with contextlib.suppress(ssl.SSLError):  # the BIO was closed (write_eof)
+                self._incoming.write(rest)
+
+    def _at_eof(self) -> bool:
+        """Whether the incoming BIO is at its end (``write_eof()``), all data consumed."""
+        return self._incoming.eof
+
+    def _receiving_end(self) -> None:
+        """The incoming BIO ended: a close_notify must have come first."""
+        self._ragged_eof = True
+        _driver.feed(self.connection, b"", eof=True)  # RaggedEOF without a close_notify
+
+    # -- the handshake ----------------------------------------------------------------------------
+    def do_handshake(self) -> None:
+        """Run the handshake; :class:`ssl.SSLWantReadError` until it completes."""
+        if self._handshake_done:
+            return
+        self._run(self._do_handshake)
+
+    def _do_handshake(self) -> None:
+        connection = self.connection
+        self._start()
+        self._feed()
+        if connection.is_post_handshake():
+            self._handshake_done = True
+            return
+        if self._at_eof():
+            self._receiving_end()
+        raise errors.want_read()
+
+    # -- data -------------------------------------------------------------------------------------
+    def read(self, len: int = 1024, buffer: Any = None) -> Any:
+        """Up to ``len`` bytes of application data (into ``buffer`` when given).
+
+        Returns ``b''`` (``0``) once the peer's close_notify is read, raises
+        :class:`ssl.SSLZeroReturnError` once both sides sent theirs,
+        :class:`ssl.SSLWantReadError` when no data is available yet and
+        :class:`ssl.SSLEOFError` when the BIO ended without a close_notify.
+        """
+        if buffer is not None:
+            view = memoryview(buffer).cast("B")
+            size = len if 0 < len <= view.nbytes else view.nbytes
+        else:
+            if len < 0:
+                raise ValueError("size should not be negative")
+            view = None
+            size = len
+        if not self._handshake_done:
+            self.do_handshake()
+        data: bytes = self._run(lambda: self._read(size))
+        if view is None:
+            return data
+        view[:data.__len__()] = data
+        return data.__len__()
+
+    def _read(self, size: int) -> bytes:
+        plaintext = self._plaintext
+        if size == 0:
+            return b""
+        if not plaintext:
+            self._feed()
+        if plaintext:
+            data = bytes(plaintext[:size])
+            del plaintext[:size]
+            return data
+        if self.connection.close_notify_received:
+            if self._shutdown_sent:
+                raise errors.zero_return()
+            return b""
+        if self._ragged_eof or self._at_eof():
+            if self._ignore_eof:
+                return b""
+            self._receiving_end()
+            raise errors.eof_error()
+        raise errors.want_read()
+
+    def write(self, data: Any) -> int:
+        """Encrypt ``data`` into the outgoing BIO; returns its length."""
+        view = memoryview(data).cast("B")
+        if not self._handshake_done:
+            self.do_handshake()
+        if self._failure is None:
+            if self._shutdown_sent:
+                raise errors.protocol_error("PROTOCOL_IS_SHUTDOWN", "protocol is shutdown")
+            if self._ragged_eof and not self._ignore_eof:
+                raise errors.eof_error()
+        self._run(lambda: self.connection.send_data(view))
+        return view.nbytes
+
+    def pending(self) -> int:
+        """Decrypted bytes ready for :meth:`read`."""
+        return self._plaintext.__len__()
+
+    def unwrap(self) -> None:
+        """Send close_notify; :class:`ssl.SSLWantReadError` until the peer's arrives."""
+        if not self._handshake_done and self._failure is None:
+            raise errors.protocol_error("SHUTDOWN_WHILE_IN_INIT", "shutdown while in init")
+        self._run(self._unwrap)
+
+    def _unwrap(self) -> None:
+        connection = self.connection
+        if not self._shutdown_sent:
+            self._shutdown_sent = True
+            connection.close_sending_end()
+        self._discard = True
+        try:
+            self._feed()
+        finally:
+            self._discard = False
+        if connection.close_notify_received:
+            return
+        if self._ragged_eof or self._at_eof():
+            if self._ignore_eof:
+                return
+            self._receiving_end()
+            raise errors.eof_error()
+        raise errors.want_read()
+
+    # -- what was negotiated --------------------------------------------------------------------
+    @overload
+    def getpeercert(self, binary_form: Literal[False] = False) -> _PeerCertRetDictType | None: ...
+    @overload
+    def getpeercert(self, binary_form: Literal[True]) -> bytes | None: ...
+    @overload
+    def getpeercert(self, binary_form: bool) -> _PeerCertRetType: ...
+
+    def getpeercert(self, binary_form: bool = False) -> Any:
+        """The peer's certificate: DER, or the ``ssl`` dict (``{}`` if not verified)."""
+        if not self._handshake_done:
+            raise ValueError("handshake not done yet")
+        if binary_form:
+            return _info.peercert(self.connection, binary_form=True)
+        if self._peercert is None:
+            self._peercert = _info.peercert(self.connection)
+        return self._peercert
+
+    def get_unverified_chain(self) -> list[bytes]:
+        """The peer's certificates as sent, leaf first, DER."""
+        return list(self.connection.nconfig.peer_certificate_chain)
+
+    def get_verified_chain(self) -> list[bytes]:
+        msg = "siotls does not keep the verified path; see get_unverified_chain()"
+        raise NotImplementedError(msg)
+
+    def cipher(self) -> tuple[str, str, int] | None:
+        return _info.cipher(self.connection)
+
+    def shared_ciphers(self) -> list[tuple[str, str, int]] | None:
+        """Server: the suites the client offered that we support, in our order."""
+        return _info.shared_ciphers(self.connection)
+
+    def compression(self) -> str | None:
+        return None
+
+    def version(self) -> str | None:
+        return _info.version(self.connection)
+
+    def selected_alpn_protocol(self) -> str | None:
+        return _info.selected_alpn_protocol(self.connection)
+
+    def selected_npn_protocol(self) -> str | None:
+        return None
+
+    def get_channel_binding(self, cb_type: str = "tls-unique") -> bytes | None:
+        """``None`` for ``tls-unique`` (undefined in TLS 1.3); ``tls-exporter`` (RFC 9266)."""
+        if cb_type not in (*ssl.CHANNEL_BINDING_TYPES, "tls-exporter"):
+            raise ValueError(f"{cb_type!r} channel binding type not implemented")
+        binding: bytes | None = self._run(lambda: _info.channel_binding(self.connection, cb_type))
+        return binding
+
+    def verify_client_post_handshake(self) -> None:
+        msg = "siotls does not do post-handshake client authentication"
+        raise NotImplementedError(msg)
+
+
