@@ -231,6 +231,8 @@ class ServerHandshake(Handshake):
         if choice is not None:
             schedule.use_psk(choice.psk)
         schedule.update(raw)
+        if choice is not None and choice.index == 0 and self.first_client_hello is None:
+            self._enter_early(schedule)
         shared_secret = self._send_server_hello(ch, suite, key_share, choice)
         schedule.enter_handshake(shared_secret)
         self.keylog("SERVER_HANDSHAKE_TRAFFIC_SECRET", schedule.server_handshake_traffic_secret)
