@@ -40,6 +40,8 @@ INTEGRATION_MODULES = frozenset({
     "test_interop",
     "test_lazy_adapters", "test_openssl_interop", "test_pathbuilder_interop",
     "test_pyopenssl_interop", "test_readme_and_examples", "test_record_size_limit",
+    "test_resumption_adapters", "test_resumption_cli", "test_resumption_compat",
+    "test_resumption_httpx", "test_resumption_interop",
     "test_ssl_interop", "test_trio_adapter", "test_workflow",
 })
 #: Modules of CPU-heavy tests (fuzzing).

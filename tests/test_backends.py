@@ -1,7 +1,8 @@
 """Both crypto backends: ``siotls.crypto.install('openssl')`` and ``install('hacl')``.
 
 The handshake matrix (tests/test_handshake.py), the hybrid key exchanges
-(tests/test_hybrid.py: its X25519 half on HACL*), the RFC 8448 vectors
+(tests/test_hybrid.py: its X25519 half on HACL*), resumption (tests/test_resumption.py:
+PSK binders and the PSK key schedule on HACL*), the RFC 8448 vectors
 (tests/test_rfc8448.py, and replayed through connections: test_rfc8448_replay.py)
 and the interop tests against Python's ``ssl`` (tests/test_ssl_interop.py), the
 ``openssl`` and the GnuTLS command lines (tests/test_interop.py) run here a second
@@ -35,6 +36,7 @@ import siotls
 import test_handshake
 import test_hybrid
 import test_interop
+import test_resumption
 import test_rfc8448
 import test_rfc8448_replay
 import test_ssl_interop
@@ -54,8 +56,8 @@ else:
     HAVE_PYHACL = True
 
 # -- the scenarios of other modules, again on HACL* ------------------------------------------
-RERUN = (test_handshake, test_hybrid, test_rfc8448, test_rfc8448_replay, test_ssl_interop,
-         test_interop)
+RERUN = (test_handshake, test_hybrid, test_resumption, test_rfc8448, test_rfc8448_replay,
+         test_ssl_interop, test_interop)
 __all__ = ["pki"]  # test_interop's fixture
 for _module in RERUN:
     for _name, _test in vars(_module).items():
