@@ -97,7 +97,8 @@ class Setup:
         self.siotls_client = TLSConfiguration(
             "client", truststore=TrustStore([creds.ca_der]), **common)
         self.siotls_server = TLSConfiguration(
-            "server", private_key=creds.key_der, certificate_chain=[creds.leaf_der], **common)
+            "server", private_key=creds.key_der, certificate_chain=[creds.leaf_der],
+            num_tickets=0, **common)  # like the ssl server (_common.ssl_contexts)
 
 
 # -- streams, one class per framework --------------------------------------------------------

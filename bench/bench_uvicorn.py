@@ -82,6 +82,7 @@ def server_context(stack: str, creds: Credentials) -> Any:
 
     return SSLContext.from_config(TLSConfiguration(
         "server", private_key=creds.key_der, certificate_chain=[creds.leaf_der],
+        num_tickets=0,  # like the ssl server (_common.ssl_contexts)
         cipher_suites=[CipherSuites.TLS_AES_128_GCM_SHA256],
         key_exchanges=[NamedGroup.x25519]))
 
