@@ -18,6 +18,7 @@ codec.py           the cursor Reader/Writer
 crypto.py          every call into ``cryptography``
 certificates.py    X.509 path validation: verify_chain, reason codes (``cryptography``)
 pathbuilder.py     path validation for CA keys the web PKI refuses (Ed25519, Ed448, PSS)
+ocsp.py            OCSP stapling: status_request, checking a stapled response
 config.py          TLSConfiguration, TLSNegotiatedConfiguration
 provider.py        the default randomness, clock and ephemeral keys (injectable)
 errors.py          TLSError and one exception per alert

@@ -28,8 +28,9 @@ a HelloRetryRequest; this costs a round trip only with such servers.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from siotls.core import certificates, credentials, crypto
+from siotls.core import certificates, credentials, crypto, ocsp
 from siotls.core import extensions as ext
 from siotls.core.config import (
     CERTIFICATE_ONLY_SIGNATURE_ALGORITHMS,
@@ -38,6 +39,7 @@ from siotls.core.config import (
     is_ip_address,
 )
 from siotls.core.errors import (
+    BadCertificateStatusResponse,
     DecodeError,
     IllegalParameter,
     MissingExtension,
@@ -70,6 +72,9 @@ from siotls.iana import (
     SignatureScheme,
     TLSVersion,
 )
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 ET = ExtensionType
 #: How many NewSessionTickets a client keeps (the newest ones).
@@ -144,6 +149,8 @@ class ClientHandshake(Handshake):
             (group, public) for group, (_, public) in self.key_shares.items()])
         extensions[ET.PSK_KEY_EXCHANGE_MODES] = ext.encode_psk_key_exchange_modes(
             [PskKeyExchangeMode.psk_dhe_ke])
+        if config.ocsp_stapling != "off":
+            extensions[ET.STATUS_REQUEST] = ocsp.encode_status_request()
         if config.alpn:
             extensions[ET.APPLICATION_LAYER_PROTOCOL_NEGOTIATION] = ext.encode_alpn(config.alpn)
         if cookie is not None:
@@ -278,11 +285,36 @@ class ClientHandshake(Handshake):
             leaf = path.leaf
             self.nconfig.peer_chain_validator = path.validator
             self.nconfig.peer_verified_path = tuple(path)
+            issued_by = path.certificates
         else:
             leaf = certificates.load_certificate(chain[0])
+            issued_by = (leaf,)
+        stapled = certificate.certificate_list[0].extensions.get(ET.STATUS_REQUEST)
+        self._on_stapled_response(stapled, issued_by, chain)
         self.accept_peer_certificate(leaf, chain, verified=truststore is not None)
         self.key_schedule.update(raw)
         self.state = State.WAIT_CV
+
+    def _on_stapled_response(self, stapled: bytes | None, path: tuple[x509.Certificate, ...],
+                             chain: tuple[bytes, ...]) -> None:
+        """Keep (and with ``ocsp_stapling`` check or require) the leaf's OCSP response.
+
+        ``path`` is the verified path, or the leaf alone when nothing was verified.
+        """
+        mode = self.config.ocsp_stapling
+        if stapled is None:
+            if mode == "require":
+                raise BadCertificateStatusResponse(
+                    "the server stapled no OCSP response", reason="no_ocsp_response")
+            return
+        response = ocsp.decode_certificate_status(stapled)
+        self.nconfig.peer_ocsp_response = response
+        issuer = path[1] if len(path) > 1 else path[0]
+        if len(path) == 1 and len(chain) > 1:  # not verified: the next one, presumably
+            issuer = certificates.load_certificate(chain[1])
+        self.nconfig.peer_ocsp_status = ocsp.leaf_status(response, path[0], issuer)
+        if mode in ("check", "require"):
+            ocsp.check_response(response, path, self.now())
 
     def on_finished(self, body: memoryview, raw: bytes) -> None:
         schedule = self.key_schedule

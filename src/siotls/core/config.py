@@ -101,6 +101,15 @@ class TLSConfiguration:
     :param sni_callback: a server's choice of chains by server name:
         ``(server_name or None) -> chains or None`` (``None``: choose among all by the
         names in their certificates). A ``dict.get`` will do.
+    :param ocsp_response: a server's OCSP response (DER, as the responder returned
+        it) for the default chain, stapled for clients that ask (RFC 8446
+        section 4.4.2.1); each :class:`~siotls.CertificateChain` has its own.
+    :param ocsp_stapling: a client's use of OCSP stapling: ``'off'``; ``'request'``
+        asks the server for a response and exposes it (``nconfig.peer_ocsp_response``,
+        ``peer_ocsp_status``) without judging it; ``'check'`` also validates a
+        stapled response (signature, responder, dates, status: a revoked, unknown
+        or invalid one fails with bad_certificate_status_response) and accepts
+        none; ``'require'`` also fails when none is stapled.
     :param strict_sni: a server refuses a server name no chain covers with
         unrecognized_name, instead of sending the default chain.
     :param check_hostname: a client checks that the server's certificate names the
@@ -135,6 +144,8 @@ class TLSConfiguration:
     certificate_chains: Sequence[CertificateChain] = ()
     sni_callback: SNICallback | None = field(default=None, repr=False)
     strict_sni: bool = False
+    ocsp_response: bytes | None = field(default=None, repr=False)
+    ocsp_stapling: Literal["off", "request", "check", "require"] = "off"
     max_fragment_size: int = 16384
     check_hostname: bool = True
     random_bytes: Callable[[int], bytes] = field(default=provider.random_bytes, repr=False)
@@ -170,6 +181,7 @@ class TLSConfiguration:
                 self.require_peer_authentication or self.request_peer_authentication):
             raise ValueError("require/request_peer_authentication needs a truststore")
         self._check_certificate_chains()
+        self._check_ocsp()
         if not 64 <= self.max_fragment_size <= 16384:
             raise ValueError("max_fragment_size must be between 64 and 16384")
         self._check_keylog()
@@ -241,6 +253,21 @@ class TLSConfiguration:
         if self.side == "client" and (self.sni_callback is not None or self.strict_sni):
             raise ValueError("sni_callback and strict_sni are server settings")
 
+    def _check_ocsp(self) -> None:
+        if self.ocsp_stapling not in ("off", "request", "check", "require"):
+            raise ValueError(f"ocsp_stapling must be 'off', 'request', 'check' or 'require', "
+                             f"not {self.ocsp_stapling!r}")
+        if self.side == "server" and self.ocsp_stapling != "off":
+            raise ValueError("ocsp_stapling is a client setting (a server staples ocsp_response)")
+        if self.ocsp_stapling in ("check", "require") and self.truststore is None:
+            raise ValueError(f"ocsp_stapling={self.ocsp_stapling!r} needs a truststore")
+        if self.ocsp_response is not None:
+            if self.side == "client":
+                raise ValueError("ocsp_response is a server setting")
+            from siotls.core.credentials import check_ocsp_response  # noqa: PLC0415
+
+            object.__setattr__(self, "ocsp_response", check_ocsp_response(self.ocsp_response))
+
     @functools.cached_property
     def all_certificate_chains(self) -> tuple[CertificateChain, ...]:
         """The default chain, then ``certificate_chains`` (none without a private_key)."""
@@ -251,6 +278,7 @@ class TLSConfiguration:
         default = CertificateChain.__new__(CertificateChain)  # the pair was checked already
         object.__setattr__(default, "private_key", self.private_key)
         object.__setattr__(default, "certificate_chain", self.certificate_chain)
+        object.__setattr__(default, "ocsp_response", self.ocsp_response)
         default.__dict__["loaded"] = self.credentials()  # parsed once, in __post_init__
         return (default, *self.certificate_chains)
 
@@ -300,6 +328,12 @@ class TLSNegotiatedConfiguration:
     #: the verified path: ``peer_certificate_chain``'s certificates that lead to the
     #: trust anchor, in order, then the anchor (DER); empty when not verified
     peer_verified_path: tuple[bytes, ...] = ()
+    #: the OCSP response the server stapled for its certificate (DER), when asked
+    #: for with ``ocsp_stapling``; None when it stapled none
+    peer_ocsp_response: bytes | None = None
+    #: what ``peer_ocsp_response`` says of the server's certificate; None without
+    #: a response, or when it does not parse or names another certificate
+    peer_ocsp_status: Literal["good", "revoked", "unknown"] | None = None
 
     @property
     def peer_certificates(self) -> tuple[x509.Certificate, ...]:

@@ -11,7 +11,7 @@ first ClientHello in memory (it is not stateless), so it sends no cookie.
 
 from __future__ import annotations
 
-from siotls.core import certificates, credentials, crypto
+from siotls.core import certificates, credentials, crypto, ocsp
 from siotls.core import extensions as ext
 from siotls.core.config import (
     TLSConfiguration,
@@ -74,6 +74,7 @@ class ServerHandshake(Handshake):
         self.hello_retry_group: int | None = None
         self.hello_retry_suite: int | None = None
         self.first_client_hello: ClientHello | None = None
+        self.ocsp_requested = False  # the client's status_request asks for OCSP
 
     def initiate(self) -> None:
         self.state = State.START
@@ -108,6 +109,8 @@ class ServerHandshake(Handshake):
             offered_cert=ext.decode_signature_algorithms(exts[ET.SIGNATURE_ALGORITHMS_CERT])
             if ET.SIGNATURE_ALGORITHMS_CERT in exts else None,
             sni_callback=config.sni_callback, strict_sni=config.strict_sni)
+        if ET.STATUS_REQUEST in exts:
+            self.ocsp_requested = ocsp.decode_status_request(exts[ET.STATUS_REQUEST])
         if ET.SUPPORTED_GROUPS not in exts or ET.KEY_SHARE not in exts:
             raise MissingExtension("the ClientHello lacks supported_groups or key_share")
         supported_groups = ext.decode_supported_groups(exts[ET.SUPPORTED_GROUPS])
@@ -205,8 +208,11 @@ class ServerHandshake(Handshake):
         if asks:
             self._send_certificate_request()
         assert self.chain is not None
-        self.send(Certificate(b"", [
-            CertificateEntry(der) for der in self.chain.certificate_chain]).serialize())
+        entries = [CertificateEntry(der) for der in self.chain.certificate_chain]
+        if self.ocsp_requested and self.chain.ocsp_response is not None:
+            entries[0] = CertificateEntry(entries[0].cert_data, {
+                ET.STATUS_REQUEST: ocsp.encode_certificate_status(self.chain.ocsp_response)})
+        self.send(Certificate(b"", entries).serialize())
         self.sign_certificate_verify(self.chain.loaded[0], scheme)
         self.send_finished(schedule.server_handshake_traffic_secret)
         self.enter_application()
