@@ -61,6 +61,7 @@ from siotls.core.messages import (
     parse_new_session_ticket,
     parse_server_hello,
 )
+from siotls.core.pha import ClientPostHandshakeAuth
 from siotls.core.record import RecordLayer
 from siotls.core.state import State
 from siotls.iana import (
@@ -115,6 +116,9 @@ class ClientHandshake(Handshake):
             HandshakeType.FINISHED: self.on_finished,
             HandshakeType.NEW_SESSION_TICKET: self.on_new_session_ticket,
         })
+        self.pha = ClientPostHandshakeAuth(self)
+        self._connected_handlers[HandshakeType.CERTIFICATE_REQUEST] = \
+            self.pha.on_certificate_request
         self.legacy_session_id = b""
         self.client_hello: ClientHello | None = None
         self.client_hello_raw = b""
@@ -153,6 +157,7 @@ class ClientHandshake(Handshake):
             extensions[ET.STATUS_REQUEST] = ocsp.encode_status_request()
         if config.alpn:
             extensions[ET.APPLICATION_LAYER_PROTOCOL_NEGOTIATION] = ext.encode_alpn(config.alpn)
+        extensions.update(self.pha.extensions())
         if cookie is not None:
             extensions[ET.COOKIE] = ext.encode_cookie(cookie)
         self.client_hello = ClientHello(

@@ -110,6 +110,10 @@ class TLSConfiguration:
         stapled response (signature, responder, dates, status: a revoked, unknown
         or invalid one fails with bad_certificate_status_response) and accepts
         none; ``'require'`` also fails when none is stapled.
+    :param post_handshake_auth: a client with a certificate offers post-handshake
+        authentication (RFC 8446 section 4.6.2): the server may then ask for its
+        certificate at any time after the handshake, and it answers by itself.
+        A server asks with :meth:`~siotls.TLSConnection.request_client_certificate`.
     :param strict_sni: a server refuses a server name no chain covers with
         unrecognized_name, instead of sending the default chain.
     :param check_hostname: a client checks that the server's certificate names the
@@ -146,6 +150,7 @@ class TLSConfiguration:
     strict_sni: bool = False
     ocsp_response: bytes | None = field(default=None, repr=False)
     ocsp_stapling: Literal["off", "request", "check", "require"] = "off"
+    post_handshake_auth: bool = False
     max_fragment_size: int = 16384
     check_hostname: bool = True
     random_bytes: Callable[[int], bytes] = field(default=provider.random_bytes, repr=False)
@@ -261,6 +266,9 @@ class TLSConfiguration:
             raise ValueError("ocsp_stapling is a client setting (a server staples ocsp_response)")
         if self.ocsp_stapling in ("check", "require") and self.truststore is None:
             raise ValueError(f"ocsp_stapling={self.ocsp_stapling!r} needs a truststore")
+        if self.post_handshake_auth and (self.side == "server" or self.private_key is None):
+            raise ValueError("post_handshake_auth is for a client with a private_key and "
+                             "certificate_chain")
         if self.ocsp_response is not None:
             if self.side == "client":
                 raise ValueError("ocsp_response is a server setting")
@@ -334,6 +342,10 @@ class TLSNegotiatedConfiguration:
     #: what ``peer_ocsp_response`` says of the server's certificate; None without
     #: a response, or when it does not parse or names another certificate
     peer_ocsp_status: Literal["good", "revoked", "unknown"] | None = None
+    #: the client offered post-handshake authentication (RFC 8446 4.2.6)
+    post_handshake_auth: bool = False
+    #: server: post-handshake authentications completed (a certificate or none)
+    post_handshake_authentications: int = 0
 
     @property
     def peer_certificates(self) -> tuple[x509.Certificate, ...]:

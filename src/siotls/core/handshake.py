@@ -71,6 +71,8 @@ class Handshake:
         self.ccs_sent = False
         self._transitions = TRANSITIONS[self.side]
         self._handlers: dict[int, Handler] = {HandshakeType.KEY_UPDATE: self.on_key_update}
+        #: Handlers that replace ``_handlers`` once CONNECTED (post-handshake auth).
+        self._connected_handlers: dict[int, Handler] = {}
         # Signature checks of the peer's CertificateVerify
         self.peer_public_key: crypto.PublicKey | None = None
         self.peer_key_kind: tuple[str, str | None] = ("", None)
@@ -82,7 +84,9 @@ class Handshake:
             name = HandshakeType(msg_type).name if msg_type in HandshakeType._value2member_map_ \
                 else f"handshake message {msg_type}"
             raise UnexpectedMessage(f"{name} in state {self.state.name}")
-        self._handlers[msg_type](body, raw)
+        handler = self._connected_handlers.get(msg_type) if self.state is State.CONNECTED \
+            else None
+        (handler or self._handlers[msg_type])(body, raw)
         if self.state not in allowed:  # pragma: no cover (a bug of ours)
             raise InternalError(f"illegal transition to {self.state.name}")
 
@@ -117,9 +121,14 @@ class Handshake:
 
     # -- authentication ---------------------------------------------------------
     def sign_certificate_verify(self, private_key: crypto.PrivateKey, scheme: int) -> None:
-        content = certificate_verify_content(self.side, self.key_schedule.transcript_hash())
+        self.send(self.certificate_verify(private_key, scheme, self.key_schedule.transcript_hash()))
+
+    def certificate_verify(self, private_key: crypto.PrivateKey, scheme: int,
+                           transcript_hash: bytes) -> bytes:
+        """Our CertificateVerify message over ``transcript_hash``."""
+        content = certificate_verify_content(self.side, transcript_hash)
         signature = crypto.SIGNATURE_SCHEMES[scheme].sign(private_key, content)
-        self.send(CertificateVerify(scheme, signature).serialize())
+        return CertificateVerify(scheme, signature).serialize()
 
     def accept_peer_certificate(self, leaf: Any, chain: tuple[bytes, ...], verified: bool
                                 ) -> None:
@@ -132,8 +141,13 @@ class Handshake:
         self.check_certificate_verify(body, raw)
         self.state = State.WAIT_FINISHED
 
-    def check_certificate_verify(self, body: memoryview, raw: bytes) -> None:
-        """Check the peer's CertificateVerify against its certificate's key."""
+    def check_certificate_verify(self, body: memoryview, raw: bytes,
+                                 transcript_hash: bytes | None = None) -> None:
+        """Check the peer's CertificateVerify against its certificate's key.
+
+        Over the handshake's transcript (then added to it), or over
+        ``transcript_hash`` when given (post-handshake authentication).
+        """
         cv = parse_certificate_verify(body)
         if cv.algorithm not in self.config.signature_algorithms:
             raise IllegalParameter(f"CertificateVerify with scheme {cv.algorithm}, never offered")
@@ -145,14 +159,15 @@ class Handshake:
                 f"but the certificate's key is {kind} {curve or ''}".rstrip())
         assert self.peer_public_key is not None
         content = certificate_verify_content(
-            self.config.other_side, self.key_schedule.transcript_hash())
+            self.config.other_side, transcript_hash or self.key_schedule.transcript_hash())
         try:
             scheme.verify(self.peer_public_key, cv.signature, content)
         except crypto.InvalidSignature:
             raise DecryptError("the CertificateVerify signature does not verify",
                                reason="bad_certificate_verify") from None
         self.nconfig.peer_signature_algorithm = SignatureScheme(cv.algorithm)
-        self.key_schedule.update(raw)
+        if transcript_hash is None:
+            self.key_schedule.update(raw)
 
     def check_finished(self, body: memoryview, raw: bytes, base_key: bytes) -> None:
         schedule = self.key_schedule

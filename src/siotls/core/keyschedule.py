@@ -35,9 +35,14 @@ record layer's business: this module only hands it secrets.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from siotls.core import crypto
 from siotls.core.crypto import CipherSuite
 from siotls.iana import HandshakeType
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives import hashes
 
 
 def hkdf_expand_label(suite: CipherSuite, secret: bytes, label: bytes, context: bytes,
@@ -101,6 +106,10 @@ class KeySchedule:
 
     def transcript_hash(self) -> bytes:
         return self._transcript.copy().finalize()
+
+    def fork_transcript(self) -> hashes.Hash:
+        """A copy of the running transcript, to go on separately (post-handshake auth)."""
+        return self._transcript.copy()
 
     def restart_after_hello_retry(self) -> None:
         """Replace ClientHello1 by a synthetic message_hash (RFC 8446 section 4.4.1).

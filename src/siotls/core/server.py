@@ -41,6 +41,7 @@ from siotls.core.negotiation import (
     select_cipher_suite,
     select_group,
 )
+from siotls.core.pha import ServerPostHandshakeAuth
 from siotls.core.record import RecordLayer
 from siotls.core.state import State
 from siotls.iana import (
@@ -75,6 +76,12 @@ class ServerHandshake(Handshake):
         self.hello_retry_suite: int | None = None
         self.first_client_hello: ClientHello | None = None
         self.ocsp_requested = False  # the client's status_request asks for OCSP
+        self.pha = ServerPostHandshakeAuth(self)
+        self._connected_handlers.update({
+            HandshakeType.CERTIFICATE: self.pha.on_certificate,
+            HandshakeType.CERTIFICATE_VERIFY: self.pha.on_certificate_verify,
+            HandshakeType.FINISHED: self.pha.on_finished,
+        })
 
     def initiate(self) -> None:
         self.state = State.START
@@ -109,6 +116,7 @@ class ServerHandshake(Handshake):
             offered_cert=ext.decode_signature_algorithms(exts[ET.SIGNATURE_ALGORITHMS_CERT])
             if ET.SIGNATURE_ALGORITHMS_CERT in exts else None,
             sni_callback=config.sni_callback, strict_sni=config.strict_sni)
+        self.pha.on_client_hello(exts)
         if ET.STATUS_REQUEST in exts:
             self.ocsp_requested = ocsp.decode_status_request(exts[ET.STATUS_REQUEST])
         if ET.SUPPORTED_GROUPS not in exts or ET.KEY_SHARE not in exts:
