@@ -11,7 +11,7 @@ first ClientHello in memory (it is not stateless), so it sends no cookie.
 
 from __future__ import annotations
 
-from siotls.core import certificates, credentials, crypto, ocsp
+from siotls.core import certificates, compression, credentials, crypto, ocsp
 from siotls.core import extensions as ext
 from siotls.core.config import (
     TLSConfiguration,
@@ -27,8 +27,6 @@ from siotls.core.handshake import Handshake, KeyLog
 from siotls.core.keyschedule import KeySchedule
 from siotls.core.messages import (
     HELLO_RETRY_REQUEST_RANDOM,
-    Certificate,
-    CertificateEntry,
     CertificateRequest,
     ClientHello,
     EncryptedExtensions,
@@ -56,6 +54,8 @@ from siotls.iana import (
 ET = ExtensionType
 #: Bytes of rejected 0-RTT data we are willing to skip (RFC 8446 section 4.2.10).
 MAX_SKIPPED_EARLY_DATA = 2**16
+#: Extensions a ClientHello after a HelloRetryRequest may change (RFC 8446 4.1.2).
+_MAY_CHANGE = frozenset({ET.KEY_SHARE, ET.EARLY_DATA, ET.COOKIE, ET.PRE_SHARED_KEY, ET.PADDING})
 
 
 class ServerHandshake(Handshake):
@@ -75,6 +75,8 @@ class ServerHandshake(Handshake):
         self.hello_retry_group: int | None = None
         self.hello_retry_suite: int | None = None
         self.first_client_hello: ClientHello | None = None
+        self.client_record_size_limit: int | None = None
+        self.client_compression: list[int] = []
         self.ocsp_requested = False  # the client's status_request asks for OCSP
         self.pha = ServerPostHandshakeAuth(self)
         self._connected_handlers.update({
@@ -91,6 +93,9 @@ class ServerHandshake(Handshake):
         ch = parse_client_hello(body)
         config = self.config
         exts = ch.extensions
+        if ch.legacy_version <= 0x0300:  # SSL 3.0 or older: RFC 8446 appendix D.5
+            raise ProtocolVersion(f"a ClientHello of legacy_version {ch.legacy_version:#06x}",
+                                  reason="legacy_version")
         if ET.SUPPORTED_VERSIONS not in exts:
             raise ProtocolVersion("the client does not offer TLS 1.3")
         if TLSVersion.TLS_1_3 not in ext.decode_supported_versions_ch(exts[ET.SUPPORTED_VERSIONS]):
@@ -130,6 +135,14 @@ class ServerHandshake(Handshake):
         if ET.APPLICATION_LAYER_PROTOCOL_NEGOTIATION in exts:
             alpn = select_alpn(config.alpn, ext.decode_alpn(
                 exts[ET.APPLICATION_LAYER_PROTOCOL_NEGOTIATION]))
+        self.client_record_size_limit = None
+        if ET.RECORD_SIZE_LIMIT in exts:  # RFC 8449; max_fragment_length is ignored
+            self.client_record_size_limit = ext.decode_record_size_limit(
+                exts[ET.RECORD_SIZE_LIMIT])
+        self.client_compression = []
+        if ET.COMPRESS_CERTIFICATE in exts:
+            self.client_compression = ext.decode_compress_certificate(
+                exts[ET.COMPRESS_CERTIFICATE])
         if ET.EARLY_DATA in exts:  # we accept no 0-RTT: skip what fails to decrypt
             ext.decode_empty(exts[ET.EARLY_DATA], "early_data")
             self.records.skip_budget = MAX_SKIPPED_EARLY_DATA
@@ -150,8 +163,17 @@ class ServerHandshake(Handshake):
         first = self.first_client_hello
         assert first is not None
         if (ch.random != first.random or ch.legacy_session_id != first.legacy_session_id
-                or ch.cipher_suites != first.cipher_suites):
-            raise IllegalParameter("the second ClientHello changes more than it should")
+                or ch.cipher_suites != first.cipher_suites or ch.legacy_version
+                != first.legacy_version or ch.legacy_compression_methods
+                != first.legacy_compression_methods):
+            raise IllegalParameter("the second ClientHello changes more than it should",
+                                   reason="client_hello_changed")
+        # What 4.1.2 lets the client change: the key shares, early_data (removed),
+        # the cookie (added), the PSK ages and binders, and the padding.
+        unchanged = {k: v for k, v in first.extensions.items() if k not in _MAY_CHANGE}
+        if unchanged != {k: v for k, v in ch.extensions.items() if k not in _MAY_CHANGE}:
+            raise IllegalParameter("the second ClientHello changes an extension it must keep",
+                                   reason="client_hello_changed")
         if ET.EARLY_DATA in ch.extensions:
             raise IllegalParameter("early_data in the second ClientHello")
         if ET.KEY_SHARE not in ch.extensions:
@@ -188,8 +210,12 @@ class ServerHandshake(Handshake):
         config = self.config
         self.client_random = ch.random
         self.records.skip_unprotected_application_data = False
-        private, public = config.key_share_generator(group)
-        shared_secret = crypto.key_exchange(group, private, client_share)
+        if self.first_client_hello is not None:
+            # Early data was only skippable before the second ClientHello (4.2.10):
+            # a record failing to decrypt now is bad_record_mac.
+            self.records.skip_budget = 0
+        public, shared_secret = crypto.server_key_exchange(
+            group, client_share, config.key_share_generator)
         if self.schedule is None:
             self.schedule = KeySchedule(crypto.CIPHER_SUITES[suite])
         schedule = self.schedule
@@ -206,7 +232,7 @@ class ServerHandshake(Handshake):
         self.set_write_key(schedule.server_handshake_traffic_secret)
         self.set_read_key(schedule.client_handshake_traffic_secret)
 
-        extensions: dict[int, bytes] = {}
+        extensions = self._record_size_limit()
         if alpn is not None:
             extensions[ET.APPLICATION_LAYER_PROTOCOL_NEGOTIATION] = ext.encode_alpn([alpn])
         if self.nconfig.server_name is not None:
@@ -216,11 +242,10 @@ class ServerHandshake(Handshake):
         if asks:
             self._send_certificate_request()
         assert self.chain is not None
-        entries = [CertificateEntry(der) for der in self.chain.certificate_chain]
+        stapled: dict[int, bytes] | None = None
         if self.ocsp_requested and self.chain.ocsp_response is not None:
-            entries[0] = CertificateEntry(entries[0].cert_data, {
-                ET.STATUS_REQUEST: ocsp.encode_certificate_status(self.chain.ocsp_response)})
-        self.send(Certificate(b"", entries).serialize())
+            stapled = {ET.STATUS_REQUEST: ocsp.encode_certificate_status(self.chain.ocsp_response)}
+        self.send_certificate(b"", self.chain.certificate_chain, self.client_compression, stapled)
         self.sign_certificate_verify(self.chain.loaded[0], scheme)
         self.send_finished(schedule.server_handshake_traffic_secret)
         self.enter_application()
@@ -228,14 +253,32 @@ class ServerHandshake(Handshake):
         self.state = State.WAIT_CERT if asks else State.WAIT_FINISHED
 
     def _send_certificate_request(self) -> None:
-        """signature_algorithms, and certificate_authorities for a small trust store."""
+        """signature_algorithms, certificate_authorities for a small trust store, and
+        compress_certificate."""
         assert self.config.truststore is not None
         extensions: dict[int, bytes] = {
             ET.SIGNATURE_ALGORITHMS: ext.encode_u16_list(self.config.signature_algorithms)}
         authorities = credentials.encode_certificate_authorities(self.config.truststore)
         if authorities is not None:
             extensions[ET.CERTIFICATE_AUTHORITIES] = authorities
+        if self.config.certificate_compression:  # RFC 8879: the client may compress
+            extensions[ET.COMPRESS_CERTIFICATE] = ext.encode_compress_certificate(
+                compression.codes(self.config.certificate_compression))
         self.send(CertificateRequest(b"", extensions).serialize())
+
+    def _record_size_limit(self) -> dict[int, bytes]:
+        """RFC 8449: honour the client's limit (protected records only, so from the
+        EncryptedExtensions on); send ours in EncryptedExtensions and enforce it."""
+        limit = self.client_record_size_limit
+        if limit is None:
+            return {}
+        self.records.set_peer_record_size_limit(limit)  # a larger value means "no limit"
+        self.nconfig.peer_record_size_limit = limit
+        ours = self.config.record_size_limit
+        if ours is None:
+            return {}
+        self.records.set_own_record_size_limit(ours)
+        return {ET.RECORD_SIZE_LIMIT: ext.encode_record_size_limit(ours)}
 
     # -- client's second flight ---------------------------------------------------
     def on_certificate(self, body: memoryview, raw: bytes) -> None:

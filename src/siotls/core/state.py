@@ -83,6 +83,9 @@ Server (A.2)::
                                 v
                             CONNECTED
 
+Wherever a Certificate may arrive during the handshake, a CompressedCertificate
+(RFC 8879) may too.
+
 In CONNECTED, post-handshake authentication (RFC 8446 4.6.2) adds the
 CertificateRequest (client) and Certificate, CertificateVerify, Finished
 (server) as messages that stay in CONNECTED: :mod:`siotls.core.pha` checks that
@@ -117,9 +120,13 @@ CLIENT_TRANSITIONS: dict[State, dict[int, frozenset[State]]] = {
     S.WAIT_EE: {HT.ENCRYPTED_EXTENSIONS: frozenset({S.WAIT_CERT_CR})},
     S.WAIT_CERT_CR: {
         HT.CERTIFICATE: frozenset({S.WAIT_CV}),
+        HT.COMPRESSED_CERTIFICATE: frozenset({S.WAIT_CV}),
         HT.CERTIFICATE_REQUEST: frozenset({S.WAIT_CERT}),
     },
-    S.WAIT_CERT: {HT.CERTIFICATE: frozenset({S.WAIT_CV})},
+    S.WAIT_CERT: {
+        HT.CERTIFICATE: frozenset({S.WAIT_CV}),
+        HT.COMPRESSED_CERTIFICATE: frozenset({S.WAIT_CV}),
+    },
     S.WAIT_CV: {HT.CERTIFICATE_VERIFY: frozenset({S.WAIT_FINISHED})},
     S.WAIT_FINISHED: {HT.FINISHED: frozenset({S.CONNECTED})},
     S.CONNECTED: {
@@ -133,7 +140,10 @@ CLIENT_TRANSITIONS: dict[State, dict[int, frozenset[State]]] = {
 SERVER_TRANSITIONS: dict[State, dict[int, frozenset[State]]] = {
     # START again after a HelloRetryRequest; WAIT_CERT when a certificate was requested.
     S.START: {HT.CLIENT_HELLO: frozenset({S.START, S.WAIT_CERT, S.WAIT_FINISHED})},
-    S.WAIT_CERT: {HT.CERTIFICATE: frozenset({S.WAIT_CV, S.WAIT_FINISHED})},
+    S.WAIT_CERT: {
+        HT.CERTIFICATE: frozenset({S.WAIT_CV, S.WAIT_FINISHED}),
+        HT.COMPRESSED_CERTIFICATE: frozenset({S.WAIT_CV, S.WAIT_FINISHED}),
+    },
     S.WAIT_CV: {HT.CERTIFICATE_VERIFY: frozenset({S.WAIT_FINISHED})},
     S.WAIT_FINISHED: {HT.FINISHED: frozenset({S.CONNECTED})},
     S.CONNECTED: {
