@@ -308,7 +308,7 @@ def test_openssl_s_server_status_file(tmp_path: Path, status: str, mode: str) ->
 def test_stapled_response_in_a_compressed_certificate() -> None:
     """RFC 8879: the leaf's CertificateEntry extensions travel compressed too."""
     response = ocsp_response(leaf())
-    client, server = connect_memory(
+    client, _ = connect_memory(
         client_config("require", certificate_compression=["zlib"]),
         server_config(response, certificate_compression=["zlib"]))
     assert client.nconfig.peer_certificate_compression == "zlib"
