@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from siotls.core import certificates, compression, credentials, crypto, ocsp
+from siotls.core import certificates, compression, credentials, crypto, ocsp, rawkeys
 from siotls.core import extensions as ext
 from siotls.core.config import (
     CERTIFICATE_ONLY_SIGNATURE_ALGORITHMS,
@@ -68,6 +68,7 @@ from siotls.core.pha import ClientPostHandshakeAuth
 from siotls.core.record import RecordLayer
 from siotls.core.state import State
 from siotls.iana import (
+    CertificateType,
     CipherSuites,
     ExtensionType,
     HandshakeType,
@@ -142,6 +143,8 @@ class ClientHandshake(Handshake):
         self.certificate_request_schemes: list[int] = []
         self.certificate_request_compression: list[int] = []
         self.certificate_request_authorities: list[bytes] | None = None
+        #: (server type, client type) the server chose (RFC 7250)
+        self.certificate_types: tuple[int, int] = (CertificateType.X509, CertificateType.X509)
 
     # -- ClientHello ------------------------------------------------------------
     def initiate(self) -> None:
@@ -179,6 +182,7 @@ class ClientHandshake(Handshake):
             extensions[ET.COMPRESS_CERTIFICATE] = ext.encode_compress_certificate(
                 compression.codes(config.certificate_compression))
         extensions.update(self.pha.extensions())
+        extensions.update(rawkeys.client_offer(config))
         if cookie is not None:
             extensions[ET.COOKIE] = ext.encode_cookie(cookie)
         self.client_hello = ClientHello(
@@ -276,6 +280,7 @@ class ClientHandshake(Handshake):
             self.nconfig.alpn = protocols[0]
         if ET.RECORD_SIZE_LIMIT in ee.extensions:
             self._on_record_size_limit(ee.extensions[ET.RECORD_SIZE_LIMIT])
+        self.certificate_types = rawkeys.client_check(self.config, ee.extensions)
         if ET.SUPPORTED_GROUPS in ee.extensions:  # the server's preference, for next time
             ext.decode_supported_groups(ee.extensions[ET.SUPPORTED_GROUPS])
         self.key_schedule.update(raw)
@@ -323,6 +328,11 @@ class ClientHandshake(Handshake):
             ext.check_allowed(entry.extensions, ext.CT)
             ext.check_offered(entry.extensions, self.client_hello.extensions, "Certificate")
         chain = tuple(entry.cert_data for entry in certificate.certificate_list)
+        if self.certificate_types[0] == CertificateType.RAW_PUBLIC_KEY:
+            self.accept_raw_public_key(chain)
+            self.key_schedule.update(raw)
+            self.state = State.WAIT_CV
+            return
         truststore = self.config.truststore
         if truststore is not None:
             name = self.server_hostname if self.config.check_hostname else None
@@ -379,6 +389,9 @@ class ClientHandshake(Handshake):
     def _send_client_certificate(self) -> None:
         config = self.config
         context = self.certificate_request_context or b""
+        if self.certificate_types[1] == CertificateType.RAW_PUBLIC_KEY:
+            self._send_raw_public_key(context)
+            return
         chosen = credentials.select_client_chain(
             config.all_certificate_chains, config.signature_algorithms,
             requested=self.certificate_request_schemes,
@@ -391,6 +404,18 @@ class ClientHandshake(Handshake):
         self.send_certificate(context, chain.certificate_chain,
                               self.certificate_request_compression)
         self.sign_certificate_verify(chain.loaded[0], scheme)
+        self.nconfig.signature_algorithm = SignatureScheme(scheme)
+
+    def _send_raw_public_key(self, context: bytes) -> None:
+        """RFC 7250: our default key's SubjectPublicKeyInfo, when it can sign for them."""
+        scheme = rawkeys.raw_key_scheme(self.config, self.certificate_request_schemes)
+        if scheme is None:
+            self.send(Certificate(context, []).serialize())
+            return
+        key = self.config.credentials()[0]
+        self.send_certificate(context, [rawkeys.spki_of(key)],
+                              self.certificate_request_compression)
+        self.sign_certificate_verify(key, scheme)
         self.nconfig.signature_algorithm = SignatureScheme(scheme)
 
     # -- after the handshake ----------------------------------------------------

@@ -139,6 +139,13 @@ class TLSConfiguration:
         authentication (RFC 8446 section 4.6.2): the server may then ask for its
         certificate at any time after the handshake, and it answers by itself.
         A server asks with :meth:`~siotls.TLSConnection.request_client_certificate`.
+    :param send_raw_public_key: we may authenticate with our default key as a raw
+        public key (RFC 7250) when the peer accepts one; then ``private_key`` may
+        come without a ``certificate_chain``.
+    :param peer_public_keys: DER SubjectPublicKeyInfo of the peers we accept as
+        raw public keys (RFC 7250): a client asks the server for one (and for a
+        certificate too when it has a truststore); a server that asks for client
+        authentication takes one.
     :param strict_sni: a server refuses a server name no chain covers with
         unrecognized_name, instead of sending the default chain.
     :param check_hostname: a client checks that the server's certificate names the
@@ -187,6 +194,8 @@ class TLSConfiguration:
     ocsp_response: bytes | None = field(default=None, repr=False)
     ocsp_stapling: Literal["off", "request", "check", "require"] = "off"
     post_handshake_auth: bool = False
+    send_raw_public_key: bool = False
+    peer_public_keys: Sequence[bytes] = ()
     max_fragment_size: int = 16384
     check_hostname: bool = True
     record_size_limit: int | None = 16385
@@ -215,13 +224,17 @@ class TLSConfiguration:
             if len(set(alpn)) != len(alpn):
                 raise ValueError("alpn lists a protocol twice")
             object.__setattr__(self, "alpn", alpn)
-        if (self.private_key is None) != (not self.certificate_chain):
-            raise ValueError("private_key and certificate_chain go together")
+        self._check_raw_public_keys()
+        if (self.private_key is None) != (not self.certificate_chain) and not (
+                self.private_key is not None and self.send_raw_public_key):
+            raise ValueError("private_key and certificate_chain go together (a private_key "
+                             "alone needs send_raw_public_key=True)")
         if self.side == "server" and self.private_key is None:
             raise ValueError("a server needs a private_key and a certificate_chain")
-        if self.side == "server" and self.truststore is None and (
-                self.require_peer_authentication or self.request_peer_authentication):
-            raise ValueError("require/request_peer_authentication needs a truststore")
+        if self.side == "server" and self.truststore is None and not self.peer_public_keys \
+                and (self.require_peer_authentication or self.request_peer_authentication):
+            raise ValueError("require/request_peer_authentication needs a truststore "
+                             "(or peer_public_keys)")
         self._check_certificate_chains()
         self._check_ocsp()
         if not 64 <= self.max_fragment_size <= 16384:
@@ -236,15 +249,23 @@ class TLSConfiguration:
         if self.private_key is not None:
             from siotls.core import crypto  # noqa: PLC0415 (load cryptography lazily)
 
-            crypto.check_key_pair(self.private_key, self.certificate_chain[0])
             # Parsed once per configuration, and gone with it (no global cache of keys).
-            object.__setattr__(self, "_credentials", crypto.load_credentials(
-                self.private_key, self.certificate_chain[0]))
+            if self.certificate_chain:
+                crypto.check_key_pair(self.private_key, self.certificate_chain[0])
+                credentials = crypto.load_credentials(self.private_key, self.certificate_chain[0])
+            else:
+                from siotls.core.rawkeys import key_credentials  # noqa: PLC0415
+
+                try:
+                    credentials = key_credentials(self.private_key)
+                except (ValueError, TypeError) as exc:
+                    raise ValueError(f"private_key is not a DER private key: {exc}") from exc
+            object.__setattr__(self, "_credentials", credentials)
         if self.side == "client" and self.truststore is not None and not self.check_hostname:
             warnings.warn(
                 "TLSConfiguration('client', check_hostname=False) accepts a certificate "
                 "issued for any name", InsecureWarning, stacklevel=3)
-        if self.side == "client" and self.truststore is None:
+        if self.side == "client" and self.truststore is None and not self.peer_public_keys:
             warnings.warn(
                 "TLSConfiguration('client') without a truststore does not verify the "
                 "server's certificate; use siotls.trust.get_truststore()",
@@ -333,12 +354,20 @@ class TLSConfiguration:
 
             object.__setattr__(self, "ocsp_response", check_ocsp_response(self.ocsp_response))
 
+    def _check_raw_public_keys(self) -> None:
+        from siotls.core.rawkeys import normalize_spki  # noqa: PLC0415
+
+        object.__setattr__(self, "peer_public_keys",
+                           tuple(normalize_spki(spki) for spki in self.peer_public_keys))
+        if self.send_raw_public_key and self.private_key is None:
+            raise ValueError("send_raw_public_key needs a private_key")
+
     @functools.cached_property
     def all_certificate_chains(self) -> tuple[CertificateChain, ...]:
         """The default chain, then ``certificate_chains`` (none without a private_key)."""
         from siotls.core.credentials import CertificateChain  # noqa: PLC0415
 
-        if self.private_key is None:
+        if self.private_key is None or not self.certificate_chain:
             return ()
         default = CertificateChain.__new__(CertificateChain)  # the pair was checked already
         object.__setattr__(default, "private_key", self.private_key)
@@ -405,6 +434,10 @@ class TLSNegotiatedConfiguration:
     #: what ``peer_ocsp_response`` says of the server's certificate; None without
     #: a response, or when it does not parse or names another certificate
     peer_ocsp_status: Literal["good", "revoked", "unknown"] | None = None
+    #: what the peer authenticated with: ``'x509'`` or ``'raw_public_key'`` (RFC 7250)
+    peer_certificate_type: Literal["x509", "raw_public_key"] | None = None
+    #: the peer's public key, DER SubjectPublicKeyInfo (a raw key, or its leaf's)
+    peer_public_key: bytes | None = None
     #: the client offered post-handshake authentication (RFC 8446 4.2.6)
     post_handshake_auth: bool = False
     #: server: post-handshake authentications completed (a certificate or none)

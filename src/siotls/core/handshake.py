@@ -18,9 +18,10 @@ import hmac
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Literal
 
-from siotls.core import compression, crypto, provider
+from siotls.core import compression, crypto, provider, rawkeys
 from siotls.core.config import TLSConfiguration, TLSNegotiatedConfiguration
 from siotls.core.errors import (
+    BadCertificate,
     DecryptError,
     IllegalParameter,
     InternalError,
@@ -187,6 +188,19 @@ class Handshake:
         self.peer_public_key, self.peer_key_kind = crypto.certificate_public_key(leaf)
         self.nconfig.peer_certificate_chain = chain
         self.nconfig.peer_verified = verified
+        self.nconfig.peer_certificate_type = "x509"
+        self.nconfig.peer_public_key = rawkeys.spki_of(self.peer_public_key)
+
+    def accept_raw_public_key(self, entries: tuple[bytes, ...]) -> None:
+        """RFC 7250: the peer's one SubjectPublicKeyInfo, if it is one we trust."""
+        if len(entries) != 1:
+            raise BadCertificate("a raw public key Certificate holds one entry",
+                                 reason="malformed")
+        self.peer_public_key, self.peer_key_kind = rawkeys.accept_public_key(
+            entries[0], self.config.peer_public_keys)
+        self.nconfig.peer_certificate_type = "raw_public_key"
+        self.nconfig.peer_public_key = rawkeys.normalize_spki(entries[0])
+        self.nconfig.peer_verified = True
 
     def on_certificate_verify(self, body: memoryview, raw: bytes) -> None:
         self.check_certificate_verify(body, raw)

@@ -11,7 +11,7 @@ first ClientHello in memory (it is not stateless), so it sends no cookie.
 
 from __future__ import annotations
 
-from siotls.core import certificates, compression, credentials, crypto, ocsp
+from siotls.core import certificates, compression, credentials, crypto, ocsp, rawkeys
 from siotls.core import extensions as ext
 from siotls.core.config import (
     TLSConfiguration,
@@ -19,9 +19,11 @@ from siotls.core.config import (
 )
 from siotls.core.errors import (
     CertificateRequired,
+    HandshakeFailure,
     IllegalParameter,
     MissingExtension,
     ProtocolVersion,
+    UnsupportedCertificate,
 )
 from siotls.core.handshake import Handshake, KeyLog
 from siotls.core.keyschedule import KeySchedule
@@ -43,6 +45,7 @@ from siotls.core.pha import ServerPostHandshakeAuth
 from siotls.core.record import RecordLayer
 from siotls.core.state import State
 from siotls.iana import (
+    CertificateType,
     CipherSuites,
     ExtensionType,
     HandshakeType,
@@ -75,6 +78,9 @@ class ServerHandshake(Handshake):
         self.hello_retry_group: int | None = None
         self.hello_retry_suite: int | None = None
         self.first_client_hello: ClientHello | None = None
+        #: (server type, client type, EncryptedExtensions entries), RFC 7250
+        self.certificate_types: tuple[int, int, dict[int, bytes]] = (
+            CertificateType.X509, CertificateType.X509, {})
         self.client_record_size_limit: int | None = None
         self.client_compression: list[int] = []
         self.ocsp_requested = False  # the client's status_request asks for OCSP
@@ -114,13 +120,20 @@ class ServerHandshake(Handshake):
         self.nconfig.peer_cipher_suites = tuple(ch.cipher_suites)
         if ET.SIGNATURE_ALGORITHMS not in exts:
             raise MissingExtension("the ClientHello has no signature_algorithms")
-        self.chain, scheme = credentials.select_server_chain(
-            config.all_certificate_chains, config.signature_algorithms,
-            server_name=self.nconfig.server_name,
-            offered=ext.decode_signature_algorithms(exts[ET.SIGNATURE_ALGORITHMS]),
-            offered_cert=ext.decode_signature_algorithms(exts[ET.SIGNATURE_ALGORITHMS_CERT])
-            if ET.SIGNATURE_ALGORITHMS_CERT in exts else None,
-            sni_callback=config.sni_callback, strict_sni=config.strict_sni)
+        offered = ext.decode_signature_algorithms(exts[ET.SIGNATURE_ALGORITHMS])
+        self.certificate_types = rawkeys.server_choice(
+            config, exts, config.require_peer_authentication or config.request_peer_authentication)
+        if self.certificate_types[0] == CertificateType.RAW_PUBLIC_KEY:
+            scheme = rawkeys.raw_key_scheme(config, offered)
+            if scheme is None:
+                raise HandshakeFailure("no signature scheme in common for our raw public key")
+        else:
+            self.chain, scheme = credentials.select_server_chain(
+                config.all_certificate_chains, config.signature_algorithms,
+                server_name=self.nconfig.server_name, offered=offered,
+                offered_cert=ext.decode_signature_algorithms(exts[ET.SIGNATURE_ALGORITHMS_CERT])
+                if ET.SIGNATURE_ALGORITHMS_CERT in exts else None,
+                sni_callback=config.sni_callback, strict_sni=config.strict_sni)
         self.pha.on_client_hello(exts)
         if ET.STATUS_REQUEST in exts:
             self.ocsp_requested = ocsp.decode_status_request(exts[ET.STATUS_REQUEST])
@@ -237,28 +250,40 @@ class ServerHandshake(Handshake):
             extensions[ET.APPLICATION_LAYER_PROTOCOL_NEGOTIATION] = ext.encode_alpn([alpn])
         if self.nconfig.server_name is not None:
             extensions[ET.SERVER_NAME] = b""
+        extensions.update(self.certificate_types[2])
         self.send(EncryptedExtensions(extensions).serialize())
         asks = config.require_peer_authentication or config.request_peer_authentication
         if asks:
             self._send_certificate_request()
+        if self.chain is None:  # a raw public key (RFC 7250)
+            key = config.credentials()[0]
+            self.send_certificate(b"", [rawkeys.spki_of(key)], self.client_compression)
+            self.sign_certificate_verify(key, scheme)
+        else:
+            self._send_chain(scheme)
+        self.send_finished(schedule.server_handshake_traffic_secret)
+        self.enter_application()
+        self.set_write_key(schedule.server_application_traffic_secret)
+        self.state = State.WAIT_CERT if asks else State.WAIT_FINISHED
+
+    def _send_chain(self, scheme: int) -> None:
+        """The chosen chain, its stapled OCSP response, and its CertificateVerify."""
         assert self.chain is not None
         stapled: dict[int, bytes] | None = None
         if self.ocsp_requested and self.chain.ocsp_response is not None:
             stapled = {ET.STATUS_REQUEST: ocsp.encode_certificate_status(self.chain.ocsp_response)}
         self.send_certificate(b"", self.chain.certificate_chain, self.client_compression, stapled)
         self.sign_certificate_verify(self.chain.loaded[0], scheme)
-        self.send_finished(schedule.server_handshake_traffic_secret)
-        self.enter_application()
-        self.set_write_key(schedule.server_application_traffic_secret)
-        self.state = State.WAIT_CERT if asks else State.WAIT_FINISHED
 
     def _send_certificate_request(self) -> None:
         """signature_algorithms, certificate_authorities for a small trust store, and
         compress_certificate."""
-        assert self.config.truststore is not None
         extensions: dict[int, bytes] = {
             ET.SIGNATURE_ALGORITHMS: ext.encode_u16_list(self.config.signature_algorithms)}
-        authorities = credentials.encode_certificate_authorities(self.config.truststore)
+        authorities = None
+        if self.config.truststore is not None and \
+                self.certificate_types[1] == CertificateType.X509:
+            authorities = credentials.encode_certificate_authorities(self.config.truststore)
         if authorities is not None:
             extensions[ET.CERTIFICATE_AUTHORITIES] = authorities
         if self.config.certificate_compression:  # RFC 8879: the client may compress
@@ -296,7 +321,13 @@ class ServerHandshake(Handshake):
             self.state = State.WAIT_FINISHED  # optional: on without authentication
             return
         chain = tuple(entry.cert_data for entry in certificate.certificate_list)
-        assert self.config.truststore is not None
+        if self.certificate_types[1] == CertificateType.RAW_PUBLIC_KEY:
+            self.accept_raw_public_key(chain)
+            self.state = State.WAIT_CV
+            return
+        if self.config.truststore is None:
+            raise UnsupportedCertificate("a client certificate, but we take raw public keys "
+                                         "only", reason="certificate_type")
         path = certificates.verify_chain(self.config.truststore, chain, purpose="client",
                                          moment=self.now())
         leaf = path.leaf
