@@ -118,7 +118,7 @@ def ssl_contexts(creds: Credentials) -> tuple[Any, Any]:
     server.minimum_version = server.maximum_version = ssl.TLSVersion.TLSv1_3
     server.load_cert_chain(creds.cert_file, creds.key_file)
     server.set_ecdh_curve("X25519")
-    server.num_tickets = 0  # siotls servers send no NewSessionTicket
+    server.num_tickets = 0  # and the siotls servers have num_tickets=0
     client = ssl.create_default_context(cafile=creds.ca_file)
     client.minimum_version = client.maximum_version = ssl.TLSVersion.TLSv1_3
     assert client.check_hostname and client.verify_mode == ssl.CERT_REQUIRED

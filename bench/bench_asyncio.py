@@ -10,7 +10,7 @@ loop) on 127.0.0.1, with the streams API on both sides: ``siotls.asyncio``
 ``start_server`` with ``ssl=`` for ``ssl``. TLS 1.3, x25519, an ECDSA P-256 leaf
 for localhost signed by an ECDSA P-256 CA (made with ``cryptography`` here),
 certificate and hostname verification on the client, no session tickets (the
-``ssl`` server has ``num_tickets = 0``; siotls servers send none).
+``ssl`` server has ``num_tickets = 0``, the siotls one ``num_tickets=0``).
 
 Measured, the implementations interleaved (order alternating every round), medians
 over the rounds:
@@ -101,7 +101,8 @@ class Siotls(Impl):
         self.client_config = TLSConfiguration(
             "client", truststore=TrustStore([creds.ca_der]), **common)
         self.server_config = TLSConfiguration(
-            "server", private_key=creds.key_der, certificate_chain=[creds.leaf_der], **common)
+            "server", private_key=creds.key_der, certificate_chain=[creds.leaf_der],
+            num_tickets=0, **common)  # like the ssl server (_common.ssl_contexts)
 
     async def start_server(self, handler: Handler) -> asyncio.Server:
         return await siotls_asyncio.start_server(handler, HOST, 0, config=self.server_config,

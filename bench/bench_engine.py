@@ -61,7 +61,8 @@ class Siotls:
         self.client_config = TLSConfiguration(
             "client", truststore=TrustStore([creds.ca_der]), **common)
         self.server_config = TLSConfiguration(
-            "server", private_key=creds.key_der, certificate_chain=[creds.leaf_der], **common)
+            "server", private_key=creds.key_der, certificate_chain=[creds.leaf_der],
+            num_tickets=0, **common)  # like the ssl server (_common.ssl_contexts)
 
     def handshake(self) -> tuple[TLSConnection, TLSConnection]:
         client = TLSConnection(self.client_config, HOSTNAME)

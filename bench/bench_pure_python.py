@@ -98,7 +98,8 @@ class SiotlsSockets:
         self.client_config = TLSConfiguration(
             "client", truststore=TrustStore([creds.ca_der]), **common)
         self.server_config = TLSConfiguration(
-            "server", private_key=creds.key_der, certificate_chain=[creds.leaf_der], **common)
+            "server", private_key=creds.key_der, certificate_chain=[creds.leaf_der],
+            num_tickets=0, **common)  # like the ssl server (_common.ssl_contexts)
 
     @staticmethod
     def _handshake(conn: TLSConnection, sock: socket.socket) -> TLSConnection:

@@ -326,7 +326,9 @@ def assert_negotiated(run: BrowserRun, server: PageServer) -> None:
         # the x25519 share: post-quantum, and no HelloRetryRequest.
         assert nconfig.key_exchange == NamedGroup.X25519MLKEM768
         assert not nconfig.hello_retry_request
-        assert nconfig.certificate_compression == "brotli"
+        # a resumption (Chromium resumes with our tickets) sends no certificate at all
+        assert nconfig.certificate_compression == (
+            None if nconfig.session_resumed else "brotli")
         assert nconfig.alpn == b"http/1.1"
         assert nconfig.server_name == "localhost"
         assert nconfig.peer_certificate_chain == ()
@@ -339,10 +341,12 @@ def assert_negotiated(run: BrowserRun, server: PageServer) -> None:
         assert params["cipher_suite"] == CipherSuites.TLS_AES_128_GCM_SHA256
         assert params["key_exchange_group"] == NamedGroup.X25519MLKEM768
         assert params["next_proto"] == "http/1.1"
-        assert not params["is_resumed"]
+    # Chromium may resume later connections with the first one's tickets (psk_dhe_ke).
+    assert not connects[0]["is_resumed"]
 
     hellos = client_hellos(run)
-    assert len(hellos) == len(connects)
+    # a last connection (a resumption, for the favicon) may be cut short by Chromium's exit
+    assert len(connects) <= len(hellos) <= len(connects) + 1
     for hello in hellos:  # what makes a browser's ClientHello hard to swallow
         assert X25519MLKEM768 in hello.supported_groups
         assert hello.key_share_groups[-2:] == [X25519MLKEM768, NamedGroup.x25519]

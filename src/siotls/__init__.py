@@ -1,6 +1,7 @@
 """siotls: a sans-IO TLS 1.3 implementation (RFC 8446) on ``cryptography``.
 
 The public names: :class:`TLSConfiguration`, :class:`TLSConnection`,
+:class:`TLSSession`, :class:`TicketKeys` / :class:`TicketKey`, :class:`ExternalPSK`,
 :class:`CertificateChain`,
 :class:`TLSError` and its subclasses (in :mod:`siotls.errors`), and the
 modules :mod:`siotls.crypto`, :mod:`siotls.trust`, :mod:`siotls.pem`,
@@ -25,6 +26,9 @@ from siotls.core.config import InsecureWarning, TLSConfiguration, TLSNegotiatedC
 from siotls.core.connection import TLSConnection
 from siotls.core.credentials import CertificateChain
 from siotls.core.errors import RaggedEOF, TLSError, TLSFatalAlert, TLSPeerAlert, TLSUsageError
+from siotls.core.psk import ExternalPSK
+from siotls.core.session import TLSSession
+from siotls.core.tickets import TicketKey, TicketKeys
 
 if TYPE_CHECKING:  # what __getattr__ loads, for type checkers
     from siotls import anyio, asyncio, compat, httpx, trio
@@ -36,6 +40,7 @@ _LAZY_MODULES = ("anyio", "asyncio", "compat", "httpx", "trio")
 
 __all__ = [
     "CertificateChain",
+    "ExternalPSK",
     "InsecureWarning",
     "RaggedEOF",
     "TLSConfiguration",
@@ -44,7 +49,10 @@ __all__ = [
     "TLSFatalAlert",
     "TLSNegotiatedConfiguration",
     "TLSPeerAlert",
+    "TLSSession",
     "TLSUsageError",
+    "TicketKey",
+    "TicketKeys",
     "__version__",
     "anyio",
     "asyncio",

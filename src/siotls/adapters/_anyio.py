@@ -42,6 +42,7 @@ from anyio.streams.tls import TLSAttribute
 from siotls.adapters import _driver, _info
 from siotls.core.config import TLSConfiguration
 from siotls.core.connection import TLSConnection
+from siotls.core.session import TLSSession
 
 __all__ = [
     "SiotlsAttribute",
@@ -67,8 +68,10 @@ class SiotlsAttribute(anyio.TypedAttributeSet):
     connection: TLSConnection = anyio.typed_attribute()
     #: the TLS exporter (RFC 8446 7.5): ``exporter(label, context, length) -> bytes``
     exporter: Callable[[bytes, bytes, int], bytes] = anyio.typed_attribute()
-    #: whether the session was resumed (always ``False``: no resumption yet)
+    #: whether the session was resumed (``wrap(..., session=...)`` accepted by the server)
     session_resumed: bool = anyio.typed_attribute()
+    #: the newest :class:`~siotls.TLSSession` received (clients), to resume a later connection
+    session: TLSSession | None = anyio.typed_attribute()
 
 
 class TLSStream(anyio.abc.ByteStream):
@@ -87,7 +90,8 @@ class TLSStream(anyio.abc.ByteStream):
     @classmethod
     async def wrap(cls, transport_stream: AnyByteStream, *, config: TLSConfiguration,
                    server_side: bool | None = None, hostname: str | None = None,
-                   standard_compatible: bool = True) -> TLSStream:
+                   standard_compatible: bool = True, session: TLSSession | None = None,
+                   ) -> TLSStream:
         """Wrap ``transport_stream`` and run the handshake.
 
         :param config: a client or server :class:`~siotls.TLSConfiguration`.
@@ -96,13 +100,14 @@ class TLSStream(anyio.abc.ByteStream):
             against its certificate.
         :param standard_compatible: send close_notify on ``aclose``, and treat an
             EOF without one as an error; ``False`` for HTTPS-style peers.
+        :param session: a :class:`~siotls.TLSSession` to resume (client only).
         :raises anyio.BrokenResourceError: the handshake failed (see ``__cause__``).
         """
         if server_side is not None and server_side != (config.side == "server"):
             raise ValueError(f"server_side={server_side} but config.side={config.side!r}")
         if hostname is not None and config.side == "server":
             raise ValueError("hostname is for clients")
-        connection = TLSConnection(config, server_hostname=hostname)
+        connection = TLSConnection(config, server_hostname=hostname, session=session)
         connection.initiate_connection()
         stream = cls(transport_stream, connection, standard_compatible=standard_compatible)
         await stream._driver.run(partial(_driver.handshake, stream.connection))
@@ -163,7 +168,8 @@ class TLSStream(anyio.abc.ByteStream):
             TLSAttribute.tls_version: info.version,
             SiotlsAttribute.connection: lambda: conn,
             SiotlsAttribute.exporter: lambda: conn.export_keying_material,
-            SiotlsAttribute.session_resumed: lambda: False,
+            SiotlsAttribute.session_resumed: lambda: conn.nconfig.session_resumed,
+            SiotlsAttribute.session: lambda: conn.session,
         }
 
 
@@ -226,13 +232,14 @@ async def connect(
     config: TLSConfiguration | None = None, server_hostname: str | None = None,
     local_host: str | IPv4Address | IPv6Address | None = None,
     happy_eyeballs_delay: float = 0.25, standard_compatible: bool = True,
-    handshake_timeout: float | None = None,
+    handshake_timeout: float | None = None, session: TLSSession | None = None,
 ) -> TLSStream:
     """Connect over TCP and complete a TLS handshake.
 
     ``config`` defaults to a client that verifies with the system trust store
     (:func:`siotls.trust.get_truststore`); the certificate is checked against
-    ``server_hostname``, which defaults to ``host``.
+    ``server_hostname``, which defaults to ``host``. ``session`` resumes an
+    earlier session (``stream.extra(SiotlsAttribute.session)``).
     """
     if config is None:
         from siotls.trust import get_truststore  # noqa: PLC0415
@@ -244,7 +251,8 @@ async def connect(
         with anyio.fail_after(handshake_timeout):
             return await TLSStream.wrap(transport, config=config,
                                         hostname=server_hostname or str(host),
-                                        standard_compatible=standard_compatible)
+                                        standard_compatible=standard_compatible,
+                                        session=session)
     except BaseException:
         await anyio.aclose_forcefully(transport)
         raise

@@ -43,6 +43,7 @@ from siotls.adapters import _driver, _info
 from siotls.core.config import TLSConfiguration
 from siotls.core.connection import TLSConnection
 from siotls.core.errors import RaggedEOF, TLSError
+from siotls.core.session import TLSSession
 
 __all__ = [
     "TLSProtocol",
@@ -179,14 +180,15 @@ class TLSProtocol(asyncio.Protocol):
                  waiter: asyncio.Future[None] | None = None,
                  ssl_handshake_timeout: float | None = None,
                  ssl_shutdown_timeout: float | None = None,
-                 call_connection_made: bool = True) -> None:
+                 call_connection_made: bool = True, session: TLSSession | None = None) -> None:
         if server_side is None:
             server_side = config.side == "server"
         if server_side != (config.side == "server"):
             raise ValueError(f"server_side={server_side} with a {config.side} configuration")
         self.config = config
         self.server_side = server_side
-        self.conn = TLSConnection(config, server_hostname=None if server_side else server_hostname)
+        self.conn = TLSConnection(config, server_hostname=None if server_side else server_hostname,
+                                  session=session)
         self.app_protocol = app_protocol
         self.app_transport = TLSTransport(self)
         self.raw_transport: asyncio.Transport | None = None
@@ -455,9 +457,13 @@ async def create_connection(
         protocol_factory: Callable[[], asyncio.BaseProtocol], host: str | None = None,
         port: int | None = None, *, config: TLSConfiguration | None = None,
         server_hostname: str | None = None, ssl_handshake_timeout: float | None = None,
-        ssl_shutdown_timeout: float | None = None, **kwargs: Any,
+        ssl_shutdown_timeout: float | None = None, session: TLSSession | None = None,
+        **kwargs: Any,
 ) -> tuple[TLSTransport, asyncio.BaseProtocol]:
-    """``loop.create_connection`` with siotls; returns once the handshake completed."""
+    """``loop.create_connection`` with siotls; returns once the handshake completed.
+
+    ``session`` resumes an earlier session (``get_extra_info('ssl_object').session``).
+    """
     loop = asyncio.get_running_loop()
     config = config or _default_client_config()
     if server_hostname is None:
@@ -468,7 +474,7 @@ async def create_connection(
         lambda: TLSProtocol(app_protocol, config, server_side=False,
                             server_hostname=server_hostname, waiter=waiter,
                             ssl_handshake_timeout=ssl_handshake_timeout,
-                            ssl_shutdown_timeout=ssl_shutdown_timeout),
+                            ssl_shutdown_timeout=ssl_shutdown_timeout, session=session),
         host, port, **kwargs)  # type: ignore[arg-type]  # host/port may be None with sock=
     await _handshake(loop, waiter, raw_transport)
     return tls.app_transport, app_protocol

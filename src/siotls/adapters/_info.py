@@ -19,6 +19,8 @@ from siotls.iana import CipherSuites
 if TYPE_CHECKING:
     from cryptography import x509
 
+    from siotls.core.session import TLSSession
+
 _CIPHER_BITS: dict[int, int] = {
     CipherSuites.TLS_AES_128_GCM_SHA256: 128,
     CipherSuites.TLS_AES_256_GCM_SHA384: 256,
@@ -205,8 +207,15 @@ class SSLObjectInfo:
         self.server_side = server_side
         self.server_hostname = conn.server_hostname
         self.context = conn.config
-        self.session = None
-        self.session_reused = False
+
+    @property
+    def session(self) -> TLSSession | None:
+        """The newest :class:`~siotls.TLSSession` received (clients), to resume with."""
+        return self._conn.session
+
+    @property
+    def session_reused(self) -> bool:
+        return self._conn.nconfig.session_resumed
 
     @property
     def connection(self) -> TLSConnection:

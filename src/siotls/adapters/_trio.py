@@ -37,6 +37,7 @@ from siotls.adapters import _driver, _info
 from siotls.core.config import TLSConfiguration
 from siotls.core.connection import TLSConnection
 from siotls.core.errors import RaggedEOF
+from siotls.core.session import TLSSession
 
 __all__ = [
     "TLSListener",
@@ -79,15 +80,18 @@ class TLSStream(trio.abc.HalfCloseableStream, Generic[T_Stream]):
     :param server_hostname: the name to send (SNI) and check the certificate against.
     :param https_compatible: send no close_notify on ``aclose``, and take an EOF
         without close_notify as a normal end (``b''``), as HTTPS peers expect.
+    :param session: a :class:`~siotls.TLSSession` to resume (client only), e.g. the
+        :attr:`session` of an earlier stream.
     """
 
     def __init__(self, transport_stream: T_Stream, config: TLSConfiguration, *,
                  server_side: bool | None = None, server_hostname: str | None = None,
-                 https_compatible: bool = False) -> None:
+                 https_compatible: bool = False, session: TLSSession | None = None) -> None:
         if server_side is not None and server_side != (config.side == "server"):
             raise ValueError(f"server_side={server_side} but config.side={config.side!r}")
         self.transport_stream: T_Stream = transport_stream
-        self.connection = TLSConnection(config, server_hostname=server_hostname)
+        self.connection = TLSConnection(config, server_hostname=server_hostname,
+                                        session=session)
         self.connection.initiate_connection()  # queues the ClientHello; nothing is sent yet
         self._https_compatible = https_compatible
         self._info = _info.SSLObjectInfo(self.connection, config.side == "server")
@@ -214,7 +218,12 @@ class TLSStream(trio.abc.HalfCloseableStream, Generic[T_Stream]):
     @property
     def session_reused(self) -> bool:
         self._settled()
-        return False
+        return self.connection.nconfig.session_resumed
+
+    @property
+    def session(self) -> TLSSession | None:
+        """The newest session received (clients: tickets come with the server's data)."""
+        return self.connection.session
 
     def selected_alpn_protocol(self) -> str | None:
         return self._settled().selected_alpn_protocol()
@@ -274,17 +283,17 @@ def _default_client_config() -> TLSConfiguration:
 async def open_tls_over_tcp_stream(
     host: str | bytes, port: int, *, config: TLSConfiguration | None = None,
     server_hostname: str | None = None, https_compatible: bool = False,
-    happy_eyeballs_delay: float | None = 0.25,
+    happy_eyeballs_delay: float | None = 0.25, session: TLSSession | None = None,
 ) -> TLSStream[trio.SocketStream]:
     """Connect over TCP and wrap in a client :class:`TLSStream` (the handshake runs
     on first use). ``config`` defaults to a client verifying with the system trust
-    store; ``server_hostname`` defaults to ``host``."""
+    store; ``server_hostname`` defaults to ``host``; ``session`` resumes."""
     if isinstance(host, bytes):
         host = host.decode("ascii")
     config = config if config is not None else _default_client_config()
     tcp = await trio.open_tcp_stream(host, port, happy_eyeballs_delay=happy_eyeballs_delay)
     return TLSStream(tcp, config, server_hostname=server_hostname or host,
-                     https_compatible=https_compatible)
+                     https_compatible=https_compatible, session=session)
 
 
 async def open_tls_over_tcp_listeners(

@@ -5,6 +5,7 @@
     siotls client --host example.com --port 443 --http -v
     echo hello | siotls client --host localhost --port 8443 --cafile ca.pem
     siotls server --port 8443 --tlscert chain.pem --tlskey key.pem
+    siotls ticket-keys rotate /etc/myapp/ticket-keys --keep 3
 
 The client sends its standard input (or, with ``--http``, a ``GET /``) and writes what
 comes back to its standard output. At the end of the input it sends close_notify and
@@ -36,6 +37,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from siotls import tickets
 from siotls.cli import report
 from siotls.cli.arguments import build_parser
 from siotls.cli.client import run_client
@@ -49,6 +51,8 @@ __all__ = ["EXIT_NETWORK", "EXIT_OK", "EXIT_TLS", "EXIT_USAGE", "CLIError", "bui
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; the exit code."""
     args = build_parser().parse_args(argv)
+    if args.command == "ticket-keys":
+        return tickets.run(args)
     if args.verbose >= 2:
         logging.basicConfig(level=logging.DEBUG, stream=sys.stderr,
                             format="siotls: %(name)s: %(message)s")

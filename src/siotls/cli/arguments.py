@@ -12,6 +12,7 @@ from enum import IntEnum
 from typing import TypeVar
 
 import siotls
+from siotls import tickets
 from siotls.cli import certs
 from siotls.core import compression
 from siotls.core.config import SUPPORTED_CIPHER_SUITES, SUPPORTED_KEY_EXCHANGES
@@ -120,6 +121,10 @@ def parse_count(text: str) -> int:
     return _number(text, int, lambda count: count >= 1, "not a positive integer")
 
 
+def parse_tickets(text: str) -> int:
+    return _number(text, int, lambda count: 0 <= count <= 16, "not an integer from 0 to 16")
+
+
 def _add_common_options(parser: argparse.ArgumentParser, timeout: float) -> None:
     parser.add_argument("--alpn", type=parse_alpn, metavar="P,...",
                         help="ALPN protocols in order of preference, e.g. h2,http/1.1")
@@ -168,6 +173,10 @@ def _add_client(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     certs.add_client_options(client)
     client.add_argument("--http", action="store_true",
                         help="send 'GET / HTTP/1.1' instead of stdin")
+    client.add_argument("--sess-out", metavar="FILE",
+                        help="save the session from the server's last ticket to FILE")
+    client.add_argument("--sess-in", metavar="FILE",
+                        help="resume the session saved in FILE (by --sess-out)")
     _add_common_options(client, timeout=10)
 
 
@@ -184,6 +193,11 @@ def _add_server(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     server.add_argument("--insecure", action="store_true",
                         help="accepted for compatibility; a server verifies client "
                              "certificates only with --cafile")
+    server.add_argument("--ticket-keys", metavar="FILE",
+                        help="the ticket key file shared with other servers (created with "
+                             "one fresh key when missing); default: keys of this process")
+    server.add_argument("--num-tickets", type=parse_tickets, default=2, metavar="N",
+                        help="session tickets sent after a full handshake (default 2, 0: none)")
     server.add_argument("--max-connections", type=parse_count, help=argparse.SUPPRESS)
     _add_common_options(server, timeout=30)
 
@@ -193,7 +207,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="siotls", description="A TLS 1.3 client and server built on siotls.",
         epilog="Exit codes: 0 ok, 2 usage or file error, 3 network error, 4 TLS error.")
     parser.add_argument("--version", action="version", version=f"siotls {siotls.__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="{client,server}", required=True)
+    commands = parser.add_subparsers(dest="command", metavar="{client,server,ticket-keys}",
+                                     required=True)
     _add_client(commands)
     _add_server(commands)
+    ticket_keys = commands.add_parser(
+        "ticket-keys", help="manage a ticket key file shared by servers",
+        description="Manage a ticket key file (see siotls.tickets): 'rotate FILE' puts a "
+                    "fresh key first and keeps --keep N keys.")
+    tickets.add_arguments(ticket_keys)
     return parser

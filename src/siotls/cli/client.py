@@ -40,8 +40,10 @@ from siotls.cli.report import (
 from siotls.cli.setup import (
     KeyLogWriter,
     load_credentials,
+    load_session,
     load_truststore,
     make_configuration,
+    save_session,
     system_truststore,
 )
 from siotls.core.connection import TLSConnection
@@ -134,7 +136,8 @@ def run_client(args: argparse.Namespace) -> int:
             **options)
         host = args.host.removeprefix("[").removesuffix("]")
         server_name = args.servername or host
-        conn = TLSConnection(config, server_hostname=server_name)
+        session = load_session(args.sess_in) if args.sess_in else None
+        conn = TLSConnection(config, server_hostname=server_name, session=session)
         if args.verbose:
             notice(f"connecting to {format_address(host, args.port)}")
         with connect(host, args.port, args.timeout) as sock:
@@ -149,7 +152,12 @@ def run_client(args: argparse.Namespace) -> int:
                     notice(f"OCSP response: {conn.nconfig.peer_ocsp_status or 'none'}")
             request = http_request(server_name, args.port) if args.http else None
             ClientExchange(sock, conn, args.timeout, args.verbose).run(request)
-            return EXIT_OK
+        if args.sess_out:
+            if conn.session is None:
+                notice("no session ticket received: --sess-out not written")
+            else:
+                save_session(args.sess_out, conn.session)
+        return EXIT_OK
     finally:
         if keylog is not None:
             keylog.close()

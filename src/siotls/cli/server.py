@@ -32,7 +32,7 @@ from siotls.cli.report import (
     format_address,
     notice,
 )
-from siotls.cli.setup import KeyLogWriter, make_configuration
+from siotls.cli.setup import KeyLogWriter, load_ticket_keys, make_configuration
 from siotls.core.config import TLSConfiguration
 from siotls.core.connection import TLSConnection
 from siotls.core.errors import RaggedEOF, TLSError
@@ -76,7 +76,10 @@ def run_server(args: argparse.Namespace) -> int:
     options = server_options(args)
     keylog = KeyLogWriter(args.keylogfile) if args.keylogfile else None
     try:
-        config = make_configuration("server", args, keylog, alpn=args.alpn, **options)
+        config = make_configuration(
+            "server", args, keylog, alpn=args.alpn, num_tickets=args.num_tickets,
+            ticket_keys=load_ticket_keys(args.ticket_keys) if args.ticket_keys else None,
+            **options)
         listener, description = open_listener(args.host, args.port)
         with listener:
             notice(f"listening on {description}")

@@ -13,6 +13,9 @@ handshake.py       what both sides share: dispatch, Certificate (compressed or n
 negotiation.py     pure selection rules (suite, group, signature scheme, ALPN)
 record.py          the record layer: framing, AEAD protection, padding, record_size_limit
 keyschedule.py     HKDF, the key schedule and the transcript hash
+psk.py             pre_shared_key and binders; which PSK a client offers and a server takes
+tickets.py         stateless session tickets: ticket keys, sealing, NewSessionTicket
+session.py         TLSSession: a client's ticket, serializable, to resume with
 messages.py        handshake message codecs
 extensions.py      extension codecs
 codec.py           the cursor Reader/Writer

@@ -25,15 +25,21 @@ that is a post-quantum hybrid, the first classical group too (x25519, reusing
 the hybrid's X25519 key); it lists the others in supported_groups, so a server
 that wants another one answers with a HelloRetryRequest; this costs a round
 trip only with such servers.
+
+Given a :class:`~siotls.core.session.TLSSession` (or external PSKs), the
+ClientHello ends with pre_shared_key (:mod:`siotls.core.psk`); when the server
+takes one, its flight has no CertificateRequest, Certificate nor
+CertificateVerify (WAIT_EE goes to WAIT_FINISHED). NewSessionTickets received
+after the handshake become sessions (:attr:`ClientHandshake.session_tickets`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from siotls.core import certificates, compression, credentials, crypto, ocsp, rawkeys
+from siotls.core import certificates, compression, credentials, crypto, ocsp, psk, rawkeys
 from siotls.core import extensions as ext
 from siotls.core.config import (
     CERTIFICATE_ONLY_SIGNATURE_ALGORITHMS,
@@ -45,6 +51,7 @@ from siotls.core.config import (
 from siotls.core.errors import (
     BadCertificateStatusResponse,
     DecodeError,
+    HandshakeFailure,
     IllegalParameter,
     MissingExtension,
     ProtocolVersion,
@@ -66,6 +73,7 @@ from siotls.core.messages import (
 )
 from siotls.core.pha import ClientPostHandshakeAuth
 from siotls.core.record import RecordLayer
+from siotls.core.session import TLSSession
 from siotls.core.state import State
 from siotls.iana import (
     CertificateType,
@@ -73,7 +81,6 @@ from siotls.iana import (
     ExtensionType,
     HandshakeType,
     NamedGroup,
-    PskKeyExchangeMode,
     SignatureScheme,
     TLSVersion,
 )
@@ -84,22 +91,6 @@ if TYPE_CHECKING:
 ET = ExtensionType
 #: How many NewSessionTickets a client keeps (the newest ones).
 MAX_SESSION_TICKETS = 8
-
-
-@dataclass(frozen=True)
-class SessionTicket:
-    """A NewSessionTicket the server sent, ready for resumption (RFC 8446 4.6.1)."""
-
-    ticket: bytes
-    ticket_nonce: bytes
-    ticket_lifetime: int
-    ticket_age_add: int
-    max_early_data_size: int
-    cipher_suite: CipherSuites
-    resumption_psk: bytes
-    received_at: float
-    server_name: str | None
-    alpn: bytes | None
 
 
 def key_share_groups(groups: Sequence[int]) -> list[int]:
@@ -118,10 +109,13 @@ class ClientHandshake(Handshake):
 
     def __init__(self, config: TLSConfiguration, records: RecordLayer,
                  nconfig: TLSNegotiatedConfiguration, keylog: KeyLog,
-                 server_hostname: str | None) -> None:
+                 server_hostname: str | None, *, session: TLSSession | None = None) -> None:
         super().__init__(config, records, nconfig, keylog)
         self.server_hostname = server_hostname
-        self.session_tickets: list[SessionTicket] = []
+        self.session = session
+        self.session_tickets: list[TLSSession] = []
+        self.psk_offers: list[psk.PskOffer] = []
+        self.psk_selected: psk.PskOffer | None = None
         self._handlers.update({
             HandshakeType.SERVER_HELLO: self.on_server_hello,
             HandshakeType.ENCRYPTED_EXTENSIONS: self.on_encrypted_extensions,
@@ -153,6 +147,8 @@ class ClientHandshake(Handshake):
             self.legacy_session_id = self.config.random_bytes(32)
         self.key_shares = crypto.generate_key_shares(
             key_share_groups(self.config.key_exchanges), self.config.key_share_generator)
+        self.psk_offers = psk.client_offers(
+            self.config, self.server_hostname, self.session, self.config.clock())
         self.records.first_record_version = 0x0301  # RFC 8446 5.1: for compatibility
         self._send_client_hello(cookie=None)
         self.state = State.WAIT_SH
@@ -170,7 +166,7 @@ class ClientHandshake(Handshake):
         extensions[ET.KEY_SHARE] = ext.encode_key_share_ch([
             (group, public) for group, (_, public) in self.key_shares.items()])
         extensions[ET.PSK_KEY_EXCHANGE_MODES] = ext.encode_psk_key_exchange_modes(
-            [PskKeyExchangeMode.psk_dhe_ke])
+            list(config.psk_key_exchange_modes))
         if config.ocsp_stapling != "off":
             extensions[ET.STATUS_REQUEST] = ocsp.encode_status_request()
         if config.alpn:
@@ -187,8 +183,20 @@ class ClientHandshake(Handshake):
             extensions[ET.COOKIE] = ext.encode_cookie(cookie)
         self.client_hello = ClientHello(
             self.client_random, self.legacy_session_id, list(config.cipher_suites), extensions)
-        self.client_hello_raw = self.client_hello.serialize()
+        if self.psk_offers:  # pre_shared_key, last (RFC 8446 4.2.11)
+            self.client_hello_raw = psk.write_client_hello(
+                self.client_hello, self.psk_offers, self._binder_transcript)
+            self.client_hello = replace(self.client_hello, extensions={
+                **extensions, ET.PRE_SHARED_KEY: b""})
+        else:
+            self.client_hello_raw = self.client_hello.serialize()
         self.send(self.client_hello_raw)
+
+    def _binder_transcript(self, offer: psk.PskOffer, truncated: bytes) -> bytes:
+        """What a binder covers: after a HelloRetryRequest, the exchange so far too."""
+        if self.schedule is not None:
+            return self.schedule.transcript_hash_with(truncated)
+        return psk.hash_of(offer.suite, truncated)
 
     # -- ServerHello / HelloRetryRequest ---------------------------------------
     def on_server_hello(self, body: memoryview, raw: bytes) -> None:
@@ -217,26 +225,52 @@ class ClientHandshake(Handshake):
         ext.check_offered(sh.extensions, offered, "ServerHello")
         if self.hello_retry_suite is not None and sh.cipher_suite != self.hello_retry_suite:
             raise IllegalParameter("the ServerHello changes the HelloRetryRequest's cipher suite")
-        if ET.KEY_SHARE not in sh.extensions:
+        self._check_psk_selection(sh)
+        shared_secret = None
+        if ET.KEY_SHARE in sh.extensions:
+            group, share = ext.decode_key_share_sh(sh.extensions[ET.KEY_SHARE])
+            if group not in self.key_shares:
+                raise IllegalParameter(f"the server key-shares group {group}, which we did not")
+            shared_secret = crypto.key_exchange(group, self.key_shares[group][0], share)
+            self.nconfig.key_exchange = NamedGroup(group)
+        elif self.psk_selected is None:
             raise MissingExtension("the ServerHello has no key_share")
-        group, share = ext.decode_key_share_sh(sh.extensions[ET.KEY_SHARE])
-        if group not in self.key_shares:
-            raise IllegalParameter(f"the server key-shares group {group}, which we did not")
-        shared_secret = crypto.key_exchange(group, self.key_shares[group][0], share)
         self.key_shares.clear()
         if self.schedule is None:
             self.schedule = KeySchedule(crypto.CIPHER_SUITES[sh.cipher_suite])
             self.schedule.update(self.client_hello_raw)
         schedule = self.schedule
+        if self.psk_selected is not None:
+            schedule.use_psk(self.psk_selected.psk)
+            if self.psk_selected is self.psk_offers[0] and not self.nconfig.hello_retry_request:
+                self._enter_early(schedule)
         schedule.update(raw)
         schedule.enter_handshake(shared_secret)
         self.nconfig.cipher_suite = CipherSuites(sh.cipher_suite)
-        self.nconfig.key_exchange = NamedGroup(group)
         self.keylog("SERVER_HANDSHAKE_TRAFFIC_SECRET", schedule.server_handshake_traffic_secret)
         self.keylog("CLIENT_HANDSHAKE_TRAFFIC_SECRET", schedule.client_handshake_traffic_secret)
         self.set_read_key(schedule.server_handshake_traffic_secret)
         self.set_write_key(schedule.client_handshake_traffic_secret)
         self.state = State.WAIT_EE
+
+    def _check_psk_selection(self, sh: ServerHello) -> None:
+        """Which of our PSKs the server took, if any (RFC 8446 4.2.11)."""
+        if ET.PRE_SHARED_KEY not in sh.extensions:
+            if self.psk_offers and self.config.truststore is None and self.config.external_psks:
+                raise HandshakeFailure("the server takes none of our PSKs, and we have no "
+                                       "truststore to authenticate it otherwise")
+            return
+        selected = ext.decode_u16(sh.extensions[ET.PRE_SHARED_KEY], "pre_shared_key")
+        offer = psk.check_selected(self.psk_offers, selected, sh.cipher_suite,
+                                   ET.KEY_SHARE in sh.extensions,
+                                   self.config.psk_key_exchange_modes)
+        self.psk_selected = offer
+        if offer.session is not None:
+            self.nconfig.session_resumed = True
+            self.nconfig.peer_certificate_chain = offer.session.peer_certificate_chain
+            self.nconfig.peer_verified = offer.session.peer_verified
+        else:
+            self.nconfig.psk_identity = offer.identity
 
     def _on_hello_retry_request(self, hrr: ServerHello, raw: bytes) -> None:
         if self.hello_retry_suite is not None:
@@ -257,6 +291,7 @@ class ClientHandshake(Handshake):
         self.schedule.update(self.client_hello_raw)
         self.schedule.restart_after_hello_retry()
         self.schedule.update(raw)
+        self.psk_offers = psk.keep_offers_for_suite(self.psk_offers, hrr.cipher_suite)
         self.send_change_cipher_spec()
         self._send_client_hello(cookie)
 
@@ -284,7 +319,8 @@ class ClientHandshake(Handshake):
         if ET.SUPPORTED_GROUPS in ee.extensions:  # the server's preference, for next time
             ext.decode_supported_groups(ee.extensions[ET.SUPPORTED_GROUPS])
         self.key_schedule.update(raw)
-        self.state = State.WAIT_CERT_CR
+        # RFC 8446 4.4.2: a PSK handshake goes straight to the Finished.
+        self.state = State.WAIT_CERT_CR if self.psk_selected is None else State.WAIT_FINISHED
 
     def _on_record_size_limit(self, data: bytes) -> None:
         """RFC 8449: the server's limit bounds our protected records from now on,
@@ -425,10 +461,14 @@ class ClientHandshake(Handshake):
         max_early_data = 0
         if ET.EARLY_DATA in nst.extensions:
             max_early_data = ext.decode_early_data_nst(nst.extensions[ET.EARLY_DATA])
+        if not nst.ticket_lifetime:  # RFC 8446 4.6.1: discard it at once
+            return
         schedule = self.key_schedule
-        assert self.nconfig.cipher_suite is not None
-        self.session_tickets.append(SessionTicket(
-            nst.ticket, nst.ticket_nonce, nst.ticket_lifetime, nst.ticket_age_add,
-            max_early_data, self.nconfig.cipher_suite, schedule.resumption_psk(nst.ticket_nonce),
-            self.config.clock(), self.server_hostname, self.nconfig.alpn))
+        nconfig = self.nconfig
+        assert nconfig.cipher_suite is not None
+        self.session_tickets.append(TLSSession(
+            nconfig.cipher_suite, schedule.resumption_psk(nst.ticket_nonce), nst.ticket,
+            nst.ticket_lifetime, nst.ticket_age_add, max_early_data, self.config.clock(),
+            self.server_hostname, nconfig.alpn, nconfig.peer_verified,
+            nconfig.peer_certificate_chain))
         del self.session_tickets[:-MAX_SESSION_TICKETS]

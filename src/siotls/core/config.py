@@ -13,18 +13,20 @@ import ipaddress
 import logging
 import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from siotls.core import provider
-from siotls.iana import CipherSuites, NamedGroup, SignatureScheme
+from siotls.iana import CipherSuites, NamedGroup, PskKeyExchangeMode, SignatureScheme
 
 if TYPE_CHECKING:
     from cryptography import x509
 
     from siotls.core.credentials import CertificateChain, SNICallback
     from siotls.core.crypto import PrivateKey
+    from siotls.core.psk import ExternalPSKs
+    from siotls.core.tickets import TicketKeys
     from siotls.trust import TrustStore
 
 SUPPORTED_CIPHER_SUITES = (
@@ -172,6 +174,20 @@ class TLSConfiguration:
         ``cryptography``). Tests inject known keys through it. For a hybrid group
         a client gets a :class:`~siotls.core.crypto.HybridPrivate`; a server asks
         it for the hybrid's ECDH half only (ML-KEM encapsulation is not a key).
+    :param num_tickets: NewSessionTickets a server sends after a full handshake
+        (one after a resumption); 0 sends none. See :doc:`resumption`.
+    :param ticket_lifetime: seconds a server's tickets stay valid (at most 7 days).
+    :param ticket_keys: the server's :class:`~siotls.tickets.TicketKeys`; share
+        them (or their key file) to resume across processes. ``None``: keys of
+        this process's own, made on first use.
+    :param psk_key_exchange_modes: PSK modes in order of preference: ``psk_dhe_ke``
+        (the default) and ``psk_ke`` (no forward secrecy: an :class:`InsecureWarning`).
+        A resumption uses psk_ke only when both sides allow it.
+    :param external_psks: :class:`~siotls.ExternalPSK` keys provisioned on both
+        sides: a list, a mapping from identity, or (servers) a function
+        ``(identity) -> ExternalPSK | None``.
+        A server with external PSKs needs no certificate, and a client with them and
+        no truststore accepts only PSK handshakes.
     """
 
     side: Literal["client", "server"]
@@ -204,6 +220,11 @@ class TLSConfiguration:
     clock: Callable[[], float] = field(default=provider.clock, repr=False)
     key_share_generator: Callable[[int], tuple[Any, bytes]] = field(
         default=provider.generate_key_share, repr=False)
+    num_tickets: int = 2
+    ticket_lifetime: int = 7200
+    ticket_keys: TicketKeys | None = field(default=None, repr=False)
+    psk_key_exchange_modes: Sequence[PskKeyExchangeMode | int] = (PskKeyExchangeMode.psk_dhe_ke,)
+    external_psks: ExternalPSKs = field(default=(), repr=False)
 
     def __post_init__(self) -> None:
         if self.side not in ("client", "server"):
@@ -229,7 +250,8 @@ class TLSConfiguration:
                 self.private_key is not None and self.send_raw_public_key):
             raise ValueError("private_key and certificate_chain go together (a private_key "
                              "alone needs send_raw_public_key=True)")
-        if self.side == "server" and self.private_key is None:
+        self._check_psk_fields()
+        if self.side == "server" and self.private_key is None and not self.external_psks:
             raise ValueError("a server needs a private_key and a certificate_chain")
         if self.side == "server" and self.truststore is None and not self.peer_public_keys \
                 and (self.require_peer_authentication or self.request_peer_authentication):
@@ -265,7 +287,8 @@ class TLSConfiguration:
             warnings.warn(
                 "TLSConfiguration('client', check_hostname=False) accepts a certificate "
                 "issued for any name", InsecureWarning, stacklevel=3)
-        if self.side == "client" and self.truststore is None and not self.peer_public_keys:
+        if self.side == "client" and self.truststore is None and not self.external_psks \
+                and not self.peer_public_keys:
             warnings.warn(
                 "TLSConfiguration('client') without a truststore does not verify the "
                 "server's certificate; use siotls.trust.get_truststore()",
@@ -309,6 +332,33 @@ class TLSConfiguration:
         if self.private_key is None:
             raise ValueError("this configuration has no private_key")
         return self._credentials  # type: ignore[attr-defined,no-any-return]
+
+    def _check_psk_fields(self) -> None:
+        if not 0 <= self.num_tickets <= 16:
+            raise ValueError("num_tickets must be between 0 and 16")
+        if not 1 <= self.ticket_lifetime <= 604800:
+            raise ValueError("ticket_lifetime must be between 1 s and 7 days (RFC 8446 4.6.1)")
+        modes = tuple(self.psk_key_exchange_modes)
+        if not modes or len(set(modes)) != len(modes) or any(
+                m not in PskKeyExchangeMode._value2member_map_ for m in modes):
+            raise ValueError("psk_key_exchange_modes: psk_dhe_ke and/or psk_ke, once each")
+        object.__setattr__(self, "psk_key_exchange_modes",
+                           tuple(PskKeyExchangeMode(m) for m in modes))
+        if PskKeyExchangeMode.psk_ke in modes:
+            warnings.warn("psk_key_exchange_modes with psk_ke: PSK handshakes without "
+                          "forward secrecy", InsecureWarning, stacklevel=4)
+        if isinstance(self.external_psks, Mapping):
+            if any(psk.identity != identity for identity, psk in self.external_psks.items()):
+                raise ValueError("external_psks maps an identity to another identity's PSK")
+            object.__setattr__(self, "external_psks", tuple(self.external_psks.values()))
+        elif callable(self.external_psks):
+            if self.side == "client":
+                raise ValueError("a client's external_psks is a list")
+        else:
+            psks = tuple(self.external_psks)
+            if len({psk.identity for psk in psks}) != len(psks):
+                raise ValueError("external_psks lists an identity twice")
+            object.__setattr__(self, "external_psks", psks)
 
     @staticmethod
     def _known(name: str, values: Sequence[int], enum: Any, supported: tuple[int, ...]
@@ -416,6 +466,10 @@ class TLSNegotiatedConfiguration:
     peer_certificate_chain: tuple[bytes, ...] = ()
     hello_retry_request: bool = False
     peer_verified: bool = False
+    #: a ticket (from an earlier connection) was used: no certificate was exchanged
+    session_resumed: bool = False
+    #: the identity of the external PSK the handshake used, if any
+    psk_identity: bytes | None = None
     #: The peer's record_size_limit (RFC 8449) when it sent one.
     peer_record_size_limit: int | None = None
     #: The RFC 8879 algorithm the peer's Certificate came compressed with.

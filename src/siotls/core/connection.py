@@ -62,8 +62,9 @@ from siotls.core.state import State
 from siotls.iana import AlertDescription, AlertLevel, ContentType, HandshakeType
 
 if TYPE_CHECKING:
-    from siotls.core.client import ClientHandshake, SessionTicket
+    from siotls.core.client import ClientHandshake
     from siotls.core.server import ServerHandshake
+    from siotls.core.session import TLSSession
 
 # Plain values on the per-record path: an enum member lookup costs ten times more.
 _APPLICATION_DATA = int(ContentType.APPLICATION_DATA)
@@ -83,12 +84,18 @@ MAX_RECORDS_WITHOUT_PROGRESS = 64
 class TLSConnection:
     """One TLS 1.3 connection, client or server, as a sans-IO state machine."""
 
-    def __init__(self, config: TLSConfiguration, server_hostname: str | None = None) -> None:
+    def __init__(self, config: TLSConfiguration, server_hostname: str | None = None,
+                 session: TLSSession | None = None) -> None:
+        """``session``: a :class:`~siotls.TLSSession` to resume (client only); when it
+        cannot be used (expired, another host...) or the server declines it, the
+        handshake is a full one (see ``nconfig.session_resumed``)."""
         from siotls import crypto as crypto_backend  # noqa: PLC0415
 
         crypto_backend.ensure_installed()
         if config.side == "server" and server_hostname is not None:
             raise TLSUsageError("server_hostname is for clients")
+        if config.side == "server" and session is not None:
+            raise TLSUsageError("session is for clients (a server resumes from tickets)")
         if server_hostname is not None:
             try:
                 server_hostname = normalize_server_hostname(server_hostname)
@@ -107,7 +114,8 @@ class TLSConnection:
             from siotls.core.client import ClientHandshake  # noqa: PLC0415
 
             self._handshake = ClientHandshake(
-                config, self._records, self.nconfig, self._log_key, server_hostname)
+                config, self._records, self.nconfig, self._log_key, server_hostname,
+                session=session)
         else:
             from siotls.core.server import ServerHandshake  # noqa: PLC0415
 
@@ -153,9 +161,18 @@ class TLSConnection:
         return self._life.receiving is Receiving.CLOSE_NOTIFY
 
     @property
-    def session_tickets(self) -> list[SessionTicket]:
-        """NewSessionTickets received (client only), newest last."""
+    def session_tickets(self) -> list[TLSSession]:
+        """Sessions from the NewSessionTickets received (client only), newest last.
+
+        Each can resume one later connection: ``TLSConnection(config, host, session=s)``.
+        """
         return list(getattr(self._handshake, "session_tickets", ()))
+
+    @property
+    def session(self) -> TLSSession | None:
+        """The newest session received (client only), or ``None``."""
+        tickets = getattr(self._handshake, "session_tickets", ())
+        return tickets[-1] if tickets else None
 
     # -- driving the connection ----------------------------------------------------
     def initiate_connection(self) -> None:
@@ -330,6 +347,8 @@ class TLSConnection:
             return
         records = self._records
         try:
+            if self._handshake.tickets_due:
+                self._handshake.send_session_tickets()
             if records.key_update_due(len(data) // records.protected_fragment_size + 1):
                 self._handshake.send_key_update(False)
             records.write(_APPLICATION_DATA, data)
@@ -431,6 +450,18 @@ class TLSConnection:
         if self._handshake.state is not State.CONNECTED or self._handshake.schedule is None:
             raise TLSUsageError("the exporter is available once the handshake completed")
         return self._handshake.schedule.export(label, context, length)
+
+    def export_early_keying_material(self, label: bytes, context: bytes, length: int) -> bytes:
+        """The early exporter (RFC 8446 section 7.5), keyed by the PSK and the ClientHello.
+
+        Defined when the server took the first PSK the client offered (a resumption or
+        an external PSK) without a HelloRetryRequest: from the ServerHello on.
+        """
+        self._life.check(initiated=False)
+        schedule = self._handshake.schedule
+        if schedule is None or not schedule.early_exporter_master_secret:
+            raise TLSUsageError("no early exporter: the first PSK offered was not taken")
+        return schedule.export(label, context, length, early=True)
 
     def _log_key(self, label: str, secret: bytes) -> None:
         if self.config.log_keys:  # to the hook or SSLKEYLOGFILE, never to a logger

@@ -104,6 +104,19 @@ def hmac_sha(algorithm: hashes.HashAlgorithm, key: bytes, data: bytes) -> bytes:
     return h.finalize()
 
 
+def seal(key: bytes, nonce: bytes, data: bytes, aad: bytes) -> bytes:
+    """AES-256-GCM encryption (session tickets, :mod:`siotls.core.tickets`)."""
+    return AESGCM(key).encrypt(nonce, data, aad)
+
+
+def unseal(key: bytes, nonce: bytes, data: bytes, aad: bytes) -> bytes | None:
+    """AES-256-GCM decryption; ``None`` when the data was not sealed under ``key``."""
+    try:
+        return AESGCM(key).decrypt(nonce, data, aad)
+    except InvalidTag:
+        return None
+
+
 # ---------------------------------------------------------------------------
 # Key exchange (RFC 8446 section 4.2.8, draft-ietf-tls-ecdhe-mlkem)
 # ---------------------------------------------------------------------------

@@ -61,6 +61,8 @@ def certificate_verify_content(side: str, transcript_hash: bytes) -> bytes:
 
 class Handshake:
     side: ClassVar[Literal["client", "server"]]
+    #: A server's NewSessionTickets wait for its first application data.
+    tickets_due = False
 
     def __init__(self, config: TLSConfiguration, records: RecordLayer,
                  nconfig: TLSNegotiatedConfiguration, keylog: KeyLog) -> None:
@@ -244,7 +246,16 @@ class Handshake:
     def send_finished(self, base_key: bytes) -> None:
         self.send(Finished(self.key_schedule.finished(base_key)).serialize())
 
+    def _enter_early(self, schedule: KeySchedule) -> None:
+        """The first PSK offered was taken, without HelloRetryRequest: the early exporter
+        (RFC 8446 7.5) is defined, over the ClientHello (already in the transcript)."""
+        schedule.enter_early()
+        self.keylog("EARLY_EXPORTER_SECRET", schedule.early_exporter_master_secret)
+
     # -- after the handshake ----------------------------------------------------
+    def send_session_tickets(self) -> None:
+        """Queue the due NewSessionTickets (servers only, see :attr:`tickets_due`)."""
+
     def enter_application(self) -> None:
         """After the server Finished: derive, log and install the application secrets."""
         schedule = self.key_schedule

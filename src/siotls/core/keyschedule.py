@@ -8,6 +8,7 @@
    PSK ->  HKDF-Extract = Early Secret
                  |
                  +-----> Derive-Secret(., "ext binder" | "res binder", "")
+                 +-----> Derive-Secret(., "e exp master", ClientHello)
                  v
            Derive-Secret(., "derived", "")
                  |
@@ -85,11 +86,12 @@ def finished_verify_data(suite: CipherSuite, base_key: bytes, transcript_hash: b
 class KeySchedule:
     """The secrets of one connection, and its running transcript hash."""
 
-    def __init__(self, suite: CipherSuite) -> None:
+    def __init__(self, suite: CipherSuite, psk: bytes | None = None) -> None:
         self.suite = suite
         self._transcript = crypto.new_hash(suite.hash)
-        zeros = bytes(suite.hash_length)
-        self.early_secret = crypto.hkdf_extract(suite.hash, b"", zeros)  # no PSK
+        # Without a PSK the early secret is HKDF-Extract(0, 0).
+        self.early_secret = crypto.hkdf_extract(
+            suite.hash, b"", bytes(suite.hash_length) if psk is None else psk)
         self.handshake_secret = b""
         self.master_secret = b""
         self.client_handshake_traffic_secret = b""
@@ -98,8 +100,18 @@ class KeySchedule:
         self.server_application_traffic_secret = b""
         self.exporter_master_secret = b""
         self.resumption_master_secret = b""
+        self.early_exporter_master_secret = b""
 
     # -- transcript ------------------------------------------------------------
+    def use_psk(self, psk: bytes) -> None:
+        """Start the ladder from ``psk`` (before :meth:`enter_handshake`)."""
+        self.early_secret = crypto.hkdf_extract(self.suite.hash, b"", psk)
+
+    def binder_key(self, external: bool) -> bytes:
+        """binder_key of the current early secret (RFC 8446 section 7.1)."""
+        label = b"ext binder" if external else b"res binder"
+        return self.derive_secret(self.early_secret, label, self._empty_hash())
+
     def update(self, message: bytes | bytearray | memoryview) -> None:
         """Add a whole handshake message (header included) to the transcript."""
         self._transcript.update(message)
@@ -110,6 +122,12 @@ class KeySchedule:
     def fork_transcript(self) -> hashes.Hash:
         """A copy of the running transcript, to go on separately (post-handshake auth)."""
         return self._transcript.copy()
+
+    def transcript_hash_with(self, extra: bytes | memoryview) -> bytes:
+        """The transcript hash as if ``extra`` were added (a PSK binder's input)."""
+        transcript = self._transcript.copy()
+        transcript.update(extra)
+        return transcript.finalize()
 
     def restart_after_hello_retry(self) -> None:
         """Replace ClientHello1 by a synthetic message_hash (RFC 8446 section 4.4.1).
@@ -132,8 +150,13 @@ class KeySchedule:
     def _empty_hash(self) -> bytes:
         return crypto.new_hash(self.suite.hash).finalize()
 
-    def enter_handshake(self, shared_secret: bytes) -> None:
-        """After ServerHello: derive the handshake traffic secrets."""
+    def enter_handshake(self, shared_secret: bytes | None) -> None:
+        """After ServerHello: derive the handshake traffic secrets.
+
+        ``shared_secret`` is the (EC)DHE secret, ``None`` in psk_ke mode (zeros then).
+        """
+        if shared_secret is None:
+            shared_secret = bytes(self.suite.hash_length)
         derived = self.derive_secret(self.early_secret, b"derived", self._empty_hash())
         self.handshake_secret = crypto.hkdf_extract(self.suite.hash, derived, shared_secret)
         th = self.transcript_hash()
@@ -166,11 +189,17 @@ class KeySchedule:
         """verify_data over the current transcript with ``base_key``'s finished_key."""
         return finished_verify_data(self.suite, base_key, self.transcript_hash())
 
-    def export(self, label: bytes, context: bytes, length: int) -> bytes:
-        """TLS-Exporter (RFC 8446 section 7.5)."""
-        if not self.exporter_master_secret:
-            raise ValueError("the exporter is available once the handshake completed")
-        secret = self.derive_secret(self.exporter_master_secret, label, self._empty_hash())
+    def enter_early(self) -> None:
+        """With the PSK in place and the first ClientHello added: the early exporter."""
+        self.early_exporter_master_secret = self.derive_secret(self.early_secret, b"e exp master")
+
+    def export(self, label: bytes, context: bytes, length: int, *, early: bool = False
+               ) -> bytes:
+        """TLS-Exporter (RFC 8446 section 7.5); ``early``: from the early exporter secret."""
+        master = self.early_exporter_master_secret if early else self.exporter_master_secret
+        if not master:
+            raise ValueError("that exporter secret is not there (yet)")
+        secret = self.derive_secret(master, label, self._empty_hash())
         context_hash = crypto.new_hash(self.suite.hash)
         context_hash.update(context)
         return hkdf_expand_label(self.suite, secret, b"exporter", context_hash.finalize(), length)

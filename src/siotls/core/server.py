@@ -7,11 +7,16 @@ CertificateVerify, Finished) is queued at once. When the client's key shares
 are all unusable, a HelloRetryRequest goes out instead and the server waits
 for the second ClientHello in START. The server keeps what it needs about the
 first ClientHello in memory (it is not stateless), so it sends no cookie.
+
+A ClientHello with pre_shared_key goes through :func:`siotls.core.psk.choose`
+first: with a PSK accepted, the flight is ServerHello (+ pre_shared_key),
+EncryptedExtensions and Finished only. Session tickets
+(:mod:`siotls.core.tickets`) go out with the server's first application data.
 """
 
 from __future__ import annotations
 
-from siotls.core import certificates, compression, credentials, crypto, ocsp, rawkeys
+from siotls.core import certificates, compression, credentials, crypto, ocsp, psk, rawkeys
 from siotls.core import extensions as ext
 from siotls.core.config import (
     TLSConfiguration,
@@ -44,12 +49,15 @@ from siotls.core.negotiation import (
 from siotls.core.pha import ServerPostHandshakeAuth
 from siotls.core.record import RecordLayer
 from siotls.core.state import State
+from siotls.core.tickets import TicketKeys, new_session_ticket, process_ticket_keys
 from siotls.iana import (
     CertificateType,
     CipherSuites,
+    ContentType,
     ExtensionType,
     HandshakeType,
     NamedGroup,
+    PskKeyExchangeMode,
     SignatureScheme,
     TLSVersion,
 )
@@ -73,7 +81,7 @@ class ServerHandshake(Handshake):
             HandshakeType.CERTIFICATE_VERIFY: self.on_certificate_verify,
             HandshakeType.FINISHED: self.on_finished,
         })
-        assert config.private_key is not None
+        # A server may live on external PSKs only: no certificate chain then.
         self.chain: credentials.CertificateChain | None = None  # chosen per ClientHello
         self.hello_retry_group: int | None = None
         self.hello_retry_suite: int | None = None
@@ -81,6 +89,8 @@ class ServerHandshake(Handshake):
         #: (server type, client type, EncryptedExtensions entries), RFC 7250
         self.certificate_types: tuple[int, int, dict[int, bytes]] = (
             CertificateType.X509, CertificateType.X509, {})
+        #: when the session's certificates were exchanged, if this is a resumption
+        self.authenticated_at: float | None = None
         self.client_record_size_limit: int | None = None
         self.client_compression: list[int] = []
         self.ocsp_requested = False  # the client's status_request asks for OCSP
@@ -113,37 +123,31 @@ class ServerHandshake(Handshake):
             raise IllegalParameter("pre_shared_key is not the last extension")
         if self.first_client_hello is not None:
             self._check_second_client_hello(ch)
-
-        suite = select_cipher_suite(config.cipher_suites, ch.cipher_suites)
         if ET.SERVER_NAME in exts:
             self.nconfig.server_name = ext.decode_server_name(exts[ET.SERVER_NAME])
         self.nconfig.peer_cipher_suites = tuple(ch.cipher_suites)
-        if ET.SIGNATURE_ALGORITHMS not in exts:
-            raise MissingExtension("the ClientHello has no signature_algorithms")
-        offered = ext.decode_signature_algorithms(exts[ET.SIGNATURE_ALGORITHMS])
-        self.certificate_types = rawkeys.server_choice(
-            config, exts, config.require_peer_authentication or config.request_peer_authentication)
-        if self.certificate_types[0] == CertificateType.RAW_PUBLIC_KEY:
-            scheme = rawkeys.raw_key_scheme(config, offered)
-            if scheme is None:
-                raise HandshakeFailure("no signature scheme in common for our raw public key")
-        else:
-            self.chain, scheme = credentials.select_server_chain(
-                config.all_certificate_chains, config.signature_algorithms,
-                server_name=self.nconfig.server_name, offered=offered,
-                offered_cert=ext.decode_signature_algorithms(exts[ET.SIGNATURE_ALGORITHMS_CERT])
-                if ET.SIGNATURE_ALGORITHMS_CERT in exts else None,
-                sni_callback=config.sni_callback, strict_sni=config.strict_sni)
         self.pha.on_client_hello(exts)
         if ET.STATUS_REQUEST in exts:
             self.ocsp_requested = ocsp.decode_status_request(exts[ET.STATUS_REQUEST])
-        if ET.SUPPORTED_GROUPS not in exts or ET.KEY_SHARE not in exts:
-            raise MissingExtension("the ClientHello lacks supported_groups or key_share")
-        supported_groups = ext.decode_supported_groups(exts[ET.SUPPORTED_GROUPS])
-        key_shares = dict(ext.decode_key_share_ch(exts[ET.KEY_SHARE]))
-        if not set(key_shares) <= set(supported_groups):
-            raise IllegalParameter("a key_share for a group missing from supported_groups")
-        group, hello_retry = select_group(config.key_exchanges, supported_groups, list(key_shares))
+        choice = self._choose_psk(ch, raw) if ET.PRE_SHARED_KEY in exts else None
+
+        if choice is not None:  # no certificate in a PSK handshake
+            suite, scheme = choice.suite, None
+        else:
+            suite = self.hello_retry_suite or select_cipher_suite(
+                config.cipher_suites, ch.cipher_suites)
+            scheme = self._select_chain(exts)
+        group, share, hello_retry = None, None, False
+        if choice is None or choice.mode == PskKeyExchangeMode.psk_dhe_ke:
+            if ET.SUPPORTED_GROUPS not in exts or ET.KEY_SHARE not in exts:
+                raise MissingExtension("the ClientHello lacks supported_groups or key_share")
+            supported_groups = ext.decode_supported_groups(exts[ET.SUPPORTED_GROUPS])
+            key_shares = dict(ext.decode_key_share_ch(exts[ET.KEY_SHARE]))
+            if not set(key_shares) <= set(supported_groups):
+                raise IllegalParameter("a key_share for a group missing from supported_groups")
+            group, hello_retry = select_group(
+                config.key_exchanges, supported_groups, list(key_shares))
+            share = key_shares.get(group)
         alpn = None
         if ET.APPLICATION_LAYER_PROTOCOL_NEGOTIATION in exts:
             alpn = select_alpn(config.alpn, ext.decode_alpn(
@@ -163,13 +167,61 @@ class ServerHandshake(Handshake):
         if hello_retry:
             if self.first_client_hello is not None:
                 raise IllegalParameter("the second ClientHello still lacks a usable key share")
+            assert group is not None
             self._send_hello_retry_request(ch, raw, suite, group)
             return
+        if choice is not None:  # not before: a HelloRetryRequest may change the choice
+            self._adopt_psk(choice)
         self.nconfig.cipher_suite = CipherSuites(suite)
-        self.nconfig.key_exchange = NamedGroup(group)
-        self.nconfig.signature_algorithm = SignatureScheme(scheme)
+        self.nconfig.key_exchange = None if group is None else NamedGroup(group)
+        self.nconfig.signature_algorithm = None if scheme is None else SignatureScheme(scheme)
         self.nconfig.alpn = alpn
-        self._send_server_flight(ch, raw, suite, group, key_shares[group], scheme, alpn)
+        self._send_server_flight(ch, raw, suite, (group, share), scheme, alpn, choice)
+
+    def _select_chain(self, exts: dict[int, bytes]) -> int:
+        """Our certificate chain for this ClientHello; the signature scheme to sign with."""
+        config = self.config
+        if config.private_key is None:
+            raise HandshakeFailure("no PSK the server knows, and it has no certificate")
+        if ET.SIGNATURE_ALGORITHMS not in exts:
+            raise MissingExtension("the ClientHello has no signature_algorithms")
+        offered = ext.decode_signature_algorithms(exts[ET.SIGNATURE_ALGORITHMS])
+        self.certificate_types = rawkeys.server_choice(
+            config, exts, config.require_peer_authentication or config.request_peer_authentication)
+        if self.certificate_types[0] == CertificateType.RAW_PUBLIC_KEY:
+            raw_scheme = rawkeys.raw_key_scheme(config, offered)
+            if raw_scheme is None:
+                raise HandshakeFailure("no signature scheme in common for our raw public key")
+            return raw_scheme
+        self.chain, scheme = credentials.select_server_chain(
+            config.all_certificate_chains, config.signature_algorithms,
+            server_name=self.nconfig.server_name, offered=offered,
+            offered_cert=ext.decode_signature_algorithms(exts[ET.SIGNATURE_ALGORITHMS_CERT])
+            if ET.SIGNATURE_ALGORITHMS_CERT in exts else None,
+            sni_callback=config.sni_callback, strict_sni=config.strict_sni)
+        return scheme
+
+    def _choose_psk(self, ch: ClientHello, raw: bytes) -> psk.PskChoice | None:
+        """The PSK to use (binder checked), or ``None`` (see :mod:`siotls.core.psk`)."""
+        config = self.config
+        return psk.choose(
+            config, ch, raw, schedule=self.schedule, required_suite=self.hello_retry_suite,
+            server_name=self.nconfig.server_name, ticket_keys=self._ticket_keys,
+            now=config.clock())
+
+    def _adopt_psk(self, choice: psk.PskChoice) -> None:
+        """The handshake goes on with ``choice``: the session's state becomes ours."""
+        if choice.ticket is not None:
+            self.authenticated_at = choice.ticket.authenticated_at
+            self.nconfig.session_resumed = True
+            self.nconfig.peer_certificate_chain = choice.ticket.client_certificate_chain
+            self.nconfig.peer_verified = choice.ticket.client_verified
+        else:
+            self.nconfig.psk_identity = choice.identity
+
+    def _ticket_keys(self) -> TicketKeys:
+        config = self.config
+        return config.ticket_keys or process_ticket_keys(config.random_bytes, config.clock())
 
     def _check_second_client_hello(self, ch: ClientHello) -> None:
         """RFC 8446 section 4.1.2: ClientHello2 is ClientHello1 with the asked changes."""
@@ -194,9 +246,6 @@ class ServerHandshake(Handshake):
         shares = ext.decode_key_share_ch(ch.extensions[ET.KEY_SHARE])
         if [group for group, _ in shares] != [self.hello_retry_group]:
             raise IllegalParameter("the second ClientHello does not share the group we asked for")
-        if select_cipher_suite(self.config.cipher_suites, ch.cipher_suites) \
-                != self.hello_retry_suite:
-            raise IllegalParameter("the cipher suite changed after the HelloRetryRequest")
 
     def _send_hello_retry_request(self, ch: ClientHello, raw: bytes, suite: int,
                                   group: int) -> None:
@@ -218,8 +267,9 @@ class ServerHandshake(Handshake):
         self.state = State.START
 
     def _send_server_flight(  # noqa: PLR0917 (the negotiated parameters, spelled out)
-            self, ch: ClientHello, raw: bytes, suite: int, group: int,
-            client_share: bytes, scheme: int, alpn: bytes | None) -> None:
+            self, ch: ClientHello, raw: bytes, suite: int,
+            key_share: tuple[int | None, bytes | None], scheme: int | None,
+            alpn: bytes | None, choice: psk.PskChoice | None) -> None:
         config = self.config
         self.client_random = ch.random
         self.records.skip_unprotected_application_data = False
@@ -227,18 +277,15 @@ class ServerHandshake(Handshake):
             # Early data was only skippable before the second ClientHello (4.2.10):
             # a record failing to decrypt now is bad_record_mac.
             self.records.skip_budget = 0
-        public, shared_secret = crypto.server_key_exchange(
-            group, client_share, config.key_share_generator)
         if self.schedule is None:
             self.schedule = KeySchedule(crypto.CIPHER_SUITES[suite])
         schedule = self.schedule
+        if choice is not None:
+            schedule.use_psk(choice.psk)
         schedule.update(raw)
-        self.send(ServerHello(config.random_bytes(32), ch.legacy_session_id, suite, {
-            ET.KEY_SHARE: ext.encode_key_share_sh(group, public),  # RFC 8448's order
-            ET.SUPPORTED_VERSIONS: TLSVersion.TLS_1_3.to_bytes(2, "big"),
-        }).serialize())
-        if ch.legacy_session_id:
-            self.send_change_cipher_spec()
+        if choice is not None and choice.index == 0 and self.first_client_hello is None:
+            self._enter_early(schedule)
+        shared_secret = self._send_server_hello(ch, suite, key_share, choice)
         schedule.enter_handshake(shared_secret)
         self.keylog("SERVER_HANDSHAKE_TRAFFIC_SECRET", schedule.server_handshake_traffic_secret)
         self.keylog("CLIENT_HANDSHAKE_TRAFFIC_SECRET", schedule.client_handshake_traffic_secret)
@@ -252,15 +299,19 @@ class ServerHandshake(Handshake):
             extensions[ET.SERVER_NAME] = b""
         extensions.update(self.certificate_types[2])
         self.send(EncryptedExtensions(extensions).serialize())
-        asks = config.require_peer_authentication or config.request_peer_authentication
+        # RFC 8446 4.3.2: no CertificateRequest, and 4.4.2: no Certificate, with a PSK.
+        asks = choice is None and (
+            config.require_peer_authentication or config.request_peer_authentication)
         if asks:
             self._send_certificate_request()
-        if self.chain is None:  # a raw public key (RFC 7250)
-            key = config.credentials()[0]
-            self.send_certificate(b"", [rawkeys.spki_of(key)], self.client_compression)
-            self.sign_certificate_verify(key, scheme)
-        else:
-            self._send_chain(scheme)
+        if choice is None:
+            assert scheme is not None
+            if self.chain is None:  # a raw public key (RFC 7250)
+                key = config.credentials()[0]
+                self.send_certificate(b"", [rawkeys.spki_of(key)], self.client_compression)
+                self.sign_certificate_verify(key, scheme)
+            else:
+                self._send_chain(scheme)
         self.send_finished(schedule.server_handshake_traffic_secret)
         self.enter_application()
         self.set_write_key(schedule.server_application_traffic_secret)
@@ -274,6 +325,31 @@ class ServerHandshake(Handshake):
             stapled = {ET.STATUS_REQUEST: ocsp.encode_certificate_status(self.chain.ocsp_response)}
         self.send_certificate(b"", self.chain.certificate_chain, self.client_compression, stapled)
         self.sign_certificate_verify(self.chain.loaded[0], scheme)
+
+    def _send_server_hello(self, ch: ClientHello, suite: int,
+                           key_share: tuple[int | None, bytes | None],
+                           choice: psk.PskChoice | None) -> bytes | None:
+        """Queue the ServerHello; the (EC)DHE shared secret (``None`` in psk_ke mode).
+
+        Its extensions in RFC 8448's order: pre_shared_key, key_share, supported_versions.
+        """
+        config = self.config
+        extensions: dict[int, bytes] = {}
+        if choice is not None:
+            extensions[ET.PRE_SHARED_KEY] = choice.index.to_bytes(2, "big")
+        shared_secret = None
+        group, client_share = key_share
+        if group is not None:
+            assert client_share is not None
+            public, shared_secret = crypto.server_key_exchange(
+                group, client_share, config.key_share_generator)
+            extensions[ET.KEY_SHARE] = ext.encode_key_share_sh(group, public)
+        extensions[ET.SUPPORTED_VERSIONS] = TLSVersion.TLS_1_3.to_bytes(2, "big")
+        self.send(ServerHello(config.random_bytes(32), ch.legacy_session_id, suite,
+                              extensions).serialize())
+        if ch.legacy_session_id:
+            self.send_change_cipher_spec()
+        return shared_secret
 
     def _send_certificate_request(self) -> None:
         """signature_algorithms, certificate_authorities for a small trust store, and
@@ -342,3 +418,25 @@ class ServerHandshake(Handshake):
         schedule.enter_resumption()
         self.set_read_key(schedule.client_application_traffic_secret)
         self.state = State.CONNECTED
+        self.tickets_due = True
+
+    def send_session_tickets(self) -> None:
+        """RFC 8446 4.6.1: the tickets, just before our first application data.
+
+        Not right after the client's Finished: a client that closes without
+        reading would leave them unread, and its TCP stack would then reset the
+        connection rather than close it (see :mod:`siotls.core.tickets`).
+        """
+        self.tickets_due = False
+        config = self.config
+        count = min(1, config.num_tickets) if self.nconfig.session_resumed \
+            else config.num_tickets
+        if not count:
+            return
+        keys, now = self._ticket_keys(), config.clock()
+        for number in range(count):
+            message = new_session_ticket(
+                config, keys, self.key_schedule, self.nconfig, ticket_nonce=bytes((number,)),
+                now=now, authenticated_at=self.authenticated_at or now)
+            if message is not None:
+                self.records.write(ContentType.HANDSHAKE, message)

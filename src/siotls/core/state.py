@@ -117,7 +117,8 @@ class State(enum.Enum):
 S = State
 CLIENT_TRANSITIONS: dict[State, dict[int, frozenset[State]]] = {
     S.WAIT_SH: {HT.SERVER_HELLO: frozenset({S.WAIT_SH, S.WAIT_EE})},  # WAIT_SH again after HRR
-    S.WAIT_EE: {HT.ENCRYPTED_EXTENSIONS: frozenset({S.WAIT_CERT_CR})},
+    # WAIT_FINISHED directly when a PSK was accepted
+    S.WAIT_EE: {HT.ENCRYPTED_EXTENSIONS: frozenset({S.WAIT_CERT_CR, S.WAIT_FINISHED})},
     S.WAIT_CERT_CR: {
         HT.CERTIFICATE: frozenset({S.WAIT_CV}),
         HT.COMPRESSED_CERTIFICATE: frozenset({S.WAIT_CV}),
