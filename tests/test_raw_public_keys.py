@@ -285,3 +285,43 @@ def test_gnutls_cli_gets_our_raw_public_key(tmp_path: Path, key_type: str) -> No
         proc.write(b"hello from gnutls\n")
         assert read_until(sock, conn, b"\n") == b"hello from gnutls\n"
     assert rawkeys.normalize_spki(spki) == spki
+
+
+def test_post_handshake_auth_with_a_raw_key() -> None:
+    """RFC 7250 negotiated for the client: a post-handshake answer is the raw key too."""
+    server_key, server_spki = keypair()
+    client_key, client_spki = keypair("ed25519")
+    client = TLSConfiguration("client", peer_public_keys=[server_spki], private_key=client_key,
+                              send_raw_public_key=True, post_handshake_auth=True)
+    server = raw_server(server_key, peer_public_keys=[client_spki],
+                        request_peer_authentication=True)
+    c, s = connected(client, server)
+    assert s.nconfig.peer_certificate_type == "raw_public_key"
+    s.request_client_certificate()
+    flow(s, c)
+    flow(c, s)
+    assert not s.client_certificate_pending
+    assert s.nconfig.post_handshake_authentications == 1
+    assert s.nconfig.peer_public_key == client_spki
+    assert s.nconfig.peer_certificate_type == "raw_public_key"
+    # a server that does not know the key refuses the answer
+    stranger = raw_server(server_key, peer_public_keys=[keypair()[1], client_spki],
+                          request_peer_authentication=True)
+    c, s = connected(client, stranger)
+    object.__setattr__(s.config, "peer_public_keys", (keypair()[1],))  # forget the client
+    s.request_client_certificate()
+    flow(s, c)
+    with pytest.raises(CertificateUnknown):
+        flow(c, s)
+
+
+def test_raw_client_key_not_asked_for() -> None:
+    """A server that asks no client certificate omits client_certificate_type: fine."""
+    server_key, server_spki = keypair()
+    client = TLSConfiguration("client", peer_public_keys=[server_spki], private_key=keypair()[0],
+                              send_raw_public_key=True)
+    assert rawkeys.client_check(client, {ExtensionType.SERVER_CERTIFICATE_TYPE: b"\x02"}) \
+        == (CertificateType.RAW_PUBLIC_KEY, CertificateType.X509)
+    c, s = connected(client, raw_server(server_key))
+    assert c.is_connected()
+    assert s.nconfig.peer_certificate_type is None

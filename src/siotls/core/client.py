@@ -316,6 +316,7 @@ class ClientHandshake(Handshake):
         if ET.RECORD_SIZE_LIMIT in ee.extensions:
             self._on_record_size_limit(ee.extensions[ET.RECORD_SIZE_LIMIT])
         self.certificate_types = rawkeys.client_check(self.config, ee.extensions)
+        self.client_certificate_type = self.certificate_types[1]
         if ET.SUPPORTED_GROUPS in ee.extensions:  # the server's preference, for next time
             ext.decode_supported_groups(ee.extensions[ET.SUPPORTED_GROUPS])
         self.key_schedule.update(raw)

@@ -61,6 +61,8 @@ def certificate_verify_content(side: str, transcript_hash: bytes) -> bytes:
 
 class Handshake:
     side: ClassVar[Literal["client", "server"]]
+    #: RFC 7250: what the client authenticates with (X509 unless negotiated)
+    client_certificate_type: int = 0
     #: A server's NewSessionTickets wait for its first application data.
     tickets_due = False
 

@@ -32,7 +32,9 @@ leaves them as they were and the application decides.
 Each exchange has its own transcript: the handshake's (through the client
 Finished) forked, then the CertificateRequest, Certificate and
 CertificateVerify of this exchange (RFC 8446 section 4.4). The Finished's base
-key is the current client_application_traffic_secret_N. The messages travel
+key is the current client_application_traffic_secret_N. When the handshake
+negotiated raw public keys for the client (RFC 7250), the answer is the raw key
+and the server checks it against its ``peer_public_keys``. The messages travel
 under the application traffic keys, as KeyUpdate does.
 
     struct {
@@ -49,9 +51,10 @@ import enum
 import hmac
 from typing import TYPE_CHECKING
 
-from siotls.core import certificates, credentials, crypto
+from siotls.core import certificates, credentials, crypto, rawkeys
 from siotls.core import extensions as ext
 from siotls.core.errors import (
+    BadCertificate,
     DecryptError,
     IllegalParameter,
     MissingExtension,
@@ -68,8 +71,8 @@ from siotls.core.messages import (
     parse_certificate_request,
     parse_finished,
 )
+from siotls.iana import CertificateType, SignatureScheme
 from siotls.iana import ExtensionType as ET
-from siotls.iana import SignatureScheme
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -142,21 +145,33 @@ class ClientPostHandshakeAuth:
         exchange.update(raw)
         self._answer(exchange, schemes=schemes, authorities=authorities)
 
-    def _answer(self, exchange: _Exchange, *, schemes: list[int],
-                authorities: list[bytes] | None) -> None:
-        handshake = self.handshake
-        config = handshake.config
+    def _credentials(self, schemes: list[int], authorities: list[bytes] | None
+                     ) -> tuple[list[bytes], crypto.PrivateKey | None, int]:
+        """What we answer with: (certificates or raw key, private key, scheme), or nothing."""
+        config = self.handshake.config
+        if self.handshake.client_certificate_type == CertificateType.RAW_PUBLIC_KEY:
+            scheme = rawkeys.raw_key_scheme(config, schemes)
+            if scheme is None:
+                return [], None, 0
+            key = config.credentials()[0]
+            return [rawkeys.spki_of(key)], key, scheme
         chosen = credentials.select_client_chain(
             config.all_certificate_chains, config.signature_algorithms,
             requested=schemes, authorities=authorities)
-        entries = [] if chosen is None else [
-            CertificateEntry(der) for der in chosen[0].certificate_chain]
-        messages = [Certificate(exchange.context, entries).serialize()]
+        if chosen is None:
+            return [], None, 0
+        return list(chosen[0].certificate_chain), chosen[0].loaded[0], chosen[1]
+
+    def _answer(self, exchange: _Exchange, *, schemes: list[int],
+                authorities: list[bytes] | None) -> None:
+        handshake = self.handshake
+        entries, key, scheme = self._credentials(schemes, authorities)
+        messages = [Certificate(exchange.context, [
+            CertificateEntry(data) for data in entries]).serialize()]
         exchange.update(messages[0])
-        if chosen is not None:
-            chain, scheme = chosen
+        if key is not None:
             messages.append(handshake.certificate_verify(
-                chain.loaded[0], scheme, exchange.transcript_hash()))
+                key, scheme, exchange.transcript_hash()))
             exchange.update(messages[-1])
             handshake.nconfig.signature_algorithm = SignatureScheme(scheme)
         messages.append(Finished(exchange.finished()).serialize())
@@ -201,14 +216,16 @@ class ServerPostHandshakeAuth:
         config = handshake.config
         if not self.offered:
             raise TLSUsageError("the client did not offer post_handshake_auth")
-        if config.truststore is None:
+        raw = handshake.client_certificate_type == CertificateType.RAW_PUBLIC_KEY
+        if config.truststore is None and not raw:
             raise TLSUsageError("request_client_certificate() needs a truststore in the "
                                 "configuration, to verify the certificate")
         if self.pending:
             raise TLSUsageError("a client certificate request is already pending")
         extensions: dict[int, bytes] = {
             ET.SIGNATURE_ALGORITHMS: ext.encode_u16_list(config.signature_algorithms)}
-        authorities = credentials.encode_certificate_authorities(config.truststore)
+        authorities = None if config.truststore is None or raw else \
+            credentials.encode_certificate_authorities(config.truststore)
         if authorities is not None:
             extensions[ET.CERTIFICATE_AUTHORITIES] = authorities
         context = config.random_bytes(CONTEXT_LENGTH)
@@ -238,19 +255,25 @@ class ServerPostHandshakeAuth:
             return
         handshake = self.handshake
         chain = tuple(entry.cert_data for entry in certificate.certificate_list)
-        assert handshake.config.truststore is not None
-        self._path = certificates.verify_chain(handshake.config.truststore, chain,
-                                               purpose="client", moment=handshake.now())
+        # The new key checks this CertificateVerify (and any later one).
+        if handshake.client_certificate_type == CertificateType.RAW_PUBLIC_KEY:  # RFC 7250
+            if len(chain) != 1:
+                raise BadCertificate("a raw public key Certificate holds one entry",
+                                     reason="malformed")
+            handshake.peer_public_key, handshake.peer_key_kind = rawkeys.accept_public_key(
+                chain[0], handshake.config.peer_public_keys)
+        else:
+            assert handshake.config.truststore is not None
+            self._path = certificates.verify_chain(handshake.config.truststore, chain,
+                                                   purpose="client", moment=handshake.now())
+            handshake.peer_public_key, handshake.peer_key_kind = crypto.certificate_public_key(
+                self._path.leaf)
         self._chain = chain
         self._step = _Step.CERTIFICATE_VERIFY
 
     def on_certificate_verify(self, body: memoryview, raw: bytes) -> None:
         exchange = self._expect(_Step.CERTIFICATE_VERIFY, "CertificateVerify")
-        assert self._path is not None
         handshake = self.handshake
-        # The new certificate's key checks this CertificateVerify (and any later one).
-        handshake.peer_public_key, handshake.peer_key_kind = crypto.certificate_public_key(
-            self._path.leaf)
         handshake.check_certificate_verify(body, raw, exchange.transcript_hash())
         exchange.update(raw)
         self._step = _Step.FINISHED
@@ -265,6 +288,8 @@ class ServerPostHandshakeAuth:
             handshake.accept_peer_certificate(self._path.leaf, self._chain, verified=True)
             handshake.nconfig.peer_chain_validator = self._path.validator
             handshake.nconfig.peer_verified_path = tuple(self._path)
+        elif self._chain:  # a raw public key, checked on arrival
+            handshake.accept_raw_public_key(self._chain)
         handshake.nconfig.post_handshake_authentications += 1
         self._step, self._exchange, self._chain, self._path = _Step.IDLE, None, (), None
 

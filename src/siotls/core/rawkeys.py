@@ -215,10 +215,10 @@ def client_check(config: TLSConfiguration, ee: dict[int, bytes]) -> tuple[int, i
     elif config.peer_public_keys and config.truststore is None:
         raise UnsupportedCertificate("the server sends a certificate; we accept raw public "
                                      "keys only", reason="certificate_type")
-    client_type: int = CT.X509
+    client_type: int = CT.X509  # absent: X.509, if a certificate is asked for at all
     if ET.CLIENT_CERTIFICATE_TYPE in ee:
         client_type = decode_type(ee[ET.CLIENT_CERTIFICATE_TYPE], "client_certificate_type")
-    if client_type not in (_we_send(config) if config.send_raw_public_key else [CT.X509]):
-        raise IllegalParameter(f"the server chose client certificate type {client_type}, "
-                               "never offered")
+        if not config.send_raw_public_key or client_type not in _we_send(config):
+            raise IllegalParameter(f"the server chose client certificate type {client_type}, "
+                                   "never offered")
     return server_type, client_type

@@ -188,6 +188,7 @@ class ServerHandshake(Handshake):
         offered = ext.decode_signature_algorithms(exts[ET.SIGNATURE_ALGORITHMS])
         self.certificate_types = rawkeys.server_choice(
             config, exts, config.require_peer_authentication or config.request_peer_authentication)
+        self.client_certificate_type = self.certificate_types[1]
         if self.certificate_types[0] == CertificateType.RAW_PUBLIC_KEY:
             raw_scheme = rawkeys.raw_key_scheme(config, offered)
             if raw_scheme is None:
