@@ -284,3 +284,28 @@ def test_python_ssl_server_asks_a_siotls_client(files: Files) -> None:
     assert read_all(pair.server) == b"y"
     assert pair.server.getpeercert(binary_form=True) == CLIENT_LEAF.cert_der
     assert HOST
+
+
+def test_post_handshake_auth_on_sslsocket(files: Files) -> None:
+    """A siotls SSLSocket server asks a Python ssl client after the handshake, then reads."""
+    server = compat_server(truststore=CA.truststore())
+
+    def serve(listener: socket.socket) -> tuple[Any, Any]:
+        sock, _ = listener.accept()
+        with server.wrap_socket(sock, server_side=True) as tls:
+            tls.settimeout(TIMEOUT)
+            before = tls.getpeercert(True)
+            tls.verify_client_post_handshake()
+            tls.sendall(b"go")
+            assert tls.recv(4) == b"done"  # the answer came before this data
+            return before, tls.getpeercert(True)
+
+    peer = Peer(serve)
+    stdlib = files.stdlib_client(True)
+    stdlib.post_handshake_auth = True
+    with peer.connect() as raw, stdlib.wrap_socket(raw, server_hostname="localhost") as tls:
+        assert tls.recv(2) == b"go"
+        tls.sendall(b"done")
+        before, after = peer.join()
+    assert before is None
+    assert after == CLIENT_LEAF.cert_der
