@@ -4,12 +4,14 @@ interactive ``c`` command)."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from certs import CA, Leaf, make_ca, write_pem_files
+from gnutls_peer import gnutls_cli
 from helpers import flow, handshake
 from internals import internals
 from openssl_peer import (
@@ -279,3 +281,25 @@ def test_openssl_s_server_requests_after_the_handshake(tmp_path: Path) -> None:
         proc.wait_for(b"pong")
         proc.wait_for(rb"depth=0 O = siotls tests, CN = client\.test\s+verify return:1")
         assert conn.is_connected()
+
+
+@pytest.mark.skipif(shutil.which("gnutls-cli") is None, reason="no gnutls-cli on PATH")
+def test_gnutls_cli_post_handshake_auth(tmp_path: Path) -> None:
+    """``gnutls-cli --post-handshake-auth`` answers a siotls server's request."""
+    cert_file, key_file, ca_file = write_pem_files(tmp_path, client_leaf(), root())
+    with listener() as (lsock, port), \
+            gnutls_cli(port, "--x509cafile", ca_file, "--sni-hostname", "localhost",
+                       "--verify-hostname", "localhost", "--post-handshake-auth",
+                       "--x509certfile", cert_file, "--x509keyfile", key_file) as proc, \
+            accept(lsock) as sock:
+        conn = TLSConnection(server_config())
+        run_server(sock, conn)
+        assert conn.nconfig.post_handshake_auth
+        conn.request_client_certificate()
+        conn.send_data(b"who are you?\n")
+        drive(sock, conn, lambda: True)  # flushes
+        proc.wait_for(b"who are you?")
+        proc.write(b"me\n")
+        assert read_until(sock, conn, b"me\n").endswith(b"me\n")
+        assert not conn.client_certificate_pending
+        assert conn.nconfig.peer_certificate_chain[0] == client_leaf().cert_der
