@@ -1,6 +1,7 @@
 """Post-handshake client authentication (RFC 8446 section 4.6.2; siotls.core.pha):
-in memory, with ``openssl s_client -enable_pha`` and ``openssl s_server`` (its
-interactive ``c`` command)."""
+in memory, with ``openssl s_client -enable_pha``, ``openssl s_server`` (its
+interactive ``c`` command) and ``gnutls-cli --post-handshake-auth``. Python's ssl
+on either side: tests/test_compat_certs.py."""
 
 from __future__ import annotations
 
