@@ -119,7 +119,7 @@ class KeySchedule:
     def transcript_hash(self) -> bytes:
         return self._transcript.copy().finalize()
 
-    def fork_transcript(self) -> hashes.Hash:
+    def fork_transcript(self) -> hashes.HashContext:
         """A copy of the running transcript, to go on separately (post-handshake auth)."""
         return self._transcript.copy()
 

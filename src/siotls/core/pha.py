@@ -94,7 +94,7 @@ class _Exchange:
     def __init__(self, handshake: Handshake, context: bytes) -> None:
         self.handshake = handshake
         self.context = context
-        self._transcript: hashes.Hash = handshake.key_schedule.fork_transcript()
+        self._transcript: hashes.HashContext = handshake.key_schedule.fork_transcript()
 
     def update(self, message: bytes) -> None:
         self._transcript.update(message)
