@@ -1,28 +1,17 @@
 """OCSP stapling (RFC 8446 section 4.4.2.1, RFC 6066 section 8; siotls.core.ocsp):
-the server staples, the client asks, exposes and checks; in memory, with
-``openssl s_client -status`` and ``openssl s_server -status_file``."""
+the server staples, the client asks, exposes and checks; in memory; against
+``openssl s_client -status`` and ``openssl s_server -status_file``: test_ocsp_interop.py."""
 
 from __future__ import annotations
 
 import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from certs import CA, Leaf, make_ca, utcnow, write_pem_files
+from certs import CA, Leaf, make_ca, utcnow
 from helpers import flow, handshake
 from ocsp_responses import delegated_responder, ocsp_response, unsuccessful_response
-from openssl_peer import (
-    accept,
-    connect,
-    listener,
-    requires_openssl,
-    run_client,
-    run_server,
-    s_client,
-    s_server,
-)
 from siotls import CertificateChain, TLSConfiguration, TLSConnection
 from siotls.core import ocsp
 from siotls.core.errors import BadCertificateStatusResponse, DecodeError, TLSPeerAlert
@@ -248,61 +237,6 @@ def test_configuration_checks() -> None:
         client_config("sometimes")
     with pytest.raises(ValueError):
         CertificateChain(leaf().key_der, leaf().chain_der, ocsp_response=b"junk")
-
-
-# ------------------------------------------------------------------- real peers
-
-
-@requires_openssl
-@pytest.mark.openssl
-@pytest.mark.parametrize("status", ["good", "revoked"])
-def test_openssl_s_client_status(tmp_path: Path, status: str) -> None:
-    """``openssl s_client -status`` reads the response a siotls server staples."""
-    _, _, ca_file = write_pem_files(tmp_path, leaf(), root())
-    config = server_config(ocsp_response(leaf(), status=status))  # type: ignore[arg-type]
-    with listener() as (lsock, port), \
-            s_client(port, "-CAfile", ca_file, "-status", "-servername", "localhost") as proc, \
-            accept(lsock) as sock:
-        run_server(sock, TLSConnection(config))
-        proc.wait_for(rb"OCSP Response Status: successful")
-        proc.wait_for(f"Cert Status: {status}".encode())
-        proc.wait_for(rb"Verify return code: 0 \(ok\)")
-
-
-@requires_openssl
-@pytest.mark.openssl
-def test_openssl_s_client_without_status_gets_none(tmp_path: Path) -> None:
-    _, _, ca_file = write_pem_files(tmp_path, leaf(), root())
-    config = server_config(ocsp_response(leaf()))
-    with listener() as (lsock, port), \
-            s_client(port, "-CAfile", ca_file, "-servername", "localhost") as proc, \
-            accept(lsock) as sock:
-        run_server(sock, TLSConnection(config))
-        proc.wait_for(rb"Verify return code: 0 \(ok\)")
-        assert b"OCSP response" not in proc.output
-
-
-@requires_openssl
-@pytest.mark.openssl
-@pytest.mark.parametrize(("status", "mode"), [("good", "require"), ("revoked", "request"),
-                                              ("revoked", "check")])
-def test_openssl_s_server_status_file(tmp_path: Path, status: str, mode: str) -> None:
-    """A siotls client reads (and checks) what ``openssl s_server -status_file`` staples."""
-    cert_file, key_file, _ = write_pem_files(tmp_path, leaf(), root())
-    response = ocsp_response(leaf(), status=status)  # type: ignore[arg-type]
-    status_file = tmp_path / "ocsp.der"
-    status_file.write_bytes(response)
-    with s_server(cert_file, key_file, "-status_file", status_file) as (_, port), \
-            connect(port) as sock:
-        conn = TLSConnection(client_config(mode), server_hostname="localhost")
-        if mode == "check":
-            with pytest.raises(BadCertificateStatusResponse) as info:
-                run_client(sock, conn)
-            assert info.value.reason == "ocsp_revoked"
-            return
-        run_client(sock, conn)
-        assert conn.nconfig.peer_ocsp_response == response
-        assert conn.nconfig.peer_ocsp_status == status
 
 
 def test_stapled_response_in_a_compressed_certificate() -> None:
