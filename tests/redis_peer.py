@@ -39,11 +39,12 @@ class RedisServer:
 
 
 @contextlib.contextmanager
-def redis_server(directory: Path) -> Iterator[RedisServer]:
-    """A fresh, empty redis-server on 127.0.0.1 (its files, if any, in ``directory``)."""
+def redis_server(directory: Path, port: int | None = None) -> Iterator[RedisServer]:
+    """A fresh, empty redis-server on 127.0.0.1 (its files, if any, in ``directory``), on
+    ``port`` (a restart) or a free port."""
     assert REDIS_SERVER is not None
-    for _attempt in range(BIND_ATTEMPTS):
-        port = free_port()
+    for _attempt in range(BIND_ATTEMPTS if port is None else 1):
+        port = port or free_port()
         process = PeerProcess([REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1",
                                "--save", "", "--appendonly", "no", "--dir", directory,
                                "--maxmemory-policy", "noeviction"])
@@ -55,4 +56,4 @@ def redis_server(directory: Path) -> Iterator[RedisServer]:
                 return
         finally:
             process.stop()
-    raise AssertionError(f"redis-server found no free port in {BIND_ATTEMPTS} attempts")
+    raise AssertionError(f"redis-server could not bind a port ({port} last)")

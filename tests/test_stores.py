@@ -23,6 +23,7 @@ from siotls.stores import (
     MemoryStrikeRegister,
     StrikeRegister,
     TicketKeySource,
+    ask,
 )
 from siotls.stores.strikes import DEFAULT_WINDOW, MEMORY_BYTES_PER_ENTRY
 from siotls.tickets import read_key_file, rotate_key_file
@@ -126,6 +127,13 @@ def test_bad_configuration() -> None:
         MemoryStrikeRegister(window=0)
     with pytest.raises(ValueError, match="max_entries"):
         MemoryStrikeRegister(max_entries=0)
+
+
+@pytest.mark.asyncio
+async def test_an_async_adapter_asks_a_memory_register() -> None:
+    register, _ = ready_register()
+    assert await ask(register, b"k", 10)
+    assert not await ask(register, b"k", 10)
 
 
 def test_threads_racing_on_one_key_accept_it_once() -> None:

@@ -16,7 +16,7 @@ import redis.asyncio
 from fleet import CA, LEAF, Clock, first_session, resumes
 from helpers import server_config
 from redis_peer import REDIS_SERVER, RedisServer, redis_server
-from siotls.stores import AsyncStrikeRegister, AsyncTicketKeySource, TicketKeySource
+from siotls.stores import AsyncStrikeRegister, AsyncTicketKeySource, TicketKeySource, ask
 from siotls.stores.keys import key_to_bytes
 from siotls.stores.redis import (
     AsyncRedisStrikeRegister,
@@ -124,17 +124,46 @@ def test_racing_machines_accept_a_key_once(client: redis.Redis, server: RedisSer
     assert answers.count(True) == 50 and answers.count(False) == 5 * 50
 
 
-def test_redis_down_fails_closed(tmp_path: Path) -> None:
+def test_redis_down_fails_closed(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     with redis_server(tmp_path) as own:
         c = redis.Redis.from_url(own.url, socket_timeout=2, socket_connect_timeout=2)
         clock = started(c, Clock(time.time()))
         strikes = register(c, clock)
         assert strikes.check_and_record(b"before", 10)
+        assert strikes.last_error is None
         own.stop()
-        assert not strikes.check_and_record(b"after", 10)
-        assert strikes.stats.unavailable == 1
+        with caplog.at_level("WARNING", logger="siotls.stores"):
+            assert not strikes.check_and_record(b"after", 10)
+            assert not strikes.check_and_record(b"again", 10)
+        assert strikes.stats.unavailable == 2
         assert isinstance(strikes.last_error, redis.ConnectionError)
+        assert len(caplog.records) == 1  # once per outage, not once per handshake
+        assert "0-RTT refused" in caplog.records[0].getMessage()
         c.close()
+
+
+def test_redis_restarted_empty_waits_a_window(tmp_path: Path,
+                                             caplog: pytest.LogCaptureFixture) -> None:
+    """A real restart without persistence: the strikes are gone, so is the start mark,
+    and the fleet waits a window before 0-RTT again (RFC 8446 8.2)."""
+    clock = Clock(time.time())
+    with redis_server(tmp_path) as own:
+        c = redis.Redis.from_url(own.url, socket_timeout=2, socket_connect_timeout=2)
+        strikes = register(c, started(c, clock))
+        assert strikes.check_and_record(b"seen", 20)
+        port = own.port
+    with caplog.at_level("WARNING", logger="siotls.stores"):
+        assert not strikes.check_and_record(b"during", 20)  # down: refused
+        with redis_server(tmp_path, port) as again:
+            assert again.port == port
+            assert not strikes.check_and_record(b"seen", 20)  # forgotten, but not ready
+            assert strikes.started_at == clock.now and strikes.last_error is None
+            clock.now += 20
+            assert strikes.check_and_record(b"after", 20)
+    assert [r.getMessage().split(" (")[0] for r in caplog.records] == [
+        "strike register unavailable", "strike register available again"]
+    assert strikes.stats.not_ready == 1 and strikes.stats.unavailable == 1
+    c.close()
 
 
 def test_malformed_start_mark_fails_closed(client: redis.Redis) -> None:
@@ -163,6 +192,8 @@ async def test_async_register(client: redis.Redis, server: RedisServer) -> None:
         assert isinstance(strikes, AsyncStrikeRegister)
         assert await strikes.check_and_record(b"k", 10)
         assert not await strikes.check_and_record(b"k", 10)
+        assert await ask(strikes, b"k2", 10)
+        assert not await ask(strikes, b"k2", 10)
         assert not register(client, clock).check_and_record(b"k", 10)  # shared with sync
 
 

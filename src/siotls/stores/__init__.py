@@ -20,7 +20,8 @@ from siotls.stores.strikes import (
     MemoryStrikeRegister,
     StrikeRegister,
     StrikeStats,
+    ask,
 )
 
 __all__ = ["AsyncStrikeRegister", "AsyncTicketKeySource", "KeyFileSource",
-           "MemoryStrikeRegister", "StrikeRegister", "StrikeStats", "TicketKeySource"]
+           "MemoryStrikeRegister", "StrikeRegister", "StrikeStats", "TicketKeySource", "ask"]

@@ -31,7 +31,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from siotls.core.tickets import DEFAULT_KEEP, KEY_ID_LENGTH, KEY_LENGTH, TicketKey, TicketKeys
 from siotls.tickets import read_key_file, rotate_key_file
@@ -137,3 +137,8 @@ class KeyFileSource:
         key = rotate_key_file(self.path, keep or self.keep, self._random_bytes)
         self.refresh()
         return key
+
+
+if TYPE_CHECKING:  # the source conforms to its protocol (mypy checks this)
+    def _conforms(source: KeyFileSource) -> TicketKeySource:
+        return source

@@ -39,7 +39,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 import redis.asyncio
@@ -47,6 +47,10 @@ import redis.asyncio
 from siotls.core.tickets import DEFAULT_KEEP, TicketKey, TicketKeys
 from siotls.stores.keys import install, key_from_bytes, key_to_bytes
 from siotls.stores.strikes import DEFAULT_WINDOW, WindowRule
+
+if TYPE_CHECKING:
+    from siotls.stores.keys import AsyncTicketKeySource, TicketKeySource
+    from siotls.stores.strikes import AsyncStrikeRegister, StrikeRegister
 
 __all__ = ["AsyncRedisStrikeRegister", "AsyncRedisTicketKeySource", "RedisStrikeRegister",
            "RedisTicketKeySource"]
@@ -90,12 +94,17 @@ class _RedisStrikes(WindowRule):
         if not math.isfinite(started):
             raise ValueError("the start mark is not a time")
         self.started_at = started
+        if self.last_error is not None:
+            logger.warning("strike register available again (%s)", self.prefix)
+            self.last_error = None
         return self.verdict(new=replies[2] is True, ready=self.ready(now))
 
     def _failed(self, exc: BaseException) -> bool:
+        if self.last_error is None:  # once per outage, not once per handshake
+            logger.warning("strike register unavailable (%s), 0-RTT refused until it "
+                           "answers: %r", self.prefix, exc)
         self.last_error = exc
         self.stats.unavailable += 1
-        logger.warning("strike register unavailable, 0-RTT refused: %r", exc)
         return False
 
 
@@ -107,6 +116,11 @@ class RedisStrikeRegister(_RedisStrikes):
     :param prefix: of every Redis key it writes.
     :param window: the longest ttl recorded; no 0-RTT until the register's start
         mark in Redis is one window old.
+
+    :attr:`started_at` is that mark as last read (``-inf`` before the first
+    check), so :meth:`ready` is only a hint here: each check reads the mark.
+    :attr:`last_error` is the error of the last check while Redis fails,
+    ``None`` when it answers.
     """
 
     def __init__(self, client: redis.Redis, *, prefix: bytes = DEFAULT_STRIKE_PREFIX,
@@ -299,3 +313,11 @@ class AsyncRedisTicketKeySource(_RedisKeys):
         fresh = TicketKey.generate(self.random_bytes)
         when = "" if older_than is None else repr(float(older_than))
         return self._rotated(await self._run(*self._call(_ROTATE, fresh, when)), fresh)
+
+
+if TYPE_CHECKING:  # each class conforms to its protocol (mypy checks this)
+    def _conforms(sync: RedisStrikeRegister, asynchronous: AsyncRedisStrikeRegister,
+                  keys: RedisTicketKeySource, async_keys: AsyncRedisTicketKeySource
+                  ) -> tuple[StrikeRegister, AsyncStrikeRegister, TicketKeySource,
+                             AsyncTicketKeySource]:
+        return sync, asynchronous, keys, async_keys

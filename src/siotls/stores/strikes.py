@@ -30,8 +30,9 @@ recorded anyway.
 
 The question is asked with the handshake paused: a register that needs I/O
 (Redis) has an ``async`` form, :class:`AsyncStrikeRegister`; the engine hands
-the caller ``(key, ttl)`` and resumes with the answer. The in-memory register
-never blocks, so the engine may call it inline.
+the caller ``(key, ttl)`` and resumes with the answer; an adapter that may hold
+either form awaits :func:`ask`. The in-memory register never blocks, so the
+engine may call it inline.
 
 :class:`MemoryStrikeRegister` is the default, one per process. Its memory is
 bounded by ``max_entries``; a full register refuses 0-RTT to new keys until
@@ -43,16 +44,18 @@ replay in. Its size per entry is measured in ``bench/bench_stores.py``
 from __future__ import annotations
 
 import heapq
+import inspect
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from siotls.core.errors import TLSUsageError
 
 __all__ = ["DEFAULT_MAX_ENTRIES", "DEFAULT_WINDOW", "MEMORY_BYTES_PER_ENTRY",
-           "AsyncStrikeRegister", "MemoryStrikeRegister", "StrikeRegister", "StrikeStats"]
+           "AsyncStrikeRegister", "MemoryStrikeRegister", "StrikeRegister", "StrikeStats",
+           "ask"]
 
 #: The recording window in seconds: a freshness tolerance of +-10 s (RFC 8446 8.3,
 #: "on the order of ten seconds") lets a ClientHello come back up to 20 s after it
@@ -61,7 +64,8 @@ DEFAULT_WINDOW = 20.0
 #: Entries a :class:`MemoryStrikeRegister` holds by default (about 24 MB).
 DEFAULT_MAX_ENTRIES = 100_000
 #: Measured bytes per entry of a :class:`MemoryStrikeRegister` with 32-byte keys
-#: (CPython 3.11-3.13, 64-bit; ``python bench/bench_stores.py``), rounded up.
+#: (CPython 3.11, 64-bit: 180 to 215 bytes, ``python bench/bench_stores.py``), with room
+#: for the growth steps of the dict and the heap.
 MEMORY_BYTES_PER_ENTRY = 240
 #: The longest key a register takes (a SHA-384 binder is 48 bytes).
 MAX_KEY_LENGTH = 255
@@ -74,7 +78,7 @@ class StrikeStats:
     accepted: int = 0
     #: the key was seen before: a replay (or a client retrying the same ClientHello)
     replayed: int = 0
-    #: refused while the register was younger than its window
+    #: refused while the register was younger than its window (or with no ttl left)
     not_ready: int = 0
     #: refused because the register was full (memory) or the store failed (Redis)
     unavailable: int = 0
@@ -199,3 +203,17 @@ class MemoryStrikeRegister(WindowRule):
         while heap and heap[0][0] <= now:
             _, key = heapq.heappop(heap)
             del expiry[key]
+
+
+async def ask(register: StrikeRegister | AsyncStrikeRegister, key: bytes, ttl: float) -> bool:
+    """``register.check_and_record(key, ttl)``, awaited if the register is asynchronous:
+    what an async adapter answers the engine's pause with, whichever register it holds."""
+    answer = register.check_and_record(key, ttl)
+    if inspect.isawaitable(answer):
+        return await answer
+    return answer
+
+
+if TYPE_CHECKING:  # the register conforms to its protocol (mypy checks this)
+    def _conforms(register: MemoryStrikeRegister) -> StrikeRegister:
+        return register
