@@ -26,7 +26,12 @@ from certs import (
     utcnow,
     write_pem_files,
 )
-from siotls.core.certificates import load_certificate, verify_client_chain, verify_server_chain
+from siotls.core.certificates import (
+    load_certificate,
+    verify_chain,
+    verify_client_chain,
+    verify_server_chain,
+)
 from siotls.core.errors import (
     BadCertificate,
     CertificateExpired,
@@ -163,11 +168,15 @@ def test_server_chain_key_types(ca_type: str, leaf_type: str) -> None:
 
 
 @pytest.mark.parametrize("ca_type", ["ed25519", "ed448"])
-def test_server_chain_eddsa_ca_unsupported(ca_type: str) -> None:
+def test_server_chain_eddsa_ca_pathbuilder(ca_type: str) -> None:
+    """cryptography refuses EdDSA CAs: the chain goes through siotls's path builder."""
     ca = make_ca(ca_type)
     leaf = ca.issue()
-    with pytest.raises(UnsupportedCertificate, match="Forbidden public key algorithm"):
-        verify_server_chain(ca.truststore(), leaf.chain_der, "localhost")
+    path = verify_chain(ca.truststore(), leaf.chain_der, server_name="localhost")
+    assert path.validator == "pathbuilder"
+    assert path == [leaf.cert_der, ca.cert_der]
+    # a web PKI chain keeps going through cryptography
+    assert verify_chain(make_ca().truststore(), make_ca().issue().chain_der).validator == "webpki"
 
 
 @pytest.mark.parametrize("name", ["localhost", "LocalHost", "localhost.", "127.0.0.1", "::1"])
@@ -181,8 +190,10 @@ def test_server_chain_dns_wildcard() -> None:
     ca = make_ca()
     leaf = ca.issue(["*.example.com"])
     assert verify_server_chain(ca.truststore(), leaf.chain_der, "www.example.com") == leaf.cert
-    with pytest.raises(BadCertificate, match=r"did not match the server name 'a\.b\.example\.com'"):
+    message = re.escape("certificate for '*.example.com' does not match 'a.b.example.com'")
+    with pytest.raises(BadCertificate, match=message) as info:
         verify_server_chain(ca.truststore(), leaf.chain_der, "a.b.example.com")
+    assert info.value.reason == "hostname_mismatch"
 
 
 def test_server_chain_idna() -> None:
@@ -195,24 +206,26 @@ def test_server_chain_idna() -> None:
 def test_server_chain_name_mismatch(name: str) -> None:
     ca = make_ca()
     leaf = ca.issue()
-    message = re.escape(f"did not match the server name '{name}'")
+    message = re.escape(f"does not match '{name}'")
     with pytest.raises(BadCertificate, match=message) as info:
         verify_server_chain(ca.truststore(), leaf.chain_der, name)
-    assert "no matching subjectAltName" in str(info.value)  # the original message
+    assert info.value.reason == ("hostname_mismatch" if name[0].isalpha() else "ip_mismatch")
+    assert "no matching subjectAltName" in str(info.value)  # cryptography's message, appended
 
 
 def test_server_chain_ip_not_matched_by_dns_entry() -> None:
     ca = make_ca()
     leaf = ca.issue(["localhost"])
-    with pytest.raises(BadCertificate, match=r"did not match the server name '127\.0\.0\.1'"):
+    with pytest.raises(BadCertificate, match=r"without any IP address .* '127\.0\.0\.1'") as info:
         verify_server_chain(ca.truststore(), leaf.chain_der, "127.0.0.1")
+    assert info.value.reason == "ip_mismatch"
 
 
 def test_server_chain_ip_only_certificate() -> None:
     ca = make_ca()
     leaf = ca.issue(["192.0.2.7"])
     assert verify_server_chain(ca.truststore(), leaf.chain_der, "192.0.2.7") == leaf.cert
-    with pytest.raises(BadCertificate, match="did not match"):
+    with pytest.raises(BadCertificate, match=r"certificate for '192\.0\.2\.7' does not match"):
         verify_server_chain(ca.truststore(), leaf.chain_der, "192.0.2.8")
 
 

@@ -2,6 +2,7 @@
 
 The public names: :class:`TLSConfiguration`, :class:`TLSConnection`,
 :class:`TLSSession`, :class:`TicketKeys` / :class:`TicketKey`, :class:`ExternalPSK`,
+:class:`CertificateChain`,
 :class:`TLSError` and its subclasses (in :mod:`siotls.errors`), and the
 modules :mod:`siotls.crypto`, :mod:`siotls.trust`, :mod:`siotls.pem`,
 :mod:`siotls.iana`.
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING
 from siotls import crypto, errors, iana
 from siotls.core.config import InsecureWarning, TLSConfiguration, TLSNegotiatedConfiguration
 from siotls.core.connection import TLSConnection
+from siotls.core.credentials import CertificateChain
 from siotls.core.errors import RaggedEOF, TLSError, TLSFatalAlert, TLSPeerAlert, TLSUsageError
 from siotls.core.psk import ExternalPSK
 from siotls.core.session import TLSSession
@@ -37,6 +39,7 @@ __version__ = "0.1.0"
 _LAZY_MODULES = ("anyio", "asyncio", "compat", "httpx", "trio")
 
 __all__ = [
+    "CertificateChain",
     "ExternalPSK",
     "InsecureWarning",
     "RaggedEOF",

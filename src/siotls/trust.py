@@ -1,8 +1,10 @@
 """Trust stores: the CA certificates a peer's certificate chain must lead to.
 
 :class:`TrustStore` holds DER CA certificates; :func:`get_truststore` loads the
-operating system's CA bundle (or ``certifi``'s). Path validation itself is done by
-:mod:`siotls.core.certificates` with ``cryptography.x509.verification``.
+operating system's CA bundle (or ``certifi``'s). :func:`verify_chain` validates a
+peer's chain against one, as the handshake does (:mod:`siotls.core.certificates`:
+``cryptography.x509.verification``, and :mod:`siotls.core.pathbuilder` for CA keys
+outside the web PKI).
 
 A trust store holds *CA* certificates: ``cryptography``'s verifier cannot be told
 to trust a self-signed end-entity certificate directly.
@@ -26,10 +28,16 @@ from typing import TYPE_CHECKING
 from siotls.pem import decode_pem_certificate_chain
 
 if TYPE_CHECKING:
+    import datetime
+    from collections.abc import Sequence
+    from typing import Literal
+
     from cryptography import x509
     from cryptography.x509.verification import Store
 
-__all__ = ["TrustStore", "get_truststore"]
+    from siotls.core.certificates import VerifiedPath
+
+__all__ = ["TrustStore", "get_truststore", "verify_chain"]
 
 #: Well-known CA bundle files, tried after ``ssl.get_default_verify_paths().cafile``.
 SYSTEM_CA_BUNDLES = (
@@ -191,3 +199,34 @@ def get_truststore() -> TrustStore:
         )
         raise RuntimeError(msg)
     return TrustStore._from_parsed(certificates)
+
+
+def verify_chain(
+    truststore: TrustStore,
+    chain: Sequence[bytes],
+    *,
+    server_name: str | None = None,
+    purpose: Literal["server", "client"] = "server",
+    moment: datetime.datetime | float | None = None,
+) -> VerifiedPath:
+    """Validate a peer's certificate chain as the handshake does; the verified path.
+
+    :param chain: DER certificates as the peer sent them, leaf first (intermediates
+        in any order, extra ones ignored).
+    :param server_name: the host name (or IP address literal) a server's
+        certificate must name; ``None`` checks no name.
+    :param purpose: ``'server'`` (serverAuth) or ``'client'`` (clientAuth).
+    :param moment: the validation time: a :class:`~datetime.datetime` (naive means
+        UTC) or seconds since the epoch; default now.
+    :returns: the path, a list of DER certificates, leaf first, trust anchor last,
+        with ``.certificates`` (parsed) and ``.validator`` (``'webpki'`` or
+        ``'pathbuilder'``).
+    :raises siotls.errors.TLSFatalAlert: the subclass of the alert the handshake
+        would send, with a stable ``reason`` code (see :doc:`trust`).
+    :raises siotls.errors.TLSUsageError: for a bad ``purpose`` or a
+        ``server_name`` with ``purpose='client'``.
+    """
+    from siotls.core import certificates  # noqa: PLC0415 (cryptography, lazily)
+
+    return certificates.verify_chain(truststore, chain, server_name=server_name,
+                                     purpose=purpose, moment=moment)

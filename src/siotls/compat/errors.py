@@ -64,7 +64,7 @@ VERIFY_CODES: dict[str, tuple[int, str]] = {
     "path_length": (25, "path length constraint exceeded"),
     "bad_eku": (26, "unsupported certificate purpose"),
     "name_constraints": (47, "permitted subtree violation"),
-    "key_too_weak": (66, "EE certificate key too weak"),
+    "weak_key": (66, "EE certificate key too weak"),
 }
 #: Without a reason code: the alert's class alone.
 _CLASS_CODES: tuple[tuple[type[TLSFatalAlert], str], ...] = (
@@ -147,7 +147,7 @@ def verify_details(exc: TLSFatalAlert, server_hostname: str | None) -> tuple[int
     Host name mismatches read as Python's ``ssl`` words them.
     """
     reason = exc.reason
-    if reason == "hostname_mismatch":
+    if reason in ("hostname_mismatch", "ip_mismatch"):
         if server_hostname is not None and is_ip_address(server_hostname):
             return (X509_V_ERR_IP_ADDRESS_MISMATCH,
                     f"IP address mismatch, certificate is not valid for {server_hostname!r}.")

@@ -19,7 +19,8 @@ messages.py        handshake message codecs
 extensions.py      extension codecs
 codec.py           the cursor Reader/Writer
 crypto.py          every call into ``cryptography``
-certificates.py    X.509 path validation (``cryptography.x509.verification``)
+certificates.py    X.509 path validation: verify_chain, reason codes (``cryptography``)
+pathbuilder.py     path validation for CA keys the web PKI refuses (Ed25519, Ed448, PSS)
 config.py          TLSConfiguration, TLSNegotiatedConfiguration
 provider.py        the default randomness, clock and ephemeral keys (injectable)
 errors.py          TLSError and one exception per alert

@@ -1,58 +1,56 @@
-"""Verification of the peer's certificate chain.
+"""Verification of the peer's certificate chain: :func:`verify_chain`.
 
 Theory of operation
 -------------------
 The peer's Certificate message gives a list of DER certificates, leaf first. We
-parse them (:func:`load_certificate`), then hand the leaf, the other certificates
-(as untrusted intermediates, in any order, extra ones ignored) and the trust store
-to ``cryptography.x509.verification``, which builds and checks a path to one of the
-trust anchors: signatures, validity periods, basicConstraints, keyUsage, EKU, name
-constraints, critical extensions and, for a server, the subjectAltName against the
-name we connected to. We never validate paths ourselves.
+parse them (:func:`load_certificate`), then validate along one of two paths; the
+result (:class:`VerifiedPath`) says which one in ``validator``:
 
-``cryptography`` applies the CA/Browser Forum flavour of RFC 5280 ("web PKI"):
+``'webpki'``
+    ``cryptography.x509.verification``, first, always. It builds and checks a
+    path from the leaf, through the other certificates (untrusted intermediates,
+    in any order, extra ones ignored), to the trust store: signatures, validity,
+    basicConstraints, keyUsage, EKU, name constraints, critical extensions and,
+    for a server, the subjectAltName against the name we connected to. It
+    applies the CA/Browser Forum flavour of RFC 5280 ("web PKI"): CAs need a
+    critical basicConstraints and keyCertSign, non-root certificates an
+    authorityKeyIdentifier, leaves a subjectAltName; keys that verify a
+    signature must be RSA (>= 2048 bits) or NIST P-256/P-384/P-521; signatures
+    RSA PKCS#1 v1.5 / PSS or ECDSA with SHA-256/384/512.
+``'pathbuilder'``
+    :mod:`siotls.core.pathbuilder`, our own path validation on ``cryptography``'s
+    primitives, for chains the web PKI profile refuses *only* for their
+    algorithms: a CA key of Ed25519, Ed448 or id-RSASSA-PSS.
 
-* CAs need basicConstraints (critical) and keyUsage keyCertSign; non-root
-  certificates need an authorityKeyIdentifier; leaves need a subjectAltName (the
-  commonName is never looked at) and must not be CAs; critical extensions it does
-  not know are rejected.
-* Keys that verify a signature, i.e. CA keys, must be RSA (>= 2048 bits) or NIST
-  P-256/P-384/P-521: an Ed25519/Ed448 CA is refused ("Forbidden public key
-  algorithm"). Signatures must be RSA PKCS#1 v1.5 / PSS or ECDSA with SHA-256/384/512.
-* It does not look at the *leaf's* key, which only signs the handshake. We check it
-  here (:func:`_check_leaf_key`): RSA >= 2048 bits (rsaEncryption or RSASSA-PSS),
-  P-256/384/521, Ed25519 or Ed448, the keys TLS 1.3 signature schemes can use.
-* A trust store holds CAs: a self-signed end-entity certificate cannot be trusted
-  by putting it in the store.
+When ``cryptography`` refuses a chain, all we get from it is a message, and we
+never choose anything by its text. We run :func:`pathbuilder.build_path` on the
+same chain instead, which re-checks the facts with primitives:
+
+* it fails: its exception (the alert, with a stable ``reason``) is raised,
+  ``cryptography``'s message appended to its text;
+* it finds a path with a key type outside the web PKI (:func:`outside_webpki`):
+  that is why ``cryptography`` refused, and the chain is accepted;
+* it finds a path within the web PKI: ``cryptography`` refused for a rule of its
+  profile that the path builder does not apply (a missing authorityKeyIdentifier
+  or subjectAltName, a non-critical basicConstraints...): bad_certificate,
+  reason ``webpki_policy``.
+
+After either path, the *leaf's* key, which only signs the handshake, must be one
+TLS 1.3 can use (:func:`pathbuilder.check_key`): RSA >= 2048 bits (rsaEncryption
+or RSASSA-PSS), P-256/384/521, Ed25519 or Ed448.
 
 A server's chain is checked against the ``server_name`` we connected to (an IP
-literal matches IPAddress SAN entries, anything else DNSName entries). When there
+literal matches iPAddress SAN entries, anything else dNSName entries). When there
 is no server name, ``cryptography`` has no server verifier (a subject is
 mandatory), so we use its *client* verifier, which checks the same path without a
 name, with extension policies that swap its clientAuth EKU check for a serverAuth
 one (:func:`_serverauth_eku`), on the leaf and on the CAs alike.
 
-``cryptography`` reports failures as a :class:`VerificationError` whose text is all
-there is to go on; :func:`_alert` maps it to a TLS alert:
+A trust store holds CAs: a self-signed end-entity certificate cannot be trusted
+by putting it in the store.
 
-===================================================  ==========================
-message contains                                     alert
-===================================================  ==========================
-``cert is not valid at validation time``             certificate_expired
-``no matching subjectAltName``                       bad_certificate (name)
-``all candidates exhausted with no interior errors`` unknown_ca
-``Forbidden public key algorithm``,                  unsupported_certificate
-``Forbidden signature algorithm``,
-``RSA key is too weak``,
-``required EKU not found``,
-``Neither EKU nor anyEKU could be found``
-anything else (``signature does not match``,         bad_certificate
-missing or invalid extensions, path too long...)
-===================================================  ==========================
-
-"not valid at validation time" is said for expired and not yet valid certificates
-alike, leaf or CA. A missing intermediate and an unknown root look the same:
-no candidate issuer, unknown_ca. The original message is kept in the error text.
+Every failure is a :class:`TLSFatalAlert` subclass with a ``reason`` from
+:data:`REASONS` (code -> alert).
 """
 
 from __future__ import annotations
@@ -61,11 +59,11 @@ import datetime
 import functools
 import ipaddress
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import (
     Criticality,
@@ -74,14 +72,16 @@ from cryptography.x509.verification import (
     VerificationError,
 )
 
-from siotls.core import provider
+from siotls.core import pathbuilder, provider
 from siotls.core.errors import (
     BadCertificate,
     CertificateExpired,
     CertificateRequired,
     DecodeError,
+    DecryptError,
     InternalError,
     TLSFatalAlert,
+    TLSUsageError,
     UnknownCA,
     UnsupportedCertificate,
 )
@@ -91,31 +91,78 @@ if TYPE_CHECKING:
 
     from siotls.trust import TrustStore
 
-__all__ = ["load_certificate", "verify_client_chain", "verify_server_chain"]
+__all__ = ["REASONS", "VerifiedPath", "load_certificate", "verify_chain",
+           "verify_client_chain", "verify_server_chain"]
 
-_EXPIRED = ("cert is not valid at validation time",)
-_NAME_MISMATCH = ("no matching subjectAltName",)
-_UNKNOWN_CA = ("all candidates exhausted with no interior errors",)
-_UNSUPPORTED = (
-    "Forbidden public key algorithm",
-    "Forbidden signature algorithm",
-    "RSA key is too weak",
-    "required EKU not found",  # leaf EKU without the wanted usage
-    "Neither EKU nor anyEKU could be found",  # same, in a CA certificate
-)
-_LEAF_CURVES = frozenset({"secp256r1", "secp384r1", "secp521r1"})
+#: Every ``reason`` a certificate failure may carry, and the alert it comes with.
+REASONS: dict[str, type[TLSFatalAlert]] = {
+    "expired": CertificateExpired,  # a certificate of the path, leaf or CA
+    "not_yet_valid": CertificateExpired,
+    "hostname_mismatch": BadCertificate,  # no dNSName covers the server name
+    "ip_mismatch": BadCertificate,  # no iPAddress entry is the server's address
+    "unknown_issuer": UnknownCA,  # no trusted CA, or a missing intermediate
+    "self_signed": UnknownCA,  # a self-signed end-entity certificate
+    "not_a_ca": BadCertificate,  # an issuer without basicConstraints CA:TRUE
+    "path_length": BadCertificate,  # a pathLenConstraint exceeded
+    "path_too_long": BadCertificate,  # more than pathbuilder.MAX_DEPTH certificates
+    "path_search_limit": BadCertificate,  # over pathbuilder.MAX_SIGNATURE_CHECKS
+    "leaf_is_ca": BadCertificate,  # the end-entity certificate is a CA
+    "bad_eku": UnsupportedCertificate,  # extendedKeyUsage without serverAuth/clientAuth
+    "bad_key_usage": UnsupportedCertificate,  # keyUsage without digitalSignature/keyCertSign
+    "name_constraints": BadCertificate,  # a name outside a CA's nameConstraints
+    "bad_signature": BadCertificate,  # a certificate signature does not verify
+    "unsupported_signature": UnsupportedCertificate,  # a signature algorithm we cannot check
+    "weak_signature": UnsupportedCertificate,  # a hash other than SHA-256/384/512
+    "unsupported_key": UnsupportedCertificate,  # a key type or curve TLS 1.3 cannot use
+    "weak_key": UnsupportedCertificate,  # RSA under 2048 bits
+    "unknown_critical_extension": BadCertificate,
+    "webpki_policy": BadCertificate,  # another rule of cryptography's web PKI profile
+    "malformed": BadCertificate,  # a certificate that does not parse
+    "invalid_server_name": InternalError,  # ours: a server name that cannot be checked
+    "bad_certificate_verify": DecryptError,  # (handshake.py) signed by another key
+    "empty_chain": DecodeError,  # a server's empty Certificate message
+    "no_certificate": CertificateRequired,  # a client's, when one is required
+}
+
+Validator = Literal["webpki", "pathbuilder"]
+#: What ``cryptography`` raises for a certificate part that does not parse (lazily,
+#: when an extension or a key is first looked at).
+_MALFORMED = (ValueError, TypeError, UnsupportedAlgorithm, x509.DuplicateExtension,
+              x509.UnsupportedGeneralNameType)
+
+
+class VerifiedPath(list[bytes]):
+    """The verified path, DER, leaf first, trust anchor last (a list of bytes).
+
+    ``certificates`` holds the same certificates parsed, and ``validator`` says
+    which path validation accepted it: ``'webpki'`` (``cryptography``'s verifier)
+    or ``'pathbuilder'`` (:mod:`siotls.core.pathbuilder`, for CA keys the web PKI
+    profile refuses).
+    """
+
+    certificates: tuple[x509.Certificate, ...]
+    validator: Validator
+
+    def __init__(self, certificates: Sequence[x509.Certificate], validator: Validator) -> None:
+        super().__init__(c.public_bytes(serialization.Encoding.DER) for c in certificates)
+        self.certificates = tuple(certificates)
+        self.validator = validator
+
+    @property
+    def leaf(self) -> x509.Certificate:
+        return self.certificates[0]
 
 
 def load_certificate(der: bytes) -> x509.Certificate:
     """Parse one DER X.509 certificate.
 
-    :raises BadCertificate: when it does not parse.
+    :raises BadCertificate: when it does not parse (reason ``malformed``).
     """
     try:
         return x509.load_der_x509_certificate(bytes(der))
     except (ValueError, x509.InvalidVersion) as exc:
         msg = f"the certificate is not a valid DER X.509 certificate: {exc}"
-        raise BadCertificate(msg) from exc
+        raise BadCertificate(msg, reason="malformed") from exc
 
 
 def _load_chain(chain: Sequence[bytes]) -> list[x509.Certificate]:
@@ -126,21 +173,26 @@ def _load_chain(chain: Sequence[bytes]) -> list[x509.Certificate]:
         except BadCertificate as exc:
             what = "leaf certificate" if index == 0 else f"certificate #{index} of the chain"
             msg = f"the {what} is not a valid DER X.509 certificate: {exc.__cause__}"
-            raise BadCertificate(msg) from exc.__cause__
+            raise BadCertificate(msg, reason="malformed") from exc.__cause__
     return certificates
 
 
-def _validation_time(now: datetime.datetime | None) -> datetime.datetime:
-    if now is None:
+def validation_time(moment: datetime.datetime | float | None) -> datetime.datetime:
+    """A timezone-aware datetime: now for None, seconds since the epoch for a number,
+    UTC for a naive datetime."""
+    if moment is None:
         return provider.utc_datetime()
-    if now.tzinfo is None:  # naive: taken as UTC
-        return now.replace(tzinfo=datetime.UTC)
-    return now
+    if isinstance(moment, int | float):
+        return datetime.datetime.fromtimestamp(moment, datetime.UTC)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=datetime.UTC)
+    return moment
 
 
-def _subject(server_name: str) -> Subject:
+def _subject(server_name: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | str:
+    """An IP address, or the IDNA A-label form of a host name."""
     try:
-        return x509.IPAddress(ipaddress.ip_address(server_name))
+        return ipaddress.ip_address(server_name)
     except ValueError:
         pass
     name = server_name.removesuffix(".")
@@ -149,8 +201,8 @@ def _subject(server_name: str) -> Subject:
             name = name.encode("idna").decode("ascii")
         except UnicodeError as exc:
             msg = f"cannot check the certificate: invalid server name {server_name!r}"
-            raise InternalError(msg) from exc
-    return x509.DNSName(name)
+            raise InternalError(msg, reason="invalid_server_name") from exc
+    return name.lower()
 
 
 def _serverauth_eku(
@@ -177,116 +229,121 @@ def _serverauth_policies() -> tuple[ExtensionPolicy, ExtensionPolicy]:
     return ca_policy, ee_policy
 
 
-def _alert(exc: VerificationError, server_name: str | None = None) -> TLSFatalAlert:
-    message = str(exc)
-    if any(text in message for text in _EXPIRED):
-        # cryptography says the same for "not yet valid"
-        return CertificateExpired(
-            f"a certificate is expired or not yet valid: {message}", reason="expired")
-    if any(text in message for text in _NAME_MISMATCH):
-        return BadCertificate(
-            f"the certificate did not match the server name {server_name!r}: {message}",
-            reason="hostname_mismatch",
-        )
-    if any(text in message for text in _UNKNOWN_CA):
-        return UnknownCA(f"no path to a trusted CA: {message}", reason="unknown_issuer")
-    if any(text in message for text in _UNSUPPORTED):
-        reason = "bad_eku" if "EKU" in message else None
-        return UnsupportedCertificate(message, reason=reason)
-    return BadCertificate(message)
+def _webpki(truststore: TrustStore, leaf: x509.Certificate, *,
+            intermediates: list[x509.Certificate], subject: Subject | None,
+            purpose: Literal["server", "client"], moment: datetime.datetime,
+            ) -> list[x509.Certificate]:
+    """``cryptography``'s verdict: the path, or VerificationError."""
+    builder = PolicyBuilder().store(truststore.store).time(moment)
+    if subject is not None:
+        try:
+            verifier = builder.build_server_verifier(subject)
+        except ValueError as exc:
+            msg = f"cannot check the certificate: invalid server name: {exc}"
+            raise InternalError(msg, reason="invalid_server_name") from exc
+        return verifier.verify(leaf, intermediates)
+    if purpose == "server":
+        ca_policy, ee_policy = _serverauth_policies()
+        builder = builder.extension_policies(ca_policy=ca_policy, ee_policy=ee_policy)
+    return builder.build_client_verifier().verify(leaf, intermediates).chain
 
 
-def _check_leaf_key(leaf: x509.Certificate, minimum_rsa_modulus: int) -> None:
-    """Refuse leaf keys that TLS 1.3 cannot use or that are too weak."""
+def _empty_chain(purpose: str) -> TLSFatalAlert:
+    if purpose == "server":
+        return DecodeError("the server sent an empty certificate chain", reason="empty_chain")
+    return CertificateRequired("the client sent no certificate", reason="no_certificate")
+
+
+def verify_chain(
+    truststore: TrustStore,
+    chain: Sequence[bytes],
+    *,
+    server_name: str | None = None,
+    purpose: Literal["server", "client"] = "server",
+    moment: datetime.datetime | float | None = None,
+) -> VerifiedPath:
+    """Validate the peer's chain; the verified path (leaf first, trust anchor last).
+
+    :param chain: DER certificates as received, leaf first.
+    :param server_name: the host name or IP literal a server's certificate must
+        name; None checks no name. Only for ``purpose='server'``.
+    :param purpose: whose chain it is: ``'server'`` (serverAuth) or ``'client'``
+        (clientAuth).
+    :param moment: the validation time: a datetime (naive means UTC), or seconds
+        since the epoch; default now.
+    :raises TLSFatalAlert: the subclass of the alert to send, with a ``reason``
+        from :data:`REASONS`.
+    """
+    if purpose not in ("server", "client"):
+        raise TLSUsageError(f"purpose must be 'server' or 'client', not {purpose!r}")
+    if server_name is not None and purpose != "server":
+        raise TLSUsageError("server_name is checked for purpose='server' only")
+    if not chain:
+        raise _empty_chain(purpose)
+    leaf, *intermediates = _load_chain(chain)
+    when = validation_time(moment)
+    subject = None if server_name is None else _subject(server_name)
+    x509_subject: Subject | None = None
+    if subject is not None:
+        x509_subject = (x509.DNSName(subject) if isinstance(subject, str)
+                        else x509.IPAddress(subject))
+    validator: Validator = "webpki"
     try:
-        key = leaf.public_key()
-    except (ValueError, UnsupportedAlgorithm) as exc:
-        msg = f"unsupported leaf certificate public key: {exc}"
-        raise UnsupportedCertificate(msg) from exc
-    if isinstance(key, rsa.RSAPublicKey):
-        if key.key_size < minimum_rsa_modulus:
-            msg = f"the leaf certificate RSA key is too weak: {key.key_size} bits"
-            raise UnsupportedCertificate(msg)
-    elif isinstance(key, ec.EllipticCurvePublicKey):
-        if key.curve.name not in _LEAF_CURVES:
-            msg = f"unsupported leaf certificate curve: {key.curve.name}"
-            raise UnsupportedCertificate(msg)
-    elif not isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
-        oid = leaf.public_key_algorithm_oid.dotted_string
-        msg = f"unsupported leaf certificate key type: {oid}"
-        raise UnsupportedCertificate(msg)
+        path = _webpki(truststore, leaf, intermediates=intermediates, subject=x509_subject,
+                       purpose=purpose, moment=when)
+    except VerificationError as exc:
+        path = _second_opinion(truststore, leaf, intermediates=intermediates, subject=subject,
+                               purpose=purpose, moment=when, refusal=exc)
+        validator = "pathbuilder"
+    except _MALFORMED as exc:  # a part of a certificate that won't parse
+        msg = f"the certificate chain cannot be checked: {exc}"
+        raise BadCertificate(msg, reason="malformed") from exc
+    pathbuilder.check_key(leaf, "certificate")
+    return VerifiedPath(path, validator)
+
+
+def _second_opinion(
+    truststore: TrustStore, leaf: x509.Certificate, *, intermediates: list[x509.Certificate],
+    subject: ipaddress.IPv4Address | ipaddress.IPv6Address | str | None,
+    purpose: str, moment: datetime.datetime, refusal: VerificationError,
+) -> list[x509.Certificate]:
+    """After ``cryptography``'s refusal: the path builder's path or its error.
+
+    ``refusal``'s text is only ever *appended* to a message: what is raised, and
+    with which reason, comes from the facts the path builder checks.
+    """
+    eku = ExtendedKeyUsageOID.SERVER_AUTH if purpose == "server" else \
+        ExtendedKeyUsageOID.CLIENT_AUTH
+    try:
+        path = pathbuilder.build_path(
+            truststore.x509_certificates, leaf, intermediates, moment=moment, eku=eku,
+            server_name=subject)
+    except TLSFatalAlert as exc:
+        exc.args = (f"{exc.args[0]} (cryptography: {refusal})", *exc.args[1:])
+        raise exc from refusal
+    except _MALFORMED as exc:
+        msg = f"the certificate chain cannot be checked: {exc}"
+        raise BadCertificate(msg, reason="malformed") from exc
+    if pathbuilder.outside_webpki(path):
+        return path
+    msg = f"the chain breaks a rule of the web PKI profile: {refusal}"
+    raise BadCertificate(msg, reason="webpki_policy") from refusal
 
 
 def verify_server_chain(
     truststore: TrustStore,
     chain: Sequence[bytes],
     server_name: str | None,
-    now: datetime.datetime | None = None,
+    now: datetime.datetime | float | None = None,
 ) -> x509.Certificate:
-    """Validate a server's certificate chain, return its leaf.
-
-    :param chain: DER certificates as received, leaf first.
-    :param server_name: the host name or IP literal we connected to; ``None`` checks
-        the path and the serverAuth usage but no name.
-    :param now: the validation time (naive means UTC), default the current time.
-    :raises DecodeError: for an empty chain (RFC 8446 section 4.4.2.4).
-    :raises CertificateExpired, UnknownCA, BadCertificate, UnsupportedCertificate:
-        see the module documentation.
-    """
-    if not chain:
-        msg = "the server sent an empty certificate chain"
-        raise DecodeError(msg)
-    leaf, *intermediates = _load_chain(chain)
-    builder = PolicyBuilder().store(truststore.store).time(_validation_time(now))
-    try:
-        if server_name is None:
-            ca_policy, ee_policy = _serverauth_policies()
-            verifier = builder.extension_policies(
-                ca_policy=ca_policy, ee_policy=ee_policy
-            ).build_client_verifier()
-            policy = verifier.policy
-            verifier.verify(leaf, intermediates)
-        else:
-            try:
-                server_verifier = builder.build_server_verifier(_subject(server_name))
-            except ValueError as exc:
-                msg = f"cannot check the certificate: invalid server name {server_name!r}: {exc}"
-                raise InternalError(msg) from exc
-            policy = server_verifier.policy
-            server_verifier.verify(leaf, intermediates)
-    except VerificationError as exc:
-        raise _alert(exc, server_name) from exc
-    except (ValueError, UnsupportedAlgorithm) as exc:  # a part of a certificate that won't parse
-        raise BadCertificate(f"the certificate chain cannot be checked: {exc}") from exc
-    _check_leaf_key(leaf, policy.minimum_rsa_modulus)
-    return leaf
+    """:func:`verify_chain` for a server's chain; its leaf."""
+    return verify_chain(truststore, chain, server_name=server_name, moment=now).leaf
 
 
 def verify_client_chain(
     truststore: TrustStore,
     chain: Sequence[bytes],
-    now: datetime.datetime | None = None,
+    now: datetime.datetime | float | None = None,
 ) -> x509.Certificate:
-    """Validate a client's certificate chain (clientAuth usage), return its leaf.
-
-    :param chain: DER certificates as received, leaf first.
-    :param now: the validation time (naive means UTC), default the current time.
-    :raises CertificateRequired: for an empty chain.
-    :raises CertificateExpired, UnknownCA, BadCertificate, UnsupportedCertificate:
-        see the module documentation.
-    """
-    if not chain:
-        msg = "the client sent no certificate"
-        raise CertificateRequired(msg)
-    leaf, *intermediates = _load_chain(chain)
-    verifier = (
-        PolicyBuilder().store(truststore.store).time(_validation_time(now)).build_client_verifier()
-    )
-    try:
-        verifier.verify(leaf, intermediates)
-    except VerificationError as exc:
-        raise _alert(exc) from exc
-    except (ValueError, UnsupportedAlgorithm) as exc:  # a part of a certificate that won't parse
-        raise BadCertificate(f"the certificate chain cannot be checked: {exc}") from exc
-    _check_leaf_key(leaf, verifier.policy.minimum_rsa_modulus)
-    return leaf
+    """:func:`verify_chain` for a client's chain (clientAuth); its leaf."""
+    return verify_chain(truststore, chain, purpose="client", moment=now).leaf

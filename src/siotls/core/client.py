@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from siotls.core import certificates, crypto, psk
+from siotls.core import certificates, credentials, crypto, psk
 from siotls.core import extensions as ext
 from siotls.core.config import (
     CERTIFICATE_ONLY_SIGNATURE_ALGORITHMS,
@@ -111,6 +111,7 @@ class ClientHandshake(Handshake):
         self.hello_retry_suite: int | None = None
         self.certificate_request_context: bytes | None = None
         self.certificate_request_schemes: list[int] = []
+        self.certificate_request_authorities: list[bytes] | None = None
 
     # -- ClientHello ------------------------------------------------------------
     def initiate(self) -> None:
@@ -285,6 +286,9 @@ class ClientHandshake(Handshake):
             raise MissingExtension("the CertificateRequest has no signature_algorithms")
         self.certificate_request_schemes = ext.decode_signature_algorithms(
             cr.extensions[ET.SIGNATURE_ALGORITHMS])
+        if ET.CERTIFICATE_AUTHORITIES in cr.extensions:
+            self.certificate_request_authorities = credentials.decode_certificate_authorities(
+                cr.extensions[ET.CERTIFICATE_AUTHORITIES])
         self.certificate_request_context = cr.certificate_request_context
         self.key_schedule.update(raw)
         self.state = State.WAIT_CERT
@@ -294,7 +298,7 @@ class ClientHandshake(Handshake):
         if certificate.certificate_request_context:
             raise IllegalParameter("the server's Certificate has a certificate_request_context")
         if not certificate.certificate_list:
-            raise DecodeError("the server sent no certificate")
+            raise DecodeError("the server sent no certificate", reason="empty_chain")
         assert self.client_hello is not None
         for entry in certificate.certificate_list:
             ext.check_allowed(entry.extensions, ext.CT)
@@ -303,7 +307,11 @@ class ClientHandshake(Handshake):
         truststore = self.config.truststore
         if truststore is not None:
             name = self.server_hostname if self.config.check_hostname else None
-            leaf = certificates.verify_server_chain(truststore, chain, name, now=self.now())
+            path = certificates.verify_chain(truststore, chain, server_name=name,
+                                             moment=self.now())
+            leaf = path.leaf
+            self.nconfig.peer_chain_validator = path.validator
+            self.nconfig.peer_verified_path = tuple(path)
         else:
             leaf = certificates.load_certificate(chain[0])
         self.accept_peer_certificate(leaf, chain, verified=truststore is not None)
@@ -327,19 +335,18 @@ class ClientHandshake(Handshake):
     def _send_client_certificate(self) -> None:
         config = self.config
         context = self.certificate_request_context or b""
-        scheme = None
-        private_key = None
-        if config.private_key is not None:
-            private_key, usable = config.credentials()
-            scheme = next((s for s in config.signature_algorithms
-                           if s in usable and s in self.certificate_request_schemes), None)
-        if scheme is None or private_key is None:
+        chosen = credentials.select_client_chain(
+            config.all_certificate_chains, config.signature_algorithms,
+            requested=self.certificate_request_schemes,
+            authorities=self.certificate_request_authorities)
+        if chosen is None:
             # No certificate, or none the server accepts: an empty Certificate.
             self.send(Certificate(context, []).serialize())
             return
+        chain, scheme = chosen
         self.send(Certificate(context, [
-            CertificateEntry(der) for der in config.certificate_chain]).serialize())
-        self.sign_certificate_verify(private_key, scheme)
+            CertificateEntry(der) for der in chain.certificate_chain]).serialize())
+        self.sign_certificate_verify(chain.loaded[0], scheme)
         self.nconfig.signature_algorithm = SignatureScheme(scheme)
 
     # -- after the handshake ----------------------------------------------------

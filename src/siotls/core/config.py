@@ -8,6 +8,7 @@ shared by any number of connections. Field names follow siotls 0.0.5.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 import os
 import warnings
@@ -19,6 +20,9 @@ from siotls.core import provider
 from siotls.iana import CipherSuites, NamedGroup, PskKeyExchangeMode, SignatureScheme
 
 if TYPE_CHECKING:
+    from cryptography import x509
+
+    from siotls.core.credentials import CertificateChain, SNICallback
     from siotls.core.crypto import PrivateKey
     from siotls.core.psk import ExternalPSKs
     from siotls.core.tickets import TicketKeys
@@ -89,6 +93,18 @@ class TLSConfiguration:
         The result is capped so a record never exceeds 2^14 bytes.
     :param require_peer_authentication: a server asks the client for a certificate
         and fails the handshake without one.
+    :param request_peer_authentication: a server asks the client for a
+        certificate but goes on without one (``nconfig.peer_verified`` stays false);
+        a certificate that comes is verified all the same.
+    :param certificate_chains: more of our chains (:class:`~siotls.CertificateChain`),
+        after the default ``(private_key, certificate_chain)``: each handshake sends
+        the first that suits the peer (its signature algorithms; for a server, the
+        server name; for a client, the certificate_authorities asked for).
+    :param sni_callback: a server's choice of chains by server name:
+        ``(server_name or None) -> chains or None`` (``None``: choose among all by the
+        names in their certificates). A ``dict.get`` will do.
+    :param strict_sni: a server refuses a server name no chain covers with
+        unrecognized_name, instead of sending the default chain.
     :param check_hostname: a client checks that the server's certificate names the
         ``server_hostname`` it connects to (which is then required). ``False``
         still verifies the chain, and still sends the name in SNI, but accepts a
@@ -131,6 +147,10 @@ class TLSConfiguration:
     middlebox_compatibility: bool = True
     record_padding: Callable[[int, int], int] | None = None
     require_peer_authentication: bool = False
+    request_peer_authentication: bool = False
+    certificate_chains: Sequence[CertificateChain] = ()
+    sni_callback: SNICallback | None = field(default=None, repr=False)
+    strict_sni: bool = False
     max_fragment_size: int = 16384
     check_hostname: bool = True
     random_bytes: Callable[[int], bytes] = field(default=provider.random_bytes, repr=False)
@@ -168,8 +188,10 @@ class TLSConfiguration:
         self._check_psk_fields()
         if self.side == "server" and self.private_key is None and not self.external_psks:
             raise ValueError("a server needs a private_key and a certificate_chain")
-        if self.side == "server" and self.require_peer_authentication and self.truststore is None:
-            raise ValueError("require_peer_authentication needs a truststore")
+        if self.side == "server" and self.truststore is None and (
+                self.require_peer_authentication or self.request_peer_authentication):
+            raise ValueError("require/request_peer_authentication needs a truststore")
+        self._check_certificate_chains()
         if not 64 <= self.max_fragment_size <= 16384:
             raise ValueError("max_fragment_size must be between 64 and 16384")
         self._check_keylog()
@@ -256,6 +278,31 @@ class TLSConfiguration:
             raise ValueError(f"{name} lists a value twice")
         return tuple(enum(v) for v in values)
 
+    def _check_certificate_chains(self) -> None:
+        from siotls.core.credentials import CertificateChain  # noqa: PLC0415
+
+        chains = tuple(self.certificate_chains)
+        object.__setattr__(self, "certificate_chains", chains)
+        if any(not isinstance(chain, CertificateChain) for chain in chains):
+            raise ValueError("certificate_chains holds siotls.core.credentials.CertificateChain")
+        if chains and self.private_key is None:
+            raise ValueError("certificate_chains needs a default private_key/certificate_chain")
+        if self.side == "client" and (self.sni_callback is not None or self.strict_sni):
+            raise ValueError("sni_callback and strict_sni are server settings")
+
+    @functools.cached_property
+    def all_certificate_chains(self) -> tuple[CertificateChain, ...]:
+        """The default chain, then ``certificate_chains`` (none without a private_key)."""
+        from siotls.core.credentials import CertificateChain  # noqa: PLC0415
+
+        if self.private_key is None:
+            return ()
+        default = CertificateChain.__new__(CertificateChain)  # the pair was checked already
+        object.__setattr__(default, "private_key", self.private_key)
+        object.__setattr__(default, "certificate_chain", self.certificate_chain)
+        default.__dict__["loaded"] = self.credentials()  # parsed once, in __post_init__
+        return (default, *self.certificate_chains)
+
     @property
     def other_side(self) -> Literal["client", "server"]:
         """The peer's side: ``'server'`` for a client configuration and vice versa."""
@@ -300,6 +347,19 @@ class TLSNegotiatedConfiguration:
     session_resumed: bool = False
     #: the identity of the external PSK the handshake used, if any
     psk_identity: bytes | None = None
+    #: which validation accepted the peer's chain: ``'webpki'`` (``cryptography``'s
+    #: verifier) or ``'pathbuilder'`` (siotls's, for Ed25519/Ed448/RSA-PSS CAs)
+    peer_chain_validator: Literal["webpki", "pathbuilder"] | None = None
+    #: the verified path: ``peer_certificate_chain``'s certificates that lead to the
+    #: trust anchor, in order, then the anchor (DER); empty when not verified
+    peer_verified_path: tuple[bytes, ...] = ()
+
+    @property
+    def peer_certificates(self) -> tuple[x509.Certificate, ...]:
+        """``peer_certificate_chain`` parsed (``cryptography.x509.Certificate``)."""
+        from cryptography import x509  # noqa: PLC0415
+
+        return tuple(x509.load_der_x509_certificate(der) for der in self.peer_certificate_chain)
 
 
 def normalize_server_hostname(host: str) -> str:

@@ -151,7 +151,8 @@ class Handshake:
         try:
             scheme.verify(self.peer_public_key, cv.signature, content)
         except crypto.InvalidSignature:
-            raise DecryptError("the CertificateVerify signature does not verify") from None
+            raise DecryptError("the CertificateVerify signature does not verify",
+                               reason="bad_certificate_verify") from None
         self.nconfig.peer_signature_algorithm = SignatureScheme(cv.algorithm)
         self.key_schedule.update(raw)
 

@@ -16,7 +16,7 @@ EncryptedExtensions and Finished only. Session tickets
 
 from __future__ import annotations
 
-from siotls.core import certificates, crypto, psk
+from siotls.core import certificates, credentials, crypto, psk
 from siotls.core import extensions as ext
 from siotls.core.config import (
     TLSConfiguration,
@@ -46,7 +46,6 @@ from siotls.core.negotiation import (
     select_alpn,
     select_cipher_suite,
     select_group,
-    select_signature_scheme,
 )
 from siotls.core.record import RecordLayer
 from siotls.core.state import State
@@ -79,10 +78,8 @@ class ServerHandshake(Handshake):
             HandshakeType.CERTIFICATE_VERIFY: self.on_certificate_verify,
             HandshakeType.FINISHED: self.on_finished,
         })
-        self.private_key: crypto.PrivateKey | None = None
-        self.usable_schemes: tuple[int, ...] = ()
-        if config.private_key is not None:  # a server may live on external PSKs only
-            self.private_key, self.usable_schemes = config.credentials()
+        #: the certificate chain to send, chosen per ClientHello (none with a PSK)
+        self.chain: credentials.CertificateChain | None = None
         self.hello_retry_group: int | None = None
         self.hello_retry_suite: int | None = None
         self.first_client_hello: ClientHello | None = None
@@ -118,7 +115,7 @@ class ServerHandshake(Handshake):
         else:
             suite = self.hello_retry_suite or select_cipher_suite(
                 config.cipher_suites, ch.cipher_suites)
-            scheme = self._select_signature_scheme(exts)
+            scheme = self._select_chain(exts)
         group, share, hello_retry = None, None, False
         if choice is None or choice.mode == PskKeyExchangeMode.psk_dhe_ke:
             if ET.SUPPORTED_GROUPS not in exts or ET.KEY_SHARE not in exts:
@@ -152,15 +149,22 @@ class ServerHandshake(Handshake):
         self.nconfig.alpn = alpn
         self._send_server_flight(ch, raw, suite, (group, share), scheme, alpn, choice)
 
-    def _select_signature_scheme(self, exts: dict[int, bytes]) -> int:
-        if self.private_key is None:
+    def _select_chain(self, exts: dict[int, bytes]) -> int:
+        """Choose :attr:`chain` for the ClientHello (SNI, signature algorithms); the scheme
+        of our CertificateVerify."""
+        config = self.config
+        if not config.all_certificate_chains:
             raise HandshakeFailure("no PSK the server knows, and it has no certificate")
         if ET.SIGNATURE_ALGORITHMS not in exts:
             raise MissingExtension("the ClientHello has no signature_algorithms")
-        return select_signature_scheme(
-            self.config.signature_algorithms,
-            ext.decode_signature_algorithms(exts[ET.SIGNATURE_ALGORITHMS]),
-            self.usable_schemes)
+        self.chain, scheme = credentials.select_server_chain(
+            config.all_certificate_chains, config.signature_algorithms,
+            server_name=self.nconfig.server_name,
+            offered=ext.decode_signature_algorithms(exts[ET.SIGNATURE_ALGORITHMS]),
+            offered_cert=ext.decode_signature_algorithms(exts[ET.SIGNATURE_ALGORITHMS_CERT])
+            if ET.SIGNATURE_ALGORITHMS_CERT in exts else None,
+            sni_callback=config.sni_callback, strict_sni=config.strict_sni)
+        return scheme
 
     def _choose_psk(self, ch: ClientHello, raw: bytes) -> psk.PskChoice | None:
         """The PSK to use (binder checked), or ``None`` (see :mod:`siotls.core.psk`)."""
@@ -245,20 +249,29 @@ class ServerHandshake(Handshake):
             extensions[ET.SERVER_NAME] = b""
         self.send(EncryptedExtensions(extensions).serialize())
         # RFC 8446 4.3.2: no CertificateRequest, and 4.4.2: no Certificate, with a PSK.
-        request_certificate = config.require_peer_authentication and choice is None
-        if request_certificate:
-            self.send(CertificateRequest(b"", {
-                ET.SIGNATURE_ALGORITHMS: ext.encode_u16_list(config.signature_algorithms),
-            }).serialize())
+        asks = choice is None and (
+            config.require_peer_authentication or config.request_peer_authentication)
+        if asks:
+            self._send_certificate_request()
         if choice is None:
-            assert self.private_key is not None and scheme is not None
+            assert self.chain is not None and scheme is not None
             self.send(Certificate(b"", [
-                CertificateEntry(der) for der in config.certificate_chain]).serialize())
-            self.sign_certificate_verify(self.private_key, scheme)
+                CertificateEntry(der) for der in self.chain.certificate_chain]).serialize())
+            self.sign_certificate_verify(self.chain.loaded[0], scheme)
         self.send_finished(schedule.server_handshake_traffic_secret)
         self.enter_application()
         self.set_write_key(schedule.server_application_traffic_secret)
-        self.state = State.WAIT_CERT if request_certificate else State.WAIT_FINISHED
+        self.state = State.WAIT_CERT if asks else State.WAIT_FINISHED
+
+    def _send_certificate_request(self) -> None:
+        """signature_algorithms, and certificate_authorities for a small trust store."""
+        assert self.config.truststore is not None
+        extensions: dict[int, bytes] = {
+            ET.SIGNATURE_ALGORITHMS: ext.encode_u16_list(self.config.signature_algorithms)}
+        authorities = credentials.encode_certificate_authorities(self.config.truststore)
+        if authorities is not None:
+            extensions[ET.CERTIFICATE_AUTHORITIES] = authorities
+        self.send(CertificateRequest(b"", extensions).serialize())
 
     def _send_server_hello(self, ch: ClientHello, suite: int,
                            key_share: tuple[int | None, bytes | None],
@@ -295,10 +308,18 @@ class ServerHandshake(Handshake):
             ext.check_offered(entry.extensions, set(), "Certificate")
         self.key_schedule.update(raw)
         if not certificate.certificate_list:
-            raise CertificateRequired("the client sent no certificate")
+            if self.config.require_peer_authentication:
+                raise CertificateRequired("the client sent no certificate",
+                                          reason="no_certificate")
+            self.state = State.WAIT_FINISHED  # optional: on without authentication
+            return
         chain = tuple(entry.cert_data for entry in certificate.certificate_list)
         assert self.config.truststore is not None
-        leaf = certificates.verify_client_chain(self.config.truststore, chain, now=self.now())
+        path = certificates.verify_chain(self.config.truststore, chain, purpose="client",
+                                         moment=self.now())
+        leaf = path.leaf
+        self.nconfig.peer_chain_validator = path.validator
+        self.nconfig.peer_verified_path = tuple(path)
         self.accept_peer_certificate(leaf, chain, verified=True)
         self.state = State.WAIT_CV
 
