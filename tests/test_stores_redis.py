@@ -4,6 +4,7 @@ Redis, with the blocking and the asyncio clients."""
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -13,9 +14,21 @@ import pytest
 import redis
 import redis.asyncio
 
+from certs import write_pem_files
 from fleet import CA, LEAF, Clock, first_session, resumes
 from helpers import server_config
+from openssl_peer import (
+    accept,
+    flush,
+    listener,
+    read_until,
+    read_until_close,
+    requires_openssl,
+    run_server,
+    s_client,
+)
 from redis_peer import REDIS_SERVER, RedisServer, redis_server
+from siotls import TLSConfiguration, TLSConnection
 from siotls.stores import AsyncStrikeRegister, AsyncTicketKeySource, TicketKeySource, ask
 from siotls.stores.keys import key_to_bytes
 from siotls.stores.redis import (
@@ -297,3 +310,50 @@ async def test_async_key_source(client: redis.Redis, server: RedisServer) -> Non
         assert b.refresh() and b.keys.encryption_key() == fresh
         b.rotate()
         assert await a.refresh() and a.keys.keys == b.keys.keys
+
+
+def s_client_round(lsock: socket.socket, port: int, config: TLSConfiguration, cafile: Path,
+                   *args: str | Path) -> tuple[TLSConnection, bytes]:
+    """``openssl s_client`` against a siotls server of ``config``: a line each way (the
+    tickets go with the answer), closed cleanly; the server and s_client's output."""
+    with s_client(port, "-CAfile", cafile, "-servername", "localhost",
+                  "-verify_return_error", *args) as proc, accept(lsock) as sock:
+        conn = TLSConnection(config)
+        run_server(sock, conn)
+        proc.write(b"ping\n")
+        assert read_until(sock, conn, b"\n") == b"ping\n"
+        conn.send_data(b"answer to ping\n")
+        flush(sock, conn)
+        proc.wait_for(rb"answer to ping")
+        proc.close_stdin()
+        read_until_close(sock, conn)
+        conn.close_sending_end()
+        flush(sock, conn)
+        sock.close()
+        assert proc.wait() == 0
+        return conn, proc.output
+
+
+@requires_openssl
+def test_openssl_client_resumes_on_another_machine(client: redis.Redis, server: RedisServer,
+                                                   tmp_path: Path) -> None:
+    """openssl s_client gets a ticket from machine A after A rotated the fleet's keys,
+    and resumes with it on machine B once B refreshed from Redis."""
+    cafile = write_pem_files(tmp_path, LEAF, CA)[2]
+    session_file = tmp_path / "session.pem"
+    with redis.Redis.from_url(server.url, **TIMEOUTS) as other, \
+            listener() as (lsock_a, port_a), listener() as (lsock_b, port_b):
+        a = RedisTicketKeySource.load(client)
+        b = RedisTicketKeySource.load(other)
+        machine_a = server_config(LEAF, ticket_keys=a.keys)
+        machine_b = server_config(CA.issue(), ticket_keys=b.keys)
+        a.rotate()
+        first, output = s_client_round(lsock_a, port_a, machine_a, cafile,
+                                       "-sess_out", session_file)
+        assert b"New, TLSv1.3" in output and not first.nconfig.session_resumed
+        _, output = s_client_round(lsock_b, port_b, machine_b, cafile, "-sess_in", session_file)
+        assert b"New, TLSv1.3" in output  # B has not loaded A's new key yet
+        assert b.refresh()
+        second, output = s_client_round(lsock_b, port_b, machine_b, cafile,
+                                        "-sess_in", session_file)
+        assert b"Reused, TLSv1.3" in output and second.nconfig.session_resumed
