@@ -207,7 +207,10 @@ class MemoryStrikeRegister(WindowRule):
 
 async def ask(register: StrikeRegister | AsyncStrikeRegister, key: bytes, ttl: float) -> bool:
     """``register.check_and_record(key, ttl)``, awaited if the register is asynchronous:
-    what an async adapter answers the engine's pause with, whichever register it holds."""
+    what an async adapter answers the engine's pause with, whichever register it holds.
+
+    A blocking register (:class:`~siotls.stores.redis.RedisStrikeRegister`) blocks the
+    event loop for its round trip: async servers use the async forms."""
     answer = register.check_and_record(key, ttl)
     if inspect.isawaitable(answer):
         return await answer
