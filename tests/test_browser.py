@@ -1,9 +1,11 @@
 """A real browser against a siotls server: headless Chromium loads a page over TLS 1.3.
 
 Chromium's ClientHello is nothing like ours: it offers the hybrid post-quantum group
-X25519MLKEM768 (which siotls does not support) with key shares for it and for x25519,
-GREASE values everywhere, ECH GREASE, permuted extensions and ALPN ``h2``. The server
-(``siotls.asyncio.start_server`` on 127.0.0.1, in a thread) must pick what it supports.
+X25519MLKEM768 with key shares for it and for x25519 (about 1.7 KB, more than one TCP
+segment), GREASE values everywhere, ECH GREASE, permuted extensions, brotli certificate
+compression and ALPN ``h2``. The server (``siotls.asyncio.start_server`` on 127.0.0.1,
+in a thread) must pick what it supports: X25519MLKEM768, without a HelloRetryRequest,
+and a brotli-compressed Certificate.
 
 Both sides are checked: the server's negotiated configuration, and Chromium's own view
 from its NetLog (``--log-net-log``), which also holds the ClientHello it sent. Skipped
@@ -57,6 +59,8 @@ X25519MLKEM768 = 0x11EC
 EXT_SUPPORTED_GROUPS = 10
 EXT_ALPN = 16
 EXT_KEY_SHARE = 51
+EXT_COMPRESS_CERTIFICATE = 27
+BROTLI = 2
 CLIENT_HELLO = 1
 
 
@@ -232,6 +236,8 @@ class ClientHelloInfo:
     supported_groups: list[int]
     key_share_groups: list[int]
     alpn: list[bytes]
+    compress_certificate: list[int]
+    length: int
 
 
 def _vector(data: bytes, pos: int, length_size: int) -> tuple[bytes, int]:
@@ -250,7 +256,7 @@ def parse_client_hello(message: bytes) -> ClientHelloInfo:
     _, pos = _vector(body, pos, 2)  # cipher_suites
     _, pos = _vector(body, pos, 1)  # legacy_compression_methods
     extensions, _ = _vector(body, pos, 2)
-    info = ClientHelloInfo([], [], [], [])
+    info = ClientHelloInfo([], [], [], [], [], len(message))
     pos = 0
     while pos < len(extensions):
         ext_type = int.from_bytes(extensions[pos:pos + 2], "big")
@@ -266,6 +272,10 @@ def parse_client_hello(message: bytes) -> ClientHelloInfo:
             while at < len(shares):
                 info.key_share_groups.append(int.from_bytes(shares[at:at + 2], "big"))
                 _, at = _vector(shares, at + 2, 2)
+        elif ext_type == EXT_COMPRESS_CERTIFICATE:
+            algorithms, _ = _vector(ext_data, 0, 1)
+            info.compress_certificate = [int.from_bytes(algorithms[i:i + 2], "big")
+                                         for i in range(0, len(algorithms), 2)]
         elif ext_type == EXT_ALPN:
             names, _ = _vector(ext_data, 0, 2)
             at = 0
@@ -312,10 +322,13 @@ def assert_negotiated(run: BrowserRun, server: PageServer) -> None:
     for exchange in exchanges:  # the page, the script, maybe the favicon
         nconfig = exchange.nconfig
         assert nconfig.cipher_suite == CipherSuites.TLS_AES_128_GCM_SHA256
-        # X25519MLKEM768 comes first in Chromium's key shares; siotls skips it and
-        # takes the x25519 share: no HelloRetryRequest.
-        assert nconfig.key_exchange == NamedGroup.x25519
+        # X25519MLKEM768 comes first in Chromium's key shares; siotls prefers it to
+        # the x25519 share: post-quantum, and no HelloRetryRequest.
+        assert nconfig.key_exchange == NamedGroup.X25519MLKEM768
         assert not nconfig.hello_retry_request
+        # a connection resumed with a ticket (psk_dhe_ke) sends no Certificate at all
+        assert nconfig.certificate_compression == (
+            None if nconfig.session_resumed else "brotli")
         assert nconfig.alpn == b"http/1.1"
         assert nconfig.server_name == "localhost"
         assert nconfig.peer_certificate_chain == ()
@@ -326,7 +339,7 @@ def assert_negotiated(run: BrowserRun, server: PageServer) -> None:
         assert "net_error" not in params, params
         assert params["version"] == "TLS 1.3"
         assert params["cipher_suite"] == CipherSuites.TLS_AES_128_GCM_SHA256
-        assert params["key_exchange_group"] == NamedGroup.x25519
+        assert params["key_exchange_group"] == NamedGroup.X25519MLKEM768
         assert params["next_proto"] == "http/1.1"
     # Chromium may resume later connections with the first one's tickets (psk_dhe_ke).
     assert not connects[0]["is_resumed"]
@@ -337,6 +350,8 @@ def assert_negotiated(run: BrowserRun, server: PageServer) -> None:
     for hello in hellos:  # what makes a browser's ClientHello hard to swallow
         assert X25519MLKEM768 in hello.supported_groups
         assert hello.key_share_groups[-2:] == [X25519MLKEM768, NamedGroup.x25519]
+        assert hello.length > 1460  # more than one TCP segment
+        assert hello.compress_certificate == [BROTLI]
         assert any(map(is_grease, hello.extensions))
         assert any(map(is_grease, hello.supported_groups))
         assert hello.alpn == [b"h2", b"http/1.1"]

@@ -18,7 +18,8 @@ def test_defaults_are_secure() -> None:
     ca = make_ca()
     config = TLSConfiguration("client", truststore=ca.truststore())
     assert config.cipher_suites[0] == CipherSuites.TLS_AES_128_GCM_SHA256
-    assert config.key_exchanges[0] == NamedGroup.x25519
+    assert config.key_exchanges[0] == NamedGroup.X25519MLKEM768
+    assert NamedGroup.x25519 in config.key_exchanges
     assert config.middlebox_compatibility
     assert config.record_padding is None
     assert not config.require_peer_authentication

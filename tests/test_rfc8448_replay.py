@@ -47,6 +47,7 @@ from cryptography.hazmat.primitives.hashes import SHA256
 
 from siotls import TLSConfiguration, TLSConnection
 from siotls.core import crypto
+from siotls.core.config import HYBRID_KEY_EXCHANGES, SUPPORTED_KEY_EXCHANGES
 from siotls.core.keyschedule import hkdf_expand_label
 from siotls.core.messages import parse_certificate, parse_client_hello, parse_server_hello
 from siotls.iana import CipherSuites, ExtensionType, NamedGroup
@@ -59,12 +60,14 @@ SUITE = crypto.CIPHER_SUITES[CipherSuites.TLS_AES_128_GCM_SHA256]
 TRACE_SUITES = (CipherSuites.TLS_AES_128_GCM_SHA256, CipherSuites.TLS_CHACHA20_POLY1305_SHA256,
                 CipherSuites.TLS_AES_256_GCM_SHA384)
 #: ClientHello extensions the trace client sends and siotls does not.
-NOT_SENT = {ET.RENEGOTIATION_INFO, ET.SESSION_TICKET, ET.RECORD_SIZE_LIMIT, ET.PADDING}
+NOT_SENT = {ET.RENEGOTIATION_INFO, ET.SESSION_TICKET, ET.PADDING}
 #: ClientHello extensions both send, with different lists: the trace's has
 #: FFDHE groups and SHA-1 schemes; siotls sends x448 and puts PKCS#1 schemes in
 #: signature_algorithms_cert, which the trace client does not send.
 DIFFERENT = {ET.SUPPORTED_GROUPS, ET.SIGNATURE_ALGORITHMS}
-ONLY_SIOTLS = {ET.SIGNATURE_ALGORITHMS_CERT}
+ONLY_SIOTLS = {ET.SIGNATURE_ALGORITHMS_CERT, ET.COMPRESS_CERTIFICATE}
+#: The trace's groups: no post-quantum hybrid (so the one key share is x25519's).
+TRACE_GROUPS = [g for g in SUPPORTED_KEY_EXCHANGES if g not in HYBRID_KEY_EXCHANGES]
 
 
 # ---------------------------------------------------------------------------
@@ -119,7 +122,7 @@ def trace_client(number: int) -> tuple[TLSConnection, list[str]]:
     lines: list[str] = []
     with pytest.warns(UserWarning, match="does not verify"):
         config = TLSConfiguration(
-            "client", cipher_suites=TRACE_SUITES,
+            "client", cipher_suites=TRACE_SUITES, key_exchanges=TRACE_GROUPS,
             middlebox_compatibility=bool(ch.legacy_session_id),
             random_bytes=fixed_random(*randoms), key_share_generator=fixed_key_shares(number,
                                                                                       "client"),
@@ -269,7 +272,8 @@ def test_server_replay(number: int) -> None:
         n["server_handshake_write_key"], n["server_handshake_write_iv"], 0, out[plaintext])
     assert content_type == 22
     ee, certificate, certificate_verify, finished = split_messages(flight)
-    assert ee == bytes.fromhex("08000006" "0004" "0000" "0000")  # server_name only
+    # record_size_limit (2^14 + 1, as the trace's) and server_name.
+    assert ee == bytes.fromhex("0800000c" "000a" "001c00024001" "00000000")
     assert certificate == n["server_certificate"]
     transcript = n["client_hello"] + n["server_hello"] + ee + certificate
     content = (b"\x20" * 64 + b"TLS 1.3, server CertificateVerify\x00"

@@ -12,6 +12,7 @@ import pytest
 from certs import Leaf, make_ca, write_pem_files
 from helpers import chunks, client_config, server_config
 from siotls import TLSConnection, TLSPeerAlert
+from siotls.core.client import key_share_groups
 from siotls.errors import BadCertificate, CertificateRequired, NoApplicationProtocol, UnknownCA
 from siotls.iana import AlertDescription, CipherSuites, NamedGroup, SignatureScheme
 
@@ -312,7 +313,8 @@ def test_data_in_the_flight_of_the_client_finished(tmp_path: Path, side: str) ->
 @pytest.mark.parametrize("middlebox", [True, False], ids=["middlebox", "no-middlebox"])
 def test_hello_retry_request_stdlib_server(tmp_path: Path, middlebox: bool) -> None:
     conn = siotls_client(middlebox_compatibility=middlebox)
-    assert conn.config.key_exchanges[0] is NamedGroup.x25519
+    # Our key shares (X25519MLKEM768 and x25519) do not include P-256.
+    assert NamedGroup.secp256r1 not in key_share_groups(conn.config.key_exchanges)
     peer = stdlib_server(tmp_path, set_ecdh_curve=lambda ctx: ctx.set_ecdh_curve("prime256v1"))
     connect(conn, peer)
     assert conn.nconfig.hello_retry_request
@@ -334,6 +336,8 @@ def test_no_hello_retry_by_default(tmp_path: Path) -> None:
     assert conn.nconfig.key_exchange is NamedGroup.x25519
     conn, _ = pair(tmp_path, "client")
     assert not conn.nconfig.hello_retry_request
+    # Python's ssl (OpenSSL 3.0, no ML-KEM) takes our x25519 share, not the hybrid.
+    assert conn.nconfig.key_exchange is NamedGroup.x25519
 
 
 @SIDES

@@ -66,6 +66,7 @@ class HandshakeType(enum.IntEnum):
     CERTIFICATE_VERIFY = 15
     FINISHED = 20
     KEY_UPDATE = 24
+    COMPRESSED_CERTIFICATE = 25
     MESSAGE_HASH = 254
 
 
@@ -92,6 +93,7 @@ class ExtensionType(enum.IntEnum):
     PADDING = 21
     ENCRYPT_THEN_MAC = 22
     EXTENDED_MASTER_SECRET = 23
+    COMPRESS_CERTIFICATE = 27
     RECORD_SIZE_LIMIT = 28
     SESSION_TICKET = 35
     PRE_SHARED_KEY = 41
@@ -126,6 +128,10 @@ class NamedGroup(enum.IntEnum):
     ffdhe4096 = 0x0102
     ffdhe6144 = 0x0103
     ffdhe8192 = 0x0104
+    # draft-ietf-tls-ecdhe-mlkem: hybrid ECDHE + ML-KEM groups
+    SecP256r1MLKEM768 = 0x11EB
+    X25519MLKEM768 = 0x11EC
+    SecP384r1MLKEM1024 = 0x11ED
 
 
 class SignatureScheme(enum.IntEnum):
@@ -177,6 +183,14 @@ class ALPNProtocol(bytes, enum.Enum):
     DOT = b"dot"
     MQTT = b"mqtt"
     SMB = b"smb"
+
+
+class CertificateCompressionAlgorithm(enum.IntEnum):
+    """RFC 8879 section 3."""
+
+    zlib = 1
+    brotli = 2
+    zstd = 3
 
 
 class CertificateType(enum.IntEnum):

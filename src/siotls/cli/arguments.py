@@ -13,6 +13,7 @@ from typing import TypeVar
 
 import siotls
 from siotls import tickets
+from siotls.core import compression
 from siotls.core.config import SUPPORTED_CIPHER_SUITES, SUPPORTED_KEY_EXCHANGES
 from siotls.iana import CipherSuites, NamedGroup
 
@@ -58,6 +59,29 @@ def parse_groups(text: str) -> list[NamedGroup]:
                    lambda table, name: table.get(name) or _GROUP_ALIASES.get(name), "group")
 
 
+def parse_record_size_limit(text: str) -> int:
+    """RFC 8449: 64 to 16385 (TLS 1.3 counts the content type and the padding)."""
+    return _number(text, int, lambda limit: 64 <= limit <= 16385,
+                   "not a record size limit between 64 and 16385")
+
+
+def parse_cert_compression(text: str) -> tuple[str, ...]:
+    """``zlib,brotli,zstd`` (in order of preference) or ``none``."""
+    if text.strip().lower() == "none":
+        return ()
+    names = tuple(item.lower() for item in _items(text))
+    for name in names:
+        if name not in compression.ALGORITHMS:
+            raise argparse.ArgumentTypeError(
+                f"unknown certificate compression {name!r} (choose from zlib, brotli, zstd, "
+                "or none)")
+        if name not in compression.available():
+            raise argparse.ArgumentTypeError(
+                f"certificate compression {name!r} needs the "
+                f"{compression.ALGORITHMS[name][1]!r} package (pip install 'siotls[{name}]')")
+    return names
+
+
 def parse_ciphers(text: str) -> list[CipherSuites]:
     """``TLS_AES_128_GCM_SHA256,...`` -> cipher suites (the ``TLS_`` prefix is optional)."""
     return _choose(text, SUPPORTED_CIPHER_SUITES, CipherSuites,
@@ -100,8 +124,17 @@ def _add_common_options(parser: argparse.ArgumentParser, timeout: float) -> None
     parser.add_argument("--alpn", type=parse_alpn, metavar="P,...",
                         help="ALPN protocols in order of preference, e.g. h2,http/1.1")
     parser.add_argument("--groups", type=parse_groups, metavar="G,...",
-                        help="key exchange groups in order of preference "
-                             "(x25519, secp256r1, secp384r1, secp521r1, x448)")
+                        help="key exchange groups in order of preference, case-insensitive "
+                             "(X25519MLKEM768, SecP256r1MLKEM768, SecP384r1MLKEM1024, "
+                             "x25519, secp256r1, secp384r1, secp521r1, x448; default: "
+                             "the post-quantum hybrids first when ML-KEM is available)")
+    parser.add_argument("--record-size-limit", type=parse_record_size_limit, metavar="N",
+                        help="the largest protected record to accept (RFC 8449, 64 to "
+                             "16385; default 16385)")
+    parser.add_argument("--cert-compression", type=parse_cert_compression,
+                        metavar="A,...|none",
+                        help="certificate compression algorithms (RFC 8879) in order of "
+                             "preference: zlib, brotli, zstd, or none (default: all available)")
     parser.add_argument("--ciphers", type=parse_ciphers, metavar="S,...",
                         help="cipher suites in order of preference (TLS_AES_128_GCM_SHA256, "
                              "TLS_AES_256_GCM_SHA384, TLS_CHACHA20_POLY1305_SHA256)")

@@ -101,6 +101,12 @@ def describe_connection(conn: TLSConnection, side: str) -> list[str]:
         lines.append(f"{side} signature scheme: {name(nconfig.signature_algorithm)}")
     alpn = nconfig.alpn.decode(errors="replace") if nconfig.alpn else "(none)"
     lines.append(f"ALPN: {alpn}")
+    if nconfig.peer_record_size_limit is not None:  # RFC 8449, the peer's: what we honour
+        lines.append(f"record size limit: {nconfig.peer_record_size_limit}")
+    # RFC 8879: how the server's Certificate travelled.
+    compressed = (nconfig.peer_certificate_compression if side == "client"
+                  else nconfig.certificate_compression)
+    lines.append(f"certificate compression: {compressed or 'none'}")
     if side == "server":
         lines.append(f"server name (SNI): {nconfig.server_name or '(none)'}")
     if nconfig.peer_certificate_chain:

@@ -94,6 +94,16 @@ class KeyLogWriter:
             self._file.close()
 
 
+def _size_and_compression(args: argparse.Namespace) -> dict[str, Any]:
+    """--record-size-limit and --cert-compression, when given (else the defaults)."""
+    options: dict[str, Any] = {}
+    if getattr(args, "record_size_limit", None) is not None:
+        options["record_size_limit"] = args.record_size_limit
+    if getattr(args, "cert_compression", None) is not None:
+        options["certificate_compression"] = args.cert_compression
+    return options
+
+
 def make_configuration(side: Literal["client", "server"], args: argparse.Namespace,
                        keylog: KeyLogWriter | None, **options: Any) -> TLSConfiguration:
     """The configuration of ``side`` from the common options and ``options``.
@@ -109,6 +119,7 @@ def make_configuration(side: Literal["client", "server"], args: argparse.Namespa
                 key_exchanges=args.groups or SUPPORTED_KEY_EXCHANGES,
                 log_keys=keylog is not None or bool(os.environ.get("SSLKEYLOGFILE")),
                 keylog=keylog,
+                **_size_and_compression(args),
                 **options,
             )
         except ValueError as exc:

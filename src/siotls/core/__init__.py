@@ -8,9 +8,10 @@ lifecycle.py       the connection's lifecycle: sending/receiving/failed, and its
 state.py           the handshake state machine (RFC 8446 appendix A) as tables
 client.py          client handshake handlers
 server.py          server handshake handlers
-handshake.py       what both sides share: dispatch, CertificateVerify, Finished, KeyUpdate
+handshake.py       what both sides share: dispatch, Certificate (compressed or not),
+                   CertificateVerify, Finished, KeyUpdate
 negotiation.py     pure selection rules (suite, group, signature scheme, ALPN)
-record.py          the record layer: framing, AEAD protection, padding
+record.py          the record layer: framing, AEAD protection, padding, record_size_limit
 keyschedule.py     HKDF, the key schedule and the transcript hash
 psk.py             pre_shared_key and binders; which PSK a client offers and a server takes
 tickets.py         stateless session tickets: ticket keys, sealing, NewSessionTicket
@@ -18,7 +19,8 @@ session.py         TLSSession: a client's ticket, serializable, to resume with
 messages.py        handshake message codecs
 extensions.py      extension codecs
 codec.py           the cursor Reader/Writer
-crypto.py          every call into ``cryptography``
+crypto.py          every call into ``cryptography`` (ECDHE and the ML-KEM hybrids too)
+compression.py     certificate compression (RFC 8879): zlib, brotli, zstd, bounded
 certificates.py    X.509 path validation: verify_chain, reason codes (``cryptography``)
 pathbuilder.py     path validation for CA keys the web PKI refuses (Ed25519, Ed448, PSS)
 config.py          TLSConfiguration, TLSNegotiatedConfiguration

@@ -20,9 +20,11 @@
     {Finished}                -------->
     [Application Data]        <------->    [Application Data]
 
-The client key-shares only its first group (x25519 by default) and lists the
-others in supported_groups, so a server that wants another one answers with
-a HelloRetryRequest; this costs a round trip only with such servers.
+The client key-shares its first group (X25519MLKEM768 by default) and, when
+that is a post-quantum hybrid, the first classical group too (x25519, reusing
+the hybrid's X25519 key); it lists the others in supported_groups, so a server
+that wants another one answers with a HelloRetryRequest; this costs a round
+trip only with such servers.
 
 Given a :class:`~siotls.core.session.TLSSession` (or external PSKs), the
 ClientHello ends with pre_shared_key (:mod:`siotls.core.psk`); when the server
@@ -33,12 +35,14 @@ after the handshake become sessions (:attr:`ClientHandshake.session_tickets`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
-from siotls.core import certificates, credentials, crypto, psk
+from siotls.core import certificates, compression, credentials, crypto, psk
 from siotls.core import extensions as ext
 from siotls.core.config import (
     CERTIFICATE_ONLY_SIGNATURE_ALGORITHMS,
+    HYBRID_KEY_EXCHANGES,
     TLSConfiguration,
     TLSNegotiatedConfiguration,
     is_ip_address,
@@ -57,7 +61,6 @@ from siotls.core.messages import (
     DOWNGRADE_TLS11,
     DOWNGRADE_TLS12,
     Certificate,
-    CertificateEntry,
     ClientHello,
     ServerHello,
     parse_certificate,
@@ -81,6 +84,17 @@ from siotls.iana import (
 ET = ExtensionType
 #: How many NewSessionTickets a client keeps (the newest ones).
 MAX_SESSION_TICKETS = 8
+
+
+def key_share_groups(groups: Sequence[int]) -> list[int]:
+    """The groups the first ClientHello key-shares: the first one and, when it is
+    a post-quantum hybrid, the first classical group too (as Chrome, Firefox and
+    OpenSSL 3.5 do), so a server without the hybrid needs no HelloRetryRequest."""
+    first = groups[0]
+    if first not in HYBRID_KEY_EXCHANGES:
+        return [first]
+    classical = next((g for g in groups if g not in HYBRID_KEY_EXCHANGES), None)
+    return [first] if classical is None else [first, classical]
 
 
 class ClientHandshake(Handshake):
@@ -111,6 +125,7 @@ class ClientHandshake(Handshake):
         self.hello_retry_suite: int | None = None
         self.certificate_request_context: bytes | None = None
         self.certificate_request_schemes: list[int] = []
+        self.certificate_request_compression: list[int] = []
         self.certificate_request_authorities: list[bytes] | None = None
 
     # -- ClientHello ------------------------------------------------------------
@@ -118,8 +133,8 @@ class ClientHandshake(Handshake):
         self.client_random = self.config.random_bytes(32)
         if self.config.middlebox_compatibility:
             self.legacy_session_id = self.config.random_bytes(32)
-        group = self.config.key_exchanges[0]
-        self.key_shares = {group: self.config.key_share_generator(group)}
+        self.key_shares = crypto.generate_key_shares(
+            key_share_groups(self.config.key_exchanges), self.config.key_share_generator)
         self.psk_offers = psk.client_offers(
             self.config, self.server_hostname, self.session, self.config.clock())
         self.records.first_record_version = 0x0301  # RFC 8446 5.1: for compatibility
@@ -142,6 +157,12 @@ class ClientHandshake(Handshake):
             list(config.psk_key_exchange_modes))
         if config.alpn:
             extensions[ET.APPLICATION_LAYER_PROTOCOL_NEGOTIATION] = ext.encode_alpn(config.alpn)
+        if config.record_size_limit is not None:
+            extensions[ET.RECORD_SIZE_LIMIT] = ext.encode_record_size_limit(
+                config.record_size_limit)
+        if config.certificate_compression:
+            extensions[ET.COMPRESS_CERTIFICATE] = ext.encode_compress_certificate(
+                compression.codes(config.certificate_compression))
         if cookie is not None:
             extensions[ET.COOKIE] = ext.encode_cookie(cookie)
         self.client_hello = ClientHello(
@@ -261,6 +282,9 @@ class ClientHandshake(Handshake):
         ee = parse_encrypted_extensions(body)
         assert self.client_hello is not None
         ext.check_allowed(ee.extensions, ext.EE)
+        if ET.RECORD_SIZE_LIMIT in ee.extensions and ET.MAX_FRAGMENT_LENGTH in ee.extensions:
+            raise IllegalParameter("both record_size_limit and max_fragment_length (RFC 8449 5)",
+                                   reason="record_size_limit")
         ext.check_offered(ee.extensions, self.client_hello.extensions, "EncryptedExtensions")
         if ET.SERVER_NAME in ee.extensions:
             ext.decode_empty(ee.extensions[ET.SERVER_NAME], "server_name")
@@ -271,11 +295,25 @@ class ClientHandshake(Handshake):
             if len(protocols) != 1 or protocols[0] not in (self.config.alpn or ()):
                 raise IllegalParameter(f"the server selected ALPN {protocols}, never offered")
             self.nconfig.alpn = protocols[0]
+        if ET.RECORD_SIZE_LIMIT in ee.extensions:
+            self._on_record_size_limit(ee.extensions[ET.RECORD_SIZE_LIMIT])
         if ET.SUPPORTED_GROUPS in ee.extensions:  # the server's preference, for next time
             ext.decode_supported_groups(ee.extensions[ET.SUPPORTED_GROUPS])
         self.key_schedule.update(raw)
         # RFC 8446 4.4.2: a PSK handshake goes straight to the Finished.
         self.state = State.WAIT_CERT_CR if self.psk_selected is None else State.WAIT_FINISHED
+
+    def _on_record_size_limit(self, data: bytes) -> None:
+        """RFC 8449: the server's limit bounds our protected records from now on,
+        and since it understood ours, we enforce ours on its records."""
+        limit = ext.decode_record_size_limit(data)
+        if limit > ext.MAX_RECORD_SIZE_LIMIT:
+            raise IllegalParameter(f"a record_size_limit of {limit} in TLS 1.3",
+                                   reason="record_size_limit")
+        self.records.set_peer_record_size_limit(limit)
+        self.nconfig.peer_record_size_limit = limit
+        if self.config.record_size_limit is not None:
+            self.records.set_own_record_size_limit(self.config.record_size_limit)
 
     def on_certificate_request(self, body: memoryview, raw: bytes) -> None:
         cr = parse_certificate_request(body)
@@ -290,6 +328,9 @@ class ClientHandshake(Handshake):
             self.certificate_request_authorities = credentials.decode_certificate_authorities(
                 cr.extensions[ET.CERTIFICATE_AUTHORITIES])
         self.certificate_request_context = cr.certificate_request_context
+        if ET.COMPRESS_CERTIFICATE in cr.extensions:
+            self.certificate_request_compression = ext.decode_compress_certificate(
+                cr.extensions[ET.COMPRESS_CERTIFICATE])
         self.key_schedule.update(raw)
         self.state = State.WAIT_CERT
 
@@ -344,8 +385,8 @@ class ClientHandshake(Handshake):
             self.send(Certificate(context, []).serialize())
             return
         chain, scheme = chosen
-        self.send(Certificate(context, [
-            CertificateEntry(der) for der in chain.certificate_chain]).serialize())
+        self.send_certificate(context, chain.certificate_chain,
+                              self.certificate_request_compression)
         self.sign_certificate_verify(chain.loaded[0], scheme)
         self.nconfig.signature_algorithm = SignatureScheme(scheme)
 

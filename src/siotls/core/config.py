@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import ipaddress
+import logging
 import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -33,7 +34,12 @@ SUPPORTED_CIPHER_SUITES = (
     CipherSuites.TLS_AES_256_GCM_SHA384,
     CipherSuites.TLS_CHACHA20_POLY1305_SHA256,
 )
+#: Named groups in our default order of preference: the post-quantum hybrids
+#: first (draft-ietf-tls-ecdhe-mlkem), left out when ML-KEM is unavailable.
 SUPPORTED_KEY_EXCHANGES = (
+    NamedGroup.X25519MLKEM768,
+    NamedGroup.SecP256r1MLKEM768,
+    NamedGroup.SecP384r1MLKEM1024,
     NamedGroup.x25519,
     NamedGroup.secp256r1,
     NamedGroup.secp384r1,
@@ -55,6 +61,20 @@ SUPPORTED_SIGNATURE_ALGORITHMS = (
     SignatureScheme.rsa_pss_rsae_sha512,
 )
 #: Schemes accepted inside certificates only (signature_algorithms_cert).
+HYBRID_KEY_EXCHANGES = frozenset({
+    NamedGroup.X25519MLKEM768, NamedGroup.SecP256r1MLKEM768, NamedGroup.SecP384r1MLKEM1024})
+MLKEM_UNAVAILABLE = (
+    "the installed cryptography (or the OpenSSL it uses) has no ML-KEM: the post-quantum "
+    "hybrid groups X25519MLKEM768, SecP256r1MLKEM768 and SecP384r1MLKEM1024 are left out "
+    "(install cryptography 47 or newer with its bundled OpenSSL)")
+
+
+@functools.cache
+def _say_mlkem_unavailable() -> None:
+    """Once per process, on the ``siotls`` logger: no post-quantum key exchange."""
+    logging.getLogger("siotls").warning("%s", MLKEM_UNAVAILABLE)
+
+
 CERTIFICATE_ONLY_SIGNATURE_ALGORITHMS = (
     SignatureScheme.rsa_pkcs1_sha256,
     SignatureScheme.rsa_pkcs1_sha384,
@@ -72,8 +92,13 @@ class TLSConfiguration:
 
     :param side: ``'client'`` or ``'server'``.
     :param cipher_suites: suites in order of preference (the server's order wins).
-    :param key_exchanges: named groups in order of preference. The client sends a
-        key share for the first one only and recovers through HelloRetryRequest.
+    :param key_exchanges: named groups in order of preference (the server's order
+        wins; by default the post-quantum hybrids come first). The client sends a
+        key share for the first group and, when that one is a hybrid, also for
+        the first classical group (by default X25519MLKEM768 and x25519, which
+        share one X25519 key); a server wanting another group asks for it with
+        a HelloRetryRequest. When ML-KEM is unavailable the hybrids are dropped
+        from the default (a hybrid asked for explicitly is a ``ValueError``).
     :param signature_algorithms: CertificateVerify schemes in order of preference.
     :param truststore: the CAs the peer's certificate must chain to. ``None`` on a
         client means *no verification at all* and emits an :class:`InsecureWarning`.
@@ -110,6 +135,15 @@ class TLSConfiguration:
         still verifies the chain, and still sends the name in SNI, but accepts a
         certificate for any name: with an :class:`InsecureWarning`.
     :param max_fragment_size: the largest plaintext we put in one record (<= 2^14).
+    :param record_size_limit: RFC 8449: the largest protected record we accept
+        (its TLSInnerPlaintext: content, type byte and padding), 64 to 16385,
+        advertised to the peer; ``None`` sends no record_size_limit. The peer's
+        limit is honoured in either case. The default, 16385, accepts any record.
+    :param certificate_compression: RFC 8879 algorithms (``'zlib'``, ``'brotli'``,
+        ``'zstd'``) in order of preference, for the Certificate we receive (a
+        client offers them, a server asks for them) and the one we send (with our
+        first algorithm the peer offered). Defaults to every available one
+        (:func:`siotls.core.compression.available`); ``()`` turns compression off.
     :param random_bytes: the source of randomness, ``(n) -> n random bytes``
         (default :func:`os.urandom`), for the Hello randoms and the legacy
         session id. Tests inject fixed values through it.
@@ -117,7 +151,9 @@ class TLSConfiguration:
         :func:`time.time`), used for certificate validity and ticket ages.
     :param key_share_generator: ``(group) -> (private key, key_exchange bytes)``
         making the ephemeral key of each key share (default: a fresh key from
-        ``cryptography``). Tests inject known keys through it.
+        ``cryptography``). Tests inject known keys through it. For a hybrid group
+        a client gets a :class:`~siotls.core.crypto.HybridPrivate`; a server asks
+        it for the hybrid's ECDH half only (ML-KEM encapsulation is not a key).
     :param num_tickets: NewSessionTickets a server sends after a full handshake
         (one after a resumption); 0 sends none. See :doc:`resumption`.
     :param ticket_lifetime: seconds a server's tickets stay valid (at most 7 days).
@@ -153,6 +189,8 @@ class TLSConfiguration:
     strict_sni: bool = False
     max_fragment_size: int = 16384
     check_hostname: bool = True
+    record_size_limit: int | None = 16385
+    certificate_compression: Sequence[str] | None = None
     random_bytes: Callable[[int], bytes] = field(default=provider.random_bytes, repr=False)
     clock: Callable[[], float] = field(default=provider.clock, repr=False)
     key_share_generator: Callable[[int], tuple[Any, bytes]] = field(
@@ -168,8 +206,7 @@ class TLSConfiguration:
             raise ValueError(f"side must be 'client' or 'server', not {self.side!r}")
         object.__setattr__(self, "cipher_suites", self._known(
             "cipher_suites", self.cipher_suites, CipherSuites, SUPPORTED_CIPHER_SUITES))
-        object.__setattr__(self, "key_exchanges", self._known(
-            "key_exchanges", self.key_exchanges, NamedGroup, SUPPORTED_KEY_EXCHANGES))
+        object.__setattr__(self, "key_exchanges", self._key_exchanges(self.key_exchanges))
         object.__setattr__(self, "signature_algorithms", self._known(
             "signature_algorithms", self.signature_algorithms, SignatureScheme,
             SUPPORTED_SIGNATURE_ALGORITHMS))
@@ -194,6 +231,12 @@ class TLSConfiguration:
         self._check_certificate_chains()
         if not 64 <= self.max_fragment_size <= 16384:
             raise ValueError("max_fragment_size must be between 64 and 16384")
+        if self.record_size_limit is not None and not 64 <= self.record_size_limit <= 16385:
+            raise ValueError("record_size_limit must be between 64 and 16385, or None")
+        from siotls.core import compression  # noqa: PLC0415
+
+        object.__setattr__(self, "certificate_compression",
+                           compression.check_algorithms(self.certificate_compression))
         self._check_keylog()
         if self.private_key is not None:
             from siotls.core import crypto  # noqa: PLC0415 (load cryptography lazily)
@@ -211,6 +254,20 @@ class TLSConfiguration:
                 "TLSConfiguration('client') without a truststore does not verify the "
                 "server's certificate; use siotls.trust.get_truststore()",
                 InsecureWarning, stacklevel=3)
+
+    @classmethod
+    def _key_exchanges(cls, groups: Sequence[int]) -> tuple[NamedGroup, ...]:
+        known = cls._known("key_exchanges", groups, NamedGroup, SUPPORTED_KEY_EXCHANGES)
+        if not HYBRID_KEY_EXCHANGES.intersection(known):
+            return known
+        from siotls.core import crypto  # noqa: PLC0415 (load cryptography lazily)
+
+        if crypto.mlkem_supported():
+            return known
+        if groups is not SUPPORTED_KEY_EXCHANGES:
+            raise ValueError(f"key_exchanges: {MLKEM_UNAVAILABLE}")
+        _say_mlkem_unavailable()
+        return tuple(g for g in known if g not in HYBRID_KEY_EXCHANGES)
 
     def _check_keylog(self) -> None:
         sink: Callable[[str], None] | None = None
@@ -347,6 +404,12 @@ class TLSNegotiatedConfiguration:
     session_resumed: bool = False
     #: the identity of the external PSK the handshake used, if any
     psk_identity: bytes | None = None
+    #: The peer's record_size_limit (RFC 8449) when it sent one.
+    peer_record_size_limit: int | None = None
+    #: The RFC 8879 algorithm the peer's Certificate came compressed with.
+    peer_certificate_compression: str | None = None
+    #: The RFC 8879 algorithm we compressed our Certificate with.
+    certificate_compression: str | None = None
     #: which validation accepted the peer's chain: ``'webpki'`` (``cryptography``'s
     #: verifier) or ``'pathbuilder'`` (siotls's, for Ed25519/Ed448/RSA-PSS CAs)
     peer_chain_validator: Literal["webpki", "pathbuilder"] | None = None

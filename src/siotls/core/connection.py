@@ -48,7 +48,6 @@ from siotls.core.config import (
 )
 from siotls.core.errors import (
     DecodeError,
-    IllegalParameter,
     InternalError,
     RaggedEOF,
     TLSError,
@@ -247,7 +246,7 @@ class TLSConnection:
             msg_type = buffer[0]
             length = int.from_bytes(buffer[1:4], "big")
             if length > MAX_HANDSHAKE_MESSAGE.get(msg_type, MAX_OTHER_HANDSHAKE_MESSAGE):
-                raise IllegalParameter(f"a handshake message of {length} bytes")
+                raise DecodeError(f"a handshake message of {length} bytes", reason="too_long")
             if len(buffer) < 4 + length:
                 break
             raw = bytes(buffer[: 4 + length])
@@ -348,7 +347,7 @@ class TLSConnection:
         try:
             if self._handshake.tickets_due:
                 self._handshake.send_session_tickets()
-            if records.key_update_due(len(data) // records.max_fragment_size + 1):
+            if records.key_update_due(len(data) // records.protected_fragment_size + 1):
                 self._handshake.send_key_update(False)
             records.write(_APPLICATION_DATA, data)
         except Exception as exc:  # noqa: BLE001 (_raise re-raises: a TLS error, always)

@@ -1,9 +1,10 @@
 """Every cryptographic operation of the engine, done by ``cryptography``.
 
-Three tables keyed by IANA code point:
+Tables keyed by IANA code point:
 
 * :data:`CIPHER_SUITES`: the AEAD class, key length and hash of each suite;
-* :func:`generate_key_share` / :func:`key_exchange`: ECDHE over each named group;
+* :func:`generate_key_share`, :func:`key_exchange` and :func:`server_key_exchange`:
+  ECDHE over each named group, and the hybrid ECDHE + ML-KEM groups (:data:`HYBRIDS`);
 * :data:`SIGNATURE_SCHEMES`: how to sign and verify with each signature scheme.
 
 This is the only module of the core that imports ``cryptography`` primitives
@@ -12,6 +13,8 @@ This is the only module of the core that imports ``cryptography`` primitives
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +24,12 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, paddin
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF, HKDFExpand
 
-from siotls.core.errors import BadCertificate, IllegalParameter, UnsupportedCertificate
+from siotls.core.errors import (
+    BadCertificate,
+    IllegalParameter,
+    InternalError,
+    UnsupportedCertificate,
+)
 from siotls.iana import CipherSuites, NamedGroup, SignatureScheme
 
 __all__ = [
@@ -31,9 +39,12 @@ __all__ = [
     "InvalidSignature",
     "InvalidTag",
     "generate_key_share",
+    "generate_key_shares",
     "hkdf_expand",
     "hkdf_extract",
     "key_exchange",
+    "mlkem_supported",
+    "server_key_exchange",
 ]
 
 PrivateKey = (
@@ -107,8 +118,24 @@ def unseal(key: bytes, nonce: bytes, data: bytes, aad: bytes) -> bytes | None:
 
 
 # ---------------------------------------------------------------------------
-# Key exchange (RFC 8446 section 4.2.8)
+# Key exchange (RFC 8446 section 4.2.8, draft-ietf-tls-ecdhe-mlkem)
 # ---------------------------------------------------------------------------
+#
+# A classical group's key_exchange is an ECDH public value. A hybrid group
+# joins an ECDH share and an ML-KEM one (FIPS 203): the client sends its
+# ML-KEM encapsulation key, the server encapsulates to it and answers with the
+# ciphertext, and the shared secret is the two secrets concatenated, in the
+# order of the shares:
+#
+#   group               order          client share   server share   secret
+#   SecP256r1MLKEM768   ECDH, ML-KEM   65 + 1184      65 + 1088      32 + 32
+#   X25519MLKEM768      ML-KEM, ECDH   1184 + 32      1088 + 32      32 + 32
+#   SecP384r1MLKEM1024  ECDH, ML-KEM   97 + 1568      97 + 1568      48 + 32
+#
+# Server: a malformed share, including an encapsulation key failing the FIPS
+# 203 modulus check, is illegal_parameter. Client: a ciphertext of the wrong
+# length is illegal_parameter; any other decapsulation failure internal_error.
+# Each ECDH half gets its own checks (point validation, the all-zero X25519).
 
 _CURVES: dict[int, type[ec.EllipticCurve]] = {
     NamedGroup.secp256r1: ec.SECP256R1,
@@ -116,21 +143,53 @@ _CURVES: dict[int, type[ec.EllipticCurve]] = {
     NamedGroup.secp521r1: ec.SECP521R1,
 }
 
-KeySharePrivate = ec.EllipticCurvePrivateKey | x25519.X25519PrivateKey | x448.X448PrivateKey
+ECDHPrivate = ec.EllipticCurvePrivateKey | x25519.X25519PrivateKey | x448.X448PrivateKey
+KEMPrivate = Any  # mlkem.MLKEM768PrivateKey | mlkem.MLKEM1024PrivateKey (cryptography 47+)
 
 
-def generate_key_share(group: int) -> tuple[KeySharePrivate, bytes]:
-    """A fresh ephemeral key for ``group`` and its KeyShareEntry.key_exchange."""
-    if group == NamedGroup.x25519:
-        xkey = x25519.X25519PrivateKey.generate()
-        return xkey, xkey.public_key().public_bytes_raw()
-    if group == NamedGroup.x448:
-        x4key = x448.X448PrivateKey.generate()
-        return x4key, x4key.public_key().public_bytes_raw()
-    eckey = ec.generate_private_key(_CURVES[group]())
-    return eckey, eckey.public_key().public_bytes(
-        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+@dataclass(frozen=True)
+class HybridPrivate:
+    """The client's private half of a hybrid share: an ML-KEM key and an ECDH key."""
 
+    kem: KEMPrivate
+    ecdh: ECDHPrivate
+
+
+KeySharePrivate = ECDHPrivate | HybridPrivate
+
+
+@dataclass(frozen=True)
+class Hybrid:
+    """How one hybrid group joins its halves."""
+
+    ecdh_group: NamedGroup
+    kem_name: str  # MLKEM768 or MLKEM1024
+    ecdh_first: bool
+    encapsulation_key_length: int
+    ciphertext_length: int
+
+    def kem_classes(self) -> tuple[Any, Any]:
+        from cryptography.hazmat.primitives.asymmetric import mlkem  # noqa: PLC0415
+
+        return (getattr(mlkem, f"{self.kem_name}PrivateKey"),
+                getattr(mlkem, f"{self.kem_name}PublicKey"))
+
+    def join(self, ecdh: bytes, kem: bytes) -> bytes:
+        return ecdh + kem if self.ecdh_first else kem + ecdh
+
+    def split(self, share: bytes, kem_length: int) -> tuple[bytes, bytes]:
+        """``(ecdh, kem)`` halves of a share whose total length was checked."""
+        if self.ecdh_first:
+            cut = len(share) - kem_length
+            return share[:cut], share[cut:]
+        return share[kem_length:], share[:kem_length]
+
+
+HYBRIDS: dict[int, Hybrid] = {
+    NamedGroup.SecP256r1MLKEM768: Hybrid(NamedGroup.secp256r1, "MLKEM768", True, 1184, 1088),
+    NamedGroup.X25519MLKEM768: Hybrid(NamedGroup.x25519, "MLKEM768", False, 1184, 1088),
+    NamedGroup.SecP384r1MLKEM1024: Hybrid(NamedGroup.secp384r1, "MLKEM1024", True, 1568, 1568),
+}
 
 _KEY_SHARE_LENGTHS: dict[int, int] = {
     NamedGroup.x25519: 32, NamedGroup.x448: 56,
@@ -138,21 +197,138 @@ _KEY_SHARE_LENGTHS: dict[int, int] = {
 }
 
 
-def key_exchange(group: int, private_key: KeySharePrivate, peer_share: bytes) -> bytes:
-    """The (EC)DHE shared secret; a malformed peer share is ``illegal_parameter``."""
+@functools.cache
+def mlkem_supported() -> bool:
+    """Whether the installed ``cryptography`` (and its OpenSSL) can do ML-KEM."""
+    try:
+        from cryptography.hazmat.backends.openssl.backend import backend  # noqa: PLC0415
+        from cryptography.hazmat.primitives.asymmetric import mlkem  # noqa: F401, PLC0415
+    except ImportError:
+        return False
+    supported = getattr(backend, "mlkem_supported", None)
+    return bool(supported and supported())
+
+
+def generate_key_share(group: int, reuse: ECDHPrivate | None = None,
+                       kem_seed: bytes | None = None) -> tuple[KeySharePrivate, bytes]:
+    """A fresh ephemeral key for ``group`` and its KeyShareEntry.key_exchange.
+
+    Every key share is made here. ``reuse`` is an ECDH key of the same curve to
+    use again (the client's x25519 share doubles as the X25519MLKEM768 half);
+    ``kem_seed`` builds the ML-KEM key from a 64-byte seed (known-answer tests).
+    """
+    hybrid = HYBRIDS.get(group)
+    if hybrid is not None:
+        ecdh_private, ecdh_public = generate_key_share(hybrid.ecdh_group, reuse)
+        assert not isinstance(ecdh_private, HybridPrivate)
+        kem_private_class, _ = hybrid.kem_classes()
+        kem = (kem_private_class.generate() if kem_seed is None
+               else kem_private_class.from_seed_bytes(kem_seed))
+        return (HybridPrivate(kem, ecdh_private),
+                hybrid.join(ecdh_public, kem.public_key().public_bytes_raw()))
+    private: ECDHPrivate
+    if reuse is not None:
+        private = reuse
+    elif group == NamedGroup.x25519:
+        private = x25519.X25519PrivateKey.generate()
+    elif group == NamedGroup.x448:
+        private = x448.X448PrivateKey.generate()
+    else:
+        private = ec.generate_private_key(_CURVES[group]())
+    if isinstance(private, ec.EllipticCurvePrivateKey):
+        return private, private.public_key().public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    return private, private.public_key().public_bytes_raw()
+
+
+KeyShareGenerator = Callable[[int], tuple[Any, bytes]]
+
+
+def generate_key_shares(groups: Sequence[int], generate: KeyShareGenerator = generate_key_share
+                        ) -> dict[int, tuple[KeySharePrivate, bytes]]:
+    """The client's shares for ``groups``, each from ``generate`` (the configuration's
+    ``key_share_generator``), except that an ECDH group whose key already is the
+    half of an earlier hybrid share reuses that key (X25519MLKEM768 and x25519)."""
+    shares: dict[int, tuple[KeySharePrivate, bytes]] = {}
+    for group in groups:
+        reused = next((private.ecdh for other, (private, _) in shares.items()
+                       if isinstance(private, HybridPrivate)
+                       and HYBRIDS[other].ecdh_group == group), None)
+        shares[group] = generate(group) if reused is None else generate_key_share(group, reused)
+    return shares
+
+
+def _ecdh(group: int, private_key: ECDHPrivate, peer_share: bytes) -> bytes:
+    """The ECDHE shared secret; a malformed peer share is ``illegal_parameter``."""
     if len(peer_share) != _KEY_SHARE_LENGTHS[group]:
-        raise IllegalParameter(f"a {NamedGroup(group).name} key share of {len(peer_share)} bytes")
+        raise IllegalParameter(f"a {NamedGroup(group).name} key share of {len(peer_share)} bytes",
+                               reason="bad_key_share")
     try:
         if isinstance(private_key, x25519.X25519PrivateKey):
             return private_key.exchange(x25519.X25519PublicKey.from_public_bytes(peer_share))
         if isinstance(private_key, x448.X448PrivateKey):
             return private_key.exchange(x448.X448PublicKey.from_public_bytes(peer_share))
         if peer_share[0] != 4:  # RFC 8446 4.2.8.2: UncompressedPointRepresentation only
-            raise IllegalParameter("an EC key share that is not an uncompressed point")
+            raise IllegalParameter("an EC key share that is not an uncompressed point",
+                                   reason="bad_key_share")
         peer_key = ec.EllipticCurvePublicKey.from_encoded_point(private_key.curve, peer_share)
         return private_key.exchange(ec.ECDH(), peer_key)
     except ValueError as exc:  # not on the curve, or an all-zero X25519/X448 result
-        raise IllegalParameter(f"invalid {NamedGroup(group).name} key share: {exc}") from exc
+        raise IllegalParameter(f"invalid {NamedGroup(group).name} key share: {exc}",
+                               reason="bad_key_share") from exc
+
+
+def _check_length(group: int, share: bytes, expected: int) -> None:
+    if len(share) != expected:
+        raise IllegalParameter(
+            f"a {NamedGroup(group).name} key share of {len(share)} bytes, not {expected}",
+            reason="bad_key_share")
+
+
+def key_exchange(group: int, private_key: KeySharePrivate, peer_share: bytes) -> bytes:
+    """The client's shared secret from the server's share (ECDHE, or hybrid decapsulation)."""
+    hybrid = HYBRIDS.get(group)
+    if hybrid is None:
+        assert not isinstance(private_key, HybridPrivate)
+        return _ecdh(group, private_key, peer_share)
+    assert isinstance(private_key, HybridPrivate)
+    ecdh_length = _KEY_SHARE_LENGTHS[hybrid.ecdh_group]
+    _check_length(group, peer_share, ecdh_length + hybrid.ciphertext_length)
+    ecdh_share, ciphertext = hybrid.split(peer_share, hybrid.ciphertext_length)
+    ecdh_secret = _ecdh(hybrid.ecdh_group, private_key.ecdh, ecdh_share)
+    try:
+        kem_secret = private_key.kem.decapsulate(ciphertext)
+    except Exception as exc:
+        raise InternalError(f"ML-KEM decapsulation failed: {exc}") from exc
+    return hybrid.join(ecdh_secret, kem_secret)
+
+
+def server_key_exchange(group: int, peer_share: bytes,
+                        generate: KeyShareGenerator = generate_key_share) -> tuple[bytes, bytes]:
+    """The server's ``(key_exchange, shared_secret)`` answering the client's share; its
+    ECDH key (of the group, or of the hybrid's ECDH half) comes from ``generate``."""
+    hybrid = HYBRIDS.get(group)
+    if hybrid is None:
+        private, public = generate(group)
+        assert not isinstance(private, HybridPrivate)
+        return public, _ecdh(group, private, peer_share)
+    ecdh_length = _KEY_SHARE_LENGTHS[hybrid.ecdh_group]
+    _check_length(group, peer_share, ecdh_length + hybrid.encapsulation_key_length)
+    ecdh_share, encapsulation_key = hybrid.split(peer_share, hybrid.encapsulation_key_length)
+    _, kem_public_class = hybrid.kem_classes()
+    try:  # FIPS 203 7.2: the length and modulus checks of the encapsulation key
+        kem_public = kem_public_class.from_public_bytes(encapsulation_key)
+    except ValueError as exc:
+        raise IllegalParameter(f"an invalid {hybrid.kem_name} encapsulation key",
+                               reason="bad_key_share") from exc
+    private, public = generate(hybrid.ecdh_group)
+    assert not isinstance(private, HybridPrivate)
+    ecdh_secret = _ecdh(hybrid.ecdh_group, private, ecdh_share)
+    try:
+        kem_secret, ciphertext = kem_public.encapsulate()
+    except Exception as exc:
+        raise InternalError(f"ML-KEM encapsulation failed: {exc}") from exc
+    return hybrid.join(public, ciphertext), hybrid.join(ecdh_secret, kem_secret)
 
 
 # ---------------------------------------------------------------------------

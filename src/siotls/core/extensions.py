@@ -36,6 +36,7 @@ ALLOWED: dict[int, frozenset[str]] = {
     ET.SERVER_CERTIFICATE_TYPE: frozenset({CH, EE}),
     ET.PADDING: frozenset({CH}),
     ET.RECORD_SIZE_LIMIT: frozenset({CH, EE}),
+    ET.COMPRESS_CERTIFICATE: frozenset({CH, CR}),
     ET.PRE_SHARED_KEY: frozenset({CH, SH}),
     ET.EARLY_DATA: frozenset({CH, EE, NST}),
     ET.SUPPORTED_VERSIONS: frozenset({CH, SH, HRR}),
@@ -262,6 +263,53 @@ def decode_key_share_sh(data: bytes) -> tuple[int, bytes]:
     key_exchange = r.opaque(2, minimum=1)
     r.expect_end("key_share extension")
     return group, key_exchange
+
+
+# --- record_size_limit (RFC 8449 section 4) ---------------------------------------
+#   uint16 RecordSizeLimit;
+# "Endpoints MUST NOT send a "record_size_limit" extension with a value smaller
+#  than 64. An endpoint MUST treat receipt of a smaller value as a fatal error
+#  and generate an "illegal_parameter" alert."
+
+MIN_RECORD_SIZE_LIMIT = 64
+#: TLS 1.3: 2^14 bytes of content, plus the content type (padding counts too).
+MAX_RECORD_SIZE_LIMIT = 2**14 + 1
+
+
+def encode_record_size_limit(limit: int) -> bytes:
+    return limit.to_bytes(2, "big")
+
+
+def decode_record_size_limit(data: bytes) -> int:
+    limit = decode_u16(data, "record_size_limit extension")
+    if limit < MIN_RECORD_SIZE_LIMIT:
+        raise IllegalParameter(f"a record_size_limit of {limit}", reason="record_size_limit")
+    return limit
+
+
+# --- compress_certificate (RFC 8879 section 3) --------------------------------------
+#   enum {
+#       zlib(1),
+#       brotli(2),
+#       zstd(3),
+#       (65535)
+#   } CertificateCompressionAlgorithm;
+#
+#   struct {
+#       CertificateCompressionAlgorithm algorithms<2..2^8-2>;
+#   } CertificateCompressionAlgorithms;
+
+def encode_compress_certificate(algorithms: Sequence[int]) -> bytes:
+    w = Writer()
+    w.u16_list(1, algorithms)
+    return w.getvalue()
+
+
+def decode_compress_certificate(data: bytes) -> list[int]:
+    r = Reader(data)
+    algorithms = r.u16_list(1, minimum=2)
+    r.expect_end("compress_certificate extension")
+    return algorithms
 
 
 def decode_empty(data: bytes, what: str) -> None:

@@ -1,7 +1,8 @@
 """What the client and server handshakes share: dispatch through the state
 table, the transcript, CertificateVerify, Finished and the post-handshake
-messages (KeyUpdate). :mod:`siotls.core.client` and :mod:`siotls.core.server`
-hold the side-specific handlers.
+messages (KeyUpdate), and certificate compression (RFC 8879, through
+:mod:`siotls.core.compression`). :mod:`siotls.core.client` and
+:mod:`siotls.core.server` hold the side-specific handlers.
 
 A handshake object owns the key schedule and talks to the record layer
 directly (it installs keys and queues messages); it never sees raw records,
@@ -14,10 +15,10 @@ from __future__ import annotations
 
 import datetime
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Literal
 
-from siotls.core import crypto, provider
+from siotls.core import compression, crypto, provider
 from siotls.core.config import TLSConfiguration, TLSNegotiatedConfiguration
 from siotls.core.errors import (
     DecryptError,
@@ -27,10 +28,14 @@ from siotls.core.errors import (
 )
 from siotls.core.keyschedule import KeySchedule, next_traffic_secret
 from siotls.core.messages import (
+    Certificate,
+    CertificateEntry,
     CertificateVerify,
+    CompressedCertificate,
     Finished,
     KeyUpdate,
     parse_certificate_verify,
+    parse_compressed_certificate,
     parse_finished,
     parse_key_update,
 )
@@ -72,7 +77,10 @@ class Handshake:
         #: Whether a dummy change_cipher_spec was sent (middlebox compatibility).
         self.ccs_sent = False
         self._transitions = TRANSITIONS[self.side]
-        self._handlers: dict[int, Handler] = {HandshakeType.KEY_UPDATE: self.on_key_update}
+        self._handlers: dict[int, Handler] = {
+            HandshakeType.KEY_UPDATE: self.on_key_update,
+            HandshakeType.COMPRESSED_CERTIFICATE: self.on_compressed_certificate,
+        }
         # Signature checks of the peer's CertificateVerify
         self.peer_public_key: crypto.PublicKey | None = None
         self.peer_key_kind: tuple[str, str | None] = ("", None)
@@ -118,6 +126,42 @@ class Handshake:
         self.records.set_write_key(self.key_schedule.suite, secret)
 
     # -- authentication ---------------------------------------------------------
+    def on_certificate(self, body: memoryview, raw: bytes) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def send_certificate(self, context: bytes, chain: Sequence[bytes],
+                         peer_algorithms: list[int]) -> None:
+        """Our Certificate, compressed (RFC 8879) when the peer offered a common algorithm."""
+        message = Certificate(context, [CertificateEntry(der) for der in chain]).serialize()
+        algorithm = compression.choose(self.config.certificate_compression or (),
+                                       peer_algorithms) if chain else None
+        if algorithm is None:
+            self.send(message)
+            return
+        body = message[4:]
+        self.send(CompressedCertificate(
+            algorithm, len(body), compression.compress(algorithm, body)).serialize())
+        self.nconfig.certificate_compression = compression.NAMES[algorithm]
+
+    def on_compressed_certificate(self, body: memoryview, raw: bytes) -> None:
+        """RFC 8879 section 4: decompress, then handle as the Certificate it holds.
+
+        The transcript takes the CompressedCertificate message (``raw``) as received.
+        """
+        ours = self.config.certificate_compression or ()
+        if not ours:
+            raise UnexpectedMessage("a CompressedCertificate, though we offered no compression")
+        message = parse_compressed_certificate(body)
+        if message.algorithm not in compression.codes(ours):
+            raise IllegalParameter(
+                f"a Certificate compressed with algorithm {message.algorithm}, never offered",
+                reason="bad_compression")
+        certificate = compression.decompress(
+            message.algorithm, message.compressed_certificate_message,
+            message.uncompressed_length, compression.MAX_CERTIFICATE_LENGTH)
+        self.nconfig.peer_certificate_compression = compression.NAMES[message.algorithm]
+        self.on_certificate(memoryview(certificate), raw)
+
     def sign_certificate_verify(self, private_key: crypto.PrivateKey, scheme: int) -> None:
         content = certificate_verify_content(self.side, self.key_schedule.transcript_hash())
         signature = crypto.SIGNATURE_SCHEMES[scheme].sign(private_key, content)

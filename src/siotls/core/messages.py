@@ -257,6 +257,38 @@ def parse_certificate(body: memoryview | bytes) -> Certificate:
 
 
 @dataclass(frozen=True)
+class CompressedCertificate:
+    """RFC 8879 section 4: a Certificate body, compressed.
+
+    struct {
+         CertificateCompressionAlgorithm algorithm;
+         uint24 uncompressed_length;
+         opaque compressed_certificate_message<1..2^24-1>;
+    } CompressedCertificate;
+    """
+
+    algorithm: int
+    uncompressed_length: int
+    compressed_certificate_message: bytes
+
+    def serialize(self) -> bytes:
+        w = Writer()
+        w.u16(self.algorithm)
+        w.u24(self.uncompressed_length)
+        w.opaque(3, self.compressed_certificate_message)
+        return _handshake(HandshakeType.COMPRESSED_CERTIFICATE, w)
+
+
+def parse_compressed_certificate(body: memoryview | bytes) -> CompressedCertificate:
+    r = Reader(body)
+    algorithm = r.u16()
+    uncompressed_length = r.u24()
+    data = r.opaque(3, minimum=1)
+    r.expect_end("CompressedCertificate")
+    return CompressedCertificate(algorithm, uncompressed_length, data)
+
+
+@dataclass(frozen=True)
 class CertificateVerify:
     """
     struct {

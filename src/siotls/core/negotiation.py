@@ -24,8 +24,10 @@ def select_group(ours: Sequence[int], supported_groups: Sequence[int],
                  key_shares: Sequence[int]) -> tuple[int, bool]:
     """``(group, needs_hello_retry_request)``.
 
-    A group the client already sent a share for is taken first (in our order),
-    so that a HelloRetryRequest is only needed when no share is usable.
+    A group the client already sent a share for is taken first, in *our* order
+    (a post-quantum hybrid before x25519 by default, whatever the order of the
+    client's shares), so that a HelloRetryRequest is only needed when no share
+    is usable: a hybrid we prefer but got no share for never costs a round trip.
     """
     shares = set(key_shares)
     for group in ours:

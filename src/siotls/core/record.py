@@ -5,7 +5,10 @@ generator that decrypts one record at a time, *lazily*, so that a handshake
 message handled between two records can install the next read key before the
 next record is opened. Outgoing data is fragmented to at most
 ``max_fragment_size`` bytes, protected when a write key is installed, and
-queued; :meth:`RecordLayer.flush` joins the queue once.
+queued; :meth:`RecordLayer.flush` joins the queue once. A record_size_limit
+(RFC 8449) bounds protected records only: the peer's lowers the size of what we
+protect (TLSInnerPlaintext, type and padding included), ours is enforced on
+what we open.
 
     struct {
         ContentType type;
@@ -84,6 +87,13 @@ class RecordLayer:
     def __init__(self, max_fragment_size: int = MAX_PLAINTEXT,
                  padding: Callable[[int, int], int] | None = None) -> None:
         self.max_fragment_size = max_fragment_size
+        #: The largest content of a protected record we send: max_fragment_size,
+        #: lowered by the peer's record_size_limit.
+        self.protected_fragment_size = max_fragment_size
+        #: TLSInnerPlaintext bounds (content + type + padding), RFC 8446 5.4 and
+        #: RFC 8449: ours to the peer, and what we accept from the peer.
+        self.write_inner_limit = MAX_PLAINTEXT + 1
+        self.read_inner_limit = MAX_PLAINTEXT + 1
         self.padding = padding
         self._read = _Direction()
         self._write = _Direction()
@@ -96,6 +106,16 @@ class RecordLayer:
         self.skip_budget = 0
         self.skip_unprotected_application_data = False
         self.first_record_version = 0x0303
+
+    # -- record_size_limit (RFC 8449) ----------------------------------------
+    def set_peer_record_size_limit(self, limit: int) -> None:
+        """Our protected records hold at most ``limit`` bytes of TLSInnerPlaintext."""
+        self.write_inner_limit = min(limit, MAX_PLAINTEXT + 1)
+        self.protected_fragment_size = min(self.max_fragment_size, self.write_inner_limit - 1)
+
+    def set_own_record_size_limit(self, limit: int) -> None:
+        """The peer's protected records over ``limit`` bytes are ``record_overflow``."""
+        self.read_inner_limit = min(limit, MAX_PLAINTEXT + 1)
 
     # -- keys ---------------------------------------------------------------
     def set_read_key(self, suite: CipherSuite, secret: bytes) -> None:
@@ -248,8 +268,9 @@ class RecordLayer:
         if self.skip_budget:
             self.skip_budget = 0  # the peer is now past its early data
         end = len(plaintext)
-        if end > MAX_PLAINTEXT + 1:  # content + type + padding (RFC 8446 5.4)
-            raise RecordOverflow(f"a record of {end} bytes of inner plaintext")
+        if end > self.read_inner_limit:  # content + type + padding (5.4, RFC 8449)
+            raise RecordOverflow(f"a record of {end} bytes of inner plaintext",
+                                 reason="record_size_limit")
         # TLSInnerPlaintext: strip the zero padding, find the real content type.
         if end and plaintext[-1]:
             end -= 1
@@ -288,7 +309,7 @@ class RecordLayer:
         direction = self._write
         aead = direction.aead
         length = len(data)
-        if aead is not None and 0 < length <= self.max_fragment_size and self.padding is None:
+        if aead is not None and 0 < length <= self.protected_fragment_size and self.padding is None:
             # The common case, one protected record: the same as the loop below.
             seq = direction.seq
             if seq >= _MAX_SEQ:
@@ -300,9 +321,9 @@ class RecordLayer:
                                           b"".join((data, _TYPE_BYTES[content_type])), header))
             return
         view = memoryview(data)
-        size = self.max_fragment_size
         out = self._out
         if aead is None:
+            size = self.max_fragment_size
             header = bytes((content_type,)) + self.first_record_version.to_bytes(2, "big")
             self.first_record_version = 0x0303
             for start in range(0, len(view), size):
@@ -311,6 +332,8 @@ class RecordLayer:
                 out.append(bytes(chunk))
             return
         type_byte = bytes((content_type,))
+        size = self.protected_fragment_size
+        room = self.write_inner_limit - 1
         padding = self.padding
         iv = direction.iv
         for start in range(0, max(len(view), 1), size):
@@ -318,7 +341,7 @@ class RecordLayer:
             if padding is None:
                 inner = b"".join((chunk, type_byte))
             else:
-                pad = max(0, min(padding(content_type, len(chunk)), MAX_PLAINTEXT - len(chunk)))
+                pad = max(0, min(padding(content_type, len(chunk)), room - len(chunk)))
                 inner = b"".join((chunk, type_byte, bytes(pad)))
             header = _APPLICATION_DATA_HEADER + (len(inner) + 16).to_bytes(2, "big")
             seq = direction.seq

@@ -16,7 +16,7 @@ EncryptedExtensions and Finished only. Session tickets
 
 from __future__ import annotations
 
-from siotls.core import certificates, credentials, crypto, psk
+from siotls.core import certificates, compression, credentials, crypto, psk
 from siotls.core import extensions as ext
 from siotls.core.config import (
     TLSConfiguration,
@@ -33,8 +33,6 @@ from siotls.core.handshake import Handshake, KeyLog
 from siotls.core.keyschedule import KeySchedule
 from siotls.core.messages import (
     HELLO_RETRY_REQUEST_RANDOM,
-    Certificate,
-    CertificateEntry,
     CertificateRequest,
     ClientHello,
     EncryptedExtensions,
@@ -64,6 +62,8 @@ from siotls.iana import (
 ET = ExtensionType
 #: Bytes of rejected 0-RTT data we are willing to skip (RFC 8446 section 4.2.10).
 MAX_SKIPPED_EARLY_DATA = 2**16
+#: Extensions a ClientHello after a HelloRetryRequest may change (RFC 8446 4.1.2).
+_MAY_CHANGE = frozenset({ET.KEY_SHARE, ET.EARLY_DATA, ET.COOKIE, ET.PRE_SHARED_KEY, ET.PADDING})
 
 
 class ServerHandshake(Handshake):
@@ -85,6 +85,8 @@ class ServerHandshake(Handshake):
         self.first_client_hello: ClientHello | None = None
         #: when the session's certificates were exchanged, if this is a resumption
         self.authenticated_at: float | None = None
+        self.client_record_size_limit: int | None = None
+        self.client_compression: list[int] = []
 
     def initiate(self) -> None:
         self.state = State.START
@@ -94,6 +96,9 @@ class ServerHandshake(Handshake):
         ch = parse_client_hello(body)
         config = self.config
         exts = ch.extensions
+        if ch.legacy_version <= 0x0300:  # SSL 3.0 or older: RFC 8446 appendix D.5
+            raise ProtocolVersion(f"a ClientHello of legacy_version {ch.legacy_version:#06x}",
+                                  reason="legacy_version")
         if ET.SUPPORTED_VERSIONS not in exts:
             raise ProtocolVersion("the client does not offer TLS 1.3")
         if TLSVersion.TLS_1_3 not in ext.decode_supported_versions_ch(exts[ET.SUPPORTED_VERSIONS]):
@@ -131,6 +136,14 @@ class ServerHandshake(Handshake):
         if ET.APPLICATION_LAYER_PROTOCOL_NEGOTIATION in exts:
             alpn = select_alpn(config.alpn, ext.decode_alpn(
                 exts[ET.APPLICATION_LAYER_PROTOCOL_NEGOTIATION]))
+        self.client_record_size_limit = None
+        if ET.RECORD_SIZE_LIMIT in exts:  # RFC 8449; max_fragment_length is ignored
+            self.client_record_size_limit = ext.decode_record_size_limit(
+                exts[ET.RECORD_SIZE_LIMIT])
+        self.client_compression = []
+        if ET.COMPRESS_CERTIFICATE in exts:
+            self.client_compression = ext.decode_compress_certificate(
+                exts[ET.COMPRESS_CERTIFICATE])
         if ET.EARLY_DATA in exts:  # we accept no 0-RTT: skip what fails to decrypt
             ext.decode_empty(exts[ET.EARLY_DATA], "early_data")
             self.records.skip_budget = MAX_SKIPPED_EARLY_DATA
@@ -193,8 +206,17 @@ class ServerHandshake(Handshake):
         first = self.first_client_hello
         assert first is not None
         if (ch.random != first.random or ch.legacy_session_id != first.legacy_session_id
-                or ch.cipher_suites != first.cipher_suites):
-            raise IllegalParameter("the second ClientHello changes more than it should")
+                or ch.cipher_suites != first.cipher_suites or ch.legacy_version
+                != first.legacy_version or ch.legacy_compression_methods
+                != first.legacy_compression_methods):
+            raise IllegalParameter("the second ClientHello changes more than it should",
+                                   reason="client_hello_changed")
+        # What 4.1.2 lets the client change: the key shares, early_data (removed),
+        # the cookie (added), the PSK ages and binders, and the padding.
+        unchanged = {k: v for k, v in first.extensions.items() if k not in _MAY_CHANGE}
+        if unchanged != {k: v for k, v in ch.extensions.items() if k not in _MAY_CHANGE}:
+            raise IllegalParameter("the second ClientHello changes an extension it must keep",
+                                   reason="client_hello_changed")
         if ET.EARLY_DATA in ch.extensions:
             raise IllegalParameter("early_data in the second ClientHello")
         if ET.KEY_SHARE not in ch.extensions:
@@ -229,6 +251,10 @@ class ServerHandshake(Handshake):
         config = self.config
         self.client_random = ch.random
         self.records.skip_unprotected_application_data = False
+        if self.first_client_hello is not None:
+            # Early data was only skippable before the second ClientHello (4.2.10):
+            # a record failing to decrypt now is bad_record_mac.
+            self.records.skip_budget = 0
         if self.schedule is None:
             self.schedule = KeySchedule(crypto.CIPHER_SUITES[suite])
         schedule = self.schedule
@@ -242,7 +268,7 @@ class ServerHandshake(Handshake):
         self.set_write_key(schedule.server_handshake_traffic_secret)
         self.set_read_key(schedule.client_handshake_traffic_secret)
 
-        extensions: dict[int, bytes] = {}
+        extensions = self._record_size_limit()
         if alpn is not None:
             extensions[ET.APPLICATION_LAYER_PROTOCOL_NEGOTIATION] = ext.encode_alpn([alpn])
         if self.nconfig.server_name is not None:
@@ -255,8 +281,7 @@ class ServerHandshake(Handshake):
             self._send_certificate_request()
         if choice is None:
             assert self.chain is not None and scheme is not None
-            self.send(Certificate(b"", [
-                CertificateEntry(der) for der in self.chain.certificate_chain]).serialize())
+            self.send_certificate(b"", self.chain.certificate_chain, self.client_compression)
             self.sign_certificate_verify(self.chain.loaded[0], scheme)
         self.send_finished(schedule.server_handshake_traffic_secret)
         self.enter_application()
@@ -264,13 +289,17 @@ class ServerHandshake(Handshake):
         self.state = State.WAIT_CERT if asks else State.WAIT_FINISHED
 
     def _send_certificate_request(self) -> None:
-        """signature_algorithms, and certificate_authorities for a small trust store."""
+        """signature_algorithms, certificate_authorities for a small trust store, and
+        compress_certificate."""
         assert self.config.truststore is not None
         extensions: dict[int, bytes] = {
             ET.SIGNATURE_ALGORITHMS: ext.encode_u16_list(self.config.signature_algorithms)}
         authorities = credentials.encode_certificate_authorities(self.config.truststore)
         if authorities is not None:
             extensions[ET.CERTIFICATE_AUTHORITIES] = authorities
+        if self.config.certificate_compression:  # RFC 8879: the client may compress
+            extensions[ET.COMPRESS_CERTIFICATE] = ext.encode_compress_certificate(
+                compression.codes(self.config.certificate_compression))
         self.send(CertificateRequest(b"", extensions).serialize())
 
     def _send_server_hello(self, ch: ClientHello, suite: int,
@@ -288,8 +317,8 @@ class ServerHandshake(Handshake):
         group, client_share = key_share
         if group is not None:
             assert client_share is not None
-            private, public = config.key_share_generator(group)
-            shared_secret = crypto.key_exchange(group, private, client_share)
+            public, shared_secret = crypto.server_key_exchange(
+                group, client_share, config.key_share_generator)
             extensions[ET.KEY_SHARE] = ext.encode_key_share_sh(group, public)
         extensions[ET.SUPPORTED_VERSIONS] = TLSVersion.TLS_1_3.to_bytes(2, "big")
         self.send(ServerHello(config.random_bytes(32), ch.legacy_session_id, suite,
@@ -297,6 +326,20 @@ class ServerHandshake(Handshake):
         if ch.legacy_session_id:
             self.send_change_cipher_spec()
         return shared_secret
+
+    def _record_size_limit(self) -> dict[int, bytes]:
+        """RFC 8449: honour the client's limit (protected records only, so from the
+        EncryptedExtensions on); send ours in EncryptedExtensions and enforce it."""
+        limit = self.client_record_size_limit
+        if limit is None:
+            return {}
+        self.records.set_peer_record_size_limit(limit)  # a larger value means "no limit"
+        self.nconfig.peer_record_size_limit = limit
+        ours = self.config.record_size_limit
+        if ours is None:
+            return {}
+        self.records.set_own_record_size_limit(ours)
+        return {ET.RECORD_SIZE_LIMIT: ext.encode_record_size_limit(ours)}
 
     # -- client's second flight ---------------------------------------------------
     def on_certificate(self, body: memoryview, raw: bytes) -> None:

@@ -83,6 +83,7 @@ Server (A.2)::
                                 v
                             CONNECTED
 
+Wherever a Certificate may arrive, a CompressedCertificate (RFC 8879) may too.
 RECVD_CH, NEGOTIATED and WAIT_FLIGHT2 are passed through within the handling
 of one ClientHello, so they never wait for a message and are not states here.
 0-RTT (WAIT_EOED) belongs to the resumption work and is not reachable yet.
@@ -113,9 +114,13 @@ CLIENT_TRANSITIONS: dict[State, dict[int, frozenset[State]]] = {
     S.WAIT_EE: {HT.ENCRYPTED_EXTENSIONS: frozenset({S.WAIT_CERT_CR, S.WAIT_FINISHED})},
     S.WAIT_CERT_CR: {
         HT.CERTIFICATE: frozenset({S.WAIT_CV}),
+        HT.COMPRESSED_CERTIFICATE: frozenset({S.WAIT_CV}),
         HT.CERTIFICATE_REQUEST: frozenset({S.WAIT_CERT}),
     },
-    S.WAIT_CERT: {HT.CERTIFICATE: frozenset({S.WAIT_CV})},
+    S.WAIT_CERT: {
+        HT.CERTIFICATE: frozenset({S.WAIT_CV}),
+        HT.COMPRESSED_CERTIFICATE: frozenset({S.WAIT_CV}),
+    },
     S.WAIT_CV: {HT.CERTIFICATE_VERIFY: frozenset({S.WAIT_FINISHED})},
     S.WAIT_FINISHED: {HT.FINISHED: frozenset({S.CONNECTED})},
     S.CONNECTED: {
@@ -127,7 +132,10 @@ CLIENT_TRANSITIONS: dict[State, dict[int, frozenset[State]]] = {
 SERVER_TRANSITIONS: dict[State, dict[int, frozenset[State]]] = {
     # START again after a HelloRetryRequest; WAIT_CERT when a certificate was requested.
     S.START: {HT.CLIENT_HELLO: frozenset({S.START, S.WAIT_CERT, S.WAIT_FINISHED})},
-    S.WAIT_CERT: {HT.CERTIFICATE: frozenset({S.WAIT_CV, S.WAIT_FINISHED})},
+    S.WAIT_CERT: {
+        HT.CERTIFICATE: frozenset({S.WAIT_CV, S.WAIT_FINISHED}),
+        HT.COMPRESSED_CERTIFICATE: frozenset({S.WAIT_CV, S.WAIT_FINISHED}),
+    },
     S.WAIT_CV: {HT.CERTIFICATE_VERIFY: frozenset({S.WAIT_FINISHED})},
     S.WAIT_FINISHED: {HT.FINISHED: frozenset({S.CONNECTED})},
     S.CONNECTED: {HT.KEY_UPDATE: frozenset({S.CONNECTED})},
