@@ -61,7 +61,7 @@ __all__ = ["DEFAULT_MAX_ENTRIES", "DEFAULT_WINDOW", "MEMORY_BYTES_PER_ENTRY",
 #: "on the order of ten seconds") lets a ClientHello come back up to 20 s after it
 #: first arrived.
 DEFAULT_WINDOW = 20.0
-#: Entries a :class:`MemoryStrikeRegister` holds by default (about 24 MB).
+#: Entries a :class:`MemoryStrikeRegister` holds by default (under 24 MB in all).
 DEFAULT_MAX_ENTRIES = 100_000
 #: Measured bytes per entry of a :class:`MemoryStrikeRegister` with 32-byte keys
 #: (CPython 3.11, 64-bit: 180 to 215 bytes, ``python bench/bench_stores.py``), with room
