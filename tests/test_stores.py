@@ -244,8 +244,14 @@ def test_key_file_rewritten_in_place_is_noticed(tmp_path: Path) -> None:
     source = KeyFileSource(path)
     first = source.keys.keys
     other = KeyFileSource(tmp_path / "other")
-    time.sleep(0.01)  # a coarse mtime clock still ticks: the size is the same
-    path.write_bytes((tmp_path / "other").read_bytes())
+    before = path.stat()
+    content = (tmp_path / "other").read_bytes()
+    path.write_bytes(content)  # same inode, same size: only the mtime tells
+    deadline = time.monotonic() + 5
+    while path.stat().st_mtime_ns == before.st_mtime_ns and time.monotonic() < deadline:
+        time.sleep(0.01)  # a file system with coarse timestamps: write again, later
+        path.write_bytes(content)
+    assert path.stat().st_ino == before.st_ino and path.stat().st_size == before.st_size
     assert source.refresh()
     assert source.keys.keys == other.keys.keys != first
 
