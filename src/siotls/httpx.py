@@ -8,7 +8,8 @@ Usage::
     async with httpx.AsyncClient(transport=transport) as client:
         response = await client.get("https://example.org/")
 
-It works on asyncio and trio (anyio underneath). ``response.extensions
+It works on asyncio and trio (anyio underneath). Connections to an origin
+resume the TLS session of the previous ones (:doc:`/resumption`). ``response.extensions
 ['network_stream'].get_extra_info('ssl_object')`` is a
 :class:`~siotls.adapters._info.SSLObjectInfo`; ``.connection`` is the
 :class:`~siotls.TLSConnection`.

@@ -26,6 +26,12 @@ getter. Give the pool an :class:`ALPNContext` (as :func:`connection_pool` does):
 it only records them. With any other context, the configuration's own ``alpn``
 is offered, else ``http/1.1``. The context is otherwise ignored.
 
+Resumption: the backend remembers, per origin (server name and port), the last
+few TLS connections it made (weakly) and the newest session their tickets gave;
+a new connection to the origin offers that session (tickets arrive with the
+responses, so the first connections of a burst may all be full handshakes).
+At most :data:`MAX_ORIGINS` origins are remembered, the oldest forgotten first.
+
 Errors, as httpcore's own anyio backend maps them: ``ConnectError`` and
 ``ConnectTimeout`` while connecting and during the handshake,
 ``ReadError``/``ReadTimeout`` and ``WriteError``/``WriteTimeout`` after it. When
@@ -49,6 +55,8 @@ import contextlib
 import select
 import socket
 import ssl
+import weakref
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -60,9 +68,15 @@ from anyio.streams.tls import TLSAttribute
 
 from siotls.adapters._anyio import TLSStream
 from siotls.core.config import TLSConfiguration
+from siotls.core.connection import TLSConnection
 from siotls.core.errors import TLSError
+from siotls.core.session import TLSSession
 
 __all__ = ["ALPNContext", "SiotlsBackend", "SiotlsStream", "connection_pool", "tls_error_of"]
+
+#: Origins whose sessions a backend keeps.
+MAX_ORIGINS = 256
+_Origin = tuple[str | None, int | None]
 
 _ErrorMap = Mapping[type[BaseException], type[Exception]]
 _CONNECT_ERRORS: _ErrorMap = {
@@ -161,15 +175,19 @@ class SiotlsStream(httpcore.AsyncNetworkStream):
 
     async def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
                         timeout: float | None = None) -> SiotlsStream:
-        config = self._backend.config_for(ssl_context)
+        backend = self._backend
+        config = backend.config_for(ssl_context)
+        origin = (server_hostname, self._extra(SocketAttribute.remote_port))
         try:
             with _mapped(_CONNECT_ERRORS), anyio.fail_after(timeout):
                 tls = await TLSStream.wrap(self.stream, config=config, hostname=server_hostname,
-                                           standard_compatible=False)
+                                           standard_compatible=False,
+                                           session=backend.session_for(origin))
         except BaseException:
             await anyio.aclose_forcefully(self.stream)
             raise
-        return SiotlsStream(tls, self._backend)
+        backend.remember(origin, tls.connection)
+        return SiotlsStream(tls, backend)
 
     def get_extra_info(self, info: str) -> Any:
         if info == "is_readable":
@@ -198,6 +216,33 @@ class SiotlsBackend(httpcore.AsyncNetworkBackend):
             raise ValueError("SiotlsBackend needs a client configuration")
         self.config = config
         self._configs: dict[tuple[str, ...], TLSConfiguration] = {}
+        #: per origin: recent connections (weakly), and the newest session they gave
+        self._origins: dict[_Origin, tuple[deque[weakref.ref[TLSConnection]],
+                                           list[TLSSession | None]]] = {}
+
+    def session_for(self, origin: _Origin) -> TLSSession | None:
+        """The newest session the origin's connections received, to resume with."""
+        entry = self._origins.get(origin)
+        if entry is None:
+            return None
+        connections, newest = entry
+        for ref in reversed(connections):
+            conn = ref()
+            session = conn.session if conn is not None else None
+            if session is not None:
+                if newest[0] is None or session.received_at >= newest[0].received_at:
+                    newest[0] = session
+                break
+        return newest[0]
+
+    def remember(self, origin: _Origin, connection: TLSConnection) -> None:
+        entry = self._origins.pop(origin, None)  # re-inserted last: the newest origin
+        if entry is None:
+            entry = (deque(maxlen=4), [None])
+            while len(self._origins) >= MAX_ORIGINS:
+                del self._origins[next(iter(self._origins))]
+        entry[0].append(weakref.ref(connection))
+        self._origins[origin] = entry
 
     def config_for(self, ssl_context: ssl.SSLContext) -> TLSConfiguration:
         """The configuration for one connection: ours, with the ALPN protocols that

@@ -120,6 +120,10 @@ def parse_count(text: str) -> int:
     return _number(text, int, lambda count: count >= 1, "not a positive integer")
 
 
+def parse_tickets(text: str) -> int:
+    return _number(text, int, lambda count: 0 <= count <= 16, "not an integer from 0 to 16")
+
+
 def _add_common_options(parser: argparse.ArgumentParser, timeout: float) -> None:
     parser.add_argument("--alpn", type=parse_alpn, metavar="P,...",
                         help="ALPN protocols in order of preference, e.g. h2,http/1.1")
@@ -167,6 +171,10 @@ def _add_client(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
                         help="PEM private key of --cert")
     client.add_argument("--http", action="store_true",
                         help="send 'GET / HTTP/1.1' instead of stdin")
+    client.add_argument("--sess-out", metavar="FILE",
+                        help="save the session from the server's last ticket to FILE")
+    client.add_argument("--sess-in", metavar="FILE",
+                        help="resume the session saved in FILE (by --sess-out)")
     _add_common_options(client, timeout=10)
 
 
@@ -188,6 +196,11 @@ def _add_server(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     server.add_argument("--insecure", action="store_true",
                         help="accepted for compatibility; a server verifies client "
                              "certificates only with --cafile")
+    server.add_argument("--ticket-keys", metavar="FILE",
+                        help="the ticket key file shared with other servers (created with "
+                             "one fresh key when missing); default: keys of this process")
+    server.add_argument("--num-tickets", type=parse_tickets, default=2, metavar="N",
+                        help="session tickets sent after a full handshake (default 2, 0: none)")
     server.add_argument("--max-connections", type=parse_count, help=argparse.SUPPRESS)
     _add_common_options(server, timeout=30)
 

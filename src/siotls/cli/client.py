@@ -39,8 +39,10 @@ from siotls.cli.report import (
 from siotls.cli.setup import (
     KeyLogWriter,
     load_credentials,
+    load_session,
     load_truststore,
     make_configuration,
+    save_session,
     system_truststore,
 )
 from siotls.core.connection import TLSConnection
@@ -131,7 +133,8 @@ def run_client(args: argparse.Namespace) -> int:
             certificate_chain=chain, alpn=args.alpn or ([b"http/1.1"] if args.http else None))
         host = args.host.removeprefix("[").removesuffix("]")
         server_name = args.servername or host
-        conn = TLSConnection(config, server_hostname=server_name)
+        session = load_session(args.sess_in) if args.sess_in else None
+        conn = TLSConnection(config, server_hostname=server_name, session=session)
         if args.verbose:
             notice(f"connecting to {format_address(host, args.port)}")
         with connect(host, args.port, args.timeout) as sock:
@@ -144,7 +147,12 @@ def run_client(args: argparse.Namespace) -> int:
                     notice(line)
             request = http_request(server_name, args.port) if args.http else None
             ClientExchange(sock, conn, args.timeout, args.verbose).run(request)
-            return EXIT_OK
+        if args.sess_out:
+            if conn.session is None:
+                notice("no session ticket received: --sess-out not written")
+            else:
+                save_session(args.sess_out, conn.session)
+        return EXIT_OK
     finally:
         if keylog is not None:
             keylog.close()

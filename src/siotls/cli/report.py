@@ -95,6 +95,7 @@ def describe_connection(conn: TLSConnection, side: str) -> list[str]:
         f"cipher suite: {name(nconfig.cipher_suite)}",
         f"key exchange group: {name(nconfig.key_exchange)}",
         f"HelloRetryRequest: {'yes' if nconfig.hello_retry_request else 'no'}",
+        f"session resumed: {'yes' if nconfig.session_resumed else 'no'}",
         f"{peer} signature scheme: {name(nconfig.peer_signature_algorithm)}",
     ]
     if nconfig.signature_algorithm is not None:

@@ -31,7 +31,13 @@ from siotls.cli.report import (
     format_address,
     notice,
 )
-from siotls.cli.setup import KeyLogWriter, load_credentials, load_truststore, make_configuration
+from siotls.cli.setup import (
+    KeyLogWriter,
+    load_credentials,
+    load_ticket_keys,
+    load_truststore,
+    make_configuration,
+)
 from siotls.core.config import TLSConfiguration
 from siotls.core.connection import TLSConnection
 from siotls.core.errors import RaggedEOF, TLSError
@@ -78,7 +84,8 @@ def run_server(args: argparse.Namespace) -> int:
         config = make_configuration(
             "server", args, keylog, truststore=truststore,
             require_peer_authentication=truststore is not None, private_key=key,
-            certificate_chain=chain, alpn=args.alpn)
+            certificate_chain=chain, alpn=args.alpn, num_tickets=args.num_tickets,
+            ticket_keys=load_ticket_keys(args.ticket_keys) if args.ticket_keys else None)
         listener, description = open_listener(args.host, args.port)
         with listener:
             notice(f"listening on {description}")

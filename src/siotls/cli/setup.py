@@ -14,6 +14,7 @@ import warnings
 from pathlib import Path
 from typing import IO, Any, Literal
 
+from siotls import tickets
 from siotls.cli.report import EXIT_USAGE, CLIError, notice, output_lock
 from siotls.core.config import (
     SUPPORTED_CIPHER_SUITES,
@@ -21,6 +22,9 @@ from siotls.core.config import (
     InsecureWarning,
     TLSConfiguration,
 )
+from siotls.core.errors import TLSUsageError
+from siotls.core.session import TLSSession
+from siotls.core.tickets import TicketKeys
 from siotls.pem import decode_pem_certificate_chain, decode_pem_private_key
 from siotls.trust import TrustStore, get_truststore
 
@@ -92,6 +96,40 @@ class KeyLogWriter:
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
+
+
+def load_ticket_keys(path: str) -> TicketKeys:
+    """The ``--ticket-keys`` file, made with one fresh key when it does not exist."""
+    try:
+        if not os.path.exists(path):
+            tickets.rotate_key_file(path)
+        return tickets.load_key_file(path)
+    except (OSError, ValueError) as exc:
+        raise CLIError(f"cannot use the --ticket-keys file {path}: "
+                       f"{getattr(exc, 'strerror', None) or exc}", EXIT_USAGE) from exc
+
+
+def load_session(path: str) -> TLSSession:
+    """The ``--sess-in`` file."""
+    try:
+        return TLSSession.from_bytes(Path(path).read_bytes())
+    except OSError as exc:
+        raise CLIError(f"cannot read the --sess-in file {path}: {exc.strerror or exc}",
+                       EXIT_USAGE) from exc
+    except TLSUsageError as exc:
+        raise CLIError(f"the --sess-in file {path} holds no session: {exc}",
+                       EXIT_USAGE) from exc
+
+
+def save_session(path: str, session: TLSSession) -> None:
+    """Write ``session`` to the ``--sess-out`` file, readable by its owner only."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as file:
+            file.write(session.to_bytes())
+    except OSError as exc:
+        raise CLIError(f"cannot write the --sess-out file {path}: {exc.strerror or exc}",
+                       EXIT_USAGE) from exc
 
 
 def _size_and_compression(args: argparse.Namespace) -> dict[str, Any]:

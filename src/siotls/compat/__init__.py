@@ -29,8 +29,10 @@ otherwise, as ``ssl`` does), ``cipher``, ``shared_ciphers``, ``compression``
 ``'tls-unique'``, undefined in TLS 1.3 (RFC 9266); ``'tls-exporter'`` is
 supported in addition), ``get_unverified_chain`` (``get_verified_chain`` raises
 :class:`NotImplementedError`: siotls does not keep the path), and the attributes
-``context``, ``server_side``, ``server_hostname``, ``session`` (``None``) and
-``session_reused`` (``False``). The errors are the standard library's classes:
+``context``, ``server_side``, ``server_hostname``, ``session`` (a
+:class:`SSLSession` once the server's tickets arrived; give it back as
+``session=`` to ``wrap_bio``/``wrap_socket``, or set it before the handshake, to
+resume) and ``session_reused``. The errors are the standard library's classes:
 :class:`ssl.SSLWantReadError` (more data needed), :class:`ssl.SSLZeroReturnError`,
 :class:`ssl.SSLEOFError` (the incoming BIO ended without a close_notify),
 :class:`ssl.SSLCertVerificationError` (the peer's certificate was refused, with
@@ -40,7 +42,9 @@ alert, sent or received; ``reason`` uses OpenSSL's names, e.g.
 failure (:mod:`siotls.compat.errors` maps them). The siotls exception is chained
 as ``__cause__``. Two deliberate differences: application data that arrives
 during ``unwrap()`` is dropped rather than failing with
-``APPLICATION_DATA_AFTER_CLOSE_NOTIFY``, and no session ticket is sent or used.
+``APPLICATION_DATA_AFTER_CLOSE_NOTIFY``, and sessions are :class:`SSLSession`
+objects (``ssl.SSLSession`` cannot be made from Python) that only siotls
+contexts take.
 
 Context settings map to the siotls configuration: ``load_cert_chain``,
 ``load_verify_locations``, ``load_default_certs``/``set_default_verify_paths``
@@ -52,11 +56,12 @@ turns verification off, with an :class:`~siotls.InsecureWarning`;
 ``keylog_filename``, ``options`` (``OP_IGNORE_UNEXPECTED_EOF`` and
 ``OP_ENABLE_MIDDLEBOX_COMPAT`` are honoured, the others only concern TLS 1.2 and
 older), ``minimum_version``/``maximum_version`` (anything that still allows TLS
-1.3) and ``set_ciphers`` (it never applied to TLS 1.3 suites). What siotls cannot
+1.3), ``num_tickets`` (servers, 0 to 16) and ``set_ciphers`` (it never applied
+to TLS 1.3 suites). What siotls cannot
 do raises :class:`NotImplementedError`: ``CERT_OPTIONAL`` on a
 server, ``sni_callback``, ``load_dh_params``, ``set_npn_protocols``,
-``post_handshake_auth``, ``hostname_checks_common_name``, session tickets, CRL
-flags, and turning TLS 1.3 off.
+``post_handshake_auth``, ``hostname_checks_common_name``, CRL flags, and turning
+TLS 1.3 off.
 
 What it costs, compared with the native adapters: the ``ssl.SSLContext`` base
 class allocates an OpenSSL ``SSL_CTX`` that is never used; every byte is copied
@@ -73,12 +78,14 @@ context.py         :class:`SSLContext`: ``ssl`` settings -> a siotls configurati
 object.py          :class:`SSLObject`: the engine over two ``MemoryBIO``
 socket.py          :class:`SSLSocket`: the blocking socket of ``wrap_socket()``
 errors.py          siotls errors -> ``ssl`` exceptions and X509_V_ERR codes
+session.py         :class:`SSLSession`: ``ssl.SSLSession``'s attributes over a TLSSession
 =================  ==============================================================
 """
 
 from siotls.adapters._info import certificate_dict
 from siotls.compat.context import SSLContext
 from siotls.compat.object import SSLObject
+from siotls.compat.session import SSLSession
 from siotls.compat.socket import SSLSocket
 
-__all__ = ["SSLContext", "SSLObject", "SSLSocket", "certificate_dict"]
+__all__ = ["SSLContext", "SSLObject", "SSLSession", "SSLSocket", "certificate_dict"]

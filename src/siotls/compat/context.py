@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, Self
 from siotls.adapters._info import certificate_dict, suite_description
 from siotls.compat.errors import protocol_error
 from siotls.compat.object import SSLObject
+from siotls.compat.session import tls_session_of
 from siotls.compat.socket import SocketEngine, SSLSocket
 from siotls.core.config import InsecureWarning, TLSConfiguration
 from siotls.iana import CipherSuites, NamedGroup
@@ -103,6 +104,7 @@ class SSLContext(ssl.SSLContext):
         self._key = config.private_key
         self._key_exchanges = tuple(config.key_exchanges)
         self._middlebox = config.middlebox_compatibility
+        self._num_tickets = config.num_tickets
         self._keylog_filename: str | None = None
         options = ssl.Options(super().options)
         if config.middlebox_compatibility:
@@ -146,7 +148,7 @@ class SSLContext(ssl.SSLContext):
         if self._server:
             changes["truststore"] = truststore
             changes["require_peer_authentication"] = self._verify_mode == ssl.CERT_REQUIRED
-            changes["num_tickets"] = 0  # num_tickets says 0: no compat session support yet
+            changes["num_tickets"] = self._num_tickets
         elif self._verify_mode == ssl.CERT_NONE:
             changes["truststore"] = None
         else:
@@ -187,10 +189,14 @@ class SSLContext(ssl.SSLContext):
     def wrap_bio(self, incoming: ssl.MemoryBIO, outgoing: ssl.MemoryBIO,
                  server_side: bool = False, server_hostname: str | bytes | None = None,
                  session: ssl.SSLSession | None = None) -> SSLObject:
-        """A :class:`SSLObject` reading ``incoming`` and writing ``outgoing``."""
-        if session is not None:
-            _not_implemented("session resumption (session=)")
+        """A :class:`SSLObject` reading ``incoming`` and writing ``outgoing``.
+
+        ``session``: the :attr:`SSLObject.session` of an earlier connection, to resume.
+        """
+        tls_session = tls_session_of(session)
         self._check_side(server_side)
+        if server_side and tls_session is not None:
+            raise ValueError("session is only valid for client side")
         if isinstance(server_hostname, bytes | bytearray):
             server_hostname = bytes(server_hostname).decode("ascii")
         if server_hostname and not server_hostname.isascii():
@@ -208,29 +214,26 @@ class SSLContext(ssl.SSLContext):
                     warnings.simplefilter("ignore", InsecureWarning)  # ssl does not warn
                     config = config.copy(check_hostname=False)
         return SSLObject._create_siotls(self, config, incoming, outgoing, server_side,
-                                        server_hostname, engine_hostname)
+                                        server_hostname, engine_hostname, tls_session)
 
     def wrap_socket(self, sock: _socket.socket, server_side: bool = False,  # noqa: PLR0917 (ssl's signature)
                     do_handshake_on_connect: bool = True, suppress_ragged_eofs: bool = True,
                     server_hostname: str | bytes | None = None,
                     session: ssl.SSLSession | None = None) -> SSLSocket:
         """A blocking :class:`~siotls.compat.socket.SSLSocket` over ``sock`` (see there)."""
-        if session is not None:
-            _not_implemented("session resumption (session=)")
+        tls_session_of(session)  # TypeError as ssl for a foreign session
         self._check_side(server_side)
         return SSLSocket._create(  # type: ignore[attr-defined,no-any-return]  # private
             sock=sock, server_side=server_side, do_handshake_on_connect=do_handshake_on_connect,
             suppress_ragged_eofs=suppress_ragged_eofs, server_hostname=server_hostname,
-            context=self, session=None)
+            context=self, session=session)
 
     def _wrap_socket(self, sock: _socket.socket, server_side: bool,
                      server_hostname: str | None = None, *, owner: _socket.socket | None = None,
                      session: ssl.SSLSession | None = None) -> SocketEngine:
         """The hook ``ssl.SSLSocket`` calls for its engine (``SSLSocket._sslobj``)."""
-        if session is not None:
-            _not_implemented("session resumption (session=)")
         incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-        obj = self.wrap_bio(incoming, outgoing, server_side, server_hostname)
+        obj = self.wrap_bio(incoming, outgoing, server_side, server_hostname, session)
         return SocketEngine(obj, incoming, outgoing, owner if owner is not None else sock)
 
     # -- certificates and trust ------------------------------------------------------------------
@@ -435,14 +438,21 @@ class SSLContext(ssl.SSLContext):
 
     @property
     def num_tickets(self) -> int:
-        return 0
+        """Tickets a server sends after a full handshake (2, as ``ssl``; 0..16)."""
+        return self._num_tickets
 
     @num_tickets.setter
     def num_tickets(self, value: int) -> None:
+        if not isinstance(value, int):
+            raise TypeError("an integer is required")
+        if value < 0:
+            raise ValueError("value must be non-negative")
         if not self._server:
             raise ValueError("SSLContext is not a server context.")
-        if value:
-            _not_implemented("session tickets (num_tickets)")
+        if value > 16:
+            _not_implemented("more than 16 session tickets")
+        self._num_tickets = value
+        self._rebuild()
 
     @property
     def sni_callback(self) -> None:

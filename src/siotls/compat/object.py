@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self, overload
 
 from siotls.adapters import _driver, _info
 from siotls.compat import errors
+from siotls.compat.session import SSLSession, tls_session_of
 from siotls.core.connection import TLSConnection
 from siotls.core.errors import RaggedEOF, TLSError
 
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 
     from siotls.compat.context import SSLContext
     from siotls.core.config import TLSConfiguration
+    from siotls.core.session import TLSSession
 
 __all__ = ["SSLObject"]
 
@@ -57,22 +59,26 @@ class SSLObject(ssl.SSLObject):
     @classmethod
     def _create_siotls(cls, context: SSLContext, config: TLSConfiguration,  # noqa: PLR0917
                        incoming: ssl.MemoryBIO, outgoing: ssl.MemoryBIO, server_side: bool,
-                       server_hostname: str | None, engine_hostname: str | None) -> Self:
+                       server_hostname: str | None, engine_hostname: str | None,
+                       session: TLSSession | None = None) -> Self:
         self = cls.__new__(cls)
         self._init_siotls(context, config, incoming, outgoing, server_side, server_hostname,
-                          engine_hostname)
+                          engine_hostname, session)
         return self
 
     def _init_siotls(self, context: SSLContext, config: TLSConfiguration,  # noqa: PLR0917
                      incoming: ssl.MemoryBIO, outgoing: ssl.MemoryBIO, server_side: bool,
-                     server_hostname: str | None, engine_hostname: str | None) -> None:
+                     server_hostname: str | None, engine_hostname: str | None,
+                     session: TLSSession | None = None) -> None:
         self._context = context
         self._server_side = server_side
         self._server_hostname = server_hostname
         self._incoming = incoming
         self._outgoing = outgoing
         self._ignore_eof = bool(context.options & ssl.OP_IGNORE_UNEXPECTED_EOF)
-        self.connection = TLSConnection(config, engine_hostname)
+        self.connection = TLSConnection(config, engine_hostname, session=session)
+        self._config = config
+        self._engine_hostname = engine_hostname
         self._started = False
         self._handshake_done = False
         self._plaintext = bytearray()  # decrypted, not yet read
@@ -102,20 +108,26 @@ class SSLObject(ssl.SSLObject):
     def server_hostname(self) -> str | None:
         return self._server_hostname
 
-    @property
-    def session(self) -> ssl.SSLSession | None:
-        """Always ``None``: siotls.compat neither saves nor resumes sessions."""
-        return None
+    @property  # type: ignore[override]  # ssl.SSLSession cannot be made from Python
+    def session(self) -> SSLSession | None:
+        """The newest session from the server's tickets (clients), to resume a later
+        connection with (``wrap_bio(..., session=)``); ``None`` before the first ticket."""
+        tls_session = self.connection.session
+        return SSLSession(tls_session) if tls_session is not None else None
 
     @session.setter
-    def session(self, session: ssl.SSLSession | None) -> None:
-        if session is not None:
-            msg = "siotls.compat does not resume sessions"
-            raise NotImplementedError(msg)
+    def session(self, session: SSLSession | None) -> None:
+        tls_session = tls_session_of(session)
+        if self._server_side:
+            raise ValueError("Cannot set session for server-side SSLSocket.")
+        if self._started:
+            raise ValueError("Cannot set session after handshake.")
+        self.connection = TLSConnection(self._config, self._engine_hostname,
+                                        session=tls_session)
 
     @property
     def session_reused(self) -> bool:
-        return False
+        return self.connection.nconfig.session_resumed
 
     # -- driving the engine ---------------------------------------------------------------------
     def _flush(self) -> None:

@@ -60,6 +60,7 @@ from siotls.compat import errors
 
 if TYPE_CHECKING:
     from siotls.compat.object import SSLObject
+    from siotls.compat.session import SSLSession
     from siotls.core.connection import TLSConnection
 
 __all__ = ["SSLSocket", "SocketEngine"]
@@ -113,11 +114,11 @@ class SocketEngine:
         self._object.context = context
 
     @property
-    def session(self) -> ssl.SSLSession | None:
+    def session(self) -> SSLSession | None:
         return self._object.session
 
     @session.setter
-    def session(self, session: ssl.SSLSession | None) -> None:
+    def session(self, session: SSLSession | None) -> None:
         self._object.session = session
 
     # -- the loop -------------------------------------------------------------------------------

@@ -226,6 +226,8 @@ class ClientHandshake(Handshake):
         schedule = self.schedule
         if self.psk_selected is not None:
             schedule.use_psk(self.psk_selected.psk)
+            if self.psk_selected is self.psk_offers[0] and not self.nconfig.hello_retry_request:
+                self._enter_early(schedule)
         schedule.update(raw)
         schedule.enter_handshake(shared_secret)
         self.nconfig.cipher_suite = CipherSuites(sh.cipher_suite)

@@ -422,6 +422,18 @@ class TLSConnection:
             raise TLSUsageError("the exporter is available once the handshake completed")
         return self._handshake.schedule.export(label, context, length)
 
+    def export_early_keying_material(self, label: bytes, context: bytes, length: int) -> bytes:
+        """The early exporter (RFC 8446 section 7.5), keyed by the PSK and the ClientHello.
+
+        Defined when the server took the first PSK the client offered (a resumption or
+        an external PSK) without a HelloRetryRequest: from the ServerHello on.
+        """
+        self._life.check(initiated=False)
+        schedule = self._handshake.schedule
+        if schedule is None or not schedule.early_exporter_master_secret:
+            raise TLSUsageError("no early exporter: the first PSK offered was not taken")
+        return schedule.export(label, context, length, early=True)
+
     def _log_key(self, label: str, secret: bytes) -> None:
         if self.config.log_keys:  # to the hook or SSLKEYLOGFILE, never to a logger
             self.config.log_key(f"{label} {self._handshake.client_random.hex()} {secret.hex()}")

@@ -210,6 +210,12 @@ class Handshake:
     def send_finished(self, base_key: bytes) -> None:
         self.send(Finished(self.key_schedule.finished(base_key)).serialize())
 
+    def _enter_early(self, schedule: KeySchedule) -> None:
+        """The first PSK offered was taken, without HelloRetryRequest: the early exporter
+        (RFC 8446 7.5) is defined, over the ClientHello (already in the transcript)."""
+        schedule.enter_early()
+        self.keylog("EARLY_EXPORTER_SECRET", schedule.early_exporter_master_secret)
+
     # -- after the handshake ----------------------------------------------------
     def send_session_tickets(self) -> None:
         """Queue the due NewSessionTickets (servers only, see :attr:`tickets_due`)."""

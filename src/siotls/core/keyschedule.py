@@ -8,6 +8,7 @@
    PSK ->  HKDF-Extract = Early Secret
                  |
                  +-----> Derive-Secret(., "ext binder" | "res binder", "")
+                 +-----> Derive-Secret(., "e exp master", ClientHello)
                  v
            Derive-Secret(., "derived", "")
                  |
@@ -94,6 +95,7 @@ class KeySchedule:
         self.server_application_traffic_secret = b""
         self.exporter_master_secret = b""
         self.resumption_master_secret = b""
+        self.early_exporter_master_secret = b""
 
     # -- transcript ------------------------------------------------------------
     def use_psk(self, psk: bytes) -> None:
@@ -178,11 +180,17 @@ class KeySchedule:
         """verify_data over the current transcript with ``base_key``'s finished_key."""
         return finished_verify_data(self.suite, base_key, self.transcript_hash())
 
-    def export(self, label: bytes, context: bytes, length: int) -> bytes:
-        """TLS-Exporter (RFC 8446 section 7.5)."""
-        if not self.exporter_master_secret:
-            raise ValueError("the exporter is available once the handshake completed")
-        secret = self.derive_secret(self.exporter_master_secret, label, self._empty_hash())
+    def enter_early(self) -> None:
+        """With the PSK in place and the first ClientHello added: the early exporter."""
+        self.early_exporter_master_secret = self.derive_secret(self.early_secret, b"e exp master")
+
+    def export(self, label: bytes, context: bytes, length: int, *, early: bool = False
+               ) -> bytes:
+        """TLS-Exporter (RFC 8446 section 7.5); ``early``: from the early exporter secret."""
+        master = self.early_exporter_master_secret if early else self.exporter_master_secret
+        if not master:
+            raise ValueError("that exporter secret is not there (yet)")
+        secret = self.derive_secret(master, label, self._empty_hash())
         context_hash = crypto.new_hash(self.suite.hash)
         context_hash.update(context)
         return hkdf_expand_label(self.suite, secret, b"exporter", context_hash.finalize(), length)

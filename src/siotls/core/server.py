@@ -78,8 +78,8 @@ class ServerHandshake(Handshake):
             HandshakeType.CERTIFICATE_VERIFY: self.on_certificate_verify,
             HandshakeType.FINISHED: self.on_finished,
         })
-        #: the certificate chain to send, chosen per ClientHello (none with a PSK)
-        self.chain: credentials.CertificateChain | None = None
+        # A server may live on external PSKs only: no certificate chain then.
+        self.chain: credentials.CertificateChain | None = None  # chosen per ClientHello
         self.hello_retry_group: int | None = None
         self.hello_retry_suite: int | None = None
         self.first_client_hello: ClientHello | None = None
@@ -115,7 +115,7 @@ class ServerHandshake(Handshake):
         self.nconfig.peer_cipher_suites = tuple(ch.cipher_suites)
         choice = self._choose_psk(ch, raw) if ET.PRE_SHARED_KEY in exts else None
 
-        if choice is not None:
+        if choice is not None:  # no certificate in a PSK handshake
             suite, scheme = choice.suite, None
         else:
             suite = self.hello_retry_suite or select_cipher_suite(
@@ -163,10 +163,9 @@ class ServerHandshake(Handshake):
         self._send_server_flight(ch, raw, suite, (group, share), scheme, alpn, choice)
 
     def _select_chain(self, exts: dict[int, bytes]) -> int:
-        """Choose :attr:`chain` for the ClientHello (SNI, signature algorithms); the scheme
-        of our CertificateVerify."""
+        """Our certificate chain for this ClientHello; the signature scheme to sign with."""
         config = self.config
-        if not config.all_certificate_chains:
+        if config.private_key is None:
             raise HandshakeFailure("no PSK the server knows, and it has no certificate")
         if ET.SIGNATURE_ALGORITHMS not in exts:
             raise MissingExtension("the ClientHello has no signature_algorithms")
@@ -261,6 +260,8 @@ class ServerHandshake(Handshake):
         if choice is not None:
             schedule.use_psk(choice.psk)
         schedule.update(raw)
+        if choice is not None and choice.index == 0 and self.first_client_hello is None:
+            self._enter_early(schedule)
         shared_secret = self._send_server_hello(ch, suite, key_share, choice)
         schedule.enter_handshake(shared_secret)
         self.keylog("SERVER_HANDSHAKE_TRAFFIC_SECRET", schedule.server_handshake_traffic_secret)
@@ -288,20 +289,6 @@ class ServerHandshake(Handshake):
         self.set_write_key(schedule.server_application_traffic_secret)
         self.state = State.WAIT_CERT if asks else State.WAIT_FINISHED
 
-    def _send_certificate_request(self) -> None:
-        """signature_algorithms, certificate_authorities for a small trust store, and
-        compress_certificate."""
-        assert self.config.truststore is not None
-        extensions: dict[int, bytes] = {
-            ET.SIGNATURE_ALGORITHMS: ext.encode_u16_list(self.config.signature_algorithms)}
-        authorities = credentials.encode_certificate_authorities(self.config.truststore)
-        if authorities is not None:
-            extensions[ET.CERTIFICATE_AUTHORITIES] = authorities
-        if self.config.certificate_compression:  # RFC 8879: the client may compress
-            extensions[ET.COMPRESS_CERTIFICATE] = ext.encode_compress_certificate(
-                compression.codes(self.config.certificate_compression))
-        self.send(CertificateRequest(b"", extensions).serialize())
-
     def _send_server_hello(self, ch: ClientHello, suite: int,
                            key_share: tuple[int | None, bytes | None],
                            choice: psk.PskChoice | None) -> bytes | None:
@@ -326,6 +313,20 @@ class ServerHandshake(Handshake):
         if ch.legacy_session_id:
             self.send_change_cipher_spec()
         return shared_secret
+
+    def _send_certificate_request(self) -> None:
+        """signature_algorithms, certificate_authorities for a small trust store, and
+        compress_certificate."""
+        assert self.config.truststore is not None
+        extensions: dict[int, bytes] = {
+            ET.SIGNATURE_ALGORITHMS: ext.encode_u16_list(self.config.signature_algorithms)}
+        authorities = credentials.encode_certificate_authorities(self.config.truststore)
+        if authorities is not None:
+            extensions[ET.CERTIFICATE_AUTHORITIES] = authorities
+        if self.config.certificate_compression:  # RFC 8879: the client may compress
+            extensions[ET.COMPRESS_CERTIFICATE] = ext.encode_compress_certificate(
+                compression.codes(self.config.certificate_compression))
+        self.send(CertificateRequest(b"", extensions).serialize())
 
     def _record_size_limit(self) -> dict[int, bytes]:
         """RFC 8449: honour the client's limit (protected records only, so from the
