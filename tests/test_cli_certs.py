@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 
 from certs import Leaf, _key_pem, generate_key, make_ca, write_pem_files
 from ocsp_responses import ocsp_response
-from openssl_peer import PeerProcess, requires_openssl, s_client
+from openssl_peer import PeerProcess, requires_openssl, s_client, s_server
 from test_cli import CLI, ENV, TIMEOUT, ServerProcess, assert_one_line_error, run, stderr_of
 
 pytestmark = pytest.mark.timeout(120)
@@ -242,3 +242,13 @@ def test_usage_errors(pki: PKI) -> None:
                               "--server-pubkey", cert), "bad PEM public key", 2)
     assert_one_line_error(run("server", "--tlscert", cert, "--tlskey", key, "--ocsp-response",
                               cert), "OCSP", 2)
+
+
+@requires_openssl
+def test_status_against_openssl_s_server(pki: PKI) -> None:
+    """``siotls client --status -v`` reports what ``openssl s_server -status_file`` staples."""
+    cert, key = pki.files["ecdsa"]
+    with s_server(cert, key, "-status_file", pki.ocsp("revoked"), "-www") as (_, port):
+        code, _, stderr = client(port, "--cafile", pki.ca_file, "--http", "--status", "-v")
+        assert code == 0, stderr
+        assert "siotls: OCSP response: revoked" in stderr
