@@ -326,11 +326,7 @@ def assert_negotiated(run: BrowserRun, server: PageServer) -> None:
         # the x25519 share: post-quantum, and no HelloRetryRequest.
         assert nconfig.key_exchange == NamedGroup.X25519MLKEM768
         assert not nconfig.hello_retry_request
-<<<<<<< HEAD
         # a resumption (Chromium resumes with our tickets) sends no certificate at all
-=======
-        # a connection resumed with a ticket (psk_dhe_ke) sends no Certificate at all
->>>>>>> stores
         assert nconfig.certificate_compression == (
             None if nconfig.session_resumed else "brotli")
         assert nconfig.alpn == b"http/1.1"

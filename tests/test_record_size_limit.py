@@ -72,15 +72,9 @@ def test_each_side_honours_the_peer_limit(client_limit: int, server_limit: int) 
 
 
 def test_padding_counts_against_the_limit() -> None:
-<<<<<<< HEAD
     client, server = connection_pair({"record_size_limit": 100},  # no tickets before the data
                                      {"record_padding": lambda _type, _length: 1000,
                                       "num_tickets": 0})
-=======
-    client, server = connection_pair({"record_size_limit": 100},
-                                     {"record_padding": lambda _type, _length: 1000,
-                                      "num_tickets": 0})  # one record: no tickets first
->>>>>>> stores
     handshake(client, server)
     server.send_data(b"x" * 10)
     data = server.data_to_send()

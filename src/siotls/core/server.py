@@ -78,13 +78,8 @@ class ServerHandshake(Handshake):
             HandshakeType.CERTIFICATE_VERIFY: self.on_certificate_verify,
             HandshakeType.FINISHED: self.on_finished,
         })
-<<<<<<< HEAD
         # A server may live on external PSKs only: no certificate chain then.
         self.chain: credentials.CertificateChain | None = None  # chosen per ClientHello
-=======
-        #: the certificate chain to send, chosen per ClientHello (none with a PSK)
-        self.chain: credentials.CertificateChain | None = None
->>>>>>> stores
         self.hello_retry_group: int | None = None
         self.hello_retry_suite: int | None = None
         self.first_client_hello: ClientHello | None = None
@@ -168,16 +163,9 @@ class ServerHandshake(Handshake):
         self._send_server_flight(ch, raw, suite, (group, share), scheme, alpn, choice)
 
     def _select_chain(self, exts: dict[int, bytes]) -> int:
-<<<<<<< HEAD
         """Our certificate chain for this ClientHello; the signature scheme to sign with."""
         config = self.config
         if config.private_key is None:
-=======
-        """Choose :attr:`chain` for the ClientHello (SNI, signature algorithms); the scheme
-        of our CertificateVerify."""
-        config = self.config
-        if not config.all_certificate_chains:
->>>>>>> stores
             raise HandshakeFailure("no PSK the server knows, and it has no certificate")
         if ET.SIGNATURE_ALGORITHMS not in exts:
             raise MissingExtension("the ClientHello has no signature_algorithms")
@@ -300,7 +288,6 @@ class ServerHandshake(Handshake):
         self.enter_application()
         self.set_write_key(schedule.server_application_traffic_secret)
         self.state = State.WAIT_CERT if asks else State.WAIT_FINISHED
-<<<<<<< HEAD
 
     def _send_server_hello(self, ch: ClientHello, suite: int,
                            key_share: tuple[int | None, bytes | None],
@@ -326,8 +313,6 @@ class ServerHandshake(Handshake):
         if ch.legacy_session_id:
             self.send_change_cipher_spec()
         return shared_secret
-=======
->>>>>>> stores
 
     def _send_certificate_request(self) -> None:
         """signature_algorithms, certificate_authorities for a small trust store, and
@@ -342,31 +327,6 @@ class ServerHandshake(Handshake):
             extensions[ET.COMPRESS_CERTIFICATE] = ext.encode_compress_certificate(
                 compression.codes(self.config.certificate_compression))
         self.send(CertificateRequest(b"", extensions).serialize())
-
-    def _send_server_hello(self, ch: ClientHello, suite: int,
-                           key_share: tuple[int | None, bytes | None],
-                           choice: psk.PskChoice | None) -> bytes | None:
-        """Queue the ServerHello; the (EC)DHE shared secret (``None`` in psk_ke mode).
-
-        Its extensions in RFC 8448's order: pre_shared_key, key_share, supported_versions.
-        """
-        config = self.config
-        extensions: dict[int, bytes] = {}
-        if choice is not None:
-            extensions[ET.PRE_SHARED_KEY] = choice.index.to_bytes(2, "big")
-        shared_secret = None
-        group, client_share = key_share
-        if group is not None:
-            assert client_share is not None
-            public, shared_secret = crypto.server_key_exchange(
-                group, client_share, config.key_share_generator)
-            extensions[ET.KEY_SHARE] = ext.encode_key_share_sh(group, public)
-        extensions[ET.SUPPORTED_VERSIONS] = TLSVersion.TLS_1_3.to_bytes(2, "big")
-        self.send(ServerHello(config.random_bytes(32), ch.legacy_session_id, suite,
-                              extensions).serialize())
-        if ch.legacy_session_id:
-            self.send_change_cipher_spec()
-        return shared_secret
 
     def _record_size_limit(self) -> dict[int, bytes]:
         """RFC 8449: honour the client's limit (protected records only, so from the
