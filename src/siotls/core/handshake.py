@@ -215,6 +215,7 @@ class Handshake:
         (RFC 8446 7.5) is defined, over the ClientHello (already in the transcript)."""
         schedule.enter_early()
         self.keylog("EARLY_EXPORTER_SECRET", schedule.early_exporter_master_secret)
+        self.keylog("CLIENT_EARLY_TRAFFIC_SECRET", schedule.client_early_traffic_secret)
 
     # -- after the handshake ----------------------------------------------------
     def send_session_tickets(self) -> None:

@@ -16,7 +16,7 @@ EncryptedExtensions and Finished only. Session tickets
 
 from __future__ import annotations
 
-from siotls.core import certificates, compression, credentials, crypto, psk
+from siotls.core import certificates, compression, credentials, crypto, earlydata, psk
 from siotls.core import extensions as ext
 from siotls.core.config import (
     TLSConfiguration,
@@ -24,6 +24,7 @@ from siotls.core.config import (
 )
 from siotls.core.errors import (
     CertificateRequired,
+    DecodeError,
     HandshakeFailure,
     IllegalParameter,
     MissingExtension,
@@ -77,6 +78,7 @@ class ServerHandshake(Handshake):
             HandshakeType.CERTIFICATE: self.on_certificate,
             HandshakeType.CERTIFICATE_VERIFY: self.on_certificate_verify,
             HandshakeType.FINISHED: self.on_finished,
+            HandshakeType.END_OF_EARLY_DATA: self.on_end_of_early_data,
         })
         # A server may live on external PSKs only: no certificate chain then.
         self.chain: credentials.CertificateChain | None = None  # chosen per ClientHello
@@ -87,6 +89,8 @@ class ServerHandshake(Handshake):
         self.authenticated_at: float | None = None
         self.client_record_size_limit: int | None = None
         self.client_compression: list[int] = []
+        #: the 0-RTT data received, when we accepted it (WAIT_EOED)
+        self.early_data: earlydata.ServerEarlyData | None = None
 
     def initiate(self) -> None:
         self.state = State.START
@@ -144,9 +148,10 @@ class ServerHandshake(Handshake):
         if ET.COMPRESS_CERTIFICATE in exts:
             self.client_compression = ext.decode_compress_certificate(
                 exts[ET.COMPRESS_CERTIFICATE])
-        if ET.EARLY_DATA in exts:  # we accept no 0-RTT: skip what fails to decrypt
+        if ET.EARLY_DATA in exts:  # until we accept it: skip what fails to decrypt
             ext.decode_empty(exts[ET.EARLY_DATA], "early_data")
             self.records.skip_budget = MAX_SKIPPED_EARLY_DATA
+            self.nconfig.early_data = "rejected"
 
         if hello_retry:
             if self.first_client_hello is not None:
@@ -262,14 +267,18 @@ class ServerHandshake(Handshake):
         schedule.update(raw)
         if choice is not None and choice.index == 0 and self.first_client_hello is None:
             self._enter_early(schedule)
+            self._accept_early_data(ch, choice, suite, alpn)
         shared_secret = self._send_server_hello(ch, suite, key_share, choice)
         schedule.enter_handshake(shared_secret)
         self.keylog("SERVER_HANDSHAKE_TRAFFIC_SECRET", schedule.server_handshake_traffic_secret)
         self.keylog("CLIENT_HANDSHAKE_TRAFFIC_SECRET", schedule.client_handshake_traffic_secret)
         self.set_write_key(schedule.server_handshake_traffic_secret)
-        self.set_read_key(schedule.client_handshake_traffic_secret)
+        self.set_read_key(schedule.client_early_traffic_secret if self.early_data is not None
+                          else schedule.client_handshake_traffic_secret)
 
         extensions = self._record_size_limit()
+        if self.early_data is not None:
+            extensions[ET.EARLY_DATA] = b""
         if alpn is not None:
             extensions[ET.APPLICATION_LAYER_PROTOCOL_NEGOTIATION] = ext.encode_alpn([alpn])
         if self.nconfig.server_name is not None:
@@ -288,6 +297,26 @@ class ServerHandshake(Handshake):
         self.enter_application()
         self.set_write_key(schedule.server_application_traffic_secret)
         self.state = State.WAIT_CERT if asks else State.WAIT_FINISHED
+        if self.early_data is not None:
+            self.state = State.WAIT_EOED
+
+    def _accept_early_data(self, ch: ClientHello, choice: psk.PskChoice, suite: int,
+                           alpn: bytes | None) -> None:
+        """0-RTT: take the client's early data when :func:`earlydata.accept` says so."""
+        if ET.EARLY_DATA not in ch.extensions or not earlydata.accept(
+                self.config, choice, suite=suite, alpn=alpn, now=self.config.clock()):
+            return
+        self.early_data = earlydata.ServerEarlyData(self.config.max_early_data)
+        self.records.skip_budget = 0
+        self.nconfig.early_data = "accepted"
+
+    def on_end_of_early_data(self, body: memoryview, raw: bytes) -> None:
+        """RFC 8446 4.5: the client's early data is over; its handshake key follows."""
+        if body:
+            raise DecodeError("EndOfEarlyData is empty")
+        self.key_schedule.update(raw)
+        self.set_read_key(self.key_schedule.client_handshake_traffic_secret)
+        self.state = State.WAIT_FINISHED
 
     def _send_server_hello(self, ch: ClientHello, suite: int,
                            key_share: tuple[int | None, bytes | None],
