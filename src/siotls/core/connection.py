@@ -398,6 +398,12 @@ class TLSConnection:
         early = getattr(self._handshake, "early_data", None)
         return early.read() if isinstance(early, ServerEarlyData) else b""
 
+    @property
+    def received_early_data(self) -> bytes:
+        """All the 0-RTT data received (server), read or not: what the adapters expose."""
+        early = getattr(self._handshake, "early_data", None)
+        return early.everything() if isinstance(early, ServerEarlyData) else b""
+
     def send_early_data(self, data: bytes | bytearray | memoryview) -> None:
         """More 0-RTT data (client), before the ServerHello, when early data was offered
         (``early_data=`` given and the session allows it); within the ticket's limit."""

@@ -163,6 +163,7 @@ class ServerEarlyData:
         self.limit = limit
         self.received = 0
         self.chunks: list[bytes] = []
+        self._unread = 0  # index of the first chunk not read yet
 
     def receive(self, content: bytes | memoryview) -> None:
         self.received += len(content)
@@ -174,6 +175,11 @@ class ServerEarlyData:
             self.chunks.append(bytes(content))
 
     def read(self) -> bytes:
-        data = b"".join(self.chunks)
-        self.chunks.clear()
+        """What arrived since the last read."""
+        data = b"".join(self.chunks[self._unread:])
+        self._unread = len(self.chunks)
         return data
+
+    def everything(self) -> bytes:
+        """All the early data received (at most ``limit`` bytes)."""
+        return b"".join(self.chunks)
