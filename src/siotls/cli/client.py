@@ -34,6 +34,7 @@ from siotls.cli.report import (
     describe_connection,
     describe_tls_error,
     format_address,
+    keying_material,
     notice,
 )
 from siotls.cli.setup import (
@@ -42,6 +43,7 @@ from siotls.cli.setup import (
     load_session,
     load_truststore,
     make_configuration,
+    read_file,
     save_session,
     system_truststore,
 )
@@ -117,6 +119,9 @@ def connect(host: str, port: int, timeout: float) -> socket.socket:
 def run_client(args: argparse.Namespace) -> int:
     if (args.cert is None) != (args.key is None):
         raise CLIError("--cert and --key go together", EXIT_USAGE)
+    if args.early_data and not args.sess_in:
+        raise CLIError("--early-data needs --sess-in (0-RTT resumes a session)", EXIT_USAGE)
+    early_data = read_file(args.early_data, "--early-data") if args.early_data else None
     truststore: TrustStore | None = None
     if args.cafile:
         truststore = load_truststore(args.cafile)
@@ -134,7 +139,8 @@ def run_client(args: argparse.Namespace) -> int:
         host = args.host.removeprefix("[").removesuffix("]")
         server_name = args.servername or host
         session = load_session(args.sess_in) if args.sess_in else None
-        conn = TLSConnection(config, server_hostname=server_name, session=session)
+        conn = TLSConnection(config, server_hostname=server_name, session=session,
+                             early_data=early_data)
         if args.verbose:
             notice(f"connecting to {format_address(host, args.port)}")
         with connect(host, args.port, args.timeout) as sock:
@@ -145,6 +151,12 @@ def run_client(args: argparse.Namespace) -> int:
             if args.verbose:
                 for line in describe_connection(conn, "client"):
                     notice(line)
+            if (material := keying_material(conn, args)) is not None:
+                notice(material)
+            if resend := conn.rejected_early_data():  # the caller's choice: send it now
+                conn.send_data(resend)
+                if args.verbose:
+                    notice(f"early data sent again after the handshake ({len(resend)} bytes)")
             request = http_request(server_name, args.port) if args.http else None
             ClientExchange(sock, conn, args.timeout, args.verbose).run(request)
         if args.sess_out:

@@ -318,6 +318,11 @@ class TLSConfiguration:
             register = earlydata.default_register(self)
             object.__setattr__(self, "strike_register", register)
         earlydata.check_register(register)
+        if not register.window >= 2 * self.early_data_freshness:
+            # A ClientHello stays fresh for up to twice the tolerance: a shorter
+            # memory would forget it while its replay could still pass.
+            raise ValueError(f"the strike register's window ({register.window} s) is "
+                             "shorter than twice early_data_freshness")
 
     def _check_psk_fields(self) -> None:
         if not 0 <= self.num_tickets <= 16:
