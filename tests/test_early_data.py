@@ -174,18 +174,9 @@ def test_default_register_is_in_memory() -> None:
     assert server_config(LEAF).strike_register is None
 
 
-def test_an_asynchronous_register_is_refused_without_a_pause_point() -> None:
-    class Async:
-        window = 20.0
-
-        def ready(self, now: float | None = None) -> bool:
-            return True
-
-        async def check_and_record(self, key: bytes, ttl: float) -> bool:
-            return True
-
-    with pytest.raises(ValueError, match="pause point"):
-        server_config(LEAF, max_early_data=10, strike_register=Async())
+def test_a_register_too_short_for_the_freshness_window_is_refused() -> None:
+    with pytest.raises(ValueError, match="twice early_data_freshness"):
+        server(strike_register=MemoryStrikeRegister(window=10, clock=clock))
 
 
 def test_early_data_rejected_after_a_hello_retry_request() -> None:

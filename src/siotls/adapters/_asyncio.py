@@ -194,6 +194,8 @@ class TLSProtocol(asyncio.Protocol):
         self.app_transport = TLSTransport(self)
         self.raw_transport: asyncio.Transport | None = None
         self.app_paused_reading = False
+        #: the strike register's question, while the server is paused after a ClientHello
+        self._pause_task: asyncio.Task[None] | None = None
         self._waiter = waiter
         self._handshake_timeout = ssl_handshake_timeout or HANDSHAKE_TIMEOUT
         self._handshake_timer: asyncio.TimerHandle | None = None
@@ -225,6 +227,23 @@ class TLSProtocol(asyncio.Protocol):
             return
         try:
             _driver.feed(self.conn, data)
+        except TLSError as exc:
+            self._fatal(exc)
+            return
+        finally:
+            self._flush()
+        if self.conn.pending_client_hello is not None and self._pause_task is None:
+            self._pause_task = asyncio.get_running_loop().create_task(self._answer_pause())
+        self._progress()
+
+    async def _answer_pause(self) -> None:
+        """The pause point: ask the strike register, then let the handshake go on."""
+        answer = await _driver.answer_pause(self.conn)
+        self._pause_task = None
+        if self.raw_transport is None or self.conn.is_failed():
+            return
+        try:
+            self.conn.resume_client_hello(early_data_ok=answer)
         except TLSError as exc:
             self._fatal(exc)
             return

@@ -39,14 +39,14 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NoReturn, cast
 
 from siotls.core.config import (
     TLSConfiguration,
     TLSNegotiatedConfiguration,
     normalize_server_hostname,
 )
-from siotls.core.earlydata import ClientEarlyData, ServerEarlyData
+from siotls.core.earlydata import ClientEarlyData, PendingClientHello, ServerEarlyData
 from siotls.core.errors import (
     DecodeError,
     InternalError,
@@ -198,6 +198,9 @@ class TLSConnection:
                 self._records.keep_unread(data)
                 return
             raise TLSUsageError("receive_data() after close_receiving_end()")
+        if self._handshake.pending is not None:  # paused: read on resume
+            self._records.keep_unread(data)
+            return
         if data:
             try:
                 self._receive(data)
@@ -229,8 +232,8 @@ class TLSConnection:
                 self._receive_alert(content, protected)
             else:
                 self._receive_change_cipher_spec(content)
-            if self._life.receiving is not Receiving.OPEN:
-                break
+            if self._life.receiving is not Receiving.OPEN or self._handshake.pending:
+                break  # what follows stays buffered in the record layer
 
     def _receive_application_data(self, content: bytes | memoryview, protected: bool) -> None:
         if not protected or self._handshake.state is not _CONNECTED:
@@ -265,7 +268,7 @@ class TLSConnection:
             if handshake.state is State.CONNECTED:
                 self._no_progress("post-handshake messages")
             handshake.handle(msg_type, memoryview(raw)[4:], raw)
-            if handshake.read_key_changed and buffer:
+            if (handshake.read_key_changed or handshake.pending) and buffer:
                 raise UnexpectedMessage("a handshake message spans a key change")
 
     def _receive_alert(self, content: bytes | memoryview, protected: bool) -> None:
@@ -340,6 +343,27 @@ class TLSConnection:
             self._records.write(ContentType.ALERT, bytes((AlertLevel.FATAL, exc.description)))
         except Exception:
             logging.getLogger("siotls").debug("could not queue the alert", exc_info=True)
+
+    # -- the pause point (servers, 0-RTT with an asynchronous strike register) ------------
+    @property
+    def pending_client_hello(self) -> PendingClientHello | None:
+        """Set while the server is paused after a ClientHello (see
+        :mod:`siotls.core.earlydata`): what it parsed and what to ask the strike
+        register. Answer with :meth:`resume_client_hello`."""
+        pending: PendingClientHello | None = self._handshake.pending
+        return pending
+
+    def resume_client_hello(self, early_data_ok: bool) -> None:
+        """Go on after the pause with the register's answer (``True``: accept 0-RTT);
+        then the bytes received meanwhile are processed."""
+        self._life.check()
+        if self.pending_client_hello is None:
+            raise TLSUsageError("resume_client_hello() without a pending ClientHello")
+        handshake = cast("ServerHandshake", self._handshake)
+        self._run(handshake.resume_client_hello, early_data_ok)
+        buffered = self._records.take_buffered()
+        if buffered:
+            self.receive_data(buffered)
 
     # -- application data ------------------------------------------------------------
     def send_data(self, data: bytes | bytearray | memoryview) -> None:

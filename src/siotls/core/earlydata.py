@@ -43,16 +43,23 @@ round trip, ``nconfig.early_data = 'rejected'``.
 The register is the only I/O of the decision. The default register is in
 memory, one per configuration (the stores package's ``MemoryStrikeRegister``,
 handed to the engine by the ``siotls`` package: the core imports no thread nor
-clock). A register whose ``check_and_record`` is a coroutine (Redis) would need
-the handshake to pause after the ClientHello; that pause is not implemented:
-the configuration refuses such a register.
+clock), asked inline. A register whose ``check_and_record`` is a coroutine
+(``AsyncRedisStrikeRegister``) cannot be: the pause point. When every other
+check passed, the server stops after the ClientHello, sends nothing, and
+exposes a :class:`PendingClientHello` (``conn.pending_client_hello``: what it
+parsed, and the register's ``key`` and ``ttl``); the bytes received meanwhile
+are kept, unread. The caller asks the register and answers with
+``conn.resume_client_hello(early_data_ok=answer)``; the handshake goes on from
+there, exactly as if the register had answered inline. The async adapters do
+this themselves (``siotls.stores.ask``); the core stays sans-IO.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Literal, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from siotls.core.errors import UnexpectedMessage
 
@@ -89,14 +96,40 @@ default_register: Callable[[TLSConfiguration], Register] | None = None
 
 
 def check_register(register: object) -> None:
-    """A configuration's register must answer without waiting (no pause point yet)."""
+    """A configuration's register: ``window``, ``ready()`` and ``check_and_record()``."""
     check = getattr(register, "check_and_record", None)
-    if not callable(check) or not callable(getattr(register, "ready", None)):
-        raise ValueError("strike_register: an object with ready() and check_and_record()")
-    if inspect.iscoroutinefunction(check):
-        raise ValueError("strike_register: an asynchronous register needs the ClientHello "
-                         "pause point, which siotls does not have yet")
+    if not callable(check) or not callable(getattr(register, "ready", None)) \
+            or not isinstance(getattr(register, "window", None), (int, float)):
+        raise ValueError("strike_register: an object with window, ready() and "
+                         "check_and_record()")
 
+
+def is_asynchronous(register: object) -> bool:
+    """Whether asking ``register`` needs the pause point (its check is a coroutine)."""
+    return inspect.iscoroutinefunction(getattr(register, "check_and_record", None))
+
+
+@dataclass(frozen=True)
+class PendingClientHello:
+    """A server paused after the ClientHello: what it parsed, and its question.
+
+    Answer with ``conn.resume_client_hello(early_data_ok=...)``: the register's
+    ``check_and_record(replay_key, replay_ttl)``.
+    """
+
+    #: the client's SNI, if any
+    server_name: str | None
+    #: the ALPN protocol the server selected, if any
+    alpn: bytes | None
+    #: the PSK identity taken (the ticket, as the client sent it)
+    psk_identity: bytes
+    #: the client offered early data (always true for now: the one reason to pause)
+    early_data_offered: bool
+    #: what to ask the strike register: the key and its time to live in seconds
+    replay_key: bytes
+    replay_ttl: float
+    #: the register to ask (the configuration's)
+    register: Any
 
 # -- client ---------------------------------------------------------------------------
 class ClientEarlyData:
@@ -130,9 +163,10 @@ class ClientEarlyData:
 
 
 # -- server ---------------------------------------------------------------------------
-def accept(config: TLSConfiguration, choice: PskChoice, *, suite: int, alpn: bytes | None,
-           now: float) -> bool:
-    """Whether the server takes the client's early data (the checks above, in order).
+def question(config: TLSConfiguration, choice: PskChoice, *, suite: int,
+             alpn: bytes | None, now: float) -> tuple[bytes, float] | None:
+    """Every check but the register's (above, in order): ``None`` refuses 0-RTT, else
+    what to ask the register, ``(key, ttl)``.
 
     Called only when the client offered early_data, without HelloRetryRequest.
     """
@@ -140,20 +174,27 @@ def accept(config: TLSConfiguration, choice: PskChoice, *, suite: int, alpn: byt
     if (not config.max_early_data or ticket is None or choice.index != 0
             or not ticket.max_early_data_size or ticket.cipher_suite != suite
             or ticket.alpn != alpn):
-        return False
+        return None
     client_age = ((choice.obfuscated_ticket_age - ticket.ticket_age_add) % 2**32) / 1000
     server_age = now - ticket.created_at
     tolerance = config.early_data_freshness
     if abs(server_age - client_age) > tolerance:
-        return False
+        return None
     register = config.strike_register
     if register is None or not register.ready(now):
-        return False
+        return None
     # Remember the ClientHello until it could no longer pass the freshness check.
     ttl = min(register.window, ticket.created_at + client_age + tolerance - now)
     if ttl <= 0:
-        return False
-    return bool(register.check_and_record(choice.binder, ttl))
+        return None
+    return choice.binder, ttl
+
+
+def accept(config: TLSConfiguration, choice: PskChoice, *, suite: int, alpn: bytes | None,
+           now: float) -> bool:
+    """Whether the server takes the client's early data, the register asked inline."""
+    asked = question(config, choice, suite=suite, alpn=alpn, now=now)
+    return asked is not None and bool(config.strike_register.check_and_record(*asked))
 
 
 class ServerEarlyData:

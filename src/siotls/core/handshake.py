@@ -62,6 +62,8 @@ class Handshake:
     side: ClassVar[Literal["client", "server"]]
     #: A server's NewSessionTickets wait for its first application data.
     tickets_due = False
+    #: A server paused after the ClientHello (:class:`~siotls.core.earlydata.PendingClientHello`).
+    pending: Any = None
 
     def __init__(self, config: TLSConfiguration, records: RecordLayer,
                  nconfig: TLSNegotiatedConfiguration, keylog: KeyLog) -> None:

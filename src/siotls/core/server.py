@@ -16,6 +16,8 @@ EncryptedExtensions and Finished only. Session tickets
 
 from __future__ import annotations
 
+from typing import Any
+
 from siotls.core import certificates, compression, credentials, crypto, earlydata, psk
 from siotls.core import extensions as ext
 from siotls.core.config import (
@@ -91,6 +93,11 @@ class ServerHandshake(Handshake):
         self.client_compression: list[int] = []
         #: the 0-RTT data received, when we accepted it (WAIT_EOED)
         self.early_data: earlydata.ServerEarlyData | None = None
+        #: paused after the ClientHello for an asynchronous register (the pause point)
+        self.pending: earlydata.PendingClientHello | None = None
+        self._paused_flight: tuple[Any, ...] = ()
+        #: the register's answer given through :meth:`resume_client_hello`
+        self._early_answer: bool | None = None
 
     def initiate(self) -> None:
         self.state = State.START
@@ -165,7 +172,33 @@ class ServerHandshake(Handshake):
         self.nconfig.key_exchange = None if group is None else NamedGroup(group)
         self.nconfig.signature_algorithm = None if scheme is None else SignatureScheme(scheme)
         self.nconfig.alpn = alpn
-        self._send_server_flight(ch, raw, suite, (group, share), scheme, alpn, choice)
+        flight = (ch, raw, suite, (group, share), scheme, alpn, choice)
+        if not self._pause_for_register(flight):
+            self._send_server_flight(*flight)
+
+    def _pause_for_register(self, flight: tuple[Any, ...]) -> bool:
+        """The pause point (:mod:`siotls.core.earlydata`): with an asynchronous strike
+        register and 0-RTT otherwise acceptable, stop here until the caller answers."""
+        ch, _, suite, _, _, alpn, choice = flight
+        config = self.config
+        if (choice is None or ET.EARLY_DATA not in ch.extensions
+                or not earlydata.is_asynchronous(config.strike_register)):
+            return False
+        asked = earlydata.question(config, choice, suite=suite, alpn=alpn, now=config.clock())
+        if asked is None:
+            self._early_answer = False
+            return False
+        self.pending = earlydata.PendingClientHello(
+            self.nconfig.server_name, alpn, choice.identity, True, *asked,
+            config.strike_register)
+        self._paused_flight = flight
+        return True
+
+    def resume_client_hello(self, early_data_ok: bool) -> None:
+        """Go on after the pause, with the register's answer."""
+        flight, self._paused_flight, self.pending = self._paused_flight, (), None
+        self._early_answer = bool(early_data_ok)
+        self._send_server_flight(*flight)
 
     def _select_chain(self, exts: dict[int, bytes]) -> int:
         """Our certificate chain for this ClientHello; the signature scheme to sign with."""
@@ -303,8 +336,13 @@ class ServerHandshake(Handshake):
     def _accept_early_data(self, ch: ClientHello, choice: psk.PskChoice, suite: int,
                            alpn: bytes | None) -> None:
         """0-RTT: take the client's early data when :func:`earlydata.accept` says so."""
-        if ET.EARLY_DATA not in ch.extensions or not earlydata.accept(
-                self.config, choice, suite=suite, alpn=alpn, now=self.config.clock()):
+        if ET.EARLY_DATA not in ch.extensions:
+            return
+        accepted = self._early_answer  # the caller's, after a pause
+        if accepted is None:
+            accepted = earlydata.accept(self.config, choice, suite=suite, alpn=alpn,
+                                        now=self.config.clock())
+        if not accepted:
             return
         self.early_data = earlydata.ServerEarlyData(self.config.max_early_data)
         self.records.skip_budget = 0
