@@ -5,6 +5,17 @@ Each section below belongs to one concern; keep them apart.
 
 from __future__ import annotations
 
+# =================================================================================
+# The SIOTLS_* test gates (workflow, issue 12): SIOTLS_INTEGRATION, SIOTLS_SLOW and
+# SIOTLS_EXTERNAL mapped onto the integration / slow / internet markers. The hooks
+# live in gates.py, which says what each variable does and sorts modules onto markers.
+# =================================================================================
+from gates import pytest_collection_modifyitems, pytest_configure  # noqa: F401 (hooks)
+
+# =================================================================================
+# End of the SIOTLS_* test gates.
+# =================================================================================
+# isort: split
 import pytest
 
 from helpers import connected, new_client, new_server

@@ -1,8 +1,9 @@
 """The Sphinx documentation (docs/) builds without a single warning.
 
 Runs ``python -m sphinx -W --keep-going -b html docs <tmp>`` in a subprocess, as
-a reader or CI would; skipped when Sphinx is not installed (``pip install -e
-'.[docs]'``). The build needs no network (no intersphinx).
+a reader or CI would. Sphinx comes with the ``test`` extra (through ``docs``), so the
+README's ``pytest`` runs this; it is skipped only where Sphinx is missing. The build
+needs no network (no intersphinx).
 """
 
 from __future__ import annotations

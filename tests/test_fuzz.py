@@ -25,6 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from certs import make_ca
+from gates import fuzz_examples
 from helpers import client_config, new_client, new_server, server_config
 from internals import internals
 from siotls import TLSConnection, TLSFatalAlert, TLSPeerAlert
@@ -51,13 +52,13 @@ AUTH_SERVER_CONFIG = server_config(
 
 FUZZ = settings(
     deadline=None,
-    max_examples=200,
+    max_examples=fuzz_examples(200),  # SIOTLS_SLOW=1: ten times more
     derandomize=True,
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                            HealthCheck.filter_too_much],
 )
-FEWER = settings(FUZZ, max_examples=100)
+FEWER = settings(FUZZ, max_examples=fuzz_examples(100))
 
 
 # -- strategies -------------------------------------------------------------------

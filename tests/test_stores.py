@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
-import sys
 import threading
 import time
 import tracemalloc
@@ -37,17 +35,6 @@ def ready_register(**kwargs: float) -> tuple[MemoryStrikeRegister, Clock]:
     register = MemoryStrikeRegister(clock=clock, **kwargs)  # type: ignore[arg-type]
     clock.now += register.window
     return register, clock
-
-
-def test_the_stores_package_needs_no_redis_and_the_core_not_the_stores() -> None:
-    code = ("import sys, siotls, siotls.stores\n"
-            "assert 'redis' not in sys.modules, 'redis imported'\n"
-            "import siotls.stores.redis\n"
-            "assert 'redis' in sys.modules\n")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=60)
-    core = Path(__file__).resolve().parent.parent / "src" / "siotls" / "core"
-    assert not [p.name for p in core.glob("*.py") if "siotls.stores" in p.read_text()]
 
 
 # -- the strike register in memory -------------------------------------------------------

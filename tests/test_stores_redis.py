@@ -4,7 +4,10 @@ Redis, with the blocking and the asyncio clients."""
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -64,6 +67,19 @@ def started(client: redis.Redis, clock: Clock) -> Clock:
     """Make the register's start mark one window old (as if Redis had run for long)."""
     client.set(b"siotls:strike:started", repr(clock.now - 20))
     return clock
+
+
+# -- the package ---------------------------------------------------------------------------
+
+def test_the_stores_package_needs_no_redis_and_the_core_not_the_stores() -> None:
+    code = ("import sys, siotls, siotls.stores\n"
+            "assert 'redis' not in sys.modules, 'redis imported'\n"
+            "import siotls.stores.redis\n"
+            "assert 'redis' in sys.modules\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=60)
+    core = Path(__file__).resolve().parent.parent / "src" / "siotls" / "core"
+    assert not [p.name for p in core.glob("*.py") if "siotls.stores" in p.read_text()]
 
 
 # -- the strike register ------------------------------------------------------------------

@@ -19,7 +19,9 @@ session.py         TLSSession: a client's ticket, serializable, to resume with
 messages.py        handshake message codecs
 extensions.py      extension codecs
 codec.py           the cursor Reader/Writer
-crypto.py          every call into ``cryptography`` (ECDHE and the ML-KEM hybrids too)
+crypto.py          every call into ``cryptography`` (ECDHE and the ML-KEM hybrids too),
+                   or into backend_hacl.py when installed
+backend_hacl.py    the ``hacl`` crypto backend: every call into ``pyhacl`` (HACL*)
 compression.py     certificate compression (RFC 8879): zlib, brotli, zstd, bounded
 certificates.py    X.509 path validation: verify_chain, reason codes (``cryptography``)
 pathbuilder.py     path validation for CA keys the web PKI refuses (Ed25519, Ed448, PSS)

@@ -8,7 +8,10 @@ Tables keyed by IANA code point:
 * :data:`SIGNATURE_SCHEMES`: how to sign and verify with each signature scheme.
 
 This is the only module of the core that imports ``cryptography`` primitives
-(the X.509 path validation lives in :mod:`siotls.core.certificates`).
+(the X.509 path validation lives in :mod:`siotls.core.certificates`). When
+``siotls.crypto.install('hacl')`` sets :data:`hacl`, the primitives HACL*
+provides go to :mod:`siotls.core.backend_hacl` instead: each function below asks
+it first, in one ``if``.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
@@ -31,6 +34,9 @@ from siotls.core.errors import (
     UnsupportedCertificate,
 )
 from siotls.iana import CipherSuites, NamedGroup, SignatureScheme
+
+if TYPE_CHECKING:
+    from siotls.core.backend_hacl import Hacl
 
 __all__ = [
     "CIPHER_SUITES",
@@ -53,7 +59,17 @@ PrivateKey = (
 PublicKey = (
     ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
     | ed448.Ed448PublicKey)
-AEAD = AESGCM | ChaCha20Poly1305
+
+#: The HACL* backend while ``siotls.crypto.install('hacl')`` is in force, else None.
+hacl: Hacl | None = None
+
+
+class AEAD(Protocol):
+    def encrypt(self, nonce: bytes, data: bytes | bytearray | memoryview,
+                associated_data: bytes | None, /) -> bytes: ...
+
+    def decrypt(self, nonce: bytes, data: bytes | bytearray | memoryview,
+                associated_data: bytes | None, /) -> bytes: ...
 
 
 # ---------------------------------------------------------------------------
@@ -63,7 +79,7 @@ AEAD = AESGCM | ChaCha20Poly1305
 @dataclass(frozen=True)
 class CipherSuite:
     code: CipherSuites
-    aead: type[AESGCM] | type[ChaCha20Poly1305]
+    aead: Callable[[bytes], AEAD]
     key_length: int
     hash: hashes.HashAlgorithm
     #: RFC 8446 section 5.5: records one key may protect before it must be updated.
@@ -74,29 +90,41 @@ class CipherSuite:
         return self.hash.digest_size
 
 
+def _chacha20_poly1305(key: bytes) -> AEAD:
+    return hacl.chacha20_poly1305(key) if hacl is not None else ChaCha20Poly1305(key)
+
+
 CIPHER_SUITES: dict[int, CipherSuite] = {
     CipherSuites.TLS_AES_128_GCM_SHA256: CipherSuite(
         CipherSuites.TLS_AES_128_GCM_SHA256, AESGCM, 16, hashes.SHA256(), 2**24),
     CipherSuites.TLS_AES_256_GCM_SHA384: CipherSuite(
         CipherSuites.TLS_AES_256_GCM_SHA384, AESGCM, 32, hashes.SHA384(), 2**24),
     CipherSuites.TLS_CHACHA20_POLY1305_SHA256: CipherSuite(
-        CipherSuites.TLS_CHACHA20_POLY1305_SHA256, ChaCha20Poly1305, 32, hashes.SHA256(), 2**62),
+        CipherSuites.TLS_CHACHA20_POLY1305_SHA256, _chacha20_poly1305, 32, hashes.SHA256(), 2**62),
 }
 
 
 def hkdf_extract(algorithm: hashes.HashAlgorithm, salt: bytes, ikm: bytes) -> bytes:
+    if hacl is not None and hacl.provides_hash(algorithm):
+        return hacl.hkdf_extract(algorithm, salt, ikm)
     return HKDF.extract(algorithm, salt, ikm)
 
 
 def hkdf_expand(algorithm: hashes.HashAlgorithm, prk: bytes, info: bytes, length: int) -> bytes:
+    if hacl is not None and hacl.provides_hash(algorithm):
+        return hacl.hkdf_expand(algorithm, prk, info, length)
     return HKDFExpand(algorithm, length, info).derive(prk)
 
 
-def new_hash(algorithm: hashes.HashAlgorithm) -> hashes.Hash:
+def new_hash(algorithm: hashes.HashAlgorithm) -> hashes.HashContext:
+    if hacl is not None and hacl.provides_hash(algorithm):
+        return hacl.new_hash(algorithm)
     return hashes.Hash(algorithm)
 
 
 def hmac_sha(algorithm: hashes.HashAlgorithm, key: bytes, data: bytes) -> bytes:
+    if hacl is not None and hacl.provides_hash(algorithm):
+        return hacl.hmac(algorithm, key, data)
     from cryptography.hazmat.primitives import hmac  # noqa: PLC0415
 
     h = hmac.HMAC(key, algorithm)
@@ -143,7 +171,9 @@ _CURVES: dict[int, type[ec.EllipticCurve]] = {
     NamedGroup.secp521r1: ec.SECP521R1,
 }
 
-ECDHPrivate = ec.EllipticCurvePrivateKey | x25519.X25519PrivateKey | x448.X448PrivateKey
+#: ``bytes``: an x25519 secret made by the HACL* backend.
+ECDHPrivate = (
+    ec.EllipticCurvePrivateKey | x25519.X25519PrivateKey | x448.X448PrivateKey | bytes)
 KEMPrivate = Any  # mlkem.MLKEM768PrivateKey | mlkem.MLKEM1024PrivateKey (cryptography 47+)
 
 
@@ -226,6 +256,9 @@ def generate_key_share(group: int, reuse: ECDHPrivate | None = None,
                else kem_private_class.from_seed_bytes(kem_seed))
         return (HybridPrivate(kem, ecdh_private),
                 hybrid.join(ecdh_public, kem.public_key().public_bytes_raw()))
+    if group == NamedGroup.x25519 and (
+            isinstance(reuse, bytes) or (reuse is None and hacl is not None)):
+        return _hacl_x25519().x25519_share(reuse)
     private: ECDHPrivate
     if reuse is not None:
         private = reuse
@@ -238,7 +271,16 @@ def generate_key_share(group: int, reuse: ECDHPrivate | None = None,
     if isinstance(private, ec.EllipticCurvePrivateKey):
         return private, private.public_key().public_bytes(
             serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    assert not isinstance(private, bytes)
     return private, private.public_key().public_bytes_raw()
+
+
+def _hacl_x25519() -> Hacl:
+    """The HACL* backend, for x25519; also after a switch back to ``'openssl'``, for
+    the ``bytes`` secrets it made before."""
+    from siotls.core.backend_hacl import BACKEND  # noqa: PLC0415
+
+    return BACKEND
 
 
 KeyShareGenerator = Callable[[int], tuple[Any, bytes]]
@@ -263,6 +305,10 @@ def _ecdh(group: int, private_key: ECDHPrivate, peer_share: bytes) -> bytes:
     if len(peer_share) != _KEY_SHARE_LENGTHS[group]:
         raise IllegalParameter(f"a {NamedGroup(group).name} key share of {len(peer_share)} bytes",
                                reason="bad_key_share")
+    if group == NamedGroup.x25519 and (hacl is not None or isinstance(private_key, bytes)):
+        assert isinstance(private_key, (bytes, x25519.X25519PrivateKey))
+        return _hacl_x25519().x25519(private_key, peer_share)
+    assert not isinstance(private_key, bytes)
     try:
         if isinstance(private_key, x25519.X25519PrivateKey):
             return private_key.exchange(x25519.X25519PublicKey.from_public_bytes(peer_share))
@@ -352,6 +398,8 @@ class Scheme:
         return padding.PSS(padding.MGF1(self.hash), self.hash.digest_size)
 
     def sign(self, key: PrivateKey, data: bytes) -> bytes:
+        if hacl is not None and self.code in hacl.signature_schemes:
+            return hacl.sign(self.code, key, data)
         if isinstance(key, rsa.RSAPrivateKey):
             assert self.hash is not None
             return key.sign(data, self._padding(), self.hash)
@@ -362,6 +410,9 @@ class Scheme:
 
     def verify(self, key: PublicKey, signature: bytes, data: bytes) -> None:
         """Raise :class:`InvalidSignature` when the signature does not verify."""
+        if hacl is not None and self.code in hacl.signature_schemes:
+            hacl.verify(self.code, key, signature, data)
+            return
         try:
             if isinstance(key, rsa.RSAPublicKey):
                 assert self.hash is not None
