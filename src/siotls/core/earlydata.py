@@ -51,7 +51,7 @@ parsed, and the register's ``key`` and ``ttl``); the bytes received meanwhile
 are kept, unread. The caller asks the register and answers with
 ``conn.resume_client_hello(early_data_ok=answer)``; the handshake goes on from
 there, exactly as if the register had answered inline. The async adapters do
-this themselves (``siotls.stores.ask``); the core stays sans-IO.
+this themselves (the stores package's ``ask``); the core stays sans-IO.
 """
 
 from __future__ import annotations
