@@ -13,9 +13,12 @@ import pytest
 from certs import make_ca
 from helpers import client_config, flow, handshake, server_config
 from siotls import TicketKeys, TLSConfiguration, TLSConnection, TLSSession, TLSUsageError
+from siotls.core import crypto
 from siotls.core.errors import BadRecordMac, UnexpectedMessage
-from siotls.iana import NamedGroup
+from siotls.core.keyschedule import KeySchedule
+from siotls.iana import CipherSuites, NamedGroup
 from siotls.stores import MemoryStrikeRegister
+from vectors import named
 
 CA = make_ca()
 LEAF = CA.issue()
@@ -71,6 +74,17 @@ def zero_rtt(sess: TLSSession, server_conf: TLSConfiguration, data: bytes = b"GE
     s.receive_data(first_flight)
     handshake(c, s)
     return c, s, first_flight
+
+
+def test_client_early_traffic_secret_is_rfc8448s() -> None:
+    """RFC 8448 section 4: the early key from the PSK over the ClientHello."""
+    n = named(4)
+    schedule = KeySchedule(crypto.CIPHER_SUITES[CipherSuites.TLS_AES_128_GCM_SHA256])
+    schedule.use_psk(n["psk"])
+    schedule.update(n["client_hello"])
+    schedule.enter_early()
+    assert schedule.client_early_traffic_secret == n["client_early_traffic_secret"]
+    assert schedule.early_exporter_master_secret == n["early_exporter_master_secret"]
 
 
 def test_tickets_carry_max_early_data() -> None:
