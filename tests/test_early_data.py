@@ -243,3 +243,16 @@ def test_usage_errors() -> None:
         c.send_early_data(b"y")
     with pytest.raises(ValueError, match="max_early_data"):
         server(max_early_data=-1)
+
+
+def test_refused_early_data_is_skipped_up_to_the_tickets_limit() -> None:
+    """A server that refuses 0-RTT (its register not ready: just restarted) skips as much
+    refused early data as its tickets allow, past the 64 KiB floor."""
+    big = 200_000
+    sess = session(server(max_early_data=big))
+    restarted = server(max_early_data=big,
+                       strike_register=MemoryStrikeRegister(window=20, clock=clock))
+    data = os.urandom(150_000)
+    c, s, _ = zero_rtt(sess, restarted, data=data)
+    assert s.nconfig.early_data == "rejected" and s.nconfig.session_resumed
+    assert c.rejected_early_data() == data

@@ -31,6 +31,12 @@ ClientHello ends with pre_shared_key (:mod:`siotls.core.psk`); when the server
 takes one, its flight has no CertificateRequest, Certificate nor
 CertificateVerify (WAIT_EE goes to WAIT_FINISHED). NewSessionTickets received
 after the handshake become sessions (:attr:`ClientHandshake.session_tickets`).
+
+With ``early_data`` and a session whose ticket allows it, the ClientHello offers
+early_data and the data follows at once under the early key
+(:mod:`siotls.core.earlydata`); our write key stays the early one until the
+EncryptedExtensions say whether the server took it, and, when it did,
+EndOfEarlyData goes out before our second flight.
 """
 
 from __future__ import annotations

@@ -35,7 +35,8 @@ early data (:class:`ServerEarlyData`, at most ``max_early_data`` bytes, more is
 them with ``data_to_read_early()``, knowing they may be a replay (RFC 8470).
 EndOfEarlyData switches the read key to the handshake key. Refused: the
 records the client sends under its early key fail to decrypt and are skipped,
-up to a budget (:data:`siotls.core.server.MAX_SKIPPED_EARLY_DATA`).
+up to a budget (``max_early_data`` and the records' overhead, at least
+:data:`siotls.core.server.MAX_SKIPPED_EARLY_DATA`).
 
 Every refusal of 0-RTT keeps the PSK: the handshake is a resumption in one
 round trip, ``nconfig.early_data = 'rejected'``.

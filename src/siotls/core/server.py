@@ -12,6 +12,12 @@ A ClientHello with pre_shared_key goes through :func:`siotls.core.psk.choose`
 first: with a PSK accepted, the flight is ServerHello (+ pre_shared_key),
 EncryptedExtensions and Finished only. Session tickets
 (:mod:`siotls.core.tickets`) go out with the server's first application data.
+
+A ClientHello offering early data with our ticket may have it accepted
+(:mod:`siotls.core.earlydata`): EncryptedExtensions carries early_data, the read
+key is the client's early key and the server waits in WAIT_EOED for
+EndOfEarlyData. With an asynchronous strike register the server pauses before
+its flight (:meth:`ServerHandshake.resume_client_hello` goes on).
 """
 
 from __future__ import annotations
@@ -157,7 +163,9 @@ class ServerHandshake(Handshake):
                 exts[ET.COMPRESS_CERTIFICATE])
         if ET.EARLY_DATA in exts:  # until we accept it: skip what fails to decrypt
             ext.decode_empty(exts[ET.EARLY_DATA], "early_data")
-            self.records.skip_budget = MAX_SKIPPED_EARLY_DATA
+            # as much as our tickets allow (plus the records' overhead), 64 KiB at least
+            self.records.skip_budget = max(
+                MAX_SKIPPED_EARLY_DATA, self.config.max_early_data * 17 // 16 + 4096)
             self.nconfig.early_data = "rejected"
 
         if hello_retry:
