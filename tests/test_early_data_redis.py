@@ -9,17 +9,21 @@ import asyncio
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
 import redis.asyncio
 
+from certs import write_pem_files
 from fleet import CA, LEAF, first_session
 from helpers import client_config, handshake, server_config
 from redis_peer import REDIS_SERVER, RedisServer, redis_server
 from siotls import TicketKeys, TLSConfiguration, TLSConnection
 from siotls import asyncio as siotls_asyncio
 from siotls.stores.redis import AsyncRedisStrikeRegister, RedisStrikeRegister
+from test_early_data_cli import client as cli_client
+from test_resumption_cli import siotls_server
 
 pytestmark = pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed")
 TIMEOUTS = {"socket_timeout": 5, "socket_connect_timeout": 5}
@@ -141,3 +145,23 @@ def test_the_adapters_ask_redis_at_the_pause_point(server: RedisServer) -> None:
         admin.set(b"siotls:strike:started", repr(time.time() - 20))
     result = asyncio.run(asyncio.wait_for(fleet_of_two(server.url), 20))
     assert result == ("accepted", b"POST", 1, 1)
+
+
+def test_cli_server_with_replay_store(server: RedisServer, tmp_path: Path) -> None:
+    """``siotls server --replay-store redis://...``: 0-RTT waits for the fleet's start
+    mark in Redis to be one --replay-window old, then is accepted."""
+    with redis.Redis.from_url(server.url, **TIMEOUTS) as admin:  # type: ignore[arg-type]
+        admin.flushdb()
+    pem = write_pem_files(tmp_path, LEAF, CA)
+    session, early = tmp_path / "session", tmp_path / "early"
+    early.write_bytes(b"hello early\n")
+    with siotls_server(pem, "--early-data", "1024", "--replay-window", "1",
+                       "--replay-store", server.url) as (cli_server, port):
+        cli_client(pem, port, "--sess-out", session, stdin=b"first\n")
+        first = cli_client(pem, port, "--sess-in", session, "--early-data", early)
+        time.sleep(1.1)  # the start mark, set by the first check, is now a window old
+        second = cli_client(pem, port, "--sess-in", session, "--early-data", early)
+        cli_server.wait_for(rb"early data: accepted 12 bytes", 15)
+    assert b"siotls: early data: rejected" in first.stderr  # Redis was empty: no mark yet
+    assert b"siotls: early data: accepted" in second.stderr
+    assert first.stdout == second.stdout == b"hello early\n"
