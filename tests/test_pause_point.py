@@ -6,7 +6,9 @@ the adapters (asyncio, trio, anyio) with a real asynchronous register below."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import ssl
 from typing import Any
 
 import anyio
@@ -19,6 +21,7 @@ from siotls import TicketKeys, TLSConnection, TLSSession, TLSUsageError
 from siotls import anyio as siotls_anyio
 from siotls import asyncio as siotls_asyncio
 from siotls import trio as siotls_trio
+from siotls.compat import SSLContext
 from siotls.stores import MemoryStrikeRegister
 
 CA = make_ca()
@@ -232,3 +235,26 @@ def test_trio_answers_the_pause() -> None:
 
     assert trio.run(main) == ACCEPTED
     assert len(register.asked) == 1
+
+
+def test_compat_refuses_0rtt_with_an_asynchronous_register() -> None:
+    """siotls.compat is blocking: it cannot await the register, so it refuses 0-RTT
+    and the handshake goes on (rather than waiting forever)."""
+    register = AsyncRegister()
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    sslobj = SSLContext.from_config(server(register)).wrap_bio(
+        incoming, outgoing, server_side=True)
+    c = TLSConnection(client(), "localhost", session=SESSION, early_data=b"early")
+    c.initiate_connection()
+    for _ in range(6):
+        incoming.write(c.data_to_send())
+        with contextlib.suppress(ssl.SSLWantReadError):
+            sslobj.do_handshake()
+        if data := outgoing.read():
+            c.receive_data(data)
+        if c.is_post_handshake() and sslobj.connection.is_post_handshake():
+            break
+    incoming.write(c.data_to_send())
+    sslobj.do_handshake()
+    assert c.nconfig.early_data == "rejected" and c.nconfig.session_resumed
+    assert register.asked == []
