@@ -32,6 +32,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 from siotls import crypto, errors, iana
+from siotls.core import earlydata as _earlydata
 from siotls.core.config import InsecureWarning, TLSConfiguration, TLSNegotiatedConfiguration
 from siotls.core.connection import TLSConnection
 from siotls.core.credentials import CertificateChain
@@ -81,6 +82,17 @@ __all__ = [
     "iana",
     "trio",
 ]
+
+
+def _memory_strike_register(config: TLSConfiguration) -> _earlydata.Register:
+    """The default 0-RTT register of a server configuration: in memory, on its clock."""
+    from siotls.stores.strikes import MemoryStrikeRegister  # noqa: PLC0415
+
+    return MemoryStrikeRegister(clock=config.clock)
+
+
+# The core imports no thread nor clock: the package hands it its default register.
+_earlydata.default_register = _memory_strike_register
 
 
 def __getattr__(name: str) -> object:

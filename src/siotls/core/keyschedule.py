@@ -128,6 +128,7 @@ class KeySchedule:
         self.exporter_master_secret = b""
         self.resumption_master_secret = b""
         self.early_exporter_master_secret = b""
+        self.client_early_traffic_secret = b""
 
     # -- transcript ------------------------------------------------------------
     def use_psk(self, psk: bytes) -> None:
@@ -217,8 +218,13 @@ class KeySchedule:
         return finished_verify_data(self.suite, base_key, self.transcript_hash())
 
     def enter_early(self) -> None:
-        """With the PSK in place and the first ClientHello added: the early exporter."""
-        self.early_exporter_master_secret = self.derive_secret(self.early_secret, b"e exp master")
+        """With the PSK in place and the first ClientHello added: the early exporter
+        and the client's early traffic secret (0-RTT)."""
+        th = self.transcript_hash()
+        self.early_exporter_master_secret = self.derive_secret(
+            self.early_secret, b"e exp master", th)
+        self.client_early_traffic_secret = self.derive_secret(
+            self.early_secret, b"c e traffic", th)
 
     def export(self, label: bytes, context: bytes, length: int, *, early: bool = False
                ) -> bytes:

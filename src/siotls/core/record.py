@@ -130,6 +130,12 @@ class RecordLayer:
         self._pack_handshake()
         self._write.install(suite, secret)
 
+    def clear_write_key(self) -> None:
+        """Back to plaintext: a client's 0-RTT key after a HelloRetryRequest (the second
+        ClientHello goes out unprotected)."""
+        self._pack_handshake()
+        self._write = _Direction()
+
     @property
     def read_protected(self) -> bool:
         return self._read.aead is not None
