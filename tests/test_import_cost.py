@@ -15,10 +15,12 @@ from pathlib import Path
 TESTS = Path(__file__).resolve().parent
 TIMEOUT = 60
 
-#: Loaded on demand only: logging (only to warn), the PSK, ticket and session
+#: Loaded on demand only: ``cryptography`` (a configuration with keys or a first
+#: handshake loads it), logging (only to warn), the PSK, ticket and session
 #: modules (they pull in the message codecs and hmac), the handshake handlers,
-#: certificate path validation, and the stdlib's ssl and event loops.
+#: the key schedule, certificate path validation, and the stdlib's ssl and event loops.
 NOT_AT_IMPORT = (
+    "cryptography", "siotls.core.crypto", "siotls.core.keyschedule",
     "logging", "hmac", "ssl", "asyncio",
     "siotls.core.psk", "siotls.core.tickets", "siotls.core.session",
     "siotls.core.client", "siotls.core.server", "siotls.core.certificates",
@@ -67,6 +69,24 @@ def test_a_first_handshake_does_not_need_logging() -> None:
         print('logging' in sys.modules)
     """)
     assert out.strip() == "False"
+
+
+def test_cryptography_loads_on_first_use() -> None:
+    """Not at ``import siotls``: a configuration with a key or a first connection
+    loads it, and the handshake works."""
+    out = run_fresh(f"""
+        import sys
+        import siotls
+        from siotls.trust import TrustStore
+        loaded = ['cryptography' in sys.modules]
+        sys.path.insert(0, {str(TESTS)!r})
+        """ + "\n        ".join(_HANDSHAKE.splitlines()) + """
+        loaded.append('cryptography' in sys.modules)
+        client.send_data(b'ping')
+        server.receive_data(client.data_to_send())
+        print(loaded, server.data_to_read())
+    """)
+    assert out.strip() == "[False, True] b'ping'"
 
 
 _HANDSHAKE = """\

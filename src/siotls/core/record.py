@@ -40,11 +40,13 @@ was protected, and the connection decides.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING
 
-from siotls.core.crypto import AEAD, CipherSuite, InvalidTag
 from siotls.core.errors import BadRecordMac, RecordOverflow, UnexpectedMessage
-from siotls.core.keyschedule import traffic_keys
 from siotls.iana import ContentType
+
+if TYPE_CHECKING:
+    from siotls.core.crypto import AEAD, CipherSuite
 
 MAX_PLAINTEXT = 2**14
 MAX_CIPHERTEXT = 2**14 + 256
@@ -64,6 +66,14 @@ _CONTENT_TYPES = frozenset(int(ct) for ct in (
     ContentType.APPLICATION_DATA))
 
 
+def _invalid_tag() -> type[Exception]:
+    """``cryptography``'s InvalidTag, looked up only when a decryption fails: an AEAD
+    is installed then, so ``cryptography`` is loaded (``import siotls`` does not load it)."""
+    from siotls.core.crypto import InvalidTag  # noqa: PLC0415
+
+    return InvalidTag
+
+
 class _Direction:
     """The protection state of one direction: AEAD, IV and sequence number."""
 
@@ -79,6 +89,9 @@ class _Direction:
         self.limit = _MAX_SEQ
 
     def install(self, suite: CipherSuite, secret: bytes) -> None:
+        # Here, not at import: ``import siotls`` loads no ``cryptography``.
+        from siotls.core.keyschedule import traffic_keys  # noqa: PLC0415
+
         key, iv = traffic_keys(suite, secret)
         self.aead = suite.aead(key)
         self.iv = int.from_bytes(iv, "big")
@@ -241,7 +254,7 @@ class RecordLayer:
         try:
             plaintext = aead.decrypt(
                 (direction.iv ^ seq).to_bytes(12, "big"), memoryview(data)[HEADER_SIZE:], header)
-        except InvalidTag:
+        except _invalid_tag():
             raise BadRecordMac("a record failed to decrypt") from None
         direction.seq = seq + 1
         end = len(plaintext) - 1
@@ -289,7 +302,7 @@ class RecordLayer:
             raise UnexpectedMessage("the record sequence number would wrap")
         try:
             plaintext = aead.decrypt((direction.iv ^ seq).to_bytes(12, "big"), fragment, header)
-        except InvalidTag:
+        except _invalid_tag():
             if self.skip_budget:
                 self._skip(len(fragment), "a record that does not decrypt")
                 return None
