@@ -17,12 +17,12 @@ TIMEOUT = 60
 
 #: Loaded on demand only: ``cryptography`` (a configuration with keys or a first
 #: handshake loads it), logging (only to warn), the PSK, ticket and session
-#: modules (they pull in the message codecs and hmac), the handshake handlers,
+#: modules (they pull in the message codecs and hmac), a server's chains, the handshake handlers,
 #: the key schedule, certificate path validation, and the stdlib's ssl and event loops.
 NOT_AT_IMPORT = (
     "cryptography", "siotls.core.crypto", "siotls.core.keyschedule",
     "logging", "hmac", "ssl", "asyncio",
-    "siotls.core.psk", "siotls.core.tickets", "siotls.core.session",
+    "siotls.core.psk", "siotls.core.tickets", "siotls.core.session", "siotls.core.credentials",
     "siotls.core.client", "siotls.core.server", "siotls.core.certificates",
     "siotls.core.pathbuilder", "siotls.core.compression",
 )
@@ -51,11 +51,12 @@ def test_the_lazy_names_load_on_first_access() -> None:
         import siotls
         from siotls import ExternalPSK, TicketKeys
         print(siotls.TLSSession.__module__, ExternalPSK.__module__, TicketKeys.__module__,
-              siotls.TicketKey.__module__, 'siotls.core.psk' in sys.modules,
-              {'TLSSession', 'TicketKey'} <= set(dir(siotls)))
+              siotls.TicketKey.__module__, siotls.CertificateChain.__module__,
+              'siotls.core.psk' in sys.modules,
+              {'TLSSession', 'TicketKey', 'CertificateChain'} <= set(dir(siotls)))
     """)
     assert out.split() == ["siotls.core.session", "siotls.core.psk", "siotls.core.tickets",
-                           "siotls.core.tickets", "True", "True"]
+                           "siotls.core.tickets", "siotls.core.credentials", "True", "True"]
 
 
 def test_a_first_handshake_does_not_need_logging() -> None:

@@ -35,11 +35,11 @@ from siotls import crypto, errors, iana
 from siotls.core import earlydata as _earlydata
 from siotls.core.config import InsecureWarning, TLSConfiguration, TLSNegotiatedConfiguration
 from siotls.core.connection import TLSConnection
-from siotls.core.credentials import CertificateChain
 from siotls.core.errors import RaggedEOF, TLSError, TLSFatalAlert, TLSPeerAlert, TLSUsageError
 
 if TYPE_CHECKING:  # what __getattr__ loads, for type checkers
     from siotls import anyio, asyncio, compat, httpx, trio
+    from siotls.core.credentials import CertificateChain
     from siotls.core.psk import ExternalPSK
     from siotls.core.session import TLSSession
     from siotls.core.tickets import TicketKey, TicketKeys
@@ -49,8 +49,10 @@ __version__ = "0.1.0"
 #: the adapter modules, loaded by __getattr__ on first access
 _LAZY_MODULES = ("anyio", "asyncio", "compat", "httpx", "trio")
 #: names whose modules a connection without PSKs or tickets never needs (they
-#: pull in the message codecs and hmac): loaded by __getattr__ on first access
+#: pull in the message codecs and hmac), and a server's chains (a dataclass):
+#: loaded by __getattr__ on first access
 _LAZY_NAMES = {
+    "CertificateChain": "siotls.core.credentials",
     "ExternalPSK": "siotls.core.psk",
     "TLSSession": "siotls.core.session",
     "TicketKey": "siotls.core.tickets",
