@@ -492,7 +492,16 @@ class ClientHandshake(Handshake):
         self.send_finished(schedule.client_handshake_traffic_secret)
         schedule.enter_resumption()
         self.set_write_key(schedule.client_application_traffic_secret)
-        self.state = State.CONNECTED
+        self.enter_connected()
+
+    def enter_connected(self) -> None:
+        super().enter_connected()
+        # Only the handshake reads them; the server sends no CertificateVerify after it.
+        self.client_hello = None
+        self.client_hello_raw = b""
+        self.key_shares = {}
+        self.psk_offers = []
+        self.peer_public_key = None
 
     def _send_client_certificate(self) -> None:
         config = self.config

@@ -105,6 +105,19 @@ class Handshake:
         if self.state not in allowed:  # pragma: no cover (a bug of ours)
             raise InternalError(f"illegal transition to {self.state.name}")
 
+    def enter_connected(self) -> None:
+        """The handshake is over: CONNECTED, and what only the handshake needed goes.
+
+        An idle connection keeps only what post-handshake messages use: the
+        handlers the CONNECTED row of the state table allows, and the secrets of
+        :meth:`KeySchedule.forget_handshake_secrets`. The transcript stays (the
+        post-handshake authentication forks it).
+        """
+        self.state = State.CONNECTED
+        allowed = self._transitions[State.CONNECTED]
+        self._handlers = {t: h for t, h in self._handlers.items() if t in allowed}
+        self.key_schedule.forget_handshake_secrets()
+
     def now(self) -> datetime.datetime:
         """The configuration's clock, for certificate validity."""
         return provider.utc_datetime(self.config.clock)

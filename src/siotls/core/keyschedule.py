@@ -209,6 +209,17 @@ class KeySchedule:
         """After the client Finished: derive the resumption master secret."""
         self.resumption_master_secret = self.derive_secret(self.master_secret, b"res master")
 
+    def forget_handshake_secrets(self) -> None:
+        """Once CONNECTED: drop the secrets only the handshake uses.
+
+        What stays: the application traffic secrets (KeyUpdate, and post-handshake
+        authentication's Finished), the exporter secrets and the resumption master
+        secret (NewSessionTicket, either side).
+        """
+        self.early_secret = self.handshake_secret = self.master_secret = b""
+        self.client_handshake_traffic_secret = self.server_handshake_traffic_secret = b""
+        self.client_early_traffic_secret = b""
+
     def resumption_psk(self, ticket_nonce: bytes) -> bytes:
         return hkdf_expand_label(self.suite, self.resumption_master_secret, b"resumption",
                                  ticket_nonce, self.suite.hash_length)

@@ -502,8 +502,12 @@ class ServerHandshake(Handshake):
         self.check_finished(body, raw, schedule.client_handshake_traffic_secret)
         schedule.enter_resumption()
         self.set_read_key(schedule.client_application_traffic_secret)
-        self.state = State.CONNECTED
+        self.enter_connected()
         self.tickets_due = True
+
+    def enter_connected(self) -> None:
+        super().enter_connected()
+        self.first_client_hello = None  # only the handshake reads it
 
     def send_session_tickets(self) -> None:
         """RFC 8446 4.6.1: the tickets, just before our first application data.
