@@ -122,6 +122,12 @@ def key_share_groups(groups: Sequence[int]) -> list[int]:
 
 class ClientHandshake(Handshake):
     side = "client"
+    __slots__ = (
+        "certificate_request_authorities", "certificate_request_compression",
+        "certificate_request_context", "certificate_request_schemes", "certificate_types",
+        "client_hello", "client_hello_raw", "early", "hello_retry_suite", "key_shares",
+        "legacy_session_id", "pha", "psk_offers", "psk_selected", "server_hostname", "session",
+        "session_tickets")
 
     def __init__(self, config: TLSConfiguration, records: RecordLayer,
                  nconfig: TLSNegotiatedConfiguration, keylog: KeyLog,

@@ -482,7 +482,7 @@ class InsecureWarning(UserWarning):
     """A configuration turns off a security check."""
 
 
-@dataclass
+@dataclass(slots=True)  # one per connection: no __dict__
 class TLSNegotiatedConfiguration:
     """What the handshake settled on; filled in as the handshake goes."""
 

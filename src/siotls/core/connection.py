@@ -85,6 +85,12 @@ MAX_RECORDS_WITHOUT_PROGRESS = 64
 class TLSConnection:
     """One TLS 1.3 connection, client or server, as a sans-IO state machine."""
 
+    # Slotted: a server keeps thousands idle (weak references: the httpx adapter's pool).
+    __slots__ = (
+        "__weakref__", "_application_data", "_application_data_size", "_ccs_received",
+        "_handshake", "_handshake_buffer", "_life", "_pending_output", "_records",
+        "_records_without_progress", "config", "nconfig", "server_hostname")
+
     def __init__(self, config: TLSConfiguration, server_hostname: str | None = None,
                  session: TLSSession | None = None, *, early_data: bytes | None = None
                  ) -> None:

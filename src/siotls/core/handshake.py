@@ -61,15 +61,26 @@ def certificate_verify_content(side: str, transcript_hash: bytes) -> bytes:
 
 class Handshake:
     side: ClassVar[Literal["client", "server"]]
-    #: RFC 7250: what the client authenticates with (X509 unless negotiated)
-    client_certificate_type: int = 0
-    #: A server's NewSessionTickets wait for its first application data.
-    tickets_due = False
-    #: A server paused after the ClientHello (:class:`~siotls.core.earlydata.PendingClientHello`).
-    pending: Any = None
+    # Slotted, as the subclasses: one per connection, kept while it lives.
+    __slots__ = (
+        "_connected_handlers", "_handlers", "_transitions", "ccs_sent", "client_certificate_type",
+        "client_random", "config", "keylog", "nconfig", "on_update_requested", "peer_key_kind",
+        "peer_public_key", "pending", "read_key_changed", "records", "schedule", "state",
+        "tickets_due")
+    pending: Any
 
     def __init__(self, config: TLSConfiguration, records: RecordLayer,
                  nconfig: TLSNegotiatedConfiguration, keylog: KeyLog) -> None:
+        #: RFC 7250: what the client authenticates with (X509 unless negotiated)
+        self.client_certificate_type = 0
+        #: A server's NewSessionTickets wait for its first application data.
+        self.tickets_due = False
+        #: A server paused after the ClientHello
+        #: (:class:`~siotls.core.earlydata.PendingClientHello`).
+        self.pending = None
+        #: Called when the peer asks us to update our keys (``request_update``);
+        #: the connection decides whether it can still send.
+        self.on_update_requested: Callable[[], None] | None = None
         self.config = config
         self.records = records
         self.nconfig = nconfig
@@ -303,10 +314,6 @@ class Handshake:
             self.key_schedule.client_application_traffic_secret = secret
         else:
             self.key_schedule.server_application_traffic_secret = secret
-
-    #: Called with ``request_update`` when the peer asks us to update our keys;
-    #: the connection decides whether it can still send.
-    on_update_requested: Callable[[], None] | None = None
 
     def on_key_update(self, body: memoryview, raw: bytes) -> None:
         """RFC 8446 section 4.6.3: the peer updated its sending keys."""

@@ -113,6 +113,13 @@ def finished_verify_data(suite: CipherSuite, base_key: bytes, transcript_hash: b
 class KeySchedule:
     """The secrets of one connection, and its running transcript hash."""
 
+    __slots__ = (
+        "_transcript", "client_application_traffic_secret", "client_early_traffic_secret",
+        "client_handshake_traffic_secret", "early_exporter_master_secret", "early_secret",
+        "exporter_master_secret", "handshake_secret", "master_secret",
+        "resumption_master_secret", "server_application_traffic_secret",
+        "server_handshake_traffic_secret", "suite")
+
     def __init__(self, suite: CipherSuite, psk: bytes | None = None) -> None:
         self.suite = suite
         self._transcript = crypto.new_hash(suite.hash)

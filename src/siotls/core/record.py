@@ -102,6 +102,11 @@ class _Direction:
 
 
 class RecordLayer:
+    __slots__ = (
+        "_handshake_out", "_inbuf", "_out", "_read", "_write", "first_record_version",
+        "max_fragment_size", "padding", "protected_fragment_size", "read_inner_limit",
+        "skip_budget", "skip_unprotected_application_data", "write_inner_limit")
+
     def __init__(self, max_fragment_size: int = MAX_PLAINTEXT,
                  padding: Callable[[int, int], int] | None = None) -> None:
         self.max_fragment_size = max_fragment_size
