@@ -30,10 +30,11 @@ from hypothesis import strategies as st
 
 from certs import make_ca
 from helpers import client_config, handshake, new_client, new_server, server_config
+from internals import internals
 from siotls import TicketKeys, TLSConnection, TLSSession
 from siotls.core import compression, psk
 from siotls.core import extensions as ext
-from siotls.core.errors import TLSFatalAlert, TLSUsageError
+from siotls.core.errors import BadCertificate, DecodeError, TLSFatalAlert, TLSUsageError
 from siotls.core.messages import (
     CertificateRequest,
     ClientHello,
@@ -44,9 +45,9 @@ from siotls.core.messages import (
     parse_client_hello,
 )
 from siotls.iana import ExtensionType as ET
-from siotls.iana import NamedGroup
-from test_fuzz import FEWER, FUZZ, feed, mutate
-from wire import client_hello_with_raw_extensions, hs_record, split_records
+from siotls.iana import HandshakeType, NamedGroup
+from test_fuzz import FEWER, FUZZ, feed, mutate, server_messages
+from wire import Sealer, client_hello_with_raw_extensions, hs_record, split_messages, split_records
 
 CA = make_ca()
 LEAF = CA.issue()
@@ -496,3 +497,35 @@ def test_tampered_ticket_means_a_full_handshake(data: st.DataObject) -> None:
     handshake(client, server)
     assert client.is_connected() and server.is_connected()
     assert not server.nconfig.session_resumed and not client.nconfig.session_resumed
+
+
+# =====================================================================================
+# Bounds
+# =====================================================================================
+
+@pytest.mark.parametrize("excess", [0, 1])
+def test_one_bound_for_certificates_compressed_or_not(excess: int) -> None:
+    """compression.MAX_CERTIFICATE_LENGTH bounds a Certificate body as announced in its
+    handshake header and as a CompressedCertificate's uncompressed_length."""
+    length = compression.MAX_CERTIFICATE_LENGTH + excess
+    client, server = new_client(CLIENT_CONFIG), new_server(SERVER_CONFIG)
+    server.receive_data(client.data_to_send())
+    sh, ccs, stream = server_messages(server, server.data_to_send())
+    client.receive_data(sh + ccs)
+    schedule = internals(server).schedule
+    sealer = Sealer(schedule.suite, schedule.server_handshake_traffic_secret)
+    ee = split_messages(stream)[0]
+    header = bytes((HandshakeType.CERTIFICATE,)) + length.to_bytes(3, "big")
+    error = feed(client, [sealer.handshake(ee + header)])
+    if excess:
+        assert isinstance(error, DecodeError) and error.reason == "too_long", error
+    else:
+        assert error is None  # waiting for the rest of the message
+
+    def edit(cc: CompressedCertificate) -> CompressedCertificate:
+        return dataclasses.replace(cc, uncompressed_length=length)
+
+    error = client_meets(CLIENT_CONFIG, SERVER_CONFIG,
+                         patched_serialize(CompressedCertificate, edit))
+    assert isinstance(error, BadCertificate), error
+    assert error.reason == ("certificate_too_long" if excess else "bad_compression")

@@ -31,7 +31,8 @@ from collections.abc import Sequence
 from siotls.core.errors import BadCertificate, IllegalParameter
 from siotls.iana import CertificateCompressionAlgorithm as CCA
 
-#: The largest Certificate we accept, compressed or not (as the connection's bound).
+#: The largest Certificate body we accept, compressed or not: the one bound, which
+#: connection.py applies to Certificate messages and decompress() to what it makes.
 MAX_CERTIFICATE_LENGTH = 2**18
 #: algorithm name -> (code point, module needed).
 ALGORITHMS: dict[str, tuple[CCA, str]] = {

@@ -41,6 +41,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, NoReturn
 
+from siotls.core.compression import MAX_CERTIFICATE_LENGTH
 from siotls.core.config import (
     TLSConfiguration,
     TLSNegotiatedConfiguration,
@@ -72,9 +73,10 @@ _HANDSHAKE = int(ContentType.HANDSHAKE)
 _ALERT = int(ContentType.ALERT)
 _CONNECTED = State.CONNECTED
 
-#: The largest handshake message we accept (a Certificate chain may be long).
+#: The largest handshake message we accept (a Certificate chain may be long; a
+#: CompressedCertificate may hold no longer a Certificate, compression.py checks it).
 MAX_HANDSHAKE_MESSAGE: dict[int, int] = {
-    HandshakeType.CERTIFICATE: 2**18, HandshakeType.CLIENT_HELLO: 2**17}
+    HandshakeType.CERTIFICATE: MAX_CERTIFICATE_LENGTH, HandshakeType.CLIENT_HELLO: 2**17}
 MAX_OTHER_HANDSHAKE_MESSAGE = 2**16
 #: Post-handshake messages (KeyUpdate, NewSessionTicket) or empty records the peer
 #: may send in a row without any application data in between.
