@@ -18,6 +18,7 @@ The runs are derandomized and bounded (``SIOTLS_SLOW=1`` runs ten times more).
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,6 +29,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import siotls.crypto
 from certs import make_ca
 from helpers import client_config, handshake, new_client, new_server, server_config
 from internals import internals
@@ -295,6 +297,70 @@ def test_client_server_hello_hybrid_key_share(data: st.DataObject, group: int) -
     client_meets(config, SERVER_CONFIG, patched_serialize(ServerHello, edit))
 
 
+HRR_SERVER_CONFIG = server_config(LEAF, ticket_keys=TICKET_KEYS,
+                                  key_exchanges=[NamedGroup.SecP384r1MLKEM1024])
+
+
+@FUZZ
+@given(st.data())
+def test_client_hello_retry_request(data: st.DataObject) -> None:
+    """A HelloRetryRequest asking for any group (hybrids too), with odd cookies."""
+    group = data.draw(st.sampled_from([*HYBRIDS, *OTHER_GROUPS]), label="group")
+    cookie = data.draw(st.one_of(st.none(), st.binary(max_size=40)), label="cookie")
+    mutated = data.draw(st.booleans(), label="mutate")
+
+    def edit(sh: ServerHello) -> ServerHello:
+        if not sh.is_hello_retry_request:
+            return sh
+        extensions = dict(sh.extensions)
+        extensions[ET.KEY_SHARE] = group.to_bytes(2, "big")
+        if cookie is not None:
+            extensions[ET.COOKIE] = len(cookie).to_bytes(2, "big") + cookie
+        if mutated:
+            extensions[ET.KEY_SHARE] = mutate(data, extensions[ET.KEY_SHARE], max_ops=1)
+        return dataclasses.replace(sh, extensions=extensions)
+
+    client = TLSConnection(CLIENT_CONFIG, "localhost", session=SESSION)
+    client.initiate_connection()
+    server = new_server(HRR_SERVER_CONFIG)
+    with patched_serialize(ServerHello, edit):
+        server.receive_data(client.data_to_send())
+        hrr = server.data_to_send()
+    if feed(client, [hrr]) is None:  # the second ClientHello, to the real server
+        feed(server, [client.data_to_send()])
+
+
+@FUZZ
+@given(st.data())
+def test_server_second_client_hello(data: st.DataObject) -> None:
+    """After a HelloRetryRequest, a second ClientHello (a resuming one) with edits."""
+    may_change = [ET.KEY_SHARE, ET.EARLY_DATA, ET.COOKIE, ET.PADDING]
+    edits = [(data.draw(st.sampled_from([*may_change, *may_change, *CH_EXTENSIONS]),
+                        label="extension"), data)
+             for _ in range(data.draw(st.integers(1, 2), label="edits"))]
+    seen = []
+
+    def edit(ch: ClientHello) -> ClientHello:
+        seen.append(ch)
+        if len(seen) == 1:
+            return ch
+        extensions = dict(ch.extensions)
+        for ext_type, d in edits:
+            if ext_type != ET.PRE_SHARED_KEY:
+                extensions[ext_type] = extension_value(d, ext_type, extensions.get(ext_type))
+        return dataclasses.replace(ch, extensions=extensions)
+
+    client = TLSConnection(CLIENT_CONFIG, "localhost", session=SESSION)
+    with patched_serialize(ClientHello, edit):
+        client.initiate_connection()
+        server = new_server(HRR_SERVER_CONFIG)
+        server.receive_data(client.data_to_send())
+        client.receive_data(server.data_to_send())
+        second = client.data_to_send()
+    if feed(server, [second]) is None:
+        feed(client, [server.data_to_send()])
+
+
 @FUZZ
 @given(st.data())
 def test_client_encrypted_extensions(data: st.DataObject) -> None:
@@ -529,3 +595,21 @@ def test_one_bound_for_certificates_compressed_or_not(excess: int) -> None:
                          patched_serialize(CompressedCertificate, edit))
     assert isinstance(error, BadCertificate), error
     assert error.reason == ("certificate_too_long" if excess else "bad_compression")
+
+
+# =====================================================================================
+# The same fuzzers on the hacl backend (its X25519, P-256, ChaCha20-Poly1305, hashes)
+# =====================================================================================
+
+@pytest.mark.skipif(importlib.util.find_spec("pyhacl") is None, reason="needs pyhacl")
+@pytest.mark.parametrize("fuzzer", [
+    test_server_hybrid_key_shares, test_client_server_hello_hybrid_key_share,
+    test_server_client_hello_new_extensions, test_tampered_session_resumes_or_falls_back,
+])
+def test_hacl_backend(fuzzer: Callable[[], None]) -> None:
+    before = siotls.crypto.installed() or "openssl"
+    siotls.crypto.install("hacl")
+    try:
+        fuzzer()
+    finally:
+        siotls.crypto.install(before)
