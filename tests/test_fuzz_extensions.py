@@ -613,3 +613,35 @@ def test_hacl_backend(fuzzer: Callable[[], None]) -> None:
         fuzzer()
     finally:
         siotls.crypto.install(before)
+
+
+def _received_at_offset(blob: bytes) -> int:
+    """Where ``received_at`` (uint64) sits in a session's bytes (see session.py)."""
+    pos = 8 + 2
+    pos += 1 + blob[pos]
+    pos += 2 + int.from_bytes(blob[pos : pos + 2], "big")
+    return pos + 12
+
+
+@pytest.mark.parametrize("received_ms", [2**53 + 1, 2**64 - 1])
+def test_session_received_at_out_of_range_is_a_usage_error(received_ms: int) -> None:
+    """Bug: from_bytes took any uint64 of milliseconds, and to_bytes() then raised
+    OverflowError (the float rounded past 2^64) or wrote another value."""
+    blob = bytearray(SESSION_BYTES)
+    pos = _received_at_offset(blob)
+    blob[pos : pos + 8] = received_ms.to_bytes(8, "big")
+    with pytest.raises(TLSUsageError):
+        TLSSession.from_bytes(bytes(blob))
+
+
+@pytest.mark.parametrize("received_ms", [0, 1_700_000_000_123, 1234567, 2**53])
+def test_session_bytes_round_trip_to_the_millisecond(received_ms: int) -> None:
+    """Bug: int() truncation lost a millisecond on about 1% of round trips."""
+    blob = bytearray(SESSION_BYTES)
+    pos = _received_at_offset(blob)
+    blob[pos : pos + 8] = received_ms.to_bytes(8, "big")
+    restored = TLSSession.from_bytes(bytes(blob))
+    assert restored.to_bytes() == bytes(blob)
+    for ms in random.Random(3).sample(range(2**45), 2000):
+        assert round(dataclasses.replace(restored, received_at=ms / 1000).received_at
+                     * 1000) == ms
