@@ -645,3 +645,11 @@ def test_session_bytes_round_trip_to_the_millisecond(received_ms: int) -> None:
     for ms in random.Random(3).sample(range(2**45), 2000):
         assert round(dataclasses.replace(restored, received_at=ms / 1000).received_at
                      * 1000) == ms
+
+
+def test_session_received_at_never_in_the_future() -> None:
+    """Kept to the millisecond, rounded down: a session is usable at once."""
+    for t in random.Random(5).sample(range(2**40), 2000):
+        moment = t / 997
+        assert moment - 0.001 < dataclasses.replace(SESSION, received_at=moment).received_at \
+            <= moment

@@ -60,8 +60,12 @@ class TLSSession:
     peer_certificate_chain: tuple[bytes, ...] = field(default=(), repr=False)
 
     def __post_init__(self) -> None:
-        # Kept to the millisecond, as serialized (rounded: x / 1000 * 1000 may fall short).
-        object.__setattr__(self, "received_at", round(self.received_at * 1000) / 1000)
+        # Kept to the millisecond, as serialized: rounded down (never in the future),
+        # and a value already whole in ms stays itself (x / 1000 * 1000 may fall short).
+        millis = round(self.received_at * 1000)
+        if millis / 1000 > self.received_at:
+            millis -= 1
+        object.__setattr__(self, "received_at", millis / 1000)
 
     def is_expired(self, now: float) -> bool:
         """RFC 8446 4.2.11.1: never use a ticket older than its lifetime."""
