@@ -62,6 +62,9 @@ AUTH_CLIENT_CONFIG = client_config(
 AUTH_SERVER_CONFIG = server_config(
     LEAF, truststore=CA.truststore(), require_peer_authentication=True,
     ticket_keys=TICKET_KEYS)
+#: A client authenticating with one compression algorithm for its certificate, per name.
+AUTH_CLIENT_CONFIGS = {name: dataclasses.replace(AUTH_CLIENT_CONFIG, certificate_compression=[name])
+                       for name in compression.available()}
 HYBRIDS = [NamedGroup.X25519MLKEM768, NamedGroup.SecP256r1MLKEM768,
            NamedGroup.SecP384r1MLKEM1024]
 #: (ECDH half, KEM half) of the client's share / the server's share, per hybrid.
@@ -428,6 +431,41 @@ def test_client_compressed_certificate(data: st.DataObject) -> None:
         return CompressedCertificate(claimed_algorithm, max(length, 0) % 2**24, payload)
 
     client_meets(CLIENT_CONFIG, SERVER_CONFIG, patched_serialize(CompressedCertificate, edit))
+
+
+@FEWER
+@given(st.data())
+def test_server_compressed_client_certificate(data: st.DataObject) -> None:
+    """The client's CompressedCertificate (client authentication), edited as it is written."""
+    what = data.draw(st.sampled_from(["garbage", "mutated", "bomb", "bad body", "length"]),
+                     label="what")
+
+    def edit(cc: CompressedCertificate) -> CompressedCertificate:
+        real_body = _decompressed(cc)
+        if what == "garbage":
+            payload = data.draw(st.binary(min_size=1, max_size=300), label="garbage")
+            return dataclasses.replace(cc, compressed_certificate_message=payload)
+        if what == "mutated":
+            return dataclasses.replace(cc, compressed_certificate_message=mutate(
+                data, cc.compressed_certificate_message))
+        if what == "bomb":
+            return dataclasses.replace(cc, compressed_certificate_message=bomb(cc.algorithm))
+        if what == "bad body":
+            bad = mutate(data, real_body)
+            return CompressedCertificate(cc.algorithm, len(bad),
+                                         compression.compress(cc.algorithm, bad))
+        delta = data.draw(st.sampled_from([-1, 1, -len(real_body)]), label="delta")
+        return dataclasses.replace(cc, uncompressed_length=len(real_body) + delta)
+
+    name = data.draw(st.sampled_from(compression.available()), label="algorithm")
+    client = new_client(AUTH_CLIENT_CONFIGS[name])
+    server = new_server(AUTH_SERVER_CONFIG)
+    server.receive_data(client.data_to_send())
+    with patched_serialize(CompressedCertificate, edit):
+        client.receive_data(server.data_to_send())
+        flight = client.data_to_send()
+    assert client.nconfig.certificate_compression is not None
+    feed(server, [flight])
 
 
 def _decompressed(cc: CompressedCertificate) -> bytes:
