@@ -43,6 +43,9 @@ INTEGRATION_MODULES = frozenset({
     "test_resumption_adapters", "test_resumption_cli", "test_resumption_compat",
     "test_resumption_httpx", "test_resumption_interop",
     "test_ssl_interop", "test_stores_redis", "test_trio_adapter", "test_workflow",
+    # issue 9 (certs2): OCSP, post-handshake auth, raw public keys, compat, CLI
+    "test_adapters_certs", "test_cli_certs", "test_compat_certs", "test_ocsp_interop",
+    "test_pha_interop", "test_raw_public_keys_interop",
 })
 #: Modules of CPU-heavy tests (fuzzing).
 SLOW_MODULES = frozenset({"test_fuzz"})

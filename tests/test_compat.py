@@ -396,12 +396,8 @@ def test_context_unsupported_settings() -> None:
     unsupported: list[Callable[[], object]] = [
         lambda: client.set_npn_protocols(["http/1.1"]),
         lambda: server.load_dh_params("dh.pem"),
-        lambda: setattr(server, "sni_callback", lambda *args: None),
-        lambda: server.set_servername_callback(lambda *args: None),
-        lambda: setattr(server, "verify_mode", ssl.CERT_OPTIONAL),
         lambda: setattr(client, "options", client.options | ssl.OP_NO_TLSv1_3),
         lambda: setattr(client, "maximum_version", ssl.TLSVersion.TLSv1_2),
-        lambda: setattr(client, "post_handshake_auth", True),
         lambda: setattr(client, "hostname_checks_common_name", True),
         lambda: setattr(client, "verify_flags", ssl.VERIFY_CRL_CHECK_LEAF),
         lambda: setattr(server, "num_tickets", 17),  # sessions: test_resumption_compat.py

@@ -242,6 +242,14 @@ class SSLObjectInfo:
     def getpeercert(self, binary_form: bool = False) -> dict[str, Any] | bytes | None:
         return peercert(self._conn, binary_form)
 
+    def get_unverified_chain(self) -> list[bytes]:
+        """The peer's certificates as sent, leaf first, DER."""
+        return list(self._conn.nconfig.peer_certificate_chain)
+
+    def get_verified_chain(self) -> list[bytes]:
+        """The verified path, leaf first, trust anchor last, DER (empty if not verified)."""
+        return list(self._conn.nconfig.peer_verified_path)
+
     def get_channel_binding(self, cb_type: str = "tls-unique") -> bytes | None:
         return channel_binding(self._conn, cb_type)
 

@@ -241,6 +241,14 @@ class TLSStream(trio.abc.HalfCloseableStream, Generic[T_Stream]):
         """The peer's leaf certificate: DER with ``binary_form``, else ``ssl``'s dict."""
         return self._settled().getpeercert(binary_form)
 
+    def get_unverified_chain(self) -> list[bytes]:
+        """The peer's certificates as sent, leaf first, DER."""
+        return self._settled().get_unverified_chain()
+
+    def get_verified_chain(self) -> list[bytes]:
+        """The verified path, leaf first, trust anchor last, DER (empty if not verified)."""
+        return self._settled().get_verified_chain()
+
     def export_keying_material(self, label: bytes, context: bytes, length: int) -> bytes:
         self._settled()
         return self.connection.export_keying_material(label, context, length)

@@ -13,6 +13,7 @@ from typing import TypeVar
 
 import siotls
 from siotls import tickets
+from siotls.cli import certs
 from siotls.core import compression
 from siotls.core.config import SUPPORTED_CIPHER_SUITES, SUPPORTED_KEY_EXCHANGES
 from siotls.iana import CipherSuites, NamedGroup
@@ -169,6 +170,7 @@ def _add_client(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
                         help="PEM certificate chain to authenticate with (with --key)")
     client.add_argument("--key", "--tlskey", dest="key", metavar="FILE",
                         help="PEM private key of --cert")
+    certs.add_client_options(client)
     client.add_argument("--http", action="store_true",
                         help="send 'GET / HTTP/1.1' instead of stdin")
     client.add_argument("--sess-out", metavar="FILE",
@@ -187,12 +189,7 @@ def _add_server(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
                         help="the address to listen on (default '::': IPv6 and IPv4)")
     server.add_argument("--port", type=parse_port, default=8443,
                         help="the port to listen on (default 8443, 0: any free port)")
-    server.add_argument("--tlscert", "--cert", dest="tlscert", required=True, metavar="FILE",
-                        help="PEM certificate chain, leaf first")
-    server.add_argument("--tlskey", "--key", dest="tlskey", required=True, metavar="FILE",
-                        help="PEM private key of --tlscert")
-    server.add_argument("--cafile", metavar="FILE",
-                        help="require a client certificate issued by one of these PEM CAs")
+    certs.add_server_options(server)
     server.add_argument("--insecure", action="store_true",
                         help="accepted for compatibility; a server verifies client "
                              "certificates only with --cafile")

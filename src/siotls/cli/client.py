@@ -24,6 +24,7 @@ from typing import BinaryIO
 
 import siotls
 from siotls.cli.blocking import RECV_SIZE, do_handshake
+from siotls.cli.certs import client_options
 from siotls.cli.report import (
     EXIT_NETWORK,
     EXIT_OK,
@@ -117,10 +118,11 @@ def connect(host: str, port: int, timeout: float) -> socket.socket:
 def run_client(args: argparse.Namespace) -> int:
     if (args.cert is None) != (args.key is None):
         raise CLIError("--cert and --key go together", EXIT_USAGE)
+    options = client_options(args)
     truststore: TrustStore | None = None
     if args.cafile:
         truststore = load_truststore(args.cafile)
-    elif not args.insecure:
+    elif not args.insecure and not args.server_pubkey:  # a raw key alone: no CA at all
         truststore = system_truststore()
     chain: list[bytes] = []
     key: bytes | None = None
@@ -130,7 +132,8 @@ def run_client(args: argparse.Namespace) -> int:
     try:
         config = make_configuration(
             "client", args, keylog, truststore=truststore, private_key=key,
-            certificate_chain=chain, alpn=args.alpn or ([b"http/1.1"] if args.http else None))
+            certificate_chain=chain, alpn=args.alpn or ([b"http/1.1"] if args.http else None),
+            **options)
         host = args.host.removeprefix("[").removesuffix("]")
         server_name = args.servername or host
         session = load_session(args.sess_in) if args.sess_in else None
@@ -145,6 +148,8 @@ def run_client(args: argparse.Namespace) -> int:
             if args.verbose:
                 for line in describe_connection(conn, "client"):
                     notice(line)
+                if args.status:
+                    notice(f"OCSP response: {conn.nconfig.peer_ocsp_status or 'none'}")
             request = http_request(server_name, args.port) if args.http else None
             ClientExchange(sock, conn, args.timeout, args.verbose).run(request)
         if args.sess_out:

@@ -113,6 +113,11 @@ def describe_connection(conn: TLSConnection, side: str) -> list[str]:
     if nconfig.peer_certificate_chain:
         lines += describe_certificate(
             nconfig.peer_certificate_chain[0], peer, nconfig.peer_verified)
+    elif nconfig.peer_certificate_type == "raw_public_key" and nconfig.peer_public_key:
+        import hashlib  # noqa: PLC0415
+
+        digest = hashlib.sha256(nconfig.peer_public_key).hexdigest()
+        lines.append(f"{peer} raw public key: sha256:{digest} (trusted)")
     else:
         lines.append(f"{peer} certificate: (none)")
     return lines

@@ -21,6 +21,7 @@ import time
 
 import siotls
 from siotls.cli.blocking import RECV_SIZE, do_handshake, flush, flush_quietly
+from siotls.cli.certs import server_options
 from siotls.cli.report import (
     EXIT_NETWORK,
     EXIT_OK,
@@ -31,13 +32,7 @@ from siotls.cli.report import (
     format_address,
     notice,
 )
-from siotls.cli.setup import (
-    KeyLogWriter,
-    load_credentials,
-    load_ticket_keys,
-    load_truststore,
-    make_configuration,
-)
+from siotls.cli.setup import KeyLogWriter, load_ticket_keys, make_configuration
 from siotls.core.config import TLSConfiguration
 from siotls.core.connection import TLSConnection
 from siotls.core.errors import RaggedEOF, TLSError
@@ -51,6 +46,7 @@ MAX_CLIENTS = 128
 #: Seconds the server waits for the client's close_notify after sending its own.
 LINGER = 2.0
 HTTP_PREFIX = b"GET / "
+WHOAMI_PREFIX = b"GET /whoami "
 GET = b"GET "
 
 
@@ -77,23 +73,35 @@ def open_listener(host: str, port: int) -> tuple[socket.socket, str]:
 
 
 def run_server(args: argparse.Namespace) -> int:
-    chain, key = load_credentials(args.tlscert, args.tlskey, "--tlscert", "--tlskey")
-    truststore = load_truststore(args.cafile) if args.cafile else None
+    options = server_options(args)
     keylog = KeyLogWriter(args.keylogfile) if args.keylogfile else None
     try:
         config = make_configuration(
-            "server", args, keylog, truststore=truststore,
-            require_peer_authentication=truststore is not None, private_key=key,
-            certificate_chain=chain, alpn=args.alpn, num_tickets=args.num_tickets,
-            ticket_keys=load_ticket_keys(args.ticket_keys) if args.ticket_keys else None)
+            "server", args, keylog, alpn=args.alpn, num_tickets=args.num_tickets,
+            ticket_keys=load_ticket_keys(args.ticket_keys) if args.ticket_keys else None,
+            **options)
         listener, description = open_listener(args.host, args.port)
         with listener:
             notice(f"listening on {description}")
-            Server(listener, config, args.timeout, args.verbose, args.max_connections).serve()
+            server = Server(listener, config, args.timeout, args.verbose, args.max_connections)
+            server.post_handshake = args.verify_client == "post-handshake"
+            server.serve()
     finally:
         if keylog is not None:
             keylog.close()
     return EXIT_OK
+
+
+def client_identity(conn: TLSConnection) -> str:
+    """The verified client certificate's subject, its raw key, or ``no certificate``."""
+    nconfig = conn.nconfig
+    if not nconfig.peer_verified:
+        return "no certificate"
+    if nconfig.peer_certificate_type == "raw_public_key" and nconfig.peer_public_key:
+        import hashlib  # noqa: PLC0415
+
+        return f"raw public key sha256:{hashlib.sha256(nconfig.peer_public_key).hexdigest()}"
+    return nconfig.peer_certificates[0].subject.rfc4514_string() or "(empty subject)"
 
 
 class Server:
@@ -108,6 +116,8 @@ class Server:
         self.max_connections = max_connections
         self.slots = threading.BoundedSemaphore(MAX_CLIENTS)
         self.threads: list[threading.Thread] = []
+        #: GET /whoami asks a client that offered it for its certificate
+        self.post_handshake = False
 
     def serve(self) -> None:
         """Serve until interrupted, or until ``max_connections`` were served."""
@@ -163,7 +173,10 @@ class Server:
         try:
             sock.settimeout(self.timeout)
             start = self._read_request_line(sock, conn, peer)
-            if start.startswith(HTTP_PREFIX):
+            if start.startswith(WHOAMI_PREFIX):
+                self._read_request_head(sock, conn, peer, start)
+                self._send_page(sock, conn, peer, self._whoami(sock, conn, peer), "/whoami")
+            elif start.startswith(HTTP_PREFIX):
                 self._read_request_head(sock, conn, peer, start)
                 self._send_page(sock, conn, peer)
             else:
@@ -227,12 +240,23 @@ class Server:
         if self.verbose:
             notice(f"{peer}: closed")
 
-    def _send_page(self, sock: socket.socket, conn: TLSConnection, peer: str) -> None:
+    def _whoami(self, sock: socket.socket, conn: TLSConnection, peer: str) -> bytes:
+        """The client certificate's subject, asked for after the handshake if need be."""
+        nconfig = conn.nconfig
+        if self.post_handshake and nconfig.post_handshake_auth and not nconfig.peer_verified:
+            conn.request_client_certificate()
+            flush(sock, conn)
+            while conn.client_certificate_pending and conn.can_receive:
+                self._receive(sock, conn, peer)
+        return f"{client_identity(conn)}\n".encode()
+
+    def _send_page(self, sock: socket.socket, conn: TLSConnection, peer: str,
+                   body: bytes | None = None, path: str = "/") -> None:
         nconfig = conn.nconfig
         alpn = nconfig.alpn.decode(errors="replace") if nconfig.alpn else "none"
-        body = (f"Hello from siotls {siotls.__version__}!\n"
-                f"TLSv1.3, {getattr(nconfig.cipher_suite, 'name', '?')}, "
-                f"{getattr(nconfig.key_exchange, 'name', '?')}, ALPN {alpn}\n").encode()
+        body = body or (f"Hello from siotls {siotls.__version__}!\n"
+                        f"TLSv1.3, {getattr(nconfig.cipher_suite, 'name', '?')}, "
+                        f"{getattr(nconfig.key_exchange, 'name', '?')}, ALPN {alpn}\n").encode()
         head = ("HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\n"
                 f"Content-Length: {len(body)}\r\nConnection: close\r\n"
                 f"Server: siotls/{siotls.__version__}\r\n\r\n").encode()
@@ -240,7 +264,7 @@ class Server:
         conn.close_sending_end()
         flush(sock, conn)
         if self.verbose:
-            notice(f"{peer}: GET / -> 200")
+            notice(f"{peer}: GET {path} -> 200")
         self._linger(sock, conn)
 
     def _linger(self, sock: socket.socket, conn: TLSConnection | None) -> None:

@@ -57,11 +57,10 @@ turns verification off, with an :class:`~siotls.InsecureWarning`;
 ``OP_ENABLE_MIDDLEBOX_COMPAT`` are honoured, the others only concern TLS 1.2 and
 older), ``minimum_version``/``maximum_version`` (anything that still allows TLS
 1.3), ``num_tickets`` (servers, 0 to 16) and ``set_ciphers`` (it never applied
-to TLS 1.3 suites). What siotls cannot
-do raises :class:`NotImplementedError`: ``CERT_OPTIONAL`` on a
-server, ``sni_callback``, ``load_dh_params``, ``set_npn_protocols``,
-``post_handshake_auth``, ``hostname_checks_common_name``, CRL flags, and turning
-TLS 1.3 off.
+to TLS 1.3 suites). What siotls cannot do raises :class:`NotImplementedError`:
+``load_dh_params``, ``set_npn_protocols``, ``hostname_checks_common_name``, CRL
+flags, and turning TLS 1.3 off. ``CERT_OPTIONAL`` on a server, ``sni_callback``
+(:mod:`siotls.compat.sni`) and ``post_handshake_auth`` work.
 
 What it costs, compared with the native adapters: the ``ssl.SSLContext`` base
 class allocates an OpenSSL ``SSL_CTX`` that is never used; every byte is copied

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, Self
 
 from siotls.adapters._info import certificate_dict, suite_description
+from siotls.compat import sni
 from siotls.compat.errors import protocol_error
 from siotls.compat.object import SSLObject
 from siotls.compat.session import tls_session_of
@@ -95,6 +96,7 @@ class SSLContext(ssl.SSLContext):
         self._stores: list[TrustStore] = [truststore] if truststore else []
         if self._server:
             self._verify_mode = (ssl.CERT_REQUIRED if config.require_peer_authentication
+                                 else ssl.CERT_OPTIONAL if config.request_peer_authentication
                                  else ssl.CERT_NONE)
         else:
             self._verify_mode = ssl.CERT_REQUIRED if truststore is not None else ssl.CERT_NONE
@@ -106,6 +108,8 @@ class SSLContext(ssl.SSLContext):
         self._middlebox = config.middlebox_compatibility
         self._num_tickets = config.num_tickets
         self._keylog_filename: str | None = None
+        self._sni_callback: Any = None
+        self._pha = config.post_handshake_auth
         options = ssl.Options(super().options)
         if config.middlebox_compatibility:
             options |= ssl.OP_ENABLE_MIDDLEBOX_COMPAT
@@ -148,6 +152,7 @@ class SSLContext(ssl.SSLContext):
         if self._server:
             changes["truststore"] = truststore
             changes["require_peer_authentication"] = self._verify_mode == ssl.CERT_REQUIRED
+            changes["request_peer_authentication"] = self._verify_mode == ssl.CERT_OPTIONAL
             changes["num_tickets"] = self._num_tickets
         elif self._verify_mode == ssl.CERT_NONE:
             changes["truststore"] = None
@@ -157,6 +162,8 @@ class SSLContext(ssl.SSLContext):
                        "load_verify_locations() or load_default_certs()")
                 raise ValueError(msg)
             changes["truststore"] = truststore
+        if not self._server:  # ssl offers post-handshake auth without a certificate too
+            changes["post_handshake_auth"] = self._pha and self._key is not None
         if self._keylog_filename is not None:
             path = self._keylog_filename
 
@@ -213,6 +220,8 @@ class SSLContext(ssl.SSLContext):
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", InsecureWarning)  # ssl does not warn
                     config = config.copy(check_hostname=False)
+        if server_side and self._sni_callback is not None:
+            return sni.wrap_with_callback(self, config, incoming, outgoing)
         return SSLObject._create_siotls(self, config, incoming, outgoing, server_side,
                                         server_hostname, engine_hostname, tls_session)
 
@@ -234,6 +243,7 @@ class SSLContext(ssl.SSLContext):
         """The hook ``ssl.SSLSocket`` calls for its engine (``SSLSocket._sslobj``)."""
         incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
         obj = self.wrap_bio(incoming, outgoing, server_side, server_hostname, session)
+        obj._sni_owner = owner
         return SocketEngine(obj, incoming, outgoing, owner if owner is not None else sock)
 
     # -- certificates and trust ------------------------------------------------------------------
@@ -270,6 +280,7 @@ class SSLContext(ssl.SSLContext):
             with warnings.catch_warnings():  # odd CAs of bundles (certifi), as get_truststore
                 warnings.simplefilter("ignore", CryptographyDeprecationWarning)
                 found = _read_cas(cafile, capath, cadata)
+                _parse_cas(found)
         except ValueError as exc:
             raise protocol_error("PEM_LIB", str(exc)) from exc
         self._add_cas(found)
@@ -311,13 +322,12 @@ class SSLContext(ssl.SSLContext):
         if mode == ssl.CERT_NONE and self._check_hostname:
             raise ValueError(
                 "Cannot set verify_mode to CERT_NONE when check_hostname is enabled.")
-        if self._server and mode == ssl.CERT_OPTIONAL:
-            _not_implemented("CERT_OPTIONAL on a server (siotls either requires a client "
-                             "certificate or does not ask for one)")
         if not self._server and mode == ssl.CERT_NONE and self._verify_mode != ssl.CERT_NONE:
             warnings.warn("verify_mode = CERT_NONE: the server's certificate is not verified",
                           InsecureWarning, stacklevel=2)
-        self._verify_mode = mode  # CERT_OPTIONAL on a client: verified, as with OpenSSL
+        # CERT_OPTIONAL: on a client, verified as with OpenSSL; on a server, a client
+        # certificate is asked for (request_peer_authentication), verified when it comes.
+        self._verify_mode = mode
         self._rebuild()
 
     @property
@@ -355,12 +365,14 @@ class SSLContext(ssl.SSLContext):
 
     @property
     def post_handshake_auth(self) -> bool:
-        return False
+        return self._pha
 
     @post_handshake_auth.setter
     def post_handshake_auth(self, value: bool) -> None:
-        if value:
-            _not_implemented("post_handshake_auth")
+        """A client offers post-handshake authentication (when it has a certificate);
+        a server may call ``verify_client_post_handshake()`` anyway."""
+        self._pha = bool(value)
+        self._rebuild()
 
     # -- protocol settings ----------------------------------------------------------------------
     def set_alpn_protocols(self, alpn_protocols: Iterable[str]) -> None:
@@ -455,13 +467,17 @@ class SSLContext(ssl.SSLContext):
         self._rebuild()
 
     @property
-    def sni_callback(self) -> None:
-        return None
+    def sni_callback(self) -> Any:
+        return self._sni_callback
 
     @sni_callback.setter
-    def sni_callback(self, value: object) -> None:
-        if value is not None:
-            _not_implemented("sni_callback / set_servername_callback")
+    def sni_callback(self, value: Any) -> None:
+        """``callback(ssl_object, server_name, context)`` as in ``ssl`` (see :mod:`.sni`)."""
+        if value is not None and not callable(value):
+            raise TypeError("not a callable object")
+        if value is not None and not self._server:
+            raise ValueError("sni_callback cannot be set on TLS_CLIENT context")
+        self._sni_callback = value
 
     def set_servername_callback(self, server_name_callback: Any) -> None:
         self.sni_callback = server_name_callback
@@ -492,6 +508,19 @@ def _read_cas(cafile: Any, capath: Any, cadata: Any) -> list[bytes]:
     elif cadata is not None:
         found += _split_der(bytes(cadata))
     return found
+
+
+def _parse_cas(certificates: list[bytes]) -> None:
+    """ValueError, as ``ssl`` fails at load time, for data that holds no (valid) certificate."""
+    from cryptography import x509  # noqa: PLC0415
+
+    if not certificates:
+        raise ValueError("no certificate found")
+    for der in certificates:
+        try:
+            x509.load_der_x509_certificate(der)
+        except ValueError as exc:
+            raise ValueError(f"a CA certificate does not parse: {exc}") from exc
 
 
 def _split_der(data: bytes) -> list[bytes]:

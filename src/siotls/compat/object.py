@@ -87,6 +87,7 @@ class SSLObject(ssl.SSLObject):
         self._ragged_eof = False
         self._failure: ssl.SSLError | None = None
         self._peercert: Any = None
+        self._sni_owner: Any = None  # the SSLSocket over this object, for sni_callback
 
     # -- attributes ---------------------------------------------------------------------------
     @property
@@ -96,9 +97,18 @@ class SSLObject(ssl.SSLObject):
 
     @context.setter
     def context(self, context: ssl.SSLContext) -> None:
-        if context is not self._context:
-            msg = "siotls.compat cannot switch the context of a connection (SNI callbacks)"
+        """Switch a server to another siotls server context (in an ``sni_callback``):
+        the connection then sends that context's certificate chain."""
+        from siotls.compat.context import SSLContext  # noqa: PLC0415
+
+        if context is self._context:
+            return
+        if not isinstance(context, SSLContext) or not self._server_side \
+                or not context._server or self._handshake_done:
+            msg = ("siotls.compat switches the context of a server connection only, to "
+                   "another siotls.compat server SSLContext, before the handshake completed")
             raise NotImplementedError(msg)
+        self._context = context
 
     @property
     def server_side(self) -> bool:
@@ -303,7 +313,10 @@ class SSLObject(ssl.SSLObject):
         if binary_form:
             return _info.peercert(self.connection, binary_form=True)
         if self._peercert is None:
-            self._peercert = _info.peercert(self.connection)
+            peercert = _info.peercert(self.connection)
+            if self.connection.client_certificate_pending:
+                return peercert  # the answer to verify_client_post_handshake() may change it
+            self._peercert = peercert
         return self._peercert
 
     def get_unverified_chain(self) -> list[bytes]:
@@ -311,8 +324,8 @@ class SSLObject(ssl.SSLObject):
         return list(self.connection.nconfig.peer_certificate_chain)
 
     def get_verified_chain(self) -> list[bytes]:
-        msg = "siotls does not keep the verified path; see get_unverified_chain()"
-        raise NotImplementedError(msg)
+        """The verified path, leaf first, trust anchor last, DER (empty if not verified)."""
+        return list(self.connection.nconfig.peer_verified_path)
 
     def cipher(self) -> tuple[str, str, int] | None:
         return _info.cipher(self.connection)
@@ -341,7 +354,19 @@ class SSLObject(ssl.SSLObject):
         return binding
 
     def verify_client_post_handshake(self) -> None:
-        msg = "siotls does not do post-handshake client authentication"
-        raise NotImplementedError(msg)
+        """Server: ask the client for its certificate after the handshake (RFC 8446 4.6.2).
+
+        The request goes out with the next I/O; the client's answer is handled as
+        data is read. ``ssl.SSLError`` when the client did not offer it.
+        """
+        if not self._handshake_done:
+            raise ValueError("handshake not done yet")
+        if not self._server_side:
+            raise errors.protocol_error("NOT_SERVER", "not a server")
+        if not self.connection.nconfig.post_handshake_auth:
+            raise errors.protocol_error("EXTENSION_NOT_RECEIVED",
+                                        "the client did not offer post-handshake authentication")
+        self._peercert = None
+        self._run(self.connection.request_client_certificate)
 
 

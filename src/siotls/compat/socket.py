@@ -265,6 +265,11 @@ class SSLSocket(ssl.SSLSocket):
         engine: SocketEngine | None = getattr(self, "_sslobj", None)
         return [] if engine is None else engine.get_unverified_chain()
 
+    def get_verified_chain(self) -> list[bytes]:
+        """The verified path, leaf first, trust anchor last, DER (empty if not verified)."""
+        engine: SocketEngine | None = getattr(self, "_sslobj", None)
+        return [] if engine is None else engine.get_verified_chain()
+
     def unwrap(self) -> socket.socket:
         engine: SocketEngine | None = getattr(self, "_sslobj", None)
         sock = super().unwrap()

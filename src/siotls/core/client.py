@@ -37,8 +37,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
-from siotls.core import certificates, compression, credentials, crypto, psk
+from siotls.core import certificates, compression, credentials, crypto, ocsp, psk, rawkeys
 from siotls.core import extensions as ext
 from siotls.core.config import (
     CERTIFICATE_ONLY_SIGNATURE_ALGORITHMS,
@@ -48,6 +49,7 @@ from siotls.core.config import (
     is_ip_address,
 )
 from siotls.core.errors import (
+    BadCertificateStatusResponse,
     DecodeError,
     HandshakeFailure,
     IllegalParameter,
@@ -69,10 +71,12 @@ from siotls.core.messages import (
     parse_new_session_ticket,
     parse_server_hello,
 )
+from siotls.core.pha import ClientPostHandshakeAuth
 from siotls.core.record import RecordLayer
 from siotls.core.session import TLSSession
 from siotls.core.state import State
 from siotls.iana import (
+    CertificateType,
     CipherSuites,
     ExtensionType,
     HandshakeType,
@@ -80,6 +84,9 @@ from siotls.iana import (
     SignatureScheme,
     TLSVersion,
 )
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 ET = ExtensionType
 #: How many NewSessionTickets a client keeps (the newest ones).
@@ -118,6 +125,9 @@ class ClientHandshake(Handshake):
             HandshakeType.FINISHED: self.on_finished,
             HandshakeType.NEW_SESSION_TICKET: self.on_new_session_ticket,
         })
+        self.pha = ClientPostHandshakeAuth(self)
+        self._connected_handlers[HandshakeType.CERTIFICATE_REQUEST] = \
+            self.pha.on_certificate_request
         self.legacy_session_id = b""
         self.client_hello: ClientHello | None = None
         self.client_hello_raw = b""
@@ -127,6 +137,8 @@ class ClientHandshake(Handshake):
         self.certificate_request_schemes: list[int] = []
         self.certificate_request_compression: list[int] = []
         self.certificate_request_authorities: list[bytes] | None = None
+        #: (server type, client type) the server chose (RFC 7250)
+        self.certificate_types: tuple[int, int] = (CertificateType.X509, CertificateType.X509)
 
     # -- ClientHello ------------------------------------------------------------
     def initiate(self) -> None:
@@ -155,6 +167,8 @@ class ClientHandshake(Handshake):
             (group, public) for group, (_, public) in self.key_shares.items()])
         extensions[ET.PSK_KEY_EXCHANGE_MODES] = ext.encode_psk_key_exchange_modes(
             list(config.psk_key_exchange_modes))
+        if config.ocsp_stapling != "off":
+            extensions[ET.STATUS_REQUEST] = ocsp.encode_status_request()
         if config.alpn:
             extensions[ET.APPLICATION_LAYER_PROTOCOL_NEGOTIATION] = ext.encode_alpn(config.alpn)
         if config.record_size_limit is not None:
@@ -163,6 +177,8 @@ class ClientHandshake(Handshake):
         if config.certificate_compression:
             extensions[ET.COMPRESS_CERTIFICATE] = ext.encode_compress_certificate(
                 compression.codes(config.certificate_compression))
+        extensions.update(self.pha.extensions())
+        extensions.update(rawkeys.client_offer(config))
         if cookie is not None:
             extensions[ET.COOKIE] = ext.encode_cookie(cookie)
         self.client_hello = ClientHello(
@@ -299,6 +315,8 @@ class ClientHandshake(Handshake):
             self.nconfig.alpn = protocols[0]
         if ET.RECORD_SIZE_LIMIT in ee.extensions:
             self._on_record_size_limit(ee.extensions[ET.RECORD_SIZE_LIMIT])
+        self.certificate_types = rawkeys.client_check(self.config, ee.extensions)
+        self.client_certificate_type = self.certificate_types[1]
         if ET.SUPPORTED_GROUPS in ee.extensions:  # the server's preference, for next time
             ext.decode_supported_groups(ee.extensions[ET.SUPPORTED_GROUPS])
         self.key_schedule.update(raw)
@@ -347,6 +365,11 @@ class ClientHandshake(Handshake):
             ext.check_allowed(entry.extensions, ext.CT)
             ext.check_offered(entry.extensions, self.client_hello.extensions, "Certificate")
         chain = tuple(entry.cert_data for entry in certificate.certificate_list)
+        if self.certificate_types[0] == CertificateType.RAW_PUBLIC_KEY:
+            self.accept_raw_public_key(chain)
+            self.key_schedule.update(raw)
+            self.state = State.WAIT_CV
+            return
         truststore = self.config.truststore
         if truststore is not None:
             name = self.server_hostname if self.config.check_hostname else None
@@ -355,11 +378,36 @@ class ClientHandshake(Handshake):
             leaf = path.leaf
             self.nconfig.peer_chain_validator = path.validator
             self.nconfig.peer_verified_path = tuple(path)
+            issued_by = path.certificates
         else:
             leaf = certificates.load_certificate(chain[0])
+            issued_by = (leaf,)
+        stapled = certificate.certificate_list[0].extensions.get(ET.STATUS_REQUEST)
+        self._on_stapled_response(stapled, issued_by, chain)
         self.accept_peer_certificate(leaf, chain, verified=truststore is not None)
         self.key_schedule.update(raw)
         self.state = State.WAIT_CV
+
+    def _on_stapled_response(self, stapled: bytes | None, path: tuple[x509.Certificate, ...],
+                             chain: tuple[bytes, ...]) -> None:
+        """Keep (and with ``ocsp_stapling`` check or require) the leaf's OCSP response.
+
+        ``path`` is the verified path, or the leaf alone when nothing was verified.
+        """
+        mode = self.config.ocsp_stapling
+        if stapled is None:
+            if mode == "require":
+                raise BadCertificateStatusResponse(
+                    "the server stapled no OCSP response", reason="no_ocsp_response")
+            return
+        response = ocsp.decode_certificate_status(stapled)
+        self.nconfig.peer_ocsp_response = response
+        issuer = path[1] if len(path) > 1 else path[0]
+        if len(path) == 1 and len(chain) > 1:  # not verified: the next one, presumably
+            issuer = certificates.load_certificate(chain[1])
+        self.nconfig.peer_ocsp_status = ocsp.leaf_status(response, path[0], issuer)
+        if mode in ("check", "require"):
+            ocsp.check_response(response, path, self.now())
 
     def on_finished(self, body: memoryview, raw: bytes) -> None:
         schedule = self.key_schedule
@@ -378,6 +426,9 @@ class ClientHandshake(Handshake):
     def _send_client_certificate(self) -> None:
         config = self.config
         context = self.certificate_request_context or b""
+        if self.certificate_types[1] == CertificateType.RAW_PUBLIC_KEY:
+            self._send_raw_public_key(context)
+            return
         chosen = credentials.select_client_chain(
             config.all_certificate_chains, config.signature_algorithms,
             requested=self.certificate_request_schemes,
@@ -390,6 +441,18 @@ class ClientHandshake(Handshake):
         self.send_certificate(context, chain.certificate_chain,
                               self.certificate_request_compression)
         self.sign_certificate_verify(chain.loaded[0], scheme)
+        self.nconfig.signature_algorithm = SignatureScheme(scheme)
+
+    def _send_raw_public_key(self, context: bytes) -> None:
+        """RFC 7250: our default key's SubjectPublicKeyInfo, when it can sign for them."""
+        scheme = rawkeys.raw_key_scheme(self.config, self.certificate_request_schemes)
+        if scheme is None:
+            self.send(Certificate(context, []).serialize())
+            return
+        key = self.config.credentials()[0]
+        self.send_certificate(context, [rawkeys.spki_of(key)],
+                              self.certificate_request_compression)
+        self.sign_certificate_verify(key, scheme)
         self.nconfig.signature_algorithm = SignatureScheme(scheme)
 
     # -- after the handshake ----------------------------------------------------

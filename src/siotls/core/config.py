@@ -128,6 +128,26 @@ class TLSConfiguration:
     :param sni_callback: a server's choice of chains by server name:
         ``(server_name or None) -> chains or None`` (``None``: choose among all by the
         names in their certificates). A ``dict.get`` will do.
+    :param ocsp_response: a server's OCSP response (DER, as the responder returned
+        it) for the default chain, stapled for clients that ask (RFC 8446
+        section 4.4.2.1); each :class:`~siotls.CertificateChain` has its own.
+    :param ocsp_stapling: a client's use of OCSP stapling: ``'off'``; ``'request'``
+        asks the server for a response and exposes it (``nconfig.peer_ocsp_response``,
+        ``peer_ocsp_status``) without judging it; ``'check'`` also validates a
+        stapled response (signature, responder, dates, status: a revoked, unknown
+        or invalid one fails with bad_certificate_status_response) and accepts
+        none; ``'require'`` also fails when none is stapled.
+    :param post_handshake_auth: a client with a certificate offers post-handshake
+        authentication (RFC 8446 section 4.6.2): the server may then ask for its
+        certificate at any time after the handshake, and it answers by itself.
+        A server asks with :meth:`~siotls.TLSConnection.request_client_certificate`.
+    :param send_raw_public_key: we may authenticate with our default key as a raw
+        public key (RFC 7250) when the peer accepts one; then ``private_key`` may
+        come without a ``certificate_chain``.
+    :param peer_public_keys: DER SubjectPublicKeyInfo of the peers we accept as
+        raw public keys (RFC 7250): a client asks the server for one (and for a
+        certificate too when it has a truststore); a server that asks for client
+        authentication takes one.
     :param strict_sni: a server refuses a server name no chain covers with
         unrecognized_name, instead of sending the default chain.
     :param check_hostname: a client checks that the server's certificate names the
@@ -187,6 +207,11 @@ class TLSConfiguration:
     certificate_chains: Sequence[CertificateChain] = ()
     sni_callback: SNICallback | None = field(default=None, repr=False)
     strict_sni: bool = False
+    ocsp_response: bytes | None = field(default=None, repr=False)
+    ocsp_stapling: Literal["off", "request", "check", "require"] = "off"
+    post_handshake_auth: bool = False
+    send_raw_public_key: bool = False
+    peer_public_keys: Sequence[bytes] = ()
     max_fragment_size: int = 16384
     check_hostname: bool = True
     record_size_limit: int | None = 16385
@@ -220,15 +245,20 @@ class TLSConfiguration:
             if len(set(alpn)) != len(alpn):
                 raise ValueError("alpn lists a protocol twice")
             object.__setattr__(self, "alpn", alpn)
-        if (self.private_key is None) != (not self.certificate_chain):
-            raise ValueError("private_key and certificate_chain go together")
+        self._check_raw_public_keys()
+        if (self.private_key is None) != (not self.certificate_chain) and not (
+                self.private_key is not None and self.send_raw_public_key):
+            raise ValueError("private_key and certificate_chain go together (a private_key "
+                             "alone needs send_raw_public_key=True)")
         self._check_psk_fields()
         if self.side == "server" and self.private_key is None and not self.external_psks:
             raise ValueError("a server needs a private_key and a certificate_chain")
-        if self.side == "server" and self.truststore is None and (
-                self.require_peer_authentication or self.request_peer_authentication):
-            raise ValueError("require/request_peer_authentication needs a truststore")
+        if self.side == "server" and self.truststore is None and not self.peer_public_keys \
+                and (self.require_peer_authentication or self.request_peer_authentication):
+            raise ValueError("require/request_peer_authentication needs a truststore "
+                             "(or peer_public_keys)")
         self._check_certificate_chains()
+        self._check_ocsp()
         if not 64 <= self.max_fragment_size <= 16384:
             raise ValueError("max_fragment_size must be between 64 and 16384")
         if self.record_size_limit is not None and not 64 <= self.record_size_limit <= 16385:
@@ -241,15 +271,24 @@ class TLSConfiguration:
         if self.private_key is not None:
             from siotls.core import crypto  # noqa: PLC0415 (load cryptography lazily)
 
-            crypto.check_key_pair(self.private_key, self.certificate_chain[0])
             # Parsed once per configuration, and gone with it (no global cache of keys).
-            object.__setattr__(self, "_credentials", crypto.load_credentials(
-                self.private_key, self.certificate_chain[0]))
+            if self.certificate_chain:
+                crypto.check_key_pair(self.private_key, self.certificate_chain[0])
+                credentials = crypto.load_credentials(self.private_key, self.certificate_chain[0])
+            else:
+                from siotls.core.rawkeys import key_credentials  # noqa: PLC0415
+
+                try:
+                    credentials = key_credentials(self.private_key)
+                except (ValueError, TypeError) as exc:
+                    raise ValueError(f"private_key is not a DER private key: {exc}") from exc
+            object.__setattr__(self, "_credentials", credentials)
         if self.side == "client" and self.truststore is not None and not self.check_hostname:
             warnings.warn(
                 "TLSConfiguration('client', check_hostname=False) accepts a certificate "
                 "issued for any name", InsecureWarning, stacklevel=3)
-        if self.side == "client" and self.truststore is None and not self.external_psks:
+        if self.side == "client" and self.truststore is None and not self.external_psks \
+                and not self.peer_public_keys:
             warnings.warn(
                 "TLSConfiguration('client') without a truststore does not verify the "
                 "server's certificate; use siotls.trust.get_truststore()",
@@ -347,16 +386,43 @@ class TLSConfiguration:
         if self.side == "client" and (self.sni_callback is not None or self.strict_sni):
             raise ValueError("sni_callback and strict_sni are server settings")
 
+    def _check_ocsp(self) -> None:
+        if self.ocsp_stapling not in ("off", "request", "check", "require"):
+            raise ValueError(f"ocsp_stapling must be 'off', 'request', 'check' or 'require', "
+                             f"not {self.ocsp_stapling!r}")
+        if self.side == "server" and self.ocsp_stapling != "off":
+            raise ValueError("ocsp_stapling is a client setting (a server staples ocsp_response)")
+        if self.ocsp_stapling in ("check", "require") and self.truststore is None:
+            raise ValueError(f"ocsp_stapling={self.ocsp_stapling!r} needs a truststore")
+        if self.post_handshake_auth and (self.side == "server" or self.private_key is None):
+            raise ValueError("post_handshake_auth is for a client with a private_key and "
+                             "certificate_chain")
+        if self.ocsp_response is not None:
+            if self.side == "client":
+                raise ValueError("ocsp_response is a server setting")
+            from siotls.core.credentials import check_ocsp_response  # noqa: PLC0415
+
+            object.__setattr__(self, "ocsp_response", check_ocsp_response(self.ocsp_response))
+
+    def _check_raw_public_keys(self) -> None:
+        from siotls.core.rawkeys import normalize_spki  # noqa: PLC0415
+
+        object.__setattr__(self, "peer_public_keys",
+                           tuple(normalize_spki(spki) for spki in self.peer_public_keys))
+        if self.send_raw_public_key and self.private_key is None:
+            raise ValueError("send_raw_public_key needs a private_key")
+
     @functools.cached_property
     def all_certificate_chains(self) -> tuple[CertificateChain, ...]:
         """The default chain, then ``certificate_chains`` (none without a private_key)."""
         from siotls.core.credentials import CertificateChain  # noqa: PLC0415
 
-        if self.private_key is None:
+        if self.private_key is None or not self.certificate_chain:
             return ()
         default = CertificateChain.__new__(CertificateChain)  # the pair was checked already
         object.__setattr__(default, "private_key", self.private_key)
         object.__setattr__(default, "certificate_chain", self.certificate_chain)
+        object.__setattr__(default, "ocsp_response", self.ocsp_response)
         default.__dict__["loaded"] = self.credentials()  # parsed once, in __post_init__
         return (default, *self.certificate_chains)
 
@@ -416,6 +482,20 @@ class TLSNegotiatedConfiguration:
     #: the verified path: ``peer_certificate_chain``'s certificates that lead to the
     #: trust anchor, in order, then the anchor (DER); empty when not verified
     peer_verified_path: tuple[bytes, ...] = ()
+    #: the OCSP response the server stapled for its certificate (DER), when asked
+    #: for with ``ocsp_stapling``; None when it stapled none
+    peer_ocsp_response: bytes | None = None
+    #: what ``peer_ocsp_response`` says of the server's certificate; None without
+    #: a response, or when it does not parse or names another certificate
+    peer_ocsp_status: Literal["good", "revoked", "unknown"] | None = None
+    #: what the peer authenticated with: ``'x509'`` or ``'raw_public_key'`` (RFC 7250)
+    peer_certificate_type: Literal["x509", "raw_public_key"] | None = None
+    #: the peer's public key, DER SubjectPublicKeyInfo (a raw key, or its leaf's)
+    peer_public_key: bytes | None = None
+    #: the client offered post-handshake authentication (RFC 8446 4.2.6)
+    post_handshake_auth: bool = False
+    #: server: post-handshake authentications completed (a certificate or none)
+    post_handshake_authentications: int = 0
 
     @property
     def peer_certificates(self) -> tuple[x509.Certificate, ...]:

@@ -123,6 +123,8 @@ class TLSConnection:
 
             self._handshake = ServerHandshake(config, self._records, self.nconfig, self._log_key)
         self._handshake.on_update_requested = self._answer_key_update
+        if self._handshake.side == "client":
+            self._handshake.pha.can_send = lambda: self._life.sending is Sending.OPEN
         self._handshake_buffer = bytearray()
         self._application_data: deque[bytes | memoryview] = deque()
         self._application_data_size = 0
@@ -412,6 +414,33 @@ class TLSConnection:
         if not self.can_send:
             raise TLSUsageError("update_keys() needs a connected sending side")
         self._run(self._handshake.send_key_update, request_peer_update)
+
+    # -- post-handshake authentication ----------------------------------------------
+    def request_client_certificate(self) -> None:
+        """Ask the client for its certificate, after the handshake (RFC 8446 4.6.2).
+
+        The client must have offered post-handshake authentication
+        (``nconfig.post_handshake_auth``), and the configuration needs a
+        truststore. Application data flows on while the client answers; once
+        its Finished is in, ``client_certificate_pending`` is false again,
+        ``nconfig.post_handshake_authentications`` grew by one, and a verified
+        chain is in ``nconfig.peer_certificate_chain`` (an empty answer leaves it
+        unchanged). A chain that does not verify fails the connection.
+
+        :raises TLSUsageError: on a client, before the handshake completed, when
+            the client did not offer it, or while a request is pending.
+        """
+        self._life.check()
+        handshake = self._handshake
+        if handshake.side == "client" or not self.can_send:
+            raise TLSUsageError("request_client_certificate() is for a connected server")
+        self._run(handshake.pha.request)
+
+    @property
+    def client_certificate_pending(self) -> bool:
+        """A server asked for the client's certificate and its answer is not complete."""
+        handshake = self._handshake
+        return handshake.side == "server" and handshake.pha.pending
 
     def _answer_key_update(self) -> None:
         if self._life.sending is Sending.OPEN:

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from siotls.trust import TrustStore
 
 __all__ = ["MAX_AUTHORITIES", "MAX_AUTHORITIES_SIZE", "CertificateChain", "SNICallback",
+           "check_ocsp_response",
            "decode_certificate_authorities", "encode_certificate_authorities",
            "select_client_chain", "select_server_chain"]
 
@@ -69,6 +70,8 @@ class CertificateChain:
 
     private_key: bytes = field(repr=False)
     certificate_chain: Sequence[bytes]
+    #: an OCSP response (DER) for the leaf, stapled for clients that ask
+    ocsp_response: bytes | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         from siotls.core import crypto  # noqa: PLC0415 (cryptography, lazily)
@@ -77,6 +80,8 @@ class CertificateChain:
         if not self.certificate_chain:
             raise ValueError("a CertificateChain needs at least one certificate")
         crypto.check_key_pair(self.private_key, self.certificate_chain[0])
+        if self.ocsp_response is not None:
+            object.__setattr__(self, "ocsp_response", check_ocsp_response(self.ocsp_response))
 
     @functools.cached_property
     def loaded(self) -> tuple[Any, tuple[int, ...]]:
@@ -116,6 +121,18 @@ class CertificateChain:
             names.add(certificate.issuer.public_bytes())
             names.add(certificate.subject.public_bytes())
         return frozenset(names)
+
+
+def check_ocsp_response(response: bytes) -> bytes:
+    """``response`` as bytes; ValueError unless it is a DER OCSPResponse."""
+    from cryptography.x509 import ocsp  # noqa: PLC0415
+
+    response = bytes(response)
+    try:
+        ocsp.load_der_ocsp_response(response)
+    except ValueError as exc:
+        raise ValueError(f"ocsp_response is not a DER OCSP response: {exc}") from exc
+    return response
 
 
 #: ``sni_callback(server_name)``: the chains for that name, or None (no opinion).

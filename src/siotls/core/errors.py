@@ -20,7 +20,8 @@ from __future__ import annotations
 from typing import ClassVar
 
 __all__ = [
-    "ALERT_ERRORS", "AccessDenied", "BadCertificate", "BadRecordMac", "CertificateExpired",
+    "ALERT_ERRORS", "AccessDenied", "BadCertificate", "BadCertificateStatusResponse",
+    "BadRecordMac", "CertificateExpired",
     "CertificateRequired", "CertificateRevoked", "CertificateUnknown", "DecodeError",
     "DecryptError", "HandshakeFailure", "IllegalParameter", "InappropriateFallback",
     "InsufficientSecurity", "InternalError", "MissingExtension", "NoApplicationProtocol",
@@ -178,6 +179,10 @@ class CertificateRequired(TLSFatalAlert):
     description = AlertDescription.CERTIFICATE_REQUIRED
 
 
+class BadCertificateStatusResponse(TLSFatalAlert):
+    description = AlertDescription.BAD_CERTIFICATE_STATUS_RESPONSE
+
+
 class NoApplicationProtocol(TLSFatalAlert):
     description = AlertDescription.NO_APPLICATION_PROTOCOL
 
@@ -190,7 +195,7 @@ ALERT_ERRORS: dict[AlertDescription, type[TLSFatalAlert]] = {
         UnsupportedCertificate, CertificateRevoked, CertificateExpired, CertificateUnknown,
         IllegalParameter, UnknownCA, AccessDenied, DecodeError, DecryptError, ProtocolVersion,
         InsufficientSecurity, InternalError, InappropriateFallback, MissingExtension,
-        UnsupportedExtension, UnrecognizedName, UnknownPSKIdentity, CertificateRequired,
-        NoApplicationProtocol,
+        UnsupportedExtension, UnrecognizedName, BadCertificateStatusResponse, UnknownPSKIdentity,
+        CertificateRequired, NoApplicationProtocol,
     )
 }

@@ -18,9 +18,10 @@ import hmac
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Literal
 
-from siotls.core import compression, crypto, provider
+from siotls.core import compression, crypto, provider, rawkeys
 from siotls.core.config import TLSConfiguration, TLSNegotiatedConfiguration
 from siotls.core.errors import (
+    BadCertificate,
     DecryptError,
     IllegalParameter,
     InternalError,
@@ -60,6 +61,8 @@ def certificate_verify_content(side: str, transcript_hash: bytes) -> bytes:
 
 class Handshake:
     side: ClassVar[Literal["client", "server"]]
+    #: RFC 7250: what the client authenticates with (X509 unless negotiated)
+    client_certificate_type: int = 0
     #: A server's NewSessionTickets wait for its first application data.
     tickets_due = False
 
@@ -81,6 +84,8 @@ class Handshake:
             HandshakeType.KEY_UPDATE: self.on_key_update,
             HandshakeType.COMPRESSED_CERTIFICATE: self.on_compressed_certificate,
         }
+        #: Handlers that replace ``_handlers`` once CONNECTED (post-handshake auth).
+        self._connected_handlers: dict[int, Handler] = {}
         # Signature checks of the peer's CertificateVerify
         self.peer_public_key: crypto.PublicKey | None = None
         self.peer_key_kind: tuple[str, str | None] = ("", None)
@@ -92,7 +97,9 @@ class Handshake:
             name = HandshakeType(msg_type).name if msg_type in HandshakeType._value2member_map_ \
                 else f"handshake message {msg_type}"
             raise UnexpectedMessage(f"{name} in state {self.state.name}")
-        self._handlers[msg_type](body, raw)
+        handler = self._connected_handlers.get(msg_type) if self.state is State.CONNECTED \
+            else None
+        (handler or self._handlers[msg_type])(body, raw)
         if self.state not in allowed:  # pragma: no cover (a bug of ours)
             raise InternalError(f"illegal transition to {self.state.name}")
 
@@ -130,9 +137,16 @@ class Handshake:
         raise NotImplementedError
 
     def send_certificate(self, context: bytes, chain: Sequence[bytes],
-                         peer_algorithms: list[int]) -> None:
-        """Our Certificate, compressed (RFC 8879) when the peer offered a common algorithm."""
-        message = Certificate(context, [CertificateEntry(der) for der in chain]).serialize()
+                         peer_algorithms: list[int],
+                         leaf_extensions: dict[int, bytes] | None = None) -> None:
+        """Our Certificate, compressed (RFC 8879) when the peer offered a common algorithm.
+
+        ``leaf_extensions`` go in the leaf's CertificateEntry (a stapled OCSP response).
+        """
+        entries = [CertificateEntry(der) for der in chain]
+        if entries and leaf_extensions:
+            entries[0] = CertificateEntry(entries[0].cert_data, leaf_extensions)
+        message = Certificate(context, entries).serialize()
         algorithm = compression.choose(self.config.certificate_compression or (),
                                        peer_algorithms) if chain else None
         if algorithm is None:
@@ -163,9 +177,14 @@ class Handshake:
         self.on_certificate(memoryview(certificate), raw)
 
     def sign_certificate_verify(self, private_key: crypto.PrivateKey, scheme: int) -> None:
-        content = certificate_verify_content(self.side, self.key_schedule.transcript_hash())
+        self.send(self.certificate_verify(private_key, scheme, self.key_schedule.transcript_hash()))
+
+    def certificate_verify(self, private_key: crypto.PrivateKey, scheme: int,
+                           transcript_hash: bytes) -> bytes:
+        """Our CertificateVerify message over ``transcript_hash``."""
+        content = certificate_verify_content(self.side, transcript_hash)
         signature = crypto.SIGNATURE_SCHEMES[scheme].sign(private_key, content)
-        self.send(CertificateVerify(scheme, signature).serialize())
+        return CertificateVerify(scheme, signature).serialize()
 
     def accept_peer_certificate(self, leaf: Any, chain: tuple[bytes, ...], verified: bool
                                 ) -> None:
@@ -173,13 +192,31 @@ class Handshake:
         self.peer_public_key, self.peer_key_kind = crypto.certificate_public_key(leaf)
         self.nconfig.peer_certificate_chain = chain
         self.nconfig.peer_verified = verified
+        self.nconfig.peer_certificate_type = "x509"
+        self.nconfig.peer_public_key = rawkeys.spki_of(self.peer_public_key)
+
+    def accept_raw_public_key(self, entries: tuple[bytes, ...]) -> None:
+        """RFC 7250: the peer's one SubjectPublicKeyInfo, if it is one we trust."""
+        if len(entries) != 1:
+            raise BadCertificate("a raw public key Certificate holds one entry",
+                                 reason="malformed")
+        self.peer_public_key, self.peer_key_kind = rawkeys.accept_public_key(
+            entries[0], self.config.peer_public_keys)
+        self.nconfig.peer_certificate_type = "raw_public_key"
+        self.nconfig.peer_public_key = rawkeys.normalize_spki(entries[0])
+        self.nconfig.peer_verified = True
 
     def on_certificate_verify(self, body: memoryview, raw: bytes) -> None:
         self.check_certificate_verify(body, raw)
         self.state = State.WAIT_FINISHED
 
-    def check_certificate_verify(self, body: memoryview, raw: bytes) -> None:
-        """Check the peer's CertificateVerify against its certificate's key."""
+    def check_certificate_verify(self, body: memoryview, raw: bytes,
+                                 transcript_hash: bytes | None = None) -> None:
+        """Check the peer's CertificateVerify against its certificate's key.
+
+        Over the handshake's transcript (then added to it), or over
+        ``transcript_hash`` when given (post-handshake authentication).
+        """
         cv = parse_certificate_verify(body)
         if cv.algorithm not in self.config.signature_algorithms:
             raise IllegalParameter(f"CertificateVerify with scheme {cv.algorithm}, never offered")
@@ -191,14 +228,15 @@ class Handshake:
                 f"but the certificate's key is {kind} {curve or ''}".rstrip())
         assert self.peer_public_key is not None
         content = certificate_verify_content(
-            self.config.other_side, self.key_schedule.transcript_hash())
+            self.config.other_side, transcript_hash or self.key_schedule.transcript_hash())
         try:
             scheme.verify(self.peer_public_key, cv.signature, content)
         except crypto.InvalidSignature:
             raise DecryptError("the CertificateVerify signature does not verify",
                                reason="bad_certificate_verify") from None
         self.nconfig.peer_signature_algorithm = SignatureScheme(cv.algorithm)
-        self.key_schedule.update(raw)
+        if transcript_hash is None:
+            self.key_schedule.update(raw)
 
     def check_finished(self, body: memoryview, raw: bytes, base_key: bytes) -> None:
         schedule = self.key_schedule

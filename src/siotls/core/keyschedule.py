@@ -36,9 +36,14 @@ record layer's business: this module only hands it secrets.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from siotls.core import crypto
 from siotls.core.crypto import CipherSuite
 from siotls.iana import HandshakeType
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives import hashes
 
 
 def hkdf_expand_label(suite: CipherSuite, secret: bytes, label: bytes, context: bytes,
@@ -113,6 +118,10 @@ class KeySchedule:
 
     def transcript_hash(self) -> bytes:
         return self._transcript.copy().finalize()
+
+    def fork_transcript(self) -> hashes.HashContext:
+        """A copy of the running transcript, to go on separately (post-handshake auth)."""
+        return self._transcript.copy()
 
     def transcript_hash_with(self, extra: bytes | memoryview) -> bytes:
         """The transcript hash as if ``extra`` were added (a PSK binder's input)."""

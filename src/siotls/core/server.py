@@ -16,7 +16,7 @@ EncryptedExtensions and Finished only. Session tickets
 
 from __future__ import annotations
 
-from siotls.core import certificates, compression, credentials, crypto, psk
+from siotls.core import certificates, compression, credentials, crypto, ocsp, psk, rawkeys
 from siotls.core import extensions as ext
 from siotls.core.config import (
     TLSConfiguration,
@@ -28,6 +28,7 @@ from siotls.core.errors import (
     IllegalParameter,
     MissingExtension,
     ProtocolVersion,
+    UnsupportedCertificate,
 )
 from siotls.core.handshake import Handshake, KeyLog
 from siotls.core.keyschedule import KeySchedule
@@ -45,10 +46,12 @@ from siotls.core.negotiation import (
     select_cipher_suite,
     select_group,
 )
+from siotls.core.pha import ServerPostHandshakeAuth
 from siotls.core.record import RecordLayer
 from siotls.core.state import State
 from siotls.core.tickets import TicketKeys, new_session_ticket, process_ticket_keys
 from siotls.iana import (
+    CertificateType,
     CipherSuites,
     ContentType,
     ExtensionType,
@@ -83,10 +86,20 @@ class ServerHandshake(Handshake):
         self.hello_retry_group: int | None = None
         self.hello_retry_suite: int | None = None
         self.first_client_hello: ClientHello | None = None
+        #: (server type, client type, EncryptedExtensions entries), RFC 7250
+        self.certificate_types: tuple[int, int, dict[int, bytes]] = (
+            CertificateType.X509, CertificateType.X509, {})
         #: when the session's certificates were exchanged, if this is a resumption
         self.authenticated_at: float | None = None
         self.client_record_size_limit: int | None = None
         self.client_compression: list[int] = []
+        self.ocsp_requested = False  # the client's status_request asks for OCSP
+        self.pha = ServerPostHandshakeAuth(self)
+        self._connected_handlers.update({
+            HandshakeType.CERTIFICATE: self.pha.on_certificate,
+            HandshakeType.CERTIFICATE_VERIFY: self.pha.on_certificate_verify,
+            HandshakeType.FINISHED: self.pha.on_finished,
+        })
 
     def initiate(self) -> None:
         self.state = State.START
@@ -113,6 +126,9 @@ class ServerHandshake(Handshake):
         if ET.SERVER_NAME in exts:
             self.nconfig.server_name = ext.decode_server_name(exts[ET.SERVER_NAME])
         self.nconfig.peer_cipher_suites = tuple(ch.cipher_suites)
+        self.pha.on_client_hello(exts)
+        if ET.STATUS_REQUEST in exts:
+            self.ocsp_requested = ocsp.decode_status_request(exts[ET.STATUS_REQUEST])
         choice = self._choose_psk(ch, raw) if ET.PRE_SHARED_KEY in exts else None
 
         if choice is not None:  # no certificate in a PSK handshake
@@ -169,10 +185,18 @@ class ServerHandshake(Handshake):
             raise HandshakeFailure("no PSK the server knows, and it has no certificate")
         if ET.SIGNATURE_ALGORITHMS not in exts:
             raise MissingExtension("the ClientHello has no signature_algorithms")
+        offered = ext.decode_signature_algorithms(exts[ET.SIGNATURE_ALGORITHMS])
+        self.certificate_types = rawkeys.server_choice(
+            config, exts, config.require_peer_authentication or config.request_peer_authentication)
+        self.client_certificate_type = self.certificate_types[1]
+        if self.certificate_types[0] == CertificateType.RAW_PUBLIC_KEY:
+            raw_scheme = rawkeys.raw_key_scheme(config, offered)
+            if raw_scheme is None:
+                raise HandshakeFailure("no signature scheme in common for our raw public key")
+            return raw_scheme
         self.chain, scheme = credentials.select_server_chain(
             config.all_certificate_chains, config.signature_algorithms,
-            server_name=self.nconfig.server_name,
-            offered=ext.decode_signature_algorithms(exts[ET.SIGNATURE_ALGORITHMS]),
+            server_name=self.nconfig.server_name, offered=offered,
             offered_cert=ext.decode_signature_algorithms(exts[ET.SIGNATURE_ALGORITHMS_CERT])
             if ET.SIGNATURE_ALGORITHMS_CERT in exts else None,
             sni_callback=config.sni_callback, strict_sni=config.strict_sni)
@@ -274,6 +298,7 @@ class ServerHandshake(Handshake):
             extensions[ET.APPLICATION_LAYER_PROTOCOL_NEGOTIATION] = ext.encode_alpn([alpn])
         if self.nconfig.server_name is not None:
             extensions[ET.SERVER_NAME] = b""
+        extensions.update(self.certificate_types[2])
         self.send(EncryptedExtensions(extensions).serialize())
         # RFC 8446 4.3.2: no CertificateRequest, and 4.4.2: no Certificate, with a PSK.
         asks = choice is None and (
@@ -281,13 +306,26 @@ class ServerHandshake(Handshake):
         if asks:
             self._send_certificate_request()
         if choice is None:
-            assert self.chain is not None and scheme is not None
-            self.send_certificate(b"", self.chain.certificate_chain, self.client_compression)
-            self.sign_certificate_verify(self.chain.loaded[0], scheme)
+            assert scheme is not None
+            if self.chain is None:  # a raw public key (RFC 7250)
+                key = config.credentials()[0]
+                self.send_certificate(b"", [rawkeys.spki_of(key)], self.client_compression)
+                self.sign_certificate_verify(key, scheme)
+            else:
+                self._send_chain(scheme)
         self.send_finished(schedule.server_handshake_traffic_secret)
         self.enter_application()
         self.set_write_key(schedule.server_application_traffic_secret)
         self.state = State.WAIT_CERT if asks else State.WAIT_FINISHED
+
+    def _send_chain(self, scheme: int) -> None:
+        """The chosen chain, its stapled OCSP response, and its CertificateVerify."""
+        assert self.chain is not None
+        stapled: dict[int, bytes] | None = None
+        if self.ocsp_requested and self.chain.ocsp_response is not None:
+            stapled = {ET.STATUS_REQUEST: ocsp.encode_certificate_status(self.chain.ocsp_response)}
+        self.send_certificate(b"", self.chain.certificate_chain, self.client_compression, stapled)
+        self.sign_certificate_verify(self.chain.loaded[0], scheme)
 
     def _send_server_hello(self, ch: ClientHello, suite: int,
                            key_share: tuple[int | None, bytes | None],
@@ -317,10 +355,12 @@ class ServerHandshake(Handshake):
     def _send_certificate_request(self) -> None:
         """signature_algorithms, certificate_authorities for a small trust store, and
         compress_certificate."""
-        assert self.config.truststore is not None
         extensions: dict[int, bytes] = {
             ET.SIGNATURE_ALGORITHMS: ext.encode_u16_list(self.config.signature_algorithms)}
-        authorities = credentials.encode_certificate_authorities(self.config.truststore)
+        authorities = None
+        if self.config.truststore is not None and \
+                self.certificate_types[1] == CertificateType.X509:
+            authorities = credentials.encode_certificate_authorities(self.config.truststore)
         if authorities is not None:
             extensions[ET.CERTIFICATE_AUTHORITIES] = authorities
         if self.config.certificate_compression:  # RFC 8879: the client may compress
@@ -358,7 +398,13 @@ class ServerHandshake(Handshake):
             self.state = State.WAIT_FINISHED  # optional: on without authentication
             return
         chain = tuple(entry.cert_data for entry in certificate.certificate_list)
-        assert self.config.truststore is not None
+        if self.certificate_types[1] == CertificateType.RAW_PUBLIC_KEY:
+            self.accept_raw_public_key(chain)
+            self.state = State.WAIT_CV
+            return
+        if self.config.truststore is None:
+            raise UnsupportedCertificate("a client certificate, but we take raw public keys "
+                                         "only", reason="certificate_type")
         path = certificates.verify_chain(self.config.truststore, chain, purpose="client",
                                          moment=self.now())
         leaf = path.leaf

@@ -83,7 +83,14 @@ Server (A.2)::
                                 v
                             CONNECTED
 
-Wherever a Certificate may arrive, a CompressedCertificate (RFC 8879) may too.
+Wherever a Certificate may arrive during the handshake, a CompressedCertificate
+(RFC 8879) may too.
+
+In CONNECTED, post-handshake authentication (RFC 8446 4.6.2) adds the
+CertificateRequest (client) and Certificate, CertificateVerify, Finished
+(server) as messages that stay in CONNECTED: :mod:`siotls.core.pha` checks that
+they were offered and asked for, and their order.
+
 RECVD_CH, NEGOTIATED and WAIT_FLIGHT2 are passed through within the handling
 of one ClientHello, so they never wait for a message and are not states here.
 0-RTT (WAIT_EOED) belongs to the resumption work and is not reachable yet.
@@ -126,6 +133,8 @@ CLIENT_TRANSITIONS: dict[State, dict[int, frozenset[State]]] = {
     S.CONNECTED: {
         HT.NEW_SESSION_TICKET: frozenset({S.CONNECTED}),
         HT.KEY_UPDATE: frozenset({S.CONNECTED}),
+        # post-handshake authentication (siotls.core.pha checks it was offered)
+        HT.CERTIFICATE_REQUEST: frozenset({S.CONNECTED}),
     },
 }
 
@@ -138,7 +147,13 @@ SERVER_TRANSITIONS: dict[State, dict[int, frozenset[State]]] = {
     },
     S.WAIT_CV: {HT.CERTIFICATE_VERIFY: frozenset({S.WAIT_FINISHED})},
     S.WAIT_FINISHED: {HT.FINISHED: frozenset({S.CONNECTED})},
-    S.CONNECTED: {HT.KEY_UPDATE: frozenset({S.CONNECTED})},
+    S.CONNECTED: {
+        HT.KEY_UPDATE: frozenset({S.CONNECTED}),
+        # post-handshake authentication, in this order (siotls.core.pha checks it)
+        HT.CERTIFICATE: frozenset({S.CONNECTED}),
+        HT.CERTIFICATE_VERIFY: frozenset({S.CONNECTED}),
+        HT.FINISHED: frozenset({S.CONNECTED}),
+    },
 }
 del S
 
