@@ -33,11 +33,14 @@ import siotls.crypto
 from certs import make_ca
 from helpers import client_config, handshake, new_client, new_server, server_config
 from internals import internals
+from ocsp_responses import ocsp_response
 from siotls import TicketKeys, TLSConnection, TLSSession
-from siotls.core import compression, psk
+from siotls.core import compression, ocsp, psk
 from siotls.core import extensions as ext
 from siotls.core.errors import BadCertificate, DecodeError, TLSFatalAlert, TLSUsageError
 from siotls.core.messages import (
+    Certificate,
+    CertificateEntry,
     CertificateRequest,
     ClientHello,
     CompressedCertificate,
@@ -691,3 +694,39 @@ def test_session_received_at_never_in_the_future() -> None:
         moment = t / 997
         assert moment - 0.001 < dataclasses.replace(SESSION, received_at=moment).received_at \
             <= moment
+
+
+# =====================================================================================
+# A stapled OCSP response (status_request in the leaf's CertificateEntry)
+# =====================================================================================
+
+OCSP_RESPONSE = ocsp_response(LEAF)
+OCSP_SERVER_CONFIG = server_config(LEAF, ocsp_response=OCSP_RESPONSE)
+OCSP_CLIENT_CONFIGS = {mode: client_config(CA, ocsp_stapling=mode)
+                       for mode in ("request", "check", "require")}
+
+
+@FUZZ
+@given(st.data(), st.sampled_from(sorted(OCSP_CLIENT_CONFIGS)))
+def test_client_stapled_ocsp_response(data: st.DataObject, mode: str) -> None:
+    """A CertificateStatus mutated as DER, or as its TLS structure, or random."""
+    real = ocsp.encode_certificate_status(OCSP_RESPONSE)
+    how = data.draw(st.sampled_from(["der", "der", "structure", "random", "type"]), label="how")
+    if how == "der":
+        value = ocsp.encode_certificate_status(mutate(data, OCSP_RESPONSE))
+    elif how == "structure":
+        value = mutate(data, real)
+    elif how == "random":
+        value = data.draw(st.binary(max_size=40), label="random")
+    else:
+        value = bytes((data.draw(st.integers(0, 255), label="type"),)) + real[1:]
+
+    def edit(certificate: Certificate) -> Certificate:
+        if not certificate.certificate_list:
+            return certificate
+        first, *rest = certificate.certificate_list
+        leaf = CertificateEntry(first.cert_data, {**first.extensions, ET.STATUS_REQUEST: value})
+        return Certificate(certificate.certificate_request_context, [leaf, *rest])
+
+    client_meets(OCSP_CLIENT_CONFIGS[mode], OCSP_SERVER_CONFIG,
+                 patched_serialize(Certificate, edit))
