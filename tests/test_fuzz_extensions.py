@@ -730,3 +730,37 @@ def test_client_stapled_ocsp_response(data: st.DataObject, mode: str) -> None:
 
     client_meets(OCSP_CLIENT_CONFIGS[mode], OCSP_SERVER_CONFIG,
                  patched_serialize(Certificate, edit))
+
+
+# =====================================================================================
+# Post-handshake authentication (RFC 8446 4.6.2): a CertificateRequest after the handshake
+# =====================================================================================
+
+PHA_CLIENT_CONFIG = dataclasses.replace(AUTH_CLIENT_CONFIG, post_handshake_auth=True)
+PHA_SERVER_CONFIG = server_config(LEAF, truststore=CA.truststore())
+
+
+@FUZZ
+@given(st.data())
+def test_client_post_handshake_certificate_request(data: st.DataObject) -> None:
+    """Odd contexts and extensions in a post-handshake CertificateRequest; the client's
+    answer, if any, then meets the real server."""
+    context = data.draw(st.sampled_from([b"", b"\x00", bytes(255), None]), label="context")
+    edits = {}
+    for _ in range(data.draw(st.integers(0, 2), label="edits")):
+        ext_type = data.draw(st.sampled_from(
+            [ET.CERTIFICATE_AUTHORITIES, ET.SIGNATURE_ALGORITHMS, ET.SIGNATURE_ALGORITHMS_CERT,
+             ET.COMPRESS_CERTIFICATE, ET.STATUS_REQUEST, ET.OID_FILTERS]), label="extension")
+        edits[ext_type] = extension_value(data, ext_type, None)
+
+    def edit(cr: CertificateRequest) -> CertificateRequest:
+        return CertificateRequest(cr.certificate_request_context if context is None else context,
+                                  {**cr.extensions, **edits})
+
+    client, server = new_client(PHA_CLIENT_CONFIG), new_server(PHA_SERVER_CONFIG)
+    handshake(client, server)
+    with patched_serialize(CertificateRequest, edit):
+        server.request_client_certificate()
+        request = server.data_to_send()
+    if feed(client, [request]) is None:
+        feed(server, [client.data_to_send()])
