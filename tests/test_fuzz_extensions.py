@@ -26,6 +26,8 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -34,7 +36,7 @@ from certs import make_ca
 from helpers import client_config, handshake, new_client, new_server, server_config
 from internals import internals
 from ocsp_responses import ocsp_response
-from siotls import TicketKeys, TLSConnection, TLSSession
+from siotls import TicketKeys, TLSConfiguration, TLSConnection, TLSSession
 from siotls.core import compression, ocsp, psk
 from siotls.core import extensions as ext
 from siotls.core.errors import BadCertificate, DecodeError, TLSFatalAlert, TLSUsageError
@@ -175,6 +177,11 @@ def extension_value(data: st.DataObject, ext_type: int, real: bytes | None) -> b
             st.binary(min_size=0, max_size=20)), max_size=3), label="names")
         body = b"".join(len(n).to_bytes(2, "big") + n for n in names)
         return len(body).to_bytes(2, "big") + body
+    if ext_type in (ET.SERVER_CERTIFICATE_TYPE, ET.CLIENT_CERTIFICATE_TYPE):
+        types = data.draw(st.lists(st.sampled_from([0, 2, 1, 255]), max_size=3), label="types")
+        if data.draw(st.booleans(), label="one type"):  # as in EncryptedExtensions
+            return bytes(types[:1])
+        return bytes((len(types), *types))
     if ext_type == ET.PSK_KEY_EXCHANGE_MODES:
         modes = data.draw(st.lists(st.integers(0, 255), max_size=4), label="modes")
         return bytes((len(modes), *modes))
@@ -186,7 +193,8 @@ def extension_value(data: st.DataObject, ext_type: int, real: bytes | None) -> b
 CH_EXTENSIONS = [ET.KEY_SHARE, ET.SUPPORTED_GROUPS, ET.PRE_SHARED_KEY, ET.PSK_KEY_EXCHANGE_MODES,
                  ET.RECORD_SIZE_LIMIT, ET.COMPRESS_CERTIFICATE, ET.SIGNATURE_ALGORITHMS_CERT,
                  ET.CERTIFICATE_AUTHORITIES, ET.EARLY_DATA, ET.POST_HANDSHAKE_AUTH,
-                 ET.STATUS_REQUEST, ET.SIGNATURE_ALGORITHMS]
+                 ET.STATUS_REQUEST, ET.SIGNATURE_ALGORITHMS, ET.SERVER_CERTIFICATE_TYPE,
+                 ET.CLIENT_CERTIFICATE_TYPE]
 
 
 # =====================================================================================
@@ -764,3 +772,62 @@ def test_client_post_handshake_certificate_request(data: st.DataObject) -> None:
         request = server.data_to_send()
     if feed(client, [request]) is None:
         feed(server, [client.data_to_send()])
+
+
+# =====================================================================================
+# Raw public keys (RFC 7250)
+# =====================================================================================
+
+RPK_SERVER_CONFIG = server_config(LEAF, send_raw_public_key=True)
+RPK_CLIENT_CONFIG = TLSConfiguration(
+    "client", peer_public_keys=[x509.load_der_x509_certificate(LEAF.cert_der).public_key()
+                                .public_bytes(serialization.Encoding.DER,
+                                              serialization.PublicFormat.SubjectPublicKeyInfo)])
+
+
+@FUZZ
+@given(st.data())
+def test_client_raw_public_key(data: st.DataObject) -> None:
+    """A raw-public-key Certificate with a mutated SubjectPublicKeyInfo, or odd
+    certificate types in EncryptedExtensions."""
+    mutate_spki = data.draw(st.booleans(), label="mutate the key")
+    ee_type = data.draw(st.sampled_from([None, b"\x00", b"\x01", b"\x02", b"\xff", b"",
+                                         b"\x01\\x02"]), label="server_certificate_type")
+
+    def edit_certificate(certificate: Certificate) -> Certificate:
+        if not mutate_spki or not certificate.certificate_list:
+            return certificate
+        entries = [CertificateEntry(mutate(data, e.cert_data), e.extensions)
+                   for e in certificate.certificate_list]
+        return Certificate(certificate.certificate_request_context, entries)
+
+    def edit_ee(ee: EncryptedExtensions) -> EncryptedExtensions:
+        if ee_type is None:
+            return ee
+        return EncryptedExtensions({**ee.extensions, ET.SERVER_CERTIFICATE_TYPE: ee_type})
+
+    client_meets(RPK_CLIENT_CONFIG, RPK_SERVER_CONFIG,
+                 patched_serialize(Certificate, edit_certificate),
+                 patched_serialize(EncryptedExtensions, edit_ee))
+
+
+def spki_with_unknown_curve() -> bytes:
+    """The server's P-256 SubjectPublicKeyInfo naming a curve OID nobody knows."""
+    spki = RPK_CLIENT_CONFIG.peer_public_keys[0]
+    p256 = bytes.fromhex("06082a8648ce3d030107")  # namedCurve prime256v1
+    assert p256 in spki
+    return spki.replace(p256, bytes.fromhex("06082a8648ce3d030108"))
+
+
+def test_raw_public_key_of_an_unknown_curve_is_an_alert() -> None:
+    """Bug: cryptography's UnsupportedAlgorithm escaped normalize_spki (internal_error)."""
+    odd = spki_with_unknown_curve()
+
+    def edit(certificate: Certificate) -> Certificate:
+        return Certificate(certificate.certificate_request_context, [CertificateEntry(odd)])
+
+    error = client_meets(RPK_CLIENT_CONFIG, RPK_SERVER_CONFIG,
+                         patched_serialize(Certificate, edit))
+    assert isinstance(error, TLSFatalAlert) and error.reason == "malformed", error
+    with pytest.raises(ValueError, match="SubjectPublicKeyInfo"):
+        TLSConfiguration("client", peer_public_keys=[odd])
