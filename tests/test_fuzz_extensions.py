@@ -53,7 +53,7 @@ from siotls.core.messages import (
 )
 from siotls.iana import ExtensionType as ET
 from siotls.iana import HandshakeType, NamedGroup
-from test_fuzz import FEWER, FUZZ, feed, mutate, server_messages
+from test_fuzz import FEWER, FUZZ, chunked, feed, in_records, mutate, server_messages
 from wire import Sealer, client_hello_with_raw_extensions, hs_record, split_messages, split_records
 
 CA = make_ca()
@@ -831,3 +831,23 @@ def test_raw_public_key_of_an_unknown_curve_is_an_alert() -> None:
     assert isinstance(error, TLSFatalAlert) and error.reason == "malformed", error
     with pytest.raises(ValueError, match="SubjectPublicKeyInfo"):
         TLSConfiguration("client", peer_public_keys=[odd])
+
+
+@FUZZ
+@given(st.data())
+def test_server_post_handshake_answer_mutated(data: st.DataObject) -> None:
+    """The client's answer to a post-handshake CertificateRequest (Certificate, maybe
+    compressed, CertificateVerify, Finished), opened, mutated and sealed again."""
+    client, server = new_client(PHA_CLIENT_CONFIG), new_server(PHA_SERVER_CONFIG)
+    handshake(client, server)
+    server.request_client_certificate()
+    client.receive_data(server.data_to_send())
+    answer = client.data_to_send()
+    secret = internals(server).schedule.client_application_traffic_secret
+    suite = internals(server).schedule.suite
+    opener = Sealer(suite, secret)
+    stream = b"".join(opener.open(r)[1] for r in split_records(answer))
+    payload = in_records(data, mutate(data, stream), Sealer(suite, secret))
+    feed(server, chunked(data, payload))
+    if not server.is_failed():
+        server.send_data(b"still here")
