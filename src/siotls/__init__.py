@@ -1,11 +1,21 @@
 """siotls: a sans-IO TLS 1.3 implementation (RFC 8446) on ``cryptography``.
 
-The public names: :class:`TLSConfiguration`, :class:`TLSConnection`,
-:class:`TLSSession`, :class:`TicketKeys` / :class:`TicketKey`, :class:`ExternalPSK`,
-:class:`CertificateChain`,
-:class:`TLSError` and its subclasses (in :mod:`siotls.errors`), and the
-modules :mod:`siotls.crypto`, :mod:`siotls.trust`, :mod:`siotls.pem`,
-:mod:`siotls.iana`.
+The public names:
+
+* the engine: :class:`TLSConfiguration` (what a connection may do),
+  :class:`TLSConnection` (bytes in, bytes out), :class:`TLSNegotiatedConfiguration`
+  (``conn.nconfig``, what it did), :class:`InsecureWarning`;
+* credentials and resumption: :class:`CertificateChain` (one of a server's
+  chains), :class:`TLSSession` (a client's ticket, to resume with),
+  :class:`TicketKeys` / :class:`TicketKey` (a server's ticket keys),
+  :class:`ExternalPSK`;
+* errors: :class:`TLSError`, :class:`TLSFatalAlert` (one subclass per alert, in
+  :mod:`siotls.errors`), :class:`TLSPeerAlert`, :class:`TLSUsageError`,
+  :class:`RaggedEOF`;
+* the modules :mod:`siotls.crypto` (the backend switch), :mod:`siotls.errors`
+  and :mod:`siotls.iana`, and, imported by name, :mod:`siotls.trust` (trust
+  stores, ``verify_chain``), :mod:`siotls.pem`, :mod:`siotls.tickets` (key
+  files), :mod:`siotls.stores` (what a fleet shares) and :mod:`siotls.cli`.
 
 The adapters :mod:`siotls.asyncio`, :mod:`siotls.trio`, :mod:`siotls.anyio`,
 :mod:`siotls.httpx` and :mod:`siotls.compat` are attributes too, imported on

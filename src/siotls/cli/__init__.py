@@ -26,6 +26,7 @@ report.py     diagnostics on stderr, exit codes, the one error :class:`CLIError`
 blocking.py   a TLSConnection over a blocking socket (shared with the tests)
 client.py     ``siotls client`` and its exchange loop
 server.py     ``siotls server``
+certs.py      the certificate options: several chains, SNI, client certificates, OCSP, raw keys
 ============  ===================================================================
 """
 
