@@ -39,6 +39,7 @@ from ocsp_responses import ocsp_response
 from siotls import TicketKeys, TLSConfiguration, TLSConnection, TLSSession
 from siotls.core import compression, ocsp, psk
 from siotls.core import extensions as ext
+from siotls.core.client import MAX_SESSION_TICKETS
 from siotls.core.errors import BadCertificate, DecodeError, TLSFatalAlert, TLSUsageError
 from siotls.core.messages import (
     Certificate,
@@ -851,3 +852,33 @@ def test_server_post_handshake_answer_mutated(data: st.DataObject) -> None:
     feed(server, chunked(data, payload))
     if not server.is_failed():
         server.send_data(b"still here")
+
+
+def test_client_keeps_a_bounded_number_of_tickets() -> None:
+    """However many NewSessionTickets the server sends, the client keeps the newest
+    MAX_SESSION_TICKETS."""
+    client, server = new_client(CLIENT_CONFIG), new_server(SERVER_CONFIG)
+    handshake(client, server)
+    schedule = internals(server).schedule
+    sealer = Sealer(schedule.suite, schedule.server_application_traffic_secret)
+    tickets = [NewSessionTicket(3600, n, n.to_bytes(2, "big"), b"ticket %d" % n, {}).serialize()
+               for n in range(40)]
+    assert feed(client, [sealer.handshake(*tickets)]) is None
+    kept = client.session_tickets
+    assert len(kept) == MAX_SESSION_TICKETS
+    assert [s.ticket for s in kept] == [b"ticket %d" % n for n in range(32, 40)]
+
+
+@pytest.mark.parametrize("position", [psk.MAX_IDENTITIES_TRIED - 1, psk.MAX_IDENTITIES_TRIED])
+def test_server_looks_at_a_bounded_number_of_identities(position: int) -> None:
+    """Identities past MAX_IDENTITIES_TRIED are not even opened: the good ticket there
+    means a full handshake, one place earlier a resumption."""
+    now = CLIENT_CONFIG.clock()
+    real = psk.client_offers(CLIENT_CONFIG, "localhost", SESSION, now)[0]
+    bogus = [dataclasses.replace(real, identity=b"unknown %d" % n, psk=bytes(32), session=None)
+             for n in range(position)]
+    raw = psk.write_client_hello(RESUMING_CLIENT_HELLO, [*bogus, real],
+                                 lambda offer, truncated: psk.hash_of(offer.suite, truncated))
+    server = new_server(SERVER_CONFIG)
+    assert feed(server, [hs_record(raw)]) is None
+    assert server.nconfig.session_resumed is (position < psk.MAX_IDENTITIES_TRIED)
