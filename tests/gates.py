@@ -34,7 +34,8 @@ __all__ = ["INTEGRATION_MODULES", "SLOW_MODULES", "Gates", "fuzz_examples", "rea
 INTEGRATION_MODULES = frozenset({
     "test_adapter_driver", "test_adapter_sockets", "test_anyio_adapter",
     "test_asyncio_adapter", "test_browser", "test_certificate_selection", "test_cli",
-    "test_cli_pq", "test_compat",
+    "test_cli_pq", "test_compat", "test_early_data_adapters", "test_early_data_cli",
+    "test_early_data_interop", "test_early_data_redis", "test_fleet", "test_pause_point",
     "test_compat_frameworks", "test_compat_socket", "test_docs", "test_examples",
     "test_examples_async", "test_firefox", "test_gnutls_interop", "test_httpx_adapter",
     "test_interop",

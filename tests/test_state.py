@@ -71,12 +71,15 @@ def test_every_state_is_reachable_and_leads_on(side: str) -> None:
 def test_what_each_side_never_receives() -> None:
     def accepted(table: dict[State, dict[int, frozenset[State]]]) -> set[int]:
         return {message for row in table.values() for message in row}
-    # Messages only the other side sends; 0-RTT and PSK are not implemented yet.
+    # Messages only the other side sends (EndOfEarlyData: the client's).
     assert accepted(CLIENT_TRANSITIONS).isdisjoint(
         {HT.CLIENT_HELLO, HT.END_OF_EARLY_DATA, HT.MESSAGE_HASH})
     assert accepted(SERVER_TRANSITIONS).isdisjoint(
         {HT.SERVER_HELLO, HT.ENCRYPTED_EXTENSIONS, HT.CERTIFICATE_REQUEST,
-         HT.NEW_SESSION_TICKET, HT.END_OF_EARLY_DATA, HT.MESSAGE_HASH})
+         HT.NEW_SESSION_TICKET, HT.MESSAGE_HASH})
+    # The server reads EndOfEarlyData only in WAIT_EOED, after accepting 0-RTT.
+    assert [state for state, row in SERVER_TRANSITIONS.items()
+            if HT.END_OF_EARLY_DATA in row] == [S.WAIT_EOED]
     # After the handshake only post-handshake messages (RFC 8446 4.6), post-handshake
     # authentication included (siotls.core.pha checks that it was offered and asked for).
     assert set(CLIENT_TRANSITIONS[S.CONNECTED]) == {

@@ -54,8 +54,11 @@ __all__ = [
 
 logger = logging.getLogger("siotls.anyio")
 
+#: The send lock takes no trip through the event loop when it is free
+#: (``fast_acquire``): Driver.run still checkpoints once per operation.
 _ANYIO = _driver.Framework(
-    broken=anyio.BrokenResourceError, closed=anyio.ClosedResourceError, lock=anyio.Lock,
+    broken=anyio.BrokenResourceError, closed=anyio.ClosedResourceError,
+    lock=partial(anyio.Lock, fast_acquire=True),
     checkpoint_if_cancelled=anyio.lowlevel.checkpoint_if_cancelled,
     cancel_shielded_checkpoint=anyio.lowlevel.cancel_shielded_checkpoint,
     end_of_stream=(anyio.EndOfStream,))
@@ -72,6 +75,12 @@ class SiotlsAttribute(anyio.TypedAttributeSet):
     session_resumed: bool = anyio.typed_attribute()
     #: the newest :class:`~siotls.TLSSession` received (clients), to resume a later connection
     session: TLSSession | None = anyio.typed_attribute()
+    #: the tls-exporter channel binding (RFC 9266): 32 bytes
+    channel_binding: bytes | None = anyio.typed_attribute()
+    #: the 0-RTT data received (servers); it may be a replay (RFC 8470: answer 425)
+    early_data: bytes = anyio.typed_attribute()
+    #: 0-RTT: ``'accepted'``, ``'rejected'`` or ``'not sent'``
+    early_data_status: str = anyio.typed_attribute()
 
 
 class TLSStream(anyio.abc.ByteStream):
@@ -91,7 +100,7 @@ class TLSStream(anyio.abc.ByteStream):
     async def wrap(cls, transport_stream: AnyByteStream, *, config: TLSConfiguration,
                    server_side: bool | None = None, hostname: str | None = None,
                    standard_compatible: bool = True, session: TLSSession | None = None,
-                   ) -> TLSStream:
+                   early_data: bytes | None = None) -> TLSStream:
         """Wrap ``transport_stream`` and run the handshake.
 
         :param config: a client or server :class:`~siotls.TLSConfiguration`.
@@ -101,13 +110,16 @@ class TLSStream(anyio.abc.ByteStream):
         :param standard_compatible: send close_notify on ``aclose``, and treat an
             EOF without one as an error; ``False`` for HTTPS-style peers.
         :param session: a :class:`~siotls.TLSSession` to resume (client only).
+        :param early_data: bytes to send as 0-RTT data with ``session`` when its ticket
+            allows it (client only); see ``SiotlsAttribute.early_data_status``.
         :raises anyio.BrokenResourceError: the handshake failed (see ``__cause__``).
         """
         if server_side is not None and server_side != (config.side == "server"):
             raise ValueError(f"server_side={server_side} but config.side={config.side!r}")
         if hostname is not None and config.side == "server":
             raise ValueError("hostname is for clients")
-        connection = TLSConnection(config, server_hostname=hostname, session=session)
+        connection = TLSConnection(config, server_hostname=hostname, session=session,
+                                   early_data=early_data)
         connection.initiate_connection()
         stream = cls(transport_stream, connection, standard_compatible=standard_compatible)
         await stream._driver.run(partial(_driver.handshake, stream.connection))
@@ -170,6 +182,9 @@ class TLSStream(anyio.abc.ByteStream):
             SiotlsAttribute.exporter: lambda: conn.export_keying_material,
             SiotlsAttribute.session_resumed: lambda: conn.nconfig.session_resumed,
             SiotlsAttribute.session: lambda: conn.session,
+            SiotlsAttribute.channel_binding: lambda: _info.channel_binding(conn, "tls-exporter"),
+            SiotlsAttribute.early_data: lambda: conn.received_early_data,
+            SiotlsAttribute.early_data_status: lambda: conn.nconfig.early_data,
         }
 
 
@@ -233,6 +248,7 @@ async def connect(
     local_host: str | IPv4Address | IPv6Address | None = None,
     happy_eyeballs_delay: float = 0.25, standard_compatible: bool = True,
     handshake_timeout: float | None = None, session: TLSSession | None = None,
+    early_data: bytes | None = None,
 ) -> TLSStream:
     """Connect over TCP and complete a TLS handshake.
 
@@ -252,7 +268,7 @@ async def connect(
             return await TLSStream.wrap(transport, config=config,
                                         hostname=server_hostname or str(host),
                                         standard_compatible=standard_compatible,
-                                        session=session)
+                                        session=session, early_data=early_data)
     except BaseException:
         await anyio.aclose_forcefully(transport)
         raise

@@ -180,7 +180,8 @@ class TLSProtocol(asyncio.Protocol):
                  waiter: asyncio.Future[None] | None = None,
                  ssl_handshake_timeout: float | None = None,
                  ssl_shutdown_timeout: float | None = None,
-                 call_connection_made: bool = True, session: TLSSession | None = None) -> None:
+                 call_connection_made: bool = True, session: TLSSession | None = None,
+                 early_data: bytes | None = None) -> None:
         if server_side is None:
             server_side = config.side == "server"
         if server_side != (config.side == "server"):
@@ -188,11 +189,13 @@ class TLSProtocol(asyncio.Protocol):
         self.config = config
         self.server_side = server_side
         self.conn = TLSConnection(config, server_hostname=None if server_side else server_hostname,
-                                  session=session)
+                                  session=session, early_data=early_data)
         self.app_protocol = app_protocol
         self.app_transport = TLSTransport(self)
         self.raw_transport: asyncio.Transport | None = None
         self.app_paused_reading = False
+        #: the strike register's question, while the server is paused after a ClientHello
+        self._pause_task: asyncio.Task[None] | None = None
         self._waiter = waiter
         self._handshake_timeout = ssl_handshake_timeout or HANDSHAKE_TIMEOUT
         self._handshake_timer: asyncio.TimerHandle | None = None
@@ -224,6 +227,23 @@ class TLSProtocol(asyncio.Protocol):
             return
         try:
             _driver.feed(self.conn, data)
+        except TLSError as exc:
+            self._fatal(exc)
+            return
+        finally:
+            self._flush()
+        if self.conn.pending_client_hello is not None and self._pause_task is None:
+            self._pause_task = asyncio.get_running_loop().create_task(self._answer_pause())
+        self._progress()
+
+    async def _answer_pause(self) -> None:
+        """The pause point: ask the strike register, then let the handshake go on."""
+        answer = await _driver.answer_pause(self.conn)
+        self._pause_task = None
+        if self.raw_transport is None or self.conn.is_failed():
+            return
+        try:
+            self.conn.resume_client_hello(early_data_ok=answer)
         except TLSError as exc:
             self._fatal(exc)
             return
@@ -422,6 +442,12 @@ class TLSProtocol(asyncio.Protocol):
             return _info.cipher(conn)
         if name == "compression":
             return None
+        if name == "channel_binding":  # RFC 9266 tls-exporter, once connected
+            return _info.channel_binding(conn, "tls-exporter")
+        if name == "early_data":  # 0-RTT data received (server): may be a replay
+            return conn.received_early_data
+        if name == "early_data_status":  # 'accepted', 'rejected' or 'not sent'
+            return conn.nconfig.early_data
         if self.raw_transport is not None:
             return self.raw_transport.get_extra_info(name, default)
         return default
@@ -458,11 +484,14 @@ async def create_connection(
         port: int | None = None, *, config: TLSConfiguration | None = None,
         server_hostname: str | None = None, ssl_handshake_timeout: float | None = None,
         ssl_shutdown_timeout: float | None = None, session: TLSSession | None = None,
+        early_data: bytes | None = None,
         **kwargs: Any,
 ) -> tuple[TLSTransport, asyncio.BaseProtocol]:
     """``loop.create_connection`` with siotls; returns once the handshake completed.
 
-    ``session`` resumes an earlier session (``get_extra_info('ssl_object').session``).
+    ``session`` resumes an earlier session (``get_extra_info('ssl_object').session``);
+    ``early_data`` goes as 0-RTT data with it when its ticket allows
+    (``get_extra_info('early_data_status')``; rejected data is not resent).
     """
     loop = asyncio.get_running_loop()
     config = config or _default_client_config()
@@ -474,7 +503,8 @@ async def create_connection(
         lambda: TLSProtocol(app_protocol, config, server_side=False,
                             server_hostname=server_hostname, waiter=waiter,
                             ssl_handshake_timeout=ssl_handshake_timeout,
-                            ssl_shutdown_timeout=ssl_shutdown_timeout, session=session),
+                            ssl_shutdown_timeout=ssl_shutdown_timeout, session=session,
+                            early_data=early_data),
         host, port, **kwargs)  # type: ignore[arg-type]  # host/port may be None with sock=
     await _handshake(loop, waiter, raw_transport)
     return tls.app_transport, app_protocol

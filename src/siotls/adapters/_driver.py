@@ -59,6 +59,7 @@ because trio runs the handshake inside the first ``receive_some``.
 from __future__ import annotations
 
 import enum
+import logging
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, suppress
 from dataclasses import dataclass
@@ -66,8 +67,10 @@ from typing import Protocol, TypeVar
 
 from siotls.core.connection import TLSConnection
 from siotls.core.errors import RaggedEOF, TLSError
+from siotls.stores.strikes import ask
 
 _T = TypeVar("_T")
+logger = logging.getLogger("siotls.adapters")
 
 
 # -- the feed step, shared by every adapter (asyncio and compat included) ---------------------
@@ -91,6 +94,18 @@ def feed(conn: TLSConnection, data: bytes | bytearray | memoryview, *, eof: bool
         except RaggedEOF:
             if not (ragged_eof_ok and conn.is_post_handshake()):
                 raise
+
+
+async def answer_pause(conn: TLSConnection) -> bool:
+    """The pause point (:mod:`siotls.core.earlydata`): ask the strike register the
+    paused server's question; its answer, ``False`` on any failure (fail closed)."""
+    pending = conn.pending_client_hello
+    assert pending is not None
+    try:
+        return await ask(pending.register, pending.replay_key, pending.replay_ttl)
+    except Exception:  # a register that fails refuses 0-RTT, not the connection
+        logger.warning("the strike register failed: 0-RTT refused", exc_info=True)
+        return False
 
 
 # -- the steps ---------------------------------------------------------------------------------
@@ -219,11 +234,25 @@ class Driver:
             yielded = await self.flush(defer=defer) or yielded
             if result is not None:
                 break
-            await self._read()
+            if self.connection.pending_client_hello is not None:
+                await self._resume(defer=defer)
+            else:
+                await self._read()
             yielded = True
         if not yielded:
             await framework.cancel_shielded_checkpoint()
         return result
+
+    async def _resume(self, *, defer: bool) -> None:
+        """A server paused after the ClientHello: answer, and go on (bytes kept meanwhile
+        are processed by the engine as it resumes)."""
+        answer = await answer_pause(self.connection)
+        try:
+            self.connection.resume_client_hello(early_data_ok=answer)
+        except TLSError as exc:
+            self.break_(exc)
+            await self._flush_alert(defer=defer)
+            raise self.framework.broken(str(exc)) from exc
 
     async def _read(self) -> None:
         try:

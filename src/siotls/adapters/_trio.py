@@ -86,12 +86,13 @@ class TLSStream(trio.abc.HalfCloseableStream, Generic[T_Stream]):
 
     def __init__(self, transport_stream: T_Stream, config: TLSConfiguration, *,
                  server_side: bool | None = None, server_hostname: str | None = None,
-                 https_compatible: bool = False, session: TLSSession | None = None) -> None:
+                 https_compatible: bool = False, session: TLSSession | None = None,
+                 early_data: bytes | None = None) -> None:
         if server_side is not None and server_side != (config.side == "server"):
             raise ValueError(f"server_side={server_side} but config.side={config.side!r}")
         self.transport_stream: T_Stream = transport_stream
         self.connection = TLSConnection(config, server_hostname=server_hostname,
-                                        session=session)
+                                        session=session, early_data=early_data)
         self.connection.initiate_connection()  # queues the ClientHello; nothing is sent yet
         self._https_compatible = https_compatible
         self._info = _info.SSLObjectInfo(self.connection, config.side == "server")
@@ -241,6 +242,20 @@ class TLSStream(trio.abc.HalfCloseableStream, Generic[T_Stream]):
         """The peer's leaf certificate: DER with ``binary_form``, else ``ssl``'s dict."""
         return self._settled().getpeercert(binary_form)
 
+    def get_channel_binding(self, cb_type: str = "tls-exporter") -> bytes | None:
+        """The channel binding: ``tls-exporter`` (RFC 9266); TLS 1.3 has no tls-unique."""
+        return self._settled().get_channel_binding(cb_type)
+
+    @property
+    def early_data(self) -> bytes:
+        """The 0-RTT data received (servers); it may be a replay (RFC 8470: answer 425)."""
+        return self.connection.received_early_data
+
+    @property
+    def early_data_status(self) -> str:
+        """0-RTT: ``'accepted'``, ``'rejected'`` or ``'not sent'`` (once handshaken)."""
+        return self.connection.nconfig.early_data
+
     def get_unverified_chain(self) -> list[bytes]:
         """The peer's certificates as sent, leaf first, DER."""
         return self._settled().get_unverified_chain()
@@ -284,6 +299,7 @@ async def open_tls_over_tcp_stream(
     host: str | bytes, port: int, *, config: TLSConfiguration | None = None,
     server_hostname: str | None = None, https_compatible: bool = False,
     happy_eyeballs_delay: float | None = 0.25, session: TLSSession | None = None,
+    early_data: bytes | None = None,
 ) -> TLSStream[trio.SocketStream]:
     """Connect over TCP and wrap in a client :class:`TLSStream` (the handshake runs
     on first use). ``config`` defaults to a client verifying with the system trust
@@ -293,7 +309,8 @@ async def open_tls_over_tcp_stream(
     config = config if config is not None else _default_client_config()
     tcp = await trio.open_tcp_stream(host, port, happy_eyeballs_delay=happy_eyeballs_delay)
     return TLSStream(tcp, config, server_hostname=server_hostname or host,
-                     https_compatible=https_compatible, session=session)
+                     https_compatible=https_compatible, session=session,
+                     early_data=early_data)
 
 
 async def open_tls_over_tcp_listeners(

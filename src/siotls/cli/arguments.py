@@ -125,6 +125,29 @@ def parse_tickets(text: str) -> int:
     return _number(text, int, lambda count: 0 <= count <= 16, "not an integer from 0 to 16")
 
 
+def parse_early_data_size(text: str) -> int:
+    return _number(text, int, lambda size: 0 <= size < 2**32,
+                   "not a number of bytes from 0 to 2**32 - 1")
+
+
+def parse_keymatexportlen(text: str) -> int:
+    return _number(text, int, lambda size: 1 <= size <= 255 * 32,
+                   "not a length from 1 to 8160")
+
+
+def parse_hex(text: str) -> bytes:
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not hexadecimal: {text!r}") from None
+
+
+def parse_replay_store(text: str) -> str:
+    if not text.startswith(("redis://", "rediss://")):
+        raise argparse.ArgumentTypeError(f"not a redis://HOST:PORT/DB address: {text!r}")
+    return text
+
+
 def _add_common_options(parser: argparse.ArgumentParser, timeout: float) -> None:
     parser.add_argument("--alpn", type=parse_alpn, metavar="P,...",
                         help="ALPN protocols in order of preference, e.g. h2,http/1.1")
@@ -143,6 +166,13 @@ def _add_common_options(parser: argparse.ArgumentParser, timeout: float) -> None
     parser.add_argument("--ciphers", type=parse_ciphers, metavar="S,...",
                         help="cipher suites in order of preference (TLS_AES_128_GCM_SHA256, "
                              "TLS_AES_256_GCM_SHA384, TLS_CHACHA20_POLY1305_SHA256)")
+    parser.add_argument("--keymatexport", metavar="LABEL",
+                        help="print 'Keying material: HEX', the exporter's output for "
+                             "LABEL (RFC 8446 7.5), as openssl does")
+    parser.add_argument("--keymatexportlen", type=parse_keymatexportlen, default=20,
+                        metavar="N", help="bytes of --keymatexport (default 20)")
+    parser.add_argument("--keymatexportctx", type=parse_hex, metavar="HEX",
+                        help="the exporter's context (default: none, i.e. empty)")
     parser.add_argument("--keylogfile", metavar="FILE",
                         help="append the secrets to FILE in the NSS key-log format "
                              "(for Wireshark); '-' writes them to stderr")
@@ -177,6 +207,10 @@ def _add_client(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
                         help="save the session from the server's last ticket to FILE")
     client.add_argument("--sess-in", metavar="FILE",
                         help="resume the session saved in FILE (by --sess-out)")
+    client.add_argument("--early-data", metavar="FILE",
+                        help="send FILE as 0-RTT early data (with --sess-in, when its "
+                             "ticket allows it); rejected early data is sent again after "
+                             "the handshake")
     _add_common_options(client, timeout=10)
 
 
@@ -198,6 +232,18 @@ def _add_server(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
                              "one fresh key when missing); default: keys of this process")
     server.add_argument("--num-tickets", type=parse_tickets, default=2, metavar="N",
                         help="session tickets sent after a full handshake (default 2, 0: none)")
+    server.add_argument("--early-data", type=parse_early_data_size, default=0,
+                        metavar="BYTES",
+                        help="accept up to BYTES of 0-RTT early data per connection "
+                             "(default 0: refuse); it may be a replay, the server treats "
+                             "it as the start of the stream")
+    server.add_argument("--replay-store", type=parse_replay_store, metavar="URL",
+                        help="the 0-RTT strike register shared with other servers: "
+                             "redis://HOST:PORT/DB (default: in memory)")
+    server.add_argument("--replay-window", type=parse_timeout, default=20, metavar="SECONDS",
+                        help="how long the strike register remembers a 0-RTT ClientHello "
+                             "(default 20); the ticket age tolerance is half of it, and "
+                             "no 0-RTT is accepted in the register's first SECONDS")
     server.add_argument("--max-connections", type=parse_count, help=argparse.SUPPRESS)
     _add_common_options(server, timeout=30)
 

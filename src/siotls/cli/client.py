@@ -35,6 +35,7 @@ from siotls.cli.report import (
     describe_connection,
     describe_tls_error,
     format_address,
+    keying_material,
     notice,
 )
 from siotls.cli.setup import (
@@ -43,6 +44,7 @@ from siotls.cli.setup import (
     load_session,
     load_truststore,
     make_configuration,
+    read_file,
     save_session,
     system_truststore,
 )
@@ -119,6 +121,9 @@ def run_client(args: argparse.Namespace) -> int:
     if (args.cert is None) != (args.key is None):
         raise CLIError("--cert and --key go together", EXIT_USAGE)
     options = client_options(args)
+    if args.early_data and not args.sess_in:
+        raise CLIError("--early-data needs --sess-in (0-RTT resumes a session)", EXIT_USAGE)
+    early_data = read_file(args.early_data, "--early-data") if args.early_data else None
     truststore: TrustStore | None = None
     if args.cafile:
         truststore = load_truststore(args.cafile)
@@ -137,7 +142,8 @@ def run_client(args: argparse.Namespace) -> int:
         host = args.host.removeprefix("[").removesuffix("]")
         server_name = args.servername or host
         session = load_session(args.sess_in) if args.sess_in else None
-        conn = TLSConnection(config, server_hostname=server_name, session=session)
+        conn = TLSConnection(config, server_hostname=server_name, session=session,
+                             early_data=early_data)
         if args.verbose:
             notice(f"connecting to {format_address(host, args.port)}")
         with connect(host, args.port, args.timeout) as sock:
@@ -150,6 +156,12 @@ def run_client(args: argparse.Namespace) -> int:
                     notice(line)
                 if args.status:
                     notice(f"OCSP response: {conn.nconfig.peer_ocsp_status or 'none'}")
+            if (material := keying_material(conn, args)) is not None:
+                notice(material)
+            if resend := conn.rejected_early_data():  # the caller's choice: send it now
+                conn.send_data(resend)
+                if args.verbose:
+                    notice(f"early data sent again after the handshake ({len(resend)} bytes)")
             request = http_request(server_name, args.port) if args.http else None
             ClientExchange(sock, conn, args.timeout, args.verbose).run(request)
         if args.sess_out:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from typing import Any
 
 from siotls.core.connection import TLSConnection
 from siotls.core.errors import RaggedEOF, TLSError, TLSFatalAlert, TLSPeerAlert
@@ -41,6 +42,15 @@ def notice(message: str) -> None:
     """Print ``siotls: message`` on stderr (thread-safe)."""
     with output_lock:
         print(f"siotls: {message}", file=sys.stderr, flush=True)
+
+
+def keying_material(conn: TLSConnection, args: Any) -> str | None:
+    """``Keying material: HEX`` for ``--keymatexport`` (openssl's line), or ``None``."""
+    if args.keymatexport is None:
+        return None
+    material = conn.export_keying_material(
+        args.keymatexport.encode(), args.keymatexportctx or b"", args.keymatexportlen)
+    return f"Keying material: {material.hex().upper()}"
 
 
 def format_address(host: str, port: int) -> str:
@@ -110,6 +120,11 @@ def describe_connection(conn: TLSConnection, side: str) -> list[str]:
     lines.append(f"certificate compression: {compressed or 'none'}")
     if side == "server":
         lines.append(f"server name (SNI): {nconfig.server_name or '(none)'}")
+        early = {"accepted": f"accepted {len(conn.received_early_data)} bytes",
+                 "rejected": "rejected"}.get(nconfig.early_data, "none")
+        lines.append(f"early data: {early}")
+    else:
+        lines.append(f"early data: {nconfig.early_data}")
     if nconfig.peer_certificate_chain:
         lines += describe_certificate(
             nconfig.peer_certificate_chain[0], peer, nconfig.peer_verified)

@@ -30,9 +30,15 @@ from siotls.cli.report import (
     describe_connection,
     describe_tls_error,
     format_address,
+    keying_material,
     notice,
 )
-from siotls.cli.setup import KeyLogWriter, load_ticket_keys, make_configuration
+from siotls.cli.setup import (
+    KeyLogWriter,
+    load_ticket_keys,
+    make_configuration,
+    replay_store,
+)
 from siotls.core.config import TLSConfiguration
 from siotls.core.connection import TLSConnection
 from siotls.core.errors import RaggedEOF, TLSError
@@ -79,11 +85,15 @@ def run_server(args: argparse.Namespace) -> int:
         config = make_configuration(
             "server", args, keylog, alpn=args.alpn, num_tickets=args.num_tickets,
             ticket_keys=load_ticket_keys(args.ticket_keys) if args.ticket_keys else None,
+            max_early_data=args.early_data, early_data_freshness=args.replay_window / 2,
+            strike_register=replay_store(args.replay_store, args.replay_window)
+            if args.early_data else None,
             **options)
         listener, description = open_listener(args.host, args.port)
         with listener:
             notice(f"listening on {description}")
-            server = Server(listener, config, args.timeout, args.verbose, args.max_connections)
+            server = Server(listener, config, args.timeout, args.verbose, args.max_connections,
+                            exporter=args)
             server.post_handshake = args.verify_client == "post-handshake"
             server.serve()
     finally:
@@ -108,8 +118,11 @@ class Server:
     """Accepts connections, serves each one in a thread."""
 
     def __init__(self, listener: socket.socket, config: TLSConfiguration, timeout: float,
-                 verbose: int, max_connections: int | None) -> None:
+                 verbose: int, max_connections: int | None, *,
+                 exporter: argparse.Namespace | None = None) -> None:
+        """``exporter``: the --keymatexport options, reported with -v per connection."""
         self.listener = listener
+        self.exporter = exporter
         self.config = config
         self.timeout = timeout
         self.verbose = verbose
@@ -170,9 +183,14 @@ class Server:
             notice(f"{peer}: connected")
             for line in describe_connection(conn, "server"):
                 notice(f"{peer}: {line}")
+            if self.exporter is not None and (
+                    material := keying_material(conn, self.exporter)) is not None:
+                notice(f"{peer}: {material}")
         try:
             sock.settimeout(self.timeout)
-            start = self._read_request_line(sock, conn, peer)
+            # 0-RTT data is the start of the stream (a demonstration server: a real one
+            # acts on it only where a replay does no harm, RFC 8470)
+            start = self._read_request_line(sock, conn, peer, conn.data_to_read_early())
             if start.startswith(WHOAMI_PREFIX):
                 self._read_request_head(sock, conn, peer, start)
                 self._send_page(sock, conn, peer, self._whoami(sock, conn, peer), "/whoami")
@@ -203,11 +221,11 @@ class Server:
         finally:
             flush_quietly(sock, conn)
 
-    def _read_request_line(self, sock: socket.socket, conn: TLSConnection, peer: str
-                           ) -> bytes:
-        """The start of the stream: through its first line feed if it may be a GET
-        request (at most ``MAX_REQUEST_LINE`` bytes), else what came so far."""
-        start = bytearray()
+    def _read_request_line(self, sock: socket.socket, conn: TLSConnection, peer: str,
+                           early: bytes) -> bytes:
+        """The start of the stream (``early`` first): through its first line feed if it
+        may be a GET request (at most ``MAX_REQUEST_LINE`` bytes), else what came so far."""
+        start = bytearray(early)
         while True:
             start += conn.data_to_read()
             if (b"\n" in start or len(start) >= MAX_REQUEST_LINE or not conn.can_receive

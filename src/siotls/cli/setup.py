@@ -109,6 +109,27 @@ def load_ticket_keys(path: str) -> TicketKeys:
                        f"{getattr(exc, 'strerror', None) or exc}", EXIT_USAGE) from exc
 
 
+def replay_store(url: str | None, window: float) -> Any:
+    """The strike register: in memory, or the blocking Redis one at ``url``
+    (``--replay-store``), remembering keys for ``window`` seconds."""
+    if url is None:
+        from siotls.stores import MemoryStrikeRegister  # noqa: PLC0415
+
+        return MemoryStrikeRegister(window=window)
+    try:
+        import redis  # noqa: PLC0415 (the redis extra)
+
+        from siotls.stores.redis import RedisStrikeRegister  # noqa: PLC0415
+    except ImportError as exc:
+        raise CLIError("--replay-store needs the redis package "
+                       "(pip install siotls[redis])", EXIT_USAGE) from exc
+    try:
+        client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    except ValueError as exc:
+        raise CLIError(f"--replay-store: {exc}", EXIT_USAGE) from exc
+    return RedisStrikeRegister(client, window=window)
+
+
 def load_session(path: str) -> TLSSession:
     """The ``--sess-in`` file."""
     try:

@@ -203,6 +203,10 @@ class SSLObject(ssl.SSLObject):
         connection = self.connection
         self._start()
         self._feed()
+        if connection.pending_client_hello is not None:
+            # A blocking object cannot await an asynchronous strike register: 0-RTT
+            # refused, the handshake goes on (the async adapters ask it).
+            connection.resume_client_hello(early_data_ok=False)
         if connection.is_post_handshake():
             self._handshake_done = True
             return

@@ -16,6 +16,7 @@ keyschedule.py     HKDF, the key schedule and the transcript hash
 psk.py             pre_shared_key and binders; which PSK a client offers and a server takes
 tickets.py         stateless session tickets: ticket keys, sealing, NewSessionTicket
 session.py         TLSSession: a client's ticket, serializable, to resume with
+earlydata.py       0-RTT: who sends and takes early data, anti-replay, the pause point
 messages.py        handshake message codecs
 extensions.py      extension codecs
 codec.py           the cursor Reader/Writer

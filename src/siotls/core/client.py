@@ -31,6 +31,12 @@ ClientHello ends with pre_shared_key (:mod:`siotls.core.psk`); when the server
 takes one, its flight has no CertificateRequest, Certificate nor
 CertificateVerify (WAIT_EE goes to WAIT_FINISHED). NewSessionTickets received
 after the handshake become sessions (:attr:`ClientHandshake.session_tickets`).
+
+With ``early_data`` and a session whose ticket allows it, the ClientHello offers
+early_data and the data follows at once under the early key
+(:mod:`siotls.core.earlydata`); our write key stays the early one until the
+EncryptedExtensions say whether the server took it, and, when it did,
+EndOfEarlyData goes out before our second flight.
 """
 
 from __future__ import annotations
@@ -39,7 +45,16 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from siotls.core import certificates, compression, credentials, crypto, ocsp, psk, rawkeys
+from siotls.core import (
+    certificates,
+    compression,
+    credentials,
+    crypto,
+    earlydata,
+    ocsp,
+    psk,
+    rawkeys,
+)
 from siotls.core import extensions as ext
 from siotls.core.config import (
     CERTIFICATE_ONLY_SIGNATURE_ALGORITHMS,
@@ -78,6 +93,7 @@ from siotls.core.state import State
 from siotls.iana import (
     CertificateType,
     CipherSuites,
+    ContentType,
     ExtensionType,
     HandshakeType,
     NamedGroup,
@@ -109,13 +125,16 @@ class ClientHandshake(Handshake):
 
     def __init__(self, config: TLSConfiguration, records: RecordLayer,
                  nconfig: TLSNegotiatedConfiguration, keylog: KeyLog,
-                 server_hostname: str | None, *, session: TLSSession | None = None) -> None:
+                 server_hostname: str | None, *, session: TLSSession | None = None,
+                 early_data: bytes | None = None) -> None:
         super().__init__(config, records, nconfig, keylog)
         self.server_hostname = server_hostname
         self.session = session
         self.session_tickets: list[TLSSession] = []
         self.psk_offers: list[psk.PskOffer] = []
         self.psk_selected: psk.PskOffer | None = None
+        #: the 0-RTT data to send, when the caller gave some (``early_data=``)
+        self.early = None if early_data is None else earlydata.ClientEarlyData(early_data)
         self._handlers.update({
             HandshakeType.SERVER_HELLO: self.on_server_hello,
             HandshakeType.ENCRYPTED_EXTENSIONS: self.on_encrypted_extensions,
@@ -150,8 +169,27 @@ class ClientHandshake(Handshake):
         self.psk_offers = psk.client_offers(
             self.config, self.server_hostname, self.session, self.config.clock())
         self.records.first_record_version = 0x0301  # RFC 8446 5.1: for compatibility
+        if self.early is not None:
+            self.early.offer(self.session, bool(self.psk_offers)
+                             and self.psk_offers[0].session is self.session)
         self._send_client_hello(cookie=None)
+        if self.early is not None and self.early.offered:
+            self._send_early_data()
         self.state = State.WAIT_SH
+
+    def _send_early_data(self) -> None:
+        """0-RTT: the early key from the session's PSK over the ClientHello, then the data
+        (after the dummy change_cipher_spec, RFC 8446 D.4)."""
+        assert self.early is not None and self.session is not None
+        schedule = KeySchedule(crypto.CIPHER_SUITES[self.session.cipher_suite])
+        schedule.use_psk(self.psk_offers[0].psk)
+        schedule.update(self.client_hello_raw)
+        schedule.enter_early()
+        self.keylog("CLIENT_EARLY_TRAFFIC_SECRET", schedule.client_early_traffic_secret)
+        self.send_change_cipher_spec()
+        self.records.set_write_key(schedule.suite, schedule.client_early_traffic_secret)
+        if self.early.data:
+            self.records.write(ContentType.APPLICATION_DATA, bytes(self.early.data))
 
     def _send_client_hello(self, cookie: bytes | None) -> None:
         config = self.config
@@ -181,6 +219,8 @@ class ClientHandshake(Handshake):
         extensions.update(rawkeys.client_offer(config))
         if cookie is not None:
             extensions[ET.COOKIE] = ext.encode_cookie(cookie)
+        if self.early is not None and self.early.offered and self.hello_retry_suite is None:
+            extensions[ET.EARLY_DATA] = b""  # not in a second ClientHello (4.2.10)
         self.client_hello = ClientHello(
             self.client_random, self.legacy_session_id, list(config.cipher_suites), extensions)
         if self.psk_offers:  # pre_shared_key, last (RFC 8446 4.2.11)
@@ -250,7 +290,8 @@ class ClientHandshake(Handshake):
         self.keylog("SERVER_HANDSHAKE_TRAFFIC_SECRET", schedule.server_handshake_traffic_secret)
         self.keylog("CLIENT_HANDSHAKE_TRAFFIC_SECRET", schedule.client_handshake_traffic_secret)
         self.set_read_key(schedule.server_handshake_traffic_secret)
-        self.set_write_key(schedule.client_handshake_traffic_secret)
+        if self.early is None or not self.early.offered:  # else: after EncryptedExtensions
+            self.set_write_key(schedule.client_handshake_traffic_secret)
         self.state = State.WAIT_EE
 
     def _check_psk_selection(self, sh: ServerHello) -> None:
@@ -292,6 +333,10 @@ class ClientHandshake(Handshake):
         self.schedule.restart_after_hello_retry()
         self.schedule.update(raw)
         self.psk_offers = psk.keep_offers_for_suite(self.psk_offers, hrr.cipher_suite)
+        if self.early is not None and self.early.offered:  # 0-RTT is over: rejected
+            self.records.clear_write_key()
+            self.early.offered = False
+            self.early.status = self.nconfig.early_data = "rejected"
         self.send_change_cipher_spec()
         self._send_client_hello(cookie)
 
@@ -319,9 +364,32 @@ class ClientHandshake(Handshake):
         self.client_certificate_type = self.certificate_types[1]
         if ET.SUPPORTED_GROUPS in ee.extensions:  # the server's preference, for next time
             ext.decode_supported_groups(ee.extensions[ET.SUPPORTED_GROUPS])
+        self._on_early_data_answer(ee.extensions.get(ET.EARLY_DATA))
         self.key_schedule.update(raw)
         # RFC 8446 4.4.2: a PSK handshake goes straight to the Finished.
         self.state = State.WAIT_CERT_CR if self.psk_selected is None else State.WAIT_FINISHED
+
+    def _on_early_data_answer(self, answer: bytes | None) -> None:
+        """RFC 8446 4.2.10: EncryptedExtensions tells whether the server took our 0-RTT."""
+        early = self.early
+        if early is None or not early.offered:
+            return  # check_offered refused an early_data we did not offer
+        if answer is not None:
+            ext.decode_empty(answer, "early_data")
+            if self.psk_selected is None or self.psk_selected is not self.psk_offers[0] \
+                    or self.nconfig.hello_retry_request:
+                raise IllegalParameter("early_data accepted without our first PSK",
+                                       reason="early_data")
+            assert self.session is not None
+            if self.nconfig.cipher_suite != self.session.cipher_suite \
+                    or self.nconfig.alpn != self.session.alpn:
+                raise IllegalParameter("early_data accepted with another cipher suite or ALPN",
+                                       reason="early_data")
+            early.status = "accepted"
+        else:
+            early.status = "rejected"
+            self.set_write_key(self.key_schedule.client_handshake_traffic_secret)
+        self.nconfig.early_data = early.status
 
     def _on_record_size_limit(self, data: bytes) -> None:
         """RFC 8449: the server's limit bounds our protected records from now on,
@@ -414,6 +482,9 @@ class ClientHandshake(Handshake):
         self.check_finished(body, raw, schedule.server_handshake_traffic_secret)
         self.enter_application()
         self.set_read_key(schedule.server_application_traffic_secret)
+        if self.early is not None and self.early.status == "accepted":
+            self.send(earlydata.END_OF_EARLY_DATA)  # under the early key (RFC 8446 4.5)
+            self.set_write_key(schedule.client_handshake_traffic_secret)
         # Our second flight, under the client handshake key.
         self.send_change_cipher_spec()
         if self.certificate_request_context is not None:

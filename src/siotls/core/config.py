@@ -10,14 +10,13 @@ from __future__ import annotations
 import dataclasses
 import functools
 import ipaddress
-import logging
 import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from siotls.core import provider
+from siotls.core import earlydata, provider
 from siotls.iana import CipherSuites, NamedGroup, PskKeyExchangeMode, SignatureScheme
 
 if TYPE_CHECKING:
@@ -72,6 +71,8 @@ MLKEM_UNAVAILABLE = (
 @functools.cache
 def _say_mlkem_unavailable() -> None:
     """Once per process, on the ``siotls`` logger: no post-quantum key exchange."""
+    import logging  # noqa: PLC0415 (here only: import siotls does not load logging)
+
     logging.getLogger("siotls").warning("%s", MLKEM_UNAVAILABLE)
 
 
@@ -188,6 +189,14 @@ class TLSConfiguration:
         ``(identity) -> ExternalPSK | None``.
         A server with external PSKs needs no certificate, and a client with them and
         no truststore accepts only PSK handshakes.
+    :param max_early_data: (servers) bytes of 0-RTT early data accepted per
+        connection and announced in the tickets; 0 (the default) refuses 0-RTT.
+        Early data may be a replay: see :doc:`resumption`.
+    :param strike_register: (servers accepting 0-RTT) the anti-replay register
+        (the stores package: a StrikeRegister); ``None``: one in memory for this configuration.
+    :param early_data_freshness: the tolerance in seconds between the ticket age the
+        client states and the one the server computes (RFC 8446 8.3); outside it
+        0-RTT is refused (the ticket still resumes).
     """
 
     side: Literal["client", "server"]
@@ -225,6 +234,9 @@ class TLSConfiguration:
     ticket_keys: TicketKeys | None = field(default=None, repr=False)
     psk_key_exchange_modes: Sequence[PskKeyExchangeMode | int] = (PskKeyExchangeMode.psk_dhe_ke,)
     external_psks: ExternalPSKs = field(default=(), repr=False)
+    max_early_data: int = 0
+    strike_register: Any = field(default=None, repr=False)
+    early_data_freshness: float = earlydata.DEFAULT_FRESHNESS
 
     def __post_init__(self) -> None:
         if self.side not in ("client", "server"):
@@ -251,6 +263,7 @@ class TLSConfiguration:
             raise ValueError("private_key and certificate_chain go together (a private_key "
                              "alone needs send_raw_public_key=True)")
         self._check_psk_fields()
+        self._check_early_data_fields()
         if self.side == "server" and self.private_key is None and not self.external_psks:
             raise ValueError("a server needs a private_key and a certificate_chain")
         if self.side == "server" and self.truststore is None and not self.peer_public_keys \
@@ -332,6 +345,24 @@ class TLSConfiguration:
         if self.private_key is None:
             raise ValueError("this configuration has no private_key")
         return self._credentials  # type: ignore[attr-defined,no-any-return]
+
+    def _check_early_data_fields(self) -> None:
+        if not 0 <= self.max_early_data <= earlydata.MAX_EARLY_DATA_LIMIT:
+            raise ValueError("max_early_data must be between 0 and 2**32 - 1")
+        if not 0 < self.early_data_freshness <= 60:
+            raise ValueError("early_data_freshness must be between 0 and 60 seconds")
+        if self.side != "server" or not self.max_early_data:
+            return
+        register = self.strike_register
+        if register is None and earlydata.default_register is not None:
+            register = earlydata.default_register(self)
+            object.__setattr__(self, "strike_register", register)
+        earlydata.check_register(register)
+        if not register.window >= 2 * self.early_data_freshness:
+            # A ClientHello stays fresh for up to twice the tolerance: a shorter
+            # memory would forget it while its replay could still pass.
+            raise ValueError(f"the strike register's window ({register.window} s) is "
+                             "shorter than twice early_data_freshness")
 
     def _check_psk_fields(self) -> None:
         if not 0 <= self.num_tickets <= 16:
@@ -470,6 +501,8 @@ class TLSNegotiatedConfiguration:
     session_resumed: bool = False
     #: the identity of the external PSK the handshake used, if any
     psk_identity: bytes | None = None
+    #: 0-RTT: ``'accepted'``, ``'rejected'`` (offered, refused) or ``'not sent'``
+    early_data: earlydata.EarlyDataStatus = "not sent"
     #: The peer's record_size_limit (RFC 8449) when it sent one.
     peer_record_size_limit: int | None = None
     #: The RFC 8879 algorithm the peer's Certificate came compressed with.

@@ -36,10 +36,8 @@ transport hit EOF, which without a close_notify is a truncation
 
 from __future__ import annotations
 
-import logging
-from collections import deque
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NoReturn, cast
 
 from siotls.core.compression import MAX_CERTIFICATE_LENGTH
 from siotls.core.config import (
@@ -47,6 +45,7 @@ from siotls.core.config import (
     TLSNegotiatedConfiguration,
     normalize_server_hostname,
 )
+from siotls.core.earlydata import ClientEarlyData, PendingClientHello, ServerEarlyData
 from siotls.core.errors import (
     DecodeError,
     InternalError,
@@ -72,6 +71,8 @@ _APPLICATION_DATA = int(ContentType.APPLICATION_DATA)
 _HANDSHAKE = int(ContentType.HANDSHAKE)
 _ALERT = int(ContentType.ALERT)
 _CONNECTED = State.CONNECTED
+_RECEIVING_OPEN = Receiving.OPEN
+_SENDING_OPEN = Sending.OPEN
 
 #: The largest handshake message we accept (a Certificate chain may be long; a
 #: CompressedCertificate may hold no longer a Certificate, compression.py checks it).
@@ -87,17 +88,22 @@ class TLSConnection:
     """One TLS 1.3 connection, client or server, as a sans-IO state machine."""
 
     def __init__(self, config: TLSConfiguration, server_hostname: str | None = None,
-                 session: TLSSession | None = None) -> None:
+                 session: TLSSession | None = None, *, early_data: bytes | None = None
+                 ) -> None:
         """``session``: a :class:`~siotls.TLSSession` to resume (client only); when it
         cannot be used (expired, another host...) or the server declines it, the
-        handshake is a full one (see ``nconfig.session_resumed``)."""
+        handshake is a full one (see ``nconfig.session_resumed``).
+
+        ``early_data``: bytes to send as 0-RTT data with ``session`` (client only),
+        when its ticket allows it; ``nconfig.early_data`` tells whether the server
+        took them, and :meth:`rejected_early_data` returns them otherwise."""
         from siotls import crypto as crypto_backend  # noqa: PLC0415
 
         crypto_backend.ensure_installed()
         if config.side == "server" and server_hostname is not None:
             raise TLSUsageError("server_hostname is for clients")
-        if config.side == "server" and session is not None:
-            raise TLSUsageError("session is for clients (a server resumes from tickets)")
+        if config.side == "server" and (session is not None or early_data is not None):
+            raise TLSUsageError("session and early_data are for clients")
         if server_hostname is not None:
             try:
                 server_hostname = normalize_server_hostname(server_hostname)
@@ -117,7 +123,7 @@ class TLSConnection:
 
             self._handshake = ClientHandshake(
                 config, self._records, self.nconfig, self._log_key, server_hostname,
-                session=session)
+                session=session, early_data=early_data)
         else:
             from siotls.core.server import ServerHandshake  # noqa: PLC0415
 
@@ -126,7 +132,8 @@ class TLSConnection:
         if self._handshake.side == "client":
             self._handshake.pha.can_send = lambda: self._life.sending is Sending.OPEN
         self._handshake_buffer = bytearray()
-        self._application_data: deque[bytes | memoryview] = deque()
+        # A list, not a deque: an empty deque costs ~600 bytes per connection.
+        self._application_data: list[bytes | memoryview] = []
         self._application_data_size = 0
         self._pending_output = b""
         self._life = Lifecycle()
@@ -188,25 +195,38 @@ class TLSConnection:
     def receive_data(self, data: bytes | bytearray | memoryview) -> None:
         """Process bytes from the peer, in any chunking."""
         life = self._life
-        if not life.usable:
+        if not life.initiated or life.failure is not None:
             life.check()
-        if life.receiving is not Receiving.OPEN:
+        if life.receiving is not _RECEIVING_OPEN:
             if life.receiving is Receiving.CLOSE_NOTIFY:
                 # RFC 8446 6.1: data after close_notify is not TLS; unused_data() has it.
                 self._records.keep_unread(data)
                 return
             raise TLSUsageError("receive_data() after close_receiving_end()")
-        if data:
-            try:
+        if not data:
+            return
+        if self._handshake.pending is not None:  # paused: read on resume
+            self._records.keep_unread(data)
+            return
+        try:
+            single = self._records.read_single_record(data)
+            if single is None:
                 self._receive(data)
-            except Exception as exc:  # noqa: BLE001 (_raise re-raises: a TLS error, always)
-                self._raise(exc)
+                return
+            if single:
+                # The per-record fast path: one record of application data.
+                content_type, content, protected = single[0]
+                if (content_type == _APPLICATION_DATA and protected and content
+                        and self._handshake.state is _CONNECTED and not self._handshake_buffer):
+                    self._application_data.append(content)
+                    self._application_data_size += len(content)
+                    self._records_without_progress = 0
+                    return
+                self._receive_records(single)
+        except Exception as exc:  # noqa: BLE001 (_raise re-raises: a TLS error, always)
+            self._raise(exc)
 
     def _receive(self, data: bytes | bytearray | memoryview) -> None:
-        single = self._records.read_single_record(data)
-        if single is not None:  # exactly one record: no generator needed
-            self._receive_records(single)
-            return
         records = self._records.read_records(data)
         try:
             self._receive_records(records)
@@ -227,11 +247,15 @@ class TLSConnection:
                 self._receive_alert(content, protected)
             else:
                 self._receive_change_cipher_spec(content)
-            if self._life.receiving is not Receiving.OPEN:
-                break
+            if self._life.receiving is not Receiving.OPEN or self._handshake.pending:
+                break  # what follows stays buffered in the record layer
 
     def _receive_application_data(self, content: bytes | memoryview, protected: bool) -> None:
         if not protected or self._handshake.state is not _CONNECTED:
+            early = getattr(self._handshake, "early_data", None)
+            if protected and self._handshake.state is State.WAIT_EOED and early is not None:
+                early.receive(content)  # 0-RTT: kept apart (data_to_read_early)
+                return
             raise UnexpectedMessage("application data before the handshake completed")
         if content:
             self._application_data.append(content)
@@ -259,7 +283,7 @@ class TLSConnection:
             if handshake.state is State.CONNECTED:
                 self._no_progress("post-handshake messages")
             handshake.handle(msg_type, memoryview(raw)[4:], raw)
-            if handshake.read_key_changed and buffer:
+            if (handshake.read_key_changed or handshake.pending) and buffer:
                 raise UnexpectedMessage("a handshake message spans a key change")
 
     def _receive_alert(self, content: bytes | memoryview, protected: bool) -> None:
@@ -333,13 +357,36 @@ class TLSConnection:
         try:
             self._records.write(ContentType.ALERT, bytes((AlertLevel.FATAL, exc.description)))
         except Exception:
+            import logging  # noqa: PLC0415 (only here: import siotls stays light)
+
             logging.getLogger("siotls").debug("could not queue the alert", exc_info=True)
+
+    # -- the pause point (servers, 0-RTT with an asynchronous strike register) ------------
+    @property
+    def pending_client_hello(self) -> PendingClientHello | None:
+        """Set while the server is paused after a ClientHello (see
+        :mod:`siotls.core.earlydata`): what it parsed and what to ask the strike
+        register. Answer with :meth:`resume_client_hello`."""
+        pending: PendingClientHello | None = self._handshake.pending
+        return pending
+
+    def resume_client_hello(self, early_data_ok: bool) -> None:
+        """Go on after the pause with the register's answer (``True``: accept 0-RTT);
+        then the bytes received meanwhile are processed."""
+        self._life.check()
+        if self.pending_client_hello is None:
+            raise TLSUsageError("resume_client_hello() without a pending ClientHello")
+        handshake = cast("ServerHandshake", self._handshake)
+        self._run(handshake.resume_client_hello, early_data_ok)
+        buffered = self._records.take_buffered()
+        if buffered:
+            self.receive_data(buffered)
 
     # -- application data ------------------------------------------------------------
     def send_data(self, data: bytes | bytearray | memoryview) -> None:
         """Queue application data for the peer (after the handshake)."""
         life = self._life
-        if (life.failure is not None or life.sending is not Sending.OPEN
+        if (life.failure is not None or life.sending is not _SENDING_OPEN
                 or self._handshake.state is not _CONNECTED):
             life.check()
             if self._handshake.state is not State.CONNECTED:
@@ -351,6 +398,8 @@ class TLSConnection:
         try:
             if self._handshake.tickets_due:
                 self._handshake.send_session_tickets()
+            if records.write_application_record(data):  # one record, no KeyUpdate due
+                return
             if records.key_update_due(len(data) // records.protected_fragment_size + 1):
                 self._handshake.send_key_update(False)
             records.write(_APPLICATION_DATA, data)
@@ -371,18 +420,56 @@ class TLSConnection:
             return b""
         out = []
         need = size
-        while need:
-            chunk = chunks[0]
+        taken = 0
+        for chunk in chunks:
             if len(chunk) <= need:
-                out.append(chunks.popleft())
+                out.append(chunk)
                 need -= len(chunk)
+                taken += 1
+                if not need:
+                    break
             else:
                 view = memoryview(chunk)
                 out.append(view[:need])
-                chunks[0] = view[need:]
-                need = 0
+                chunks[taken] = view[need:]
+                break
+        del chunks[:taken]
         self._application_data_size -= size
         return b"".join(out)
+
+    def data_to_read_early(self) -> bytes:
+        """0-RTT data received (server), apart from :meth:`data_to_read`; ``b''`` if none.
+
+        It may be a replay (RFC 8446 8, RFC 8470): act on it only when that is safe
+        (an HTTP server answers 425 Too Early otherwise)."""
+        early = getattr(self._handshake, "early_data", None)
+        return early.read() if isinstance(early, ServerEarlyData) else b""
+
+    @property
+    def received_early_data(self) -> bytes:
+        """All the 0-RTT data received (server), read or not: what the adapters expose."""
+        early = getattr(self._handshake, "early_data", None)
+        return early.everything() if isinstance(early, ServerEarlyData) else b""
+
+    def send_early_data(self, data: bytes | bytearray | memoryview) -> None:
+        """More 0-RTT data (client), before the ServerHello, when early data was offered
+        (``early_data=`` given and the session allows it); within the ticket's limit."""
+        self._life.check()
+        early = getattr(self._handshake, "early", None)
+        if not isinstance(early, ClientEarlyData) or not early.offered \
+                or self._handshake.state is not State.WAIT_SH or self.nconfig.hello_retry_request:
+            raise TLSUsageError("send_early_data() needs early data offered and no ServerHello yet")
+        try:
+            early.add(bytes(data))
+        except ValueError as exc:
+            raise TLSUsageError(str(exc)) from None
+        self._records.write(_APPLICATION_DATA, data)
+
+    def rejected_early_data(self) -> bytes:
+        """The 0-RTT data the server did not take (client): send it again after the
+        handshake if it is still wanted; ``b''`` when accepted or none."""
+        early = getattr(self._handshake, "early", None)
+        return early.rejected() if isinstance(early, ClientEarlyData) else b""
 
     def unused_data(self) -> bytes:
         """The bytes the peer sent after its close_notify, removed from the connection.

@@ -65,6 +65,8 @@ class Handshake:
     client_certificate_type: int = 0
     #: A server's NewSessionTickets wait for its first application data.
     tickets_due = False
+    #: A server paused after the ClientHello (:class:`~siotls.core.earlydata.PendingClientHello`).
+    pending: Any = None
 
     def __init__(self, config: TLSConfiguration, records: RecordLayer,
                  nconfig: TLSNegotiatedConfiguration, keylog: KeyLog) -> None:
@@ -253,6 +255,7 @@ class Handshake:
         (RFC 8446 7.5) is defined, over the ClientHello (already in the transcript)."""
         schedule.enter_early()
         self.keylog("EARLY_EXPORTER_SECRET", schedule.early_exporter_master_secret)
+        self.keylog("CLIENT_EARLY_TRAFFIC_SECRET", schedule.client_early_traffic_secret)
 
     # -- after the handshake ----------------------------------------------------
     def send_session_tickets(self) -> None:

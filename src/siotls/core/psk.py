@@ -245,6 +245,10 @@ class PskChoice:
     #: the ticket's content for a resumption; ``None`` for an external PSK
     ticket: TicketState | None
     identity: bytes
+    #: the identity's obfuscated_ticket_age, for the freshness check of 0-RTT (8.3)
+    obfuscated_ticket_age: int = 0
+    #: its binder (verified): unique to the ClientHello, the anti-replay key of 0-RTT
+    binder: bytes = b""
 
 
 def _external_psk(config: TLSConfiguration, identity: bytes) -> ExternalPSK | None:
@@ -283,7 +287,7 @@ def choose(config: TLSConfiguration, ch: ClientHello, raw: bytes, *,
     mode = next((m for m in config.psk_key_exchange_modes if m in client_modes), None)
     if mode is None:
         return None
-    for index, (identity, _age) in enumerate(identities[:MAX_IDENTITIES_TRIED]):
+    for index, (identity, age) in enumerate(identities[:MAX_IDENTITIES_TRIED]):
         external = _external_psk(config, identity)
         ticket = None
         hash_name: str
@@ -303,7 +307,8 @@ def choose(config: TLSConfiguration, ch: ClientHello, raw: bytes, *,
         expected = compute_binder(suite, key, external is not None, transcript_hash)
         if not hmac.compare_digest(binders[index], expected):
             raise DecryptError("the PSK binder does not verify", reason="bad_binder")
-        return PskChoice(index, key, suite, PskKeyExchangeMode(mode), ticket, identity)
+        return PskChoice(index, key, suite, PskKeyExchangeMode(mode), ticket, identity,
+                         age, binders[index])
     return None
 
 

@@ -12,11 +12,28 @@ A ClientHello with pre_shared_key goes through :func:`siotls.core.psk.choose`
 first: with a PSK accepted, the flight is ServerHello (+ pre_shared_key),
 EncryptedExtensions and Finished only. Session tickets
 (:mod:`siotls.core.tickets`) go out with the server's first application data.
+
+A ClientHello offering early data with our ticket may have it accepted
+(:mod:`siotls.core.earlydata`): EncryptedExtensions carries early_data, the read
+key is the client's early key and the server waits in WAIT_EOED for
+EndOfEarlyData. With an asynchronous strike register the server pauses before
+its flight (:meth:`ServerHandshake.resume_client_hello` goes on).
 """
 
 from __future__ import annotations
 
-from siotls.core import certificates, compression, credentials, crypto, ocsp, psk, rawkeys
+from typing import Any
+
+from siotls.core import (
+    certificates,
+    compression,
+    credentials,
+    crypto,
+    earlydata,
+    ocsp,
+    psk,
+    rawkeys,
+)
 from siotls.core import extensions as ext
 from siotls.core.config import (
     TLSConfiguration,
@@ -24,6 +41,7 @@ from siotls.core.config import (
 )
 from siotls.core.errors import (
     CertificateRequired,
+    DecodeError,
     HandshakeFailure,
     IllegalParameter,
     MissingExtension,
@@ -80,6 +98,7 @@ class ServerHandshake(Handshake):
             HandshakeType.CERTIFICATE: self.on_certificate,
             HandshakeType.CERTIFICATE_VERIFY: self.on_certificate_verify,
             HandshakeType.FINISHED: self.on_finished,
+            HandshakeType.END_OF_EARLY_DATA: self.on_end_of_early_data,
         })
         # A server may live on external PSKs only: no certificate chain then.
         self.chain: credentials.CertificateChain | None = None  # chosen per ClientHello
@@ -93,6 +112,13 @@ class ServerHandshake(Handshake):
         self.authenticated_at: float | None = None
         self.client_record_size_limit: int | None = None
         self.client_compression: list[int] = []
+        #: the 0-RTT data received, when we accepted it (WAIT_EOED)
+        self.early_data: earlydata.ServerEarlyData | None = None
+        #: paused after the ClientHello for an asynchronous register (the pause point)
+        self.pending: earlydata.PendingClientHello | None = None
+        self._paused_flight: tuple[Any, ...] = ()
+        #: the register's answer given through :meth:`resume_client_hello`
+        self._early_answer: bool | None = None
         self.ocsp_requested = False  # the client's status_request asks for OCSP
         self.pha = ServerPostHandshakeAuth(self)
         self._connected_handlers.update({
@@ -160,9 +186,12 @@ class ServerHandshake(Handshake):
         if ET.COMPRESS_CERTIFICATE in exts:
             self.client_compression = ext.decode_compress_certificate(
                 exts[ET.COMPRESS_CERTIFICATE])
-        if ET.EARLY_DATA in exts:  # we accept no 0-RTT: skip what fails to decrypt
+        if ET.EARLY_DATA in exts:  # until we accept it: skip what fails to decrypt
             ext.decode_empty(exts[ET.EARLY_DATA], "early_data")
-            self.records.skip_budget = MAX_SKIPPED_EARLY_DATA
+            # as much as our tickets allow (plus the records' overhead), 64 KiB at least
+            self.records.skip_budget = max(
+                MAX_SKIPPED_EARLY_DATA, self.config.max_early_data * 17 // 16 + 4096)
+            self.nconfig.early_data = "rejected"
 
         if hello_retry:
             if self.first_client_hello is not None:
@@ -176,7 +205,33 @@ class ServerHandshake(Handshake):
         self.nconfig.key_exchange = None if group is None else NamedGroup(group)
         self.nconfig.signature_algorithm = None if scheme is None else SignatureScheme(scheme)
         self.nconfig.alpn = alpn
-        self._send_server_flight(ch, raw, suite, (group, share), scheme, alpn, choice)
+        flight = (ch, raw, suite, (group, share), scheme, alpn, choice)
+        if not self._pause_for_register(flight):
+            self._send_server_flight(*flight)
+
+    def _pause_for_register(self, flight: tuple[Any, ...]) -> bool:
+        """The pause point (:mod:`siotls.core.earlydata`): with an asynchronous strike
+        register and 0-RTT otherwise acceptable, stop here until the caller answers."""
+        ch, _, suite, _, _, alpn, choice = flight
+        config = self.config
+        if (choice is None or ET.EARLY_DATA not in ch.extensions
+                or not earlydata.is_asynchronous(config.strike_register)):
+            return False
+        asked = earlydata.question(config, choice, suite=suite, alpn=alpn, now=config.clock())
+        if asked is None:
+            self._early_answer = False
+            return False
+        self.pending = earlydata.PendingClientHello(
+            self.nconfig.server_name, alpn, choice.identity, True, *asked,
+            config.strike_register)
+        self._paused_flight = flight
+        return True
+
+    def resume_client_hello(self, early_data_ok: bool) -> None:
+        """Go on after the pause, with the register's answer."""
+        flight, self._paused_flight, self.pending = self._paused_flight, (), None
+        self._early_answer = bool(early_data_ok)
+        self._send_server_flight(*flight)
 
     def _select_chain(self, exts: dict[int, bytes]) -> int:
         """Our certificate chain for this ClientHello; the signature scheme to sign with."""
@@ -286,14 +341,18 @@ class ServerHandshake(Handshake):
         schedule.update(raw)
         if choice is not None and choice.index == 0 and self.first_client_hello is None:
             self._enter_early(schedule)
+            self._accept_early_data(ch, choice, suite, alpn)
         shared_secret = self._send_server_hello(ch, suite, key_share, choice)
         schedule.enter_handshake(shared_secret)
         self.keylog("SERVER_HANDSHAKE_TRAFFIC_SECRET", schedule.server_handshake_traffic_secret)
         self.keylog("CLIENT_HANDSHAKE_TRAFFIC_SECRET", schedule.client_handshake_traffic_secret)
         self.set_write_key(schedule.server_handshake_traffic_secret)
-        self.set_read_key(schedule.client_handshake_traffic_secret)
+        self.set_read_key(schedule.client_early_traffic_secret if self.early_data is not None
+                          else schedule.client_handshake_traffic_secret)
 
         extensions = self._record_size_limit()
+        if self.early_data is not None:
+            extensions[ET.EARLY_DATA] = b""
         if alpn is not None:
             extensions[ET.APPLICATION_LAYER_PROTOCOL_NEGOTIATION] = ext.encode_alpn([alpn])
         if self.nconfig.server_name is not None:
@@ -317,6 +376,31 @@ class ServerHandshake(Handshake):
         self.enter_application()
         self.set_write_key(schedule.server_application_traffic_secret)
         self.state = State.WAIT_CERT if asks else State.WAIT_FINISHED
+        if self.early_data is not None:
+            self.state = State.WAIT_EOED
+
+    def _accept_early_data(self, ch: ClientHello, choice: psk.PskChoice, suite: int,
+                           alpn: bytes | None) -> None:
+        """0-RTT: take the client's early data when :func:`earlydata.accept` says so."""
+        if ET.EARLY_DATA not in ch.extensions:
+            return
+        accepted = self._early_answer  # the caller's, after a pause
+        if accepted is None:
+            accepted = earlydata.accept(self.config, choice, suite=suite, alpn=alpn,
+                                        now=self.config.clock())
+        if not accepted:
+            return
+        self.early_data = earlydata.ServerEarlyData(self.config.max_early_data)
+        self.records.skip_budget = 0
+        self.nconfig.early_data = "accepted"
+
+    def on_end_of_early_data(self, body: memoryview, raw: bytes) -> None:
+        """RFC 8446 4.5: the client's early data is over; its handshake key follows."""
+        if body:
+            raise DecodeError("EndOfEarlyData is empty")
+        self.key_schedule.update(raw)
+        self.set_read_key(self.key_schedule.client_handshake_traffic_secret)
+        self.state = State.WAIT_FINISHED
 
     def _send_chain(self, scheme: int) -> None:
         """The chosen chain, its stapled OCSP response, and its CertificateVerify."""

@@ -93,7 +93,8 @@ they were offered and asked for, and their order.
 
 RECVD_CH, NEGOTIATED and WAIT_FLIGHT2 are passed through within the handling
 of one ClientHello, so they never wait for a message and are not states here.
-0-RTT (WAIT_EOED) belongs to the resumption work and is not reachable yet.
+WAIT_EOED is the server's state while it reads accepted 0-RTT data
+(:mod:`siotls.core.earlydata`); EndOfEarlyData ends it.
 """
 
 from __future__ import annotations
@@ -105,6 +106,7 @@ from siotls.iana import HandshakeType as HT
 
 class State(enum.Enum):
     START = "START"
+    WAIT_EOED = "WAIT_EOED"
     WAIT_SH = "WAIT_SH"
     WAIT_EE = "WAIT_EE"
     WAIT_CERT_CR = "WAIT_CERT_CR"
@@ -140,7 +142,9 @@ CLIENT_TRANSITIONS: dict[State, dict[int, frozenset[State]]] = {
 
 SERVER_TRANSITIONS: dict[State, dict[int, frozenset[State]]] = {
     # START again after a HelloRetryRequest; WAIT_CERT when a certificate was requested.
-    S.START: {HT.CLIENT_HELLO: frozenset({S.START, S.WAIT_CERT, S.WAIT_FINISHED})},
+    # WAIT_EOED when 0-RTT was accepted.
+    S.START: {HT.CLIENT_HELLO: frozenset({S.START, S.WAIT_EOED, S.WAIT_CERT, S.WAIT_FINISHED})},
+    S.WAIT_EOED: {HT.END_OF_EARLY_DATA: frozenset({S.WAIT_FINISHED})},
     S.WAIT_CERT: {
         HT.CERTIFICATE: frozenset({S.WAIT_CV, S.WAIT_FINISHED}),
         HT.COMPRESSED_CERTIFICATE: frozenset({S.WAIT_CV, S.WAIT_FINISHED}),

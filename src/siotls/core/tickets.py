@@ -42,7 +42,7 @@ from siotls.core import crypto
 from siotls.core.codec import Reader
 from siotls.core.errors import TLSFatalAlert
 from siotls.core.messages import NewSessionTicket
-from siotls.iana import CipherSuites
+from siotls.iana import CipherSuites, ExtensionType
 
 if TYPE_CHECKING:
     from siotls.core.config import TLSConfiguration, TLSNegotiatedConfiguration
@@ -304,9 +304,13 @@ def new_session_ticket(config: TLSConfiguration, keys: TicketKeys, schedule: Key
     age_add = int.from_bytes(config.random_bytes(4), "big")
     state = TicketState(
         nconfig.cipher_suite, schedule.resumption_psk(ticket_nonce), now, authenticated_at,
-        lifetime, age_add, 0, nconfig.server_name, nconfig.alpn,
+        lifetime, age_add, config.max_early_data, nconfig.server_name, nconfig.alpn,
         nconfig.peer_verified, nconfig.peer_certificate_chain)
     ticket = seal_ticket(keys, state, config.random_bytes)
     if len(ticket) >= 2**16:
         return None
-    return NewSessionTicket(lifetime, age_add, ticket_nonce, ticket, {}).serialize()
+    # RFC 8446 4.2.10: early_data (max_early_data_size) when 0-RTT is accepted
+    extensions: dict[int, bytes] = {
+        ExtensionType.EARLY_DATA: config.max_early_data.to_bytes(4, "big")} \
+        if config.max_early_data else {}
+    return NewSessionTicket(lifetime, age_add, ticket_nonce, ticket, extensions).serialize()

@@ -1,0 +1,227 @@
+"""0-RTT early data (RFC 8446 sections 2.3, 4.2.10 and 8): who may send it, who takes it.
+
+Theory of operation
+-------------------
+Client: given a :class:`~siotls.core.session.TLSSession` whose ticket allows
+early data (``max_early_data_size`` > 0) and some data to send early, the
+ClientHello carries an empty early_data extension and its first PSK is that
+session. Right after the ClientHello (and its dummy change_cipher_spec) the
+client installs the client_early_traffic_secret (derived from the session's
+PSK over the ClientHello, :meth:`~siotls.core.keyschedule.KeySchedule.enter_early`)
+as its write key and sends the data as application data records. The
+ServerHello does not tell yet: the server's EncryptedExtensions carry
+early_data when it accepted (``nconfig.early_data = 'accepted'``); the client
+then sends EndOfEarlyData under the early key before its Finished. Otherwise
+(``'rejected'``) the early data was discarded by the server and
+:meth:`ClientEarlyData.rejected` keeps it for the caller to send again after
+the handshake: never dropped, never resent by the engine.
+
+Server: :func:`accept` decides, once the PSK is chosen (binder verified): the
+client offered early_data; ``max_early_data`` is configured (default 0:
+refuse); the PSK is a ticket of ours (no 0-RTT with external PSKs: nothing
+records them) that allowed early data, the first identity, with the ticket's
+cipher suite and ALPN (4.2.10); no HelloRetryRequest; the ticket's age as the
+client states it (obfuscated_ticket_age minus ticket_age_add) within
+``early_data_freshness`` seconds of the age we compute from the ticket's
+creation time (8.3); and, last, the strike register (8.1, 8.2) has not seen
+this ClientHello: the key recorded is the verified binder, unique to the
+ClientHello, for as long as the ClientHello could still pass the freshness
+check. A register younger than its window refuses (the start rule of 8.2).
+
+Accepted: EncryptedExtensions carries early_data, the server's read key is the
+client's early key and the state is WAIT_EOED; application data records are
+early data (:class:`ServerEarlyData`, at most ``max_early_data`` bytes, more is
+``unexpected_message``), kept apart from 1-RTT data: the application reads
+them with ``data_to_read_early()``, knowing they may be a replay (RFC 8470).
+EndOfEarlyData switches the read key to the handshake key. Refused: the
+records the client sends under its early key fail to decrypt and are skipped,
+up to a budget (``max_early_data`` and the records' overhead, at least
+:data:`siotls.core.server.MAX_SKIPPED_EARLY_DATA`).
+
+Every refusal of 0-RTT keeps the PSK: the handshake is a resumption in one
+round trip, ``nconfig.early_data = 'rejected'``.
+
+The register is the only I/O of the decision. The default register is in
+memory, one per configuration (the stores package's ``MemoryStrikeRegister``,
+handed to the engine by the ``siotls`` package: the core imports no thread nor
+clock), asked inline. A register whose ``check_and_record`` is a coroutine
+(``AsyncRedisStrikeRegister``) cannot be: the pause point. When every other
+check passed, the server stops after the ClientHello, sends nothing, and
+exposes a :class:`PendingClientHello` (``conn.pending_client_hello``: what it
+parsed, and the register's ``key`` and ``ttl``); the bytes received meanwhile
+are kept, unread. The caller asks the register and answers with
+``conn.resume_client_hello(early_data_ok=answer)``; the handshake goes on from
+there, exactly as if the register had answered inline. The async adapters do
+this themselves (the stores package's ``ask``); the core stays sans-IO.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from siotls.core.errors import UnexpectedMessage
+
+if TYPE_CHECKING:
+    from siotls.core.config import TLSConfiguration
+    from siotls.core.psk import PskChoice
+    from siotls.core.session import TLSSession
+
+#: The tolerance of the freshness check (RFC 8446 8.3: "on the order of ten seconds").
+DEFAULT_FRESHNESS = 10.0
+#: EndOfEarlyData: the header of an empty handshake message of type 5.
+END_OF_EARLY_DATA = b"\x05\x00\x00\x00"
+#: The largest max_early_data a server may configure (the ticket's uint32).
+MAX_EARLY_DATA_LIMIT = 2**32 - 1
+
+EarlyDataStatus = Literal["accepted", "rejected", "not sent"]
+
+
+class Register(Protocol):
+    """What the engine asks of a strike register (the stores package's StrikeRegister)."""
+
+    window: float
+
+    def ready(self, now: float | None = None) -> bool:
+        ...
+
+    def check_and_record(self, key: bytes, ttl: float) -> bool:
+        ...
+
+
+#: ``(config) -> register``: the register a server configuration gets when it accepts
+#: 0-RTT and names none; set by the ``siotls`` package (an in-memory register).
+default_register: Callable[[TLSConfiguration], Register] | None = None
+
+
+def check_register(register: object) -> None:
+    """A configuration's register: ``window``, ``ready()`` and ``check_and_record()``."""
+    check = getattr(register, "check_and_record", None)
+    if not callable(check) or not callable(getattr(register, "ready", None)) \
+            or not isinstance(getattr(register, "window", None), (int, float)):
+        raise ValueError("strike_register: an object with window, ready() and "
+                         "check_and_record()")
+
+
+def is_asynchronous(register: object) -> bool:
+    """Whether asking ``register`` needs the pause point (its check is a coroutine)."""
+    return inspect.iscoroutinefunction(getattr(register, "check_and_record", None))
+
+
+@dataclass(frozen=True)
+class PendingClientHello:
+    """A server paused after the ClientHello: what it parsed, and its question.
+
+    Answer with ``conn.resume_client_hello(early_data_ok=...)``: the register's
+    ``check_and_record(replay_key, replay_ttl)``.
+    """
+
+    #: the client's SNI, if any
+    server_name: str | None
+    #: the ALPN protocol the server selected, if any
+    alpn: bytes | None
+    #: the PSK identity taken (the ticket, as the client sent it)
+    psk_identity: bytes
+    #: the client offered early data (always true for now: the one reason to pause)
+    early_data_offered: bool
+    #: what to ask the strike register: the key and its time to live in seconds
+    replay_key: bytes
+    replay_ttl: float
+    #: the register to ask (the configuration's)
+    register: Any
+
+# -- client ---------------------------------------------------------------------------
+class ClientEarlyData:
+    """The early data a client means to send, and what became of it."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = bytearray(data)
+        self.limit = 0
+        self.offered = False
+        self.status: EarlyDataStatus = "not sent"
+
+    def offer(self, session: TLSSession | None, first_offer_is_session: bool) -> bool:
+        """Whether the ClientHello offers early data with ``session``."""
+        if session is None or not first_offer_is_session or not session.max_early_data_size:
+            return False
+        if len(self.data) > session.max_early_data_size:
+            return False  # it would not fit: send it all after the handshake instead
+        self.limit = session.max_early_data_size
+        self.offered = True
+        return True
+
+    def add(self, data: bytes) -> None:
+        """More early data before the ServerHello, within the ticket's limit."""
+        if len(self.data) + len(data) > self.limit:
+            raise ValueError(f"early data over the ticket's max_early_data_size ({self.limit})")
+        self.data += data
+
+    def rejected(self) -> bytes:
+        """The early data the server did not take (``b''`` when accepted)."""
+        return b"" if self.status == "accepted" else bytes(self.data)
+
+
+# -- server ---------------------------------------------------------------------------
+def question(config: TLSConfiguration, choice: PskChoice, *, suite: int,
+             alpn: bytes | None, now: float) -> tuple[bytes, float] | None:
+    """Every check but the register's (above, in order): ``None`` refuses 0-RTT, else
+    what to ask the register, ``(key, ttl)``.
+
+    Called only when the client offered early_data, without HelloRetryRequest.
+    """
+    ticket = choice.ticket
+    if (not config.max_early_data or ticket is None or choice.index != 0
+            or not ticket.max_early_data_size or ticket.cipher_suite != suite
+            or ticket.alpn != alpn):
+        return None
+    client_age = ((choice.obfuscated_ticket_age - ticket.ticket_age_add) % 2**32) / 1000
+    server_age = now - ticket.created_at
+    tolerance = config.early_data_freshness
+    if abs(server_age - client_age) > tolerance:
+        return None
+    register = config.strike_register
+    if register is None or not register.ready(now):
+        return None
+    # Remember the ClientHello until it could no longer pass the freshness check.
+    ttl = min(register.window, ticket.created_at + client_age + tolerance - now)
+    if ttl <= 0:
+        return None
+    return choice.binder, ttl
+
+
+def accept(config: TLSConfiguration, choice: PskChoice, *, suite: int, alpn: bytes | None,
+           now: float) -> bool:
+    """Whether the server takes the client's early data, the register asked inline."""
+    asked = question(config, choice, suite=suite, alpn=alpn, now=now)
+    return asked is not None and bool(config.strike_register.check_and_record(*asked))
+
+
+class ServerEarlyData:
+    """The early data received, bounded by ``max_early_data``, apart from 1-RTT data."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.received = 0
+        self.chunks: list[bytes] = []
+        self._unread = 0  # index of the first chunk not read yet
+
+    def receive(self, content: bytes | memoryview) -> None:
+        self.received += len(content)
+        if self.received > self.limit:
+            raise UnexpectedMessage(
+                f"more than max_early_data_size ({self.limit}) bytes of early data",
+                reason="too_much_early_data")
+        if content:
+            self.chunks.append(bytes(content))
+
+    def read(self) -> bytes:
+        """What arrived since the last read."""
+        data = b"".join(self.chunks[self._unread:])
+        self._unread = len(self.chunks)
+        return data
+
+    def everything(self) -> bytes:
+        """All the early data received (at most ``limit`` bytes)."""
+        return b"".join(self.chunks)
