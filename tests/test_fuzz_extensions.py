@@ -37,10 +37,11 @@ from helpers import client_config, handshake, new_client, new_server, server_con
 from internals import internals
 from ocsp_responses import ocsp_response
 from siotls import TicketKeys, TLSConfiguration, TLSConnection, TLSSession
-from siotls.core import compression, ocsp, psk
+from siotls.core import compression, crypto, ocsp, psk
 from siotls.core import extensions as ext
 from siotls.core.client import MAX_SESSION_TICKETS
 from siotls.core.errors import BadCertificate, DecodeError, TLSFatalAlert, TLSUsageError
+from siotls.core.keyschedule import KeySchedule
 from siotls.core.messages import (
     Certificate,
     CertificateEntry,
@@ -54,6 +55,7 @@ from siotls.core.messages import (
 )
 from siotls.iana import ExtensionType as ET
 from siotls.iana import HandshakeType, NamedGroup
+from siotls.stores import MemoryStrikeRegister
 from test_fuzz import FEWER, FUZZ, chunked, feed, in_records, mutate, server_messages
 from wire import Sealer, client_hello_with_raw_extensions, hs_record, split_messages, split_records
 
@@ -882,3 +884,64 @@ def test_server_looks_at_a_bounded_number_of_identities(position: int) -> None:
     server = new_server(SERVER_CONFIG)
     assert feed(server, [hs_record(raw)]) is None
     assert server.nconfig.session_resumed is (position < psk.MAX_IDENTITIES_TRIED)
+
+
+# =====================================================================================
+# 0-RTT: early data records and EndOfEarlyData, as the server reads them
+# =====================================================================================
+
+def early_server_config() -> TLSConfiguration:
+    """A server taking 0-RTT, with a fresh register already past its start window."""
+    register = MemoryStrikeRegister(window=20)
+    register.started_at -= 20
+    return dataclasses.replace(EARLY_SERVER_CONFIG, strike_register=register)
+
+
+EARLY_SERVER_CONFIG = server_config(LEAF, ticket_keys=TICKET_KEYS, max_early_data=1024,
+                                    strike_register=MemoryStrikeRegister(window=20))
+EARLY_CLIENT_CONFIG = client_config(CA)
+
+
+def early_session() -> TLSSession:
+    client = TLSConnection(EARLY_CLIENT_CONFIG, "localhost")
+    server = TLSConnection(early_server_config())
+    client.initiate_connection()
+    server.initiate_connection()
+    handshake(client, server)
+    server.send_data(b"tickets first")
+    client.receive_data(server.data_to_send())
+    assert client.session is not None and client.session.max_early_data_size
+    return client.session
+
+
+EARLY_SESSION = early_session()
+
+
+@FUZZ
+@given(st.data())
+def test_server_early_data_mutated(data: st.DataObject) -> None:
+    """The early data stream (application data, then EndOfEarlyData later) opened,
+    mutated and sealed again under the client's early key; or its ciphertext mutated."""
+    early = data.draw(st.binary(min_size=1, max_size=1500), label="early data")
+    client = TLSConnection(EARLY_CLIENT_CONFIG, "localhost", session=EARLY_SESSION,
+                           early_data=early)
+    client.initiate_connection()
+    server = TLSConnection(early_server_config())
+    server.initiate_connection()
+    hello, ccs, *protected = split_records(client.data_to_send())
+    schedule = KeySchedule(crypto.CIPHER_SUITES[EARLY_SESSION.cipher_suite])
+    schedule.use_psk(EARLY_SESSION.psk)
+    schedule.update(hello[5:])
+    schedule.enter_early()
+    secret, suite = schedule.client_early_traffic_secret, schedule.suite
+    if data.draw(st.booleans(), label="as plaintext"):
+        stream = b"".join(Sealer(suite, secret).open(r)[1] for r in protected)
+        content_type = data.draw(st.sampled_from([23, 23, 22, 21]), label="inner type")
+        payload = in_records(data, mutate(data, stream), Sealer(suite, secret), content_type)
+    else:
+        payload = mutate(data, b"".join(protected))
+    if feed(server, chunked(data, hello + ccs + payload)) is not None:
+        return
+    if feed(client, [server.data_to_send()]) is None:
+        feed(server, [client.data_to_send()])
+    assert len(server.received_early_data) <= EARLY_SERVER_CONFIG.max_early_data
