@@ -53,6 +53,7 @@ from siotls.core.messages import (
     ServerHello,
     parse_client_hello,
 )
+from siotls.core.record import MAX_CERTIFICATE_LENGTH
 from siotls.iana import ExtensionType as ET
 from siotls.iana import HandshakeType, NamedGroup
 from siotls.stores import MemoryStrikeRegister
@@ -441,7 +442,7 @@ def test_client_compressed_certificate(data: st.DataObject) -> None:
         else:
             payload = cc.compressed_certificate_message
         length = {"same": length, "minus": length - 1, "plus": length + 1, "zero": 0,
-                  "huge": 2**24 - 1, "limit": compression.MAX_CERTIFICATE_LENGTH}[length_edit]
+                  "huge": 2**24 - 1, "limit": MAX_CERTIFICATE_LENGTH}[length_edit]
         return CompressedCertificate(claimed_algorithm, max(length, 0) % 2**24, payload)
 
     client_meets(CLIENT_CONFIG, SERVER_CONFIG, patched_serialize(CompressedCertificate, edit))
@@ -484,7 +485,7 @@ def test_server_compressed_client_certificate(data: st.DataObject) -> None:
 
 def _decompressed(cc: CompressedCertificate) -> bytes:
     return compression.decompress(cc.algorithm, cc.compressed_certificate_message,
-                                  cc.uncompressed_length, compression.MAX_CERTIFICATE_LENGTH)
+                                  cc.uncompressed_length, MAX_CERTIFICATE_LENGTH)
 
 
 @pytest.mark.parametrize("name", compression.available())
@@ -623,9 +624,9 @@ def test_tampered_ticket_means_a_full_handshake(data: st.DataObject) -> None:
 
 @pytest.mark.parametrize("excess", [0, 1])
 def test_one_bound_for_certificates_compressed_or_not(excess: int) -> None:
-    """compression.MAX_CERTIFICATE_LENGTH bounds a Certificate body as announced in its
+    """MAX_CERTIFICATE_LENGTH bounds a Certificate body as announced in its
     handshake header and as a CompressedCertificate's uncompressed_length."""
-    length = compression.MAX_CERTIFICATE_LENGTH + excess
+    length = MAX_CERTIFICATE_LENGTH + excess
     client, server = new_client(CLIENT_CONFIG), new_server(SERVER_CONFIG)
     server.receive_data(client.data_to_send())
     sh, ccs, stream = server_messages(server, server.data_to_send())

@@ -39,7 +39,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, NoReturn, cast
 
-from siotls.core.compression import MAX_CERTIFICATE_LENGTH
 from siotls.core.config import (
     TLSConfiguration,
     TLSNegotiatedConfiguration,
@@ -57,7 +56,7 @@ from siotls.core.errors import (
     UnexpectedMessage,
 )
 from siotls.core.lifecycle import Lifecycle, Receiving, Sending
-from siotls.core.record import RecordLayer
+from siotls.core.record import MAX_CERTIFICATE_LENGTH, RecordLayer
 from siotls.core.state import State
 from siotls.iana import AlertDescription, AlertLevel, ContentType, HandshakeType
 
