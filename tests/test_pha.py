@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import hashes
 
 from certs import CA, Leaf, make_ca
 from helpers import flow, handshake
@@ -152,6 +153,8 @@ def test_not_offered_never_asked() -> None:
 def test_client_that_did_not_offer_refuses_a_request() -> None:
     c, s = connected(client_config(pha=False))
     internals(s).handshake.pha.offered = True  # a server that asks anyway
+    # ... and kept a transcript to fork (a server drops it when PHA was not offered)
+    internals(s).schedule._transcript = hashes.Hash(hashes.SHA256())
     s.request_client_certificate()
     with pytest.raises(UnexpectedMessage, match="did not offer"):
         flow(s, c)

@@ -508,6 +508,8 @@ class ClientHandshake(Handshake):
         self.key_shares = {}
         self.psk_offers = []
         self.peer_public_key = None
+        if not self.pha.offered:  # then nothing forks the transcript
+            self.key_schedule.forget_transcript()
 
     def _send_client_certificate(self) -> None:
         config = self.config

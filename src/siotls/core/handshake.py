@@ -121,8 +121,9 @@ class Handshake:
 
         An idle connection keeps only what post-handshake messages use: the
         handlers the CONNECTED row of the state table allows, and the secrets of
-        :meth:`KeySchedule.forget_handshake_secrets`. The transcript stays (the
-        post-handshake authentication forks it).
+        :meth:`KeySchedule.forget_handshake_secrets`. The transcript stays only
+        when post_handshake_auth was offered (the post-handshake authentication
+        forks it): the subclasses decide.
         """
         self.state = State.CONNECTED
         allowed = self._transitions[State.CONNECTED]

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING
 
 from siotls.core import crypto
 from siotls.core.crypto import CipherSuite
+from siotls.core.errors import InternalError
 from siotls.iana import HandshakeType
 
 if TYPE_CHECKING:
@@ -122,7 +123,7 @@ class KeySchedule:
 
     def __init__(self, suite: CipherSuite, psk: bytes | None = None) -> None:
         self.suite = suite
-        self._transcript = crypto.new_hash(suite.hash)
+        self._transcript: hashes.HashContext | None = crypto.new_hash(suite.hash)
         # Without a PSK the early secret is HKDF-Extract(0, 0), a constant.
         self.early_secret = (_early_secret_without_psk(suite) if psk is None
                              else crypto.hkdf_extract(suite.hash, b"", psk))
@@ -147,20 +148,29 @@ class KeySchedule:
         label = b"ext binder" if external else b"res binder"
         return self.derive_secret(self.early_secret, label, self._empty_hash())
 
+    def _running(self) -> hashes.HashContext:
+        if self._transcript is None:  # pragma: no cover (a bug of ours)
+            raise InternalError("the transcript was dropped after the handshake")
+        return self._transcript
+
     def update(self, message: bytes | bytearray | memoryview) -> None:
         """Add a whole handshake message (header included) to the transcript."""
-        self._transcript.update(message)
+        self._running().update(message)
 
     def transcript_hash(self) -> bytes:
-        return self._transcript.copy().finalize()
+        return self._running().copy().finalize()
 
     def fork_transcript(self) -> hashes.HashContext:
         """A copy of the running transcript, to go on separately (post-handshake auth)."""
-        return self._transcript.copy()
+        return self._running().copy()
+
+    def forget_transcript(self) -> None:
+        """Once CONNECTED, when no post-handshake authentication can fork it."""
+        self._transcript = None
 
     def transcript_hash_with(self, extra: bytes | memoryview) -> bytes:
         """The transcript hash as if ``extra`` were added (a PSK binder's input)."""
-        transcript = self._transcript.copy()
+        transcript = self._running().copy()
         transcript.update(extra)
         return transcript.finalize()
 

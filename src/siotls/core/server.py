@@ -512,6 +512,8 @@ class ServerHandshake(Handshake):
     def enter_connected(self) -> None:
         super().enter_connected()
         self.first_client_hello = None  # only the handshake reads it
+        if not self.pha.offered:  # then nothing forks the transcript
+            self.key_schedule.forget_transcript()
 
     def send_session_tickets(self) -> None:
         """RFC 8446 4.6.1: the tickets, just before our first application data.
