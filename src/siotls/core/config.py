@@ -23,7 +23,7 @@ from siotls.iana import CipherSuites, NamedGroup, PskKeyExchangeMode, SignatureS
 if TYPE_CHECKING:
     from cryptography import x509
 
-    from siotls.core.credentials import CertificateChain, SNICallback
+    from siotls.core.credentials import CertificateChain, CertificateSelector, SNICallback
     from siotls.core.crypto import PrivateKey
     from siotls.core.psk import ExternalPSKs
     from siotls.core.tickets import TicketKeys
@@ -128,6 +128,11 @@ class TLSConfiguration:
     :param sni_callback: a server's choice of chains by server name:
         ``(server_name or None) -> chains or None`` (``None``: choose among all by the
         names in their certificates). A ``dict.get`` will do.
+    :param certificate_selector: a server's asynchronous choice of chain:
+        ``async (pending: PendingClientHello) -> CertificateChain or None`` (``None``:
+        the choice above), awaited at the pause point after the ClientHello by the
+        async adapters (see :mod:`siotls.core.credentials`); sans-IO callers answer
+        ``conn.pending_client_hello`` with ``conn.resume_client_hello(certificate_chain=...)``.
     :param ocsp_response: a server's OCSP response (DER, as the responder returned
         it) for the default chain, stapled for clients that ask (RFC 8446
         section 4.4.2.1); each :class:`~siotls.CertificateChain` has its own.
@@ -214,6 +219,7 @@ class TLSConfiguration:
     request_peer_authentication: bool = False
     certificate_chains: Sequence[CertificateChain] = ()
     sni_callback: SNICallback | None = field(default=None, repr=False)
+    certificate_selector: CertificateSelector | None = field(default=None, repr=False)
     strict_sni: bool = False
     ocsp_response: bytes | None = field(default=None, repr=False)
     ocsp_stapling: Literal["off", "request", "check", "require"] = "off"
@@ -413,8 +419,12 @@ class TLSConfiguration:
             raise ValueError("certificate_chains holds siotls.core.credentials.CertificateChain")
         if chains and self.private_key is None:
             raise ValueError("certificate_chains needs a default private_key/certificate_chain")
-        if self.side == "client" and (self.sni_callback is not None or self.strict_sni):
-            raise ValueError("sni_callback and strict_sni are server settings")
+        if self.side == "client" and (self.sni_callback is not None or self.strict_sni
+                                      or self.certificate_selector is not None):
+            raise ValueError("sni_callback, certificate_selector and strict_sni are server "
+                             "settings")
+        if self.certificate_selector is not None and not callable(self.certificate_selector):
+            raise ValueError("certificate_selector must be an async callable")
 
     def _check_ocsp(self) -> None:
         if self.ocsp_stapling not in ("off", "request", "check", "require"):

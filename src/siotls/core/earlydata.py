@@ -53,6 +53,15 @@ are kept, unread. The caller asks the register and answers with
 ``conn.resume_client_hello(early_data_ok=answer)``; the handshake goes on from
 there, exactly as if the register had answered inline. The async adapters do
 this themselves (the stores package's ``ask``); the core stays sans-IO.
+
+The same pause serves an asynchronous certificate choice (a server's
+``certificate_selector``, :mod:`siotls.core.credentials`): in a full handshake
+(no PSK, hence no 0-RTT: the two never meet) the server stops after the
+ClientHello it answers (not one answered with a HelloRetryRequest), with
+``certificate_requested`` set, and ``resume_client_hello(certificate_chain=...)``
+goes on with that chain (``None``: the synchronous choice, ``sni_callback`` and
+``strict_sni`` included). ``resume_client_hello(failure=alert)`` ends the
+handshake with that alert instead (a selector that raised).
 """
 
 from __future__ import annotations
@@ -112,25 +121,34 @@ def is_asynchronous(register: object) -> bool:
 
 @dataclass(frozen=True)
 class PendingClientHello:
-    """A server paused after the ClientHello: what it parsed, and its question.
+    """A server paused after the ClientHello: what it parsed, and its questions.
 
-    Answer with ``conn.resume_client_hello(early_data_ok=...)``: the register's
-    ``check_and_record(replay_key, replay_ttl)``.
+    Answer with ``conn.resume_client_hello(early_data_ok=..., certificate_chain=...)``:
+    the register's ``check_and_record(replay_key, replay_ttl)`` when ``replay_key`` is
+    set, the configuration's ``certificate_selector(pending)`` when
+    ``certificate_requested``. A PSK handshake sends no certificate, so one pause
+    asks one of the two; the adapters answer both alike.
     """
 
     #: the client's SNI, if any
     server_name: str | None
     #: the ALPN protocol the server selected, if any
     alpn: bytes | None
-    #: the PSK identity taken (the ticket, as the client sent it)
-    psk_identity: bytes
-    #: the client offered early data (always true for now: the one reason to pause)
+    #: the PSK identity taken (the ticket, as the client sent it); None without PSK
+    psk_identity: bytes | None
+    #: the client offered early data
     early_data_offered: bool
-    #: what to ask the strike register: the key and its time to live in seconds
-    replay_key: bytes
+    #: what to ask the strike register: the key (None: nothing to ask) and its time
+    #: to live in seconds
+    replay_key: bytes | None
     replay_ttl: float
     #: the register to ask (the configuration's)
     register: Any
+    #: the server waits for ``certificate_selector`` to choose its chain
+    certificate_requested: bool = False
+    #: the client's signature_algorithms (for the certificate choice)
+    signature_algorithms: tuple[int, ...] = ()
+
 
 # -- client ---------------------------------------------------------------------------
 class ClientEarlyData:
