@@ -201,6 +201,10 @@ class TLSConfiguration:
     :param early_data_freshness: the tolerance in seconds between the ticket age the
         client states and the one the server computes (RFC 8446 8.3); outside it
         0-RTT is refused (the ticket still resumes).
+    :param early_data_anti_replay: what the strike register records (RFC 8446 8):
+        ``'client_hello'`` (the default: its binder, for the freshness window) or
+        ``'ticket'`` (single-use tickets, 8.1: a ticket carries early data once; the
+        register's window must be at least ``ticket_lifetime``).
     """
 
     side: Literal["client", "server"]
@@ -242,6 +246,7 @@ class TLSConfiguration:
     max_early_data: int = 0
     strike_register: Any = field(default=None, repr=False)
     early_data_freshness: float = earlydata.DEFAULT_FRESHNESS
+    early_data_anti_replay: earlydata.AntiReplay = "client_hello"
 
     def __post_init__(self) -> None:
         if self.side not in ("client", "server"):
@@ -356,6 +361,8 @@ class TLSConfiguration:
             raise ValueError("max_early_data must be between 0 and 2**32 - 1")
         if not 0 < self.early_data_freshness <= 60:
             raise ValueError("early_data_freshness must be between 0 and 60 seconds")
+        if self.early_data_anti_replay not in ("client_hello", "ticket"):
+            raise ValueError("early_data_anti_replay must be 'client_hello' or 'ticket'")
         if self.side != "server" or not self.max_early_data:
             return
         register = self.strike_register
@@ -368,6 +375,10 @@ class TLSConfiguration:
             # memory would forget it while its replay could still pass.
             raise ValueError(f"the strike register's window ({register.window} s) is "
                              "shorter than twice early_data_freshness")
+        if self.early_data_anti_replay == "ticket" and not register.window >= self.ticket_lifetime:
+            raise ValueError(f"single-use tickets are remembered as long as they resume: the "
+                             f"strike register's window ({register.window} s) must be at "
+                             f"least ticket_lifetime ({self.ticket_lifetime} s)")
 
     def _check_psk_fields(self) -> None:
         if not 0 <= self.num_tickets <= 16:

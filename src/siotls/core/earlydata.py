@@ -27,6 +27,12 @@ creation time (8.3); and, last, the strike register (8.1, 8.2) has not seen
 this ClientHello: the key recorded is the verified binder, unique to the
 ClientHello, for as long as the ClientHello could still pass the freshness
 check. A register younger than its window refuses (the start rule of 8.2).
+With ``early_data_anti_replay='ticket'`` (single-use tickets, 8.1) the key is
+instead a digest of the ticket itself (:func:`ticket_key`), recorded for the
+ticket's remaining lifetime: a ticket carries early data at most once, and a
+second ClientHello with it (a fresh binder) is refused 0-RTT; the register's
+window must then cover a whole ``ticket_lifetime`` (checked by the
+configuration), and a remaining lifetime longer than the window refuses.
 
 Accepted: EncryptedExtensions carries early_data, the server's read key is the
 client's early key and the state is WAIT_EOED; application data records are
@@ -86,6 +92,8 @@ END_OF_EARLY_DATA = b"\x05\x00\x00\x00"
 MAX_EARLY_DATA_LIMIT = 2**32 - 1
 
 EarlyDataStatus = Literal["accepted", "rejected", "not sent"]
+#: What the strike register records: the ClientHello (its binder) or the ticket.
+AntiReplay = Literal["client_hello", "ticket"]
 
 
 class Register(Protocol):
@@ -202,11 +210,25 @@ def question(config: TLSConfiguration, choice: PskChoice, *, suite: int,
     register = config.strike_register
     if register is None or not register.ready(now):
         return None
+    if config.early_data_anti_replay == "ticket":  # 8.1: for as long as it resumes
+        ttl = ticket.created_at + ticket.ticket_lifetime - now
+        return (ticket_key(choice.identity), ttl) if 0 < ttl <= register.window else None
     # Remember the ClientHello until it could no longer pass the freshness check.
     ttl = min(register.window, ticket.created_at + client_age + tolerance - now)
     if ttl <= 0:
         return None
     return choice.binder, ttl
+
+
+def ticket_key(identity: bytes) -> bytes:
+    """What single-use tickets record: the SHA-256 of the ticket (the PSK identity)."""
+    from cryptography.hazmat.primitives import hashes  # noqa: PLC0415
+
+    from siotls.core import crypto  # noqa: PLC0415
+
+    digest = crypto.new_hash(hashes.SHA256())
+    digest.update(identity)
+    return digest.finalize()
 
 
 def accept(config: TLSConfiguration, choice: PskChoice, *, suite: int, alpn: bytes | None,
