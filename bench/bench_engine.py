@@ -31,8 +31,9 @@ import statistics
 import subprocess
 import sys
 import time
+import warnings
 
-from siotls.core.config import TLSConfiguration
+from siotls.core.config import InsecureWarning, TLSConfiguration
 from siotls.core.connection import TLSConnection
 from siotls.iana import CipherSuites, NamedGroup
 from siotls.trust import TrustStore
@@ -53,13 +54,15 @@ TARGET_BULK_RATIO = 0.8  # siotls throughput / ssl throughput, at least
 class Siotls:
     """siotls client and server configurations; pairs are (client, server) TLSConnections."""
 
-    def __init__(self, creds: Credentials, suite: CipherSuites) -> None:
+    def __init__(self, creds: Credentials, suite: CipherSuites, *, verify: bool = True) -> None:
         self.label = f"siotls {suite.name.removeprefix('TLS_').removesuffix('_SHA256')}"
         self.label = self.label.removesuffix("_SHA384")
         self.suite = suite
         common = {"cipher_suites": [suite], "key_exchanges": [NamedGroup.x25519]}
-        self.client_config = TLSConfiguration(
-            "client", truststore=TrustStore([creds.ca_der]), **common)
+        with warnings.catch_warnings():  # verify=False: the InsecureWarning is the point
+            warnings.simplefilter("ignore", InsecureWarning)
+            self.client_config = TLSConfiguration(
+                "client", truststore=TrustStore([creds.ca_der]) if verify else None, **common)
         self.server_config = TLSConfiguration(
             "server", private_key=creds.key_der, certificate_chain=[creds.leaf_der],
             num_tickets=0, **common)  # like the ssl server (_common.ssl_contexts)
@@ -128,8 +131,11 @@ class Ssl:
 
     label = "ssl"
 
-    def __init__(self, creds: Credentials) -> None:
+    def __init__(self, creds: Credentials, *, verify: bool = True) -> None:
         self.client_context, self.server_context = ssl_contexts(creds)
+        if not verify:
+            self.client_context.check_hostname = False
+            self.client_context.verify_mode = ssl.CERT_NONE
 
     def handshake(self) -> tuple[SslEnd, SslEnd]:
         client = SslEnd(self.client_context, server_hostname=HOSTNAME)
@@ -308,6 +314,90 @@ def measure_memory(count: int, impls: list[str]) -> dict[str, dict[str, float]]:
     return results
 
 
+def measure_imports(runs: int, creds: Credentials) -> dict[str, dict[str, float]]:
+    """``import ssl`` and ``import siotls`` in fresh interpreters, minus ``python -c pass``.
+
+    Medians of ``runs`` interleaved runs, of wall time and of the child's CPU time
+    (user + system: less sensitive to other jobs on a shared machine). Bytecode is
+    cached first (in a temporary prefix when PYTHONDONTWRITEBYTECODE is set), as
+    in a deployment; ``siotls`` is the one this script imports.
+    """
+    import resource
+
+    env = dict(os.environ)
+    if env.pop("PYTHONDONTWRITEBYTECODE", None):
+        env["PYTHONPYCACHEPREFIX"] = os.path.join(TMPDIR.name, "pycache")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [
+        os.path.dirname(os.path.dirname(sys.modules["siotls"].__file__ or "")),
+        env.get("PYTHONPATH")]))
+    statements = {"pass": "pass", "ssl": "import ssl", "siotls": "import siotls",
+                  "ssl + first handshake": FIRST_HANDSHAKE_SSL,
+                  "siotls + first handshake": FIRST_HANDSHAKE_SIOTLS}
+    wall: dict[str, list[float]] = {name: [] for name in statements}
+    cpu: dict[str, list[float]] = {name: [] for name in statements}
+    for round_ in range(runs + 1):  # round 0 writes the bytecode caches
+        for name, statement in statements.items():
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-c", statement, creds.ca_file, creds.cert_file,
+                            creds.key_file], env=env, check=True)
+            elapsed = time.perf_counter() - start
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            if round_:
+                wall[name].append(elapsed)
+                cpu[name].append(after.ru_utime + after.ru_stime
+                                 - before.ru_utime - before.ru_stime)
+    results = {}
+    for name in statements:
+        if name != "pass":
+            results[name] = {
+                "wall_ms": (statistics.median(wall[name]) - statistics.median(wall["pass"])) * 1e3,
+                "cpu_ms": (statistics.median(cpu[name]) - statistics.median(cpu["pass"])) * 1e3}
+    return results
+
+
+#: ``import`` and a first handshake, in memory: what a process pays before its
+#: first connection (the lazily imported parts of the handshake included).
+#: argv: CA, certificate and key PEM files.
+FIRST_HANDSHAKE_SIOTLS = """\
+import sys, siotls, siotls.pem, siotls.trust
+ca, cert, key = (open(path, 'rb').read() for path in sys.argv[1:4])
+chain = siotls.pem.decode_pem_certificate_chain
+client = siotls.TLSConnection(siotls.TLSConfiguration(
+    'client', truststore=siotls.trust.TrustStore(chain(ca))), 'localhost')
+server = siotls.TLSConnection(siotls.TLSConfiguration(
+    'server', certificate_chain=chain(cert), private_key=siotls.pem.decode_pem_private_key(key)))
+client.initiate_connection()
+server.initiate_connection()
+for _ in range(4):
+    server.receive_data(client.data_to_send())
+    client.receive_data(server.data_to_send())
+assert client.is_post_handshake() and server.is_post_handshake()
+"""
+FIRST_HANDSHAKE_SSL = """\
+import sys, ssl
+ca, cert, key = sys.argv[1:4]
+server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+server_context.load_cert_chain(cert, key)
+ends = []
+for context, kwargs in ((ssl.create_default_context(cafile=ca), {'server_hostname': 'localhost'}),
+                        (server_context, {'server_side': True})):
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    ends.append((context.wrap_bio(incoming, outgoing, **kwargs), incoming, outgoing))
+done = [False, False]
+for _ in range(6):
+    for i, (obj, incoming, outgoing) in enumerate(ends):
+        if not done[i]:
+            try:
+                obj.do_handshake()
+                done[i] = True
+            except ssl.SSLWantReadError:
+                pass
+        ends[1 - i][1].write(outgoing.read())
+assert all(done)
+"""
+
+
 def quantile(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -315,15 +405,21 @@ def quantile(samples: list[float], q: float) -> float:
 
 def run(args: argparse.Namespace) -> dict:
     if args.quick:
-        rounds, handshakes, mib, echoes, mem_count = 9, 60, 64, 10000, 200
+        rounds, handshakes, mib, echoes, mem_count, import_runs = 9, 60, 64, 10000, 200, 9
     else:
-        rounds, handshakes, mib, echoes, mem_count = 25, 150, 128, 30000, 1000
+        rounds, handshakes, mib, echoes, mem_count, import_runs = 25, 150, 128, 30000, 1000, 25
     creds = make_credentials(TMPDIR.name)
     ssl_impl, siotls_impls, ssl_suite = make_impls(creds)
     impls: list[Ssl | Siotls] = [ssl_impl, *siotls_impls]
+    # The handshake without chain verification (client verifies nothing), both stacks.
+    unverified: list[Ssl | Siotls] = [
+        Ssl(creds, verify=False), Siotls(creds, siotls_impls[-1].suite, verify=False)]
+    hs_unverified: dict[str, list[float]] = {i.label: [] for i in unverified}
     hs: dict[str, list[float]] = {i.label: [] for i in impls}
     bulk: dict[str, list[float]] = {i.label: [] for i in impls}
     echo: dict[str, list[float]] = {i.label: [] for i in impls}
+    for impl in unverified:
+        time_handshakes(impl, 5)
     for impl in impls:  # warm up
         time_handshakes(impl, 5)
         time_bulk(impl, 1)
@@ -335,6 +431,9 @@ def run(args: argparse.Namespace) -> dict:
         for impl in order:
             gc.collect()
             hs[impl.label] += time_handshakes(impl, handshakes)
+        for impl in unverified if round_ % 2 == 0 else unverified[::-1]:
+            gc.collect()
+            hs_unverified[impl.label] += time_handshakes(impl, handshakes)
         for impl in order:
             gc.collect()
             bulk[impl.label].append(time_bulk(impl, mib))
@@ -343,6 +442,7 @@ def run(args: argparse.Namespace) -> dict:
             echo[impl.label].append(time_echo(impl, echoes))
     timed = time.perf_counter() - start
     memory = measure_memory(mem_count, ["ssl", "siotls"])
+    imports = measure_imports(import_runs, creds)
     like = siotls_impls[-1].label  # the siotls run with ssl's suite
     results = {
         "python": platform.python_version(),
@@ -361,7 +461,12 @@ def run(args: argparse.Namespace) -> dict:
                            for label, s in bulk.items()},
         "echo_round_trips_per_s": {label: {"median": statistics.median(s), "samples": len(s)}
                                    for label, s in echo.items()},
+        "handshake_unverified_ms": {
+            label: {"median": statistics.median(s) * 1e3, "samples": len(s)}
+            for label, s in hs_unverified.items()},
         "memory_bytes_per_connection": memory,
+        "imports": imports,
+        "import_runs": import_runs,
     }
     results["ratios"] = ratios = {}
     for impl in siotls_impls:
@@ -373,6 +478,13 @@ def run(args: argparse.Namespace) -> dict:
                       / results["echo_round_trips_per_s"]["ssl"]["median"])
         ratios[impl.label] = {"handshake_time": hs_ratio, "bulk_throughput": bulk_ratio,
                               "echo_rate": echo_ratio}
+    unverified_ms = results["handshake_unverified_ms"]
+    ratios["handshake_unverified_time"] = (
+        unverified_ms[unverified[1].label]["median"] / unverified_ms["ssl"]["median"])
+    ratios["import_cpu"] = imports["siotls"]["cpu_ms"] / imports["ssl"]["cpu_ms"]
+    ratios["import_wall"] = imports["siotls"]["wall_ms"] / imports["ssl"]["wall_ms"]
+    ratios["first_handshake_cpu"] = (imports["siotls + first handshake"]["cpu_ms"]
+                                     / imports["ssl + first handshake"]["cpu_ms"])
     results["targets"] = {
         "handshake_time_ratio_max": TARGET_HANDSHAKE_RATIO,
         "handshake_met": ratios[like]["handshake_time"] <= TARGET_HANDSHAKE_RATIO,
@@ -408,6 +520,12 @@ def print_table(r: dict) -> None:
         ratio_text("handshake_time") + f"  (target <= {TARGET_HANDSHAKE_RATIO}: "
         + ("met" if r["targets"]["handshake_met"] else "NOT met") + ")")
     row("handshake p90 (ms)", [f"{hs[label]['p90']:.3f}" for label in labels])
+    unverified = r["handshake_unverified_ms"]
+    row("handshake, no verification (ms)",
+        [f"{unverified['ssl']['median']:.3f}",
+         *(f"{unverified[label]['median']:.3f}" if label in unverified else "-"
+           for label in labels[1:])],
+        f"{ratios['handshake_unverified_time']:.2f}  (like-for-like suite)")
     row("bulk (MiB/s)", [f"{bulk[label]['median']:.1f}" for label in labels],
         ratio_text("bulk_throughput") + f"  (target >= {TARGET_BULK_RATIO}: "
         + ("met" if r["targets"]["bulk_met"] else "NOT met") + ")")
@@ -422,10 +540,21 @@ def print_table(r: dict) -> None:
         a, b = mem["ssl"][key], mem["siotls"][key]
         ratio = b / a if a > 0 else float("nan")
         print(f"{name:<30}{a / 1024:>12.1f}{b / 1024:>12.1f}  {ratio:.2f}")
+    print(f"{'':<30}{'':>12}{'':>12}  (RSS per pair target: <= 0.3)")
     for key, name in (("tm_pair", "tracemalloc per pair"), ("tm_client", "tracemalloc client"),
                       ("tm_server", "tracemalloc server")):
         a, b = mem["ssl"][key], mem["siotls"][key]
         print(f"{name:<30}{a / 1024:>12.1f}{b / 1024:>12.1f}  (ssl: Python objects only)")
+    imports = r["imports"]
+    print(f"\nimports, fresh interpreters, minus `python -c pass` (medians of {r['import_runs']}"
+          " interleaved runs, bytecode cached):")
+    print(f"{'':<30}{'wall ms':>12}{'CPU ms':>12}  siotls / ssl (wall, CPU)")
+    for name, value in imports.items():
+        ssl_value = imports["ssl + first handshake" if "handshake" in name else "ssl"]
+        print(f"{'import ' + name:<30}"
+              f"{value['wall_ms']:>12.1f}{value['cpu_ms']:>12.1f}  "
+              f"{value['wall_ms'] / ssl_value['wall_ms']:.2f}  "
+              f"{value['cpu_ms'] / ssl_value['cpu_ms']:.2f}")
 
 
 def main() -> None:

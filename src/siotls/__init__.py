@@ -37,17 +37,25 @@ from siotls.core.config import InsecureWarning, TLSConfiguration, TLSNegotiatedC
 from siotls.core.connection import TLSConnection
 from siotls.core.credentials import CertificateChain
 from siotls.core.errors import RaggedEOF, TLSError, TLSFatalAlert, TLSPeerAlert, TLSUsageError
-from siotls.core.psk import ExternalPSK
-from siotls.core.session import TLSSession
-from siotls.core.tickets import TicketKey, TicketKeys
 
 if TYPE_CHECKING:  # what __getattr__ loads, for type checkers
     from siotls import anyio, asyncio, compat, httpx, trio
+    from siotls.core.psk import ExternalPSK
+    from siotls.core.session import TLSSession
+    from siotls.core.tickets import TicketKey, TicketKeys
 
 __version__ = "0.1.0"
 
 #: the adapter modules, loaded by __getattr__ on first access
 _LAZY_MODULES = ("anyio", "asyncio", "compat", "httpx", "trio")
+#: names whose modules a connection without PSKs or tickets never needs (they
+#: pull in the message codecs and hmac): loaded by __getattr__ on first access
+_LAZY_NAMES = {
+    "ExternalPSK": "siotls.core.psk",
+    "TLSSession": "siotls.core.session",
+    "TicketKey": "siotls.core.tickets",
+    "TicketKeys": "siotls.core.tickets",
+}
 
 __all__ = [
     "CertificateChain",
@@ -91,11 +99,16 @@ _earlydata.default_register = _memory_strike_register
 
 
 def __getattr__(name: str) -> object:
-    """Import an adapter module on first access: ``siotls.anyio`` and the like."""
+    """Import on first access: an adapter module (``siotls.anyio`` and the like), or
+    a name of :data:`_LAZY_NAMES` (``siotls.TLSSession``...)."""
     if name in _LAZY_MODULES:
         return importlib.import_module(f"siotls.{name}")  # also sets it on the package
+    if name in _LAZY_NAMES:
+        value = getattr(importlib.import_module(_LAZY_NAMES[name]), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'siotls' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY_MODULES})
+    return sorted({*globals(), *_LAZY_MODULES, *_LAZY_NAMES})

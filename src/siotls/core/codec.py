@@ -105,6 +105,27 @@ class Reader:
         data = self._data
         return [int.from_bytes(data[i : i + 2], "big") for i in range(pos, pos + n, 2)]
 
+    def typed_opaques(self) -> Iterator[tuple[int, builtins.bytes]]:
+        """``struct { uint16 type; opaque data<0..2^16-1>; }`` until the end.
+
+        The Extension struct; the same reads as ``(r.u16(), r.opaque(2))`` in a
+        loop, with the same bounds checks, in one frame (a ClientHello has a dozen).
+        """
+        data, pos, end = self._data, self.pos, self._end
+        while pos < end:
+            if end - pos < 4:
+                self.pos = pos
+                raise DecodeError(f"needed 4 bytes, {end - pos} remain")
+            kind = (data[pos] << 8) | data[pos + 1]
+            n = (data[pos + 2] << 8) | data[pos + 3]
+            pos += 4
+            if n > end - pos:
+                self.pos = pos
+                raise DecodeError(f"needed {n} bytes, {end - pos} remain")
+            self.pos = pos + n
+            yield kind, builtins.bytes(data[pos : pos + n])
+            pos = self.pos
+
 
 class Writer:
     __slots__ = ("buf",)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import ipaddress
-import logging
 import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -72,6 +71,8 @@ MLKEM_UNAVAILABLE = (
 @functools.cache
 def _say_mlkem_unavailable() -> None:
     """Once per process, on the ``siotls`` logger: no post-quantum key exchange."""
+    import logging  # noqa: PLC0415 (here only: import siotls does not load logging)
+
     logging.getLogger("siotls").warning("%s", MLKEM_UNAVAILABLE)
 
 

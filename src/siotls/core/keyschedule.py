@@ -56,13 +56,40 @@ def hkdf_expand_label(suite: CipherSuite, secret: bytes, label: bytes, context: 
         opaque context<0..255> = Context;
     } HkdfLabel;
     """
-    full_label = b"tls13 " + label
-    info = b"".join((
-        length.to_bytes(2, "big"),
-        len(full_label).to_bytes(1, "big"), full_label,
-        len(context).to_bytes(1, "big"), context,
-    ))
+    prefix = _LABEL_PREFIXES.get((label, length))
+    if prefix is None:
+        full_label = b"tls13 " + label
+        prefix = length.to_bytes(2, "big") + len(full_label).to_bytes(1, "big") + full_label
+        if len(_LABEL_PREFIXES) < 256:  # the RFC's labels; exporter labels may vary
+            _LABEL_PREFIXES[label, length] = prefix
+    info = b"".join((prefix, len(context).to_bytes(1, "big"), context))
     return crypto.hkdf_expand(suite.hash, secret, info, length)
+
+
+#: The (public) front of HkdfLabel per (label, length): the same few on every handshake.
+_LABEL_PREFIXES: dict[tuple[bytes, int], bytes] = {}
+
+
+#: Per cipher suite code: Transcript-Hash("") and the Early Secret without a
+#: PSK, HKDF-Extract(0, 0). Both are public constants.
+_EMPTY_HASHES: dict[int, bytes] = {}
+_EARLY_SECRETS_WITHOUT_PSK: dict[int, bytes] = {}
+
+
+def empty_hash(suite: CipherSuite) -> bytes:
+    """Transcript-Hash("") of ``suite``'s hash (a constant)."""
+    digest = _EMPTY_HASHES.get(suite.code)
+    if digest is None:
+        digest = _EMPTY_HASHES[suite.code] = crypto.new_hash(suite.hash).finalize()
+    return digest
+
+
+def _early_secret_without_psk(suite: CipherSuite) -> bytes:
+    secret = _EARLY_SECRETS_WITHOUT_PSK.get(suite.code)
+    if secret is None:
+        secret = crypto.hkdf_extract(suite.hash, b"", bytes(suite.hash_length))
+        _EARLY_SECRETS_WITHOUT_PSK[suite.code] = secret
+    return secret
 
 
 def traffic_keys(suite: CipherSuite, secret: bytes) -> tuple[bytes, bytes]:
@@ -89,9 +116,9 @@ class KeySchedule:
     def __init__(self, suite: CipherSuite, psk: bytes | None = None) -> None:
         self.suite = suite
         self._transcript = crypto.new_hash(suite.hash)
-        # Without a PSK the early secret is HKDF-Extract(0, 0).
-        self.early_secret = crypto.hkdf_extract(
-            suite.hash, b"", bytes(suite.hash_length) if psk is None else psk)
+        # Without a PSK the early secret is HKDF-Extract(0, 0), a constant.
+        self.early_secret = (_early_secret_without_psk(suite) if psk is None
+                             else crypto.hkdf_extract(suite.hash, b"", psk))
         self.handshake_secret = b""
         self.master_secret = b""
         self.client_handshake_traffic_secret = b""
@@ -149,7 +176,7 @@ class KeySchedule:
                                  self.suite.hash_length)
 
     def _empty_hash(self) -> bytes:
-        return crypto.new_hash(self.suite.hash).finalize()
+        return empty_hash(self.suite)
 
     def enter_handshake(self, shared_secret: bytes | None) -> None:
         """After ServerHello: derive the handshake traffic secrets.

@@ -40,9 +40,7 @@ def _read_extensions(r: Reader, minimum: int = 0) -> Extensions:
     """
     extensions: Extensions = {}
     with r.block(2, minimum=minimum):
-        while not r.at_end():
-            ext_type = r.u16()
-            data = r.opaque(2)
+        for ext_type, data in r.typed_opaques():
             if ext_type in extensions:
                 raise IllegalParameter(f"extension {ext_type} appears twice")
             extensions[ext_type] = data

@@ -57,6 +57,7 @@ _CHANGE_CIPHER_SPEC = int(ContentType.CHANGE_CIPHER_SPEC)
 _PROTECTED_CONTENT_TYPES = frozenset(int(ct) for ct in (
     ContentType.ALERT, ContentType.HANDSHAKE, ContentType.APPLICATION_DATA))
 _APPLICATION_DATA_HEADER = bytes((ContentType.APPLICATION_DATA, 3, 3))
+_APPLICATION_DATA_BYTE = bytes((ContentType.APPLICATION_DATA,))
 _CHANGE_CIPHER_SPEC_RECORD = b"\x14\x03\x03\x00\x01\x01"
 _CONTENT_TYPES = frozenset(int(ct) for ct in (
     ContentType.CHANGE_CIPHER_SPEC, ContentType.ALERT, ContentType.HANDSHAKE,
@@ -66,13 +67,16 @@ _CONTENT_TYPES = frozenset(int(ct) for ct in (
 class _Direction:
     """The protection state of one direction: AEAD, IV and sequence number."""
 
-    __slots__ = ("aead", "iv", "seq", "suite")
+    __slots__ = ("aead", "iv", "limit", "seq", "suite")
 
     def __init__(self) -> None:
         self.aead: AEAD | None = None
         self.iv = 0
         self.seq = 0
         self.suite: CipherSuite | None = None
+        #: The sequence number at which the key must be updated (its usage
+        #: limit, RFC 8446 5.5), capped below the wrap of the 64-bit counter.
+        self.limit = _MAX_SEQ
 
     def install(self, suite: CipherSuite, secret: bytes) -> None:
         key, iv = traffic_keys(suite, secret)
@@ -80,6 +84,7 @@ class _Direction:
         self.iv = int.from_bytes(iv, "big")
         self.seq = 0
         self.suite = suite
+        self.limit = min(suite.usage_limit, _MAX_SEQ)
 
 
 
@@ -218,12 +223,31 @@ class RecordLayer:
         """
         if self._inbuf or len(data) < HEADER_SIZE:
             return None
-        length = self._check_header(data)
+        length = (data[3] << 8) | data[4]
+        if length > MAX_CIPHERTEXT or data[0] not in _CONTENT_TYPES:
+            self._check_header(data)  # raises the alert
         if len(data) != HEADER_SIZE + length:
             return None
-        view = memoryview(data)
-        opened = self._open(bytes(view[:HEADER_SIZE]), view[HEADER_SIZE:])
-        return [opened] if opened is not None else []
+        header = data[:HEADER_SIZE] if type(data) is bytes else bytes(data[:HEADER_SIZE])
+        direction = self._read
+        aead = direction.aead
+        if aead is None or header[0] != _APPLICATION_DATA or self.skip_budget:
+            opened = self._open(header, memoryview(data)[HEADER_SIZE:])
+            return [opened] if opened is not None else []
+        # _open's protected path, inlined: the per-record fast path.
+        seq = direction.seq
+        if seq >= _MAX_SEQ:
+            raise UnexpectedMessage("the record sequence number would wrap")
+        try:
+            plaintext = aead.decrypt(
+                (direction.iv ^ seq).to_bytes(12, "big"), memoryview(data)[HEADER_SIZE:], header)
+        except InvalidTag:
+            raise BadRecordMac("a record failed to decrypt") from None
+        direction.seq = seq + 1
+        end = len(plaintext) - 1
+        if 0 < end < self.read_inner_limit and plaintext[end] in _PROTECTED_CONTENT_TYPES:
+            return [(plaintext[end], memoryview(plaintext)[:end], True)]  # no padding
+        return [self._inner_plaintext(plaintext)]
 
     def take_buffered(self) -> bytes:
         """Remove and return the bytes received but not read as records."""
@@ -273,11 +297,14 @@ class RecordLayer:
         direction.seq = seq + 1
         if self.skip_budget:
             self.skip_budget = 0  # the peer is now past its early data
+        return self._inner_plaintext(plaintext)
+
+    def _inner_plaintext(self, plaintext: bytes) -> tuple[int, memoryview, bool]:
+        """TLSInnerPlaintext: strip the zero padding, find the real content type."""
         end = len(plaintext)
         if end > self.read_inner_limit:  # content + type + padding (5.4, RFC 8449)
             raise RecordOverflow(f"a record of {end} bytes of inner plaintext",
                                  reason="record_size_limit")
-        # TLSInnerPlaintext: strip the zero padding, find the real content type.
         if end and plaintext[-1]:
             end -= 1
         else:
@@ -307,6 +334,29 @@ class RecordLayer:
             data = bytes(self._handshake_out)
             self._handshake_out.clear()
             self.write(ContentType.HANDSHAKE, data)
+
+    def write_application_record(self, data: bytes | bytearray | memoryview) -> bool:
+        """:meth:`write`'s fast path: ``data`` as one protected application_data record.
+
+        Returns ``False``, queuing nothing, unless ``data`` fits in one record,
+        a write key is installed, no padding is configured, no handshake message
+        is waiting, and the key stays clear of its usage limit by two records
+        (so a due KeyUpdate is always left to the caller's slow path).
+        """
+        direction = self._write
+        aead = direction.aead
+        length = len(data)
+        seq = direction.seq
+        if (aead is None or not 0 < length <= self.protected_fragment_size
+                or seq + 2 >= direction.limit or self.padding is not None
+                or self._handshake_out):
+            return False
+        direction.seq = seq + 1
+        header = _APPLICATION_DATA_HEADER + (length + 17).to_bytes(2, "big")
+        self._out.append(header + aead.encrypt(
+            (direction.iv ^ seq).to_bytes(12, "big"), b"".join((data, _APPLICATION_DATA_BYTE)),
+            header))
+        return True
 
     def write(self, content_type: int, data: bytes | bytearray | memoryview) -> None:
         """Queue ``data`` as records of ``content_type``, protected when a key is set."""
@@ -367,6 +417,8 @@ class RecordLayer:
         out = self._out
         if not out:
             return b""
+        if len(out) == 1:
+            return bytes(out.pop())  # no copy when it already is bytes
         data = b"".join(out)
         out.clear()
         return data

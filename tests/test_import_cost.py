@@ -1,0 +1,85 @@
+"""What ``import siotls`` loads: the engine, not what only some connections need.
+
+Each check runs in a fresh interpreter (this test process has imported
+everything long ago). The time itself is measured by bench/bench_engine.py.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parent
+TIMEOUT = 60
+
+#: Loaded on demand only: logging (only to warn), the PSK, ticket and session
+#: modules (they pull in the message codecs and hmac), the handshake handlers,
+#: certificate path validation, and the stdlib's ssl and event loops.
+NOT_AT_IMPORT = (
+    "logging", "hmac", "ssl", "asyncio",
+    "siotls.core.psk", "siotls.core.tickets", "siotls.core.session",
+    "siotls.core.client", "siotls.core.server", "siotls.core.certificates",
+    "siotls.core.pathbuilder", "siotls.core.compression",
+)
+
+
+def run_fresh(code: str) -> str:
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)],
+                            env=dict(os.environ), capture_output=True, text=True,
+                            timeout=TIMEOUT, check=False)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_import_siotls_loads_only_the_engine() -> None:
+    out = run_fresh(f"""
+        import sys
+        import siotls
+        print(sorted(m for m in {NOT_AT_IMPORT!r} if m in sys.modules))
+    """)
+    assert out.strip() == "[]"
+
+
+def test_the_lazy_names_load_on_first_access() -> None:
+    out = run_fresh("""
+        import sys
+        import siotls
+        from siotls import ExternalPSK, TicketKeys
+        print(siotls.TLSSession.__module__, ExternalPSK.__module__, TicketKeys.__module__,
+              siotls.TicketKey.__module__, 'siotls.core.psk' in sys.modules,
+              {'TLSSession', 'TicketKey'} <= set(dir(siotls)))
+    """)
+    assert out.split() == ["siotls.core.session", "siotls.core.psk", "siotls.core.tickets",
+                           "siotls.core.tickets", "True", "True"]
+
+
+def test_a_first_handshake_does_not_need_logging() -> None:
+    """The engine's log lines are on error paths only; a handshake logs nothing."""
+    out = run_fresh(f"""
+        import sys
+        import siotls
+        from siotls.trust import TrustStore
+        sys.path.insert(0, {str(TESTS)!r})
+        """ + "\n        ".join(_HANDSHAKE.splitlines()) + """
+        print('logging' in sys.modules)
+    """)
+    assert out.strip() == "False"
+
+
+_HANDSHAKE = """\
+from certs import make_ca
+ca = make_ca()
+leaf = ca.issue(('localhost',))
+client = siotls.TLSConnection(siotls.TLSConfiguration(
+    'client', truststore=TrustStore([ca.cert_der])), 'localhost')
+server = siotls.TLSConnection(siotls.TLSConfiguration(
+    'server', certificate_chain=leaf.chain_der, private_key=leaf.key_der))
+client.initiate_connection()
+server.initiate_connection()
+for _ in range(4):
+    server.receive_data(client.data_to_send())
+    client.receive_data(server.data_to_send())
+assert client.is_post_handshake() and server.is_post_handshake()"""
