@@ -7,6 +7,7 @@ against Python's ssl and ``openssl s_client -servername``."""
 from __future__ import annotations
 
 import asyncio
+import os
 import ssl
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +22,13 @@ from cryptography import x509
 from certs import Leaf, make_ca
 from helpers import flow, handshake
 from openssl_peer import requires_openssl, s_client
-from siotls import CertificateChain, TLSConfiguration, TLSConnection, TLSUsageError
+from siotls import (
+    CertificateChain,
+    TicketKeys,
+    TLSConfiguration,
+    TLSConnection,
+    TLSUsageError,
+)
 from siotls import anyio as siotls_anyio
 from siotls import asyncio as siotls_asyncio
 from siotls import trio as siotls_trio
@@ -99,7 +106,8 @@ def test_pause_then_resume_with_the_chosen_chain() -> None:
     c, s = paused("b.test")
     pending = s.pending_client_hello
     assert pending is not None and pending.certificate_requested
-    assert (pending.server_name, pending.alpn, pending.psk_identity) == ("b.test", b"h2", None)
+    assert (pending.server_name, pending.alpn, pending.psk_identity,
+            pending.early_data_offered) == ("b.test", b"h2", None, False)
     assert SignatureScheme.ecdsa_secp256r1_sha256 in pending.signature_algorithms
     assert pending.replay_key is None  # no register question in a full handshake
     assert s.data_to_send() == b""  # nothing goes out while paused
@@ -168,6 +176,35 @@ def test_no_pause_after_a_hello_retry_request_until_the_second_client_hello() ->
     s.resume_client_hello(certificate_chain=BY_NAME["a.test"])
     handshake(c, s)
     assert leaf_of(c) == A.cert_der
+
+
+def test_early_data_sent_during_the_pause_is_skipped() -> None:
+    """A ticket this server cannot open: a full handshake, so a certificate pause, with
+    the client's 0-RTT records arriving meanwhile; they are kept, then skipped."""
+    other = TLSConfiguration("server", private_key=DEFAULT.key_der,
+                             certificate_chain=DEFAULT.chain_der, max_early_data=1024,
+                             ticket_keys=TicketKeys.generate(os.urandom))
+    c = TLSConnection(client_config(), server_hostname="localhost")
+    s = TLSConnection(other)
+    c.initiate_connection()
+    s.initiate_connection()
+    handshake(c, s)
+    s.send_data(b"tickets")
+    flow(s, c)
+    assert c.session is not None and c.session.max_early_data_size
+    c = TLSConnection(client_config(), server_hostname="localhost", session=c.session,
+                      early_data=b"early")
+    s = TLSConnection(server_config())
+    c.initiate_connection()
+    s.initiate_connection()
+    flow(c, s)  # the ClientHello and the 0-RTT records
+    pending = s.pending_client_hello
+    assert pending is not None and pending.early_data_offered and pending.psk_identity is None
+    s.resume_client_hello()
+    handshake(c, s)
+    assert c.is_post_handshake() and not s.nconfig.session_resumed
+    assert c.nconfig.early_data == s.nconfig.early_data == "rejected"
+    assert c.rejected_early_data() == b"early" and leaf_of(c) == DEFAULT.cert_der
 
 
 def test_a_selector_needs_a_server() -> None:

@@ -144,7 +144,7 @@ class PendingClientHello:
     alpn: bytes | None
     #: the PSK identity taken (the ticket, as the client sent it); None without PSK
     psk_identity: bytes | None
-    #: the client offered early data
+    #: the client offered early data (in a full handshake: to be refused)
     early_data_offered: bool
     #: what to ask the strike register: the key (None: nothing to ask) and its time
     #: to live in seconds

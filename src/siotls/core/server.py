@@ -220,7 +220,8 @@ class ServerHandshake(Handshake):
         if self._chain_question is None:
             return False
         self.pending = earlydata.PendingClientHello(
-            self.nconfig.server_name, flight[5], None, False, None, 0.0, None,
+            self.nconfig.server_name, flight[5], None, ET.EARLY_DATA in flight[0].extensions,
+            None, 0.0, None,
             certificate_requested=True, signature_algorithms=tuple(self._chain_question[0]))
         self._paused_flight = flight
         return True
