@@ -49,7 +49,7 @@ INTEGRATION_MODULES = frozenset({
     "test_pha_interop", "test_raw_public_keys_interop",
 })
 #: Modules of CPU-heavy tests (fuzzing).
-SLOW_MODULES = frozenset({"test_fuzz"})
+SLOW_MODULES = frozenset({"test_fuzz", "test_fuzz_extensions"})
 #: How much longer ``SIOTLS_SLOW=1`` fuzzes.
 LONG_FUZZING_FACTOR = 10
 

@@ -13,7 +13,8 @@ zlib comes with Python; brotli and zstd need the optional ``brotli`` and
 imported on first use: :func:`available` lists what is installed.
 
 Decompression is bounded: ``uncompressed_length`` may not exceed the limit of
-an uncompressed Certificate, the decompressor never produces more than
+an uncompressed Certificate (``record.MAX_CERTIFICATE_LENGTH``, the one bound of
+both forms, which the handshake passes in), the decompressor never produces more than
 ``uncompressed_length + 1`` bytes, and anything but exactly that many bytes is
 ``bad_certificate`` (RFC 8879 section 4). Compressing our own chain is cached
 (:func:`compress` keeps the last results), so a server compresses each chain
@@ -31,8 +32,6 @@ from collections.abc import Sequence
 from siotls.core.errors import BadCertificate, IllegalParameter
 from siotls.iana import CertificateCompressionAlgorithm as CCA
 
-#: The largest Certificate we accept, compressed or not (as the connection's bound).
-MAX_CERTIFICATE_LENGTH = 2**18
 #: algorithm name -> (code point, module needed).
 ALGORITHMS: dict[str, tuple[CCA, str]] = {
     "zlib": (CCA.zlib, "zlib"),

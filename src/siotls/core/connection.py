@@ -57,7 +57,7 @@ from siotls.core.errors import (
     UnexpectedMessage,
 )
 from siotls.core.lifecycle import Lifecycle, Receiving, Sending
-from siotls.core.record import RecordLayer
+from siotls.core.record import MAX_CERTIFICATE_LENGTH, RecordLayer
 from siotls.core.state import State
 from siotls.iana import AlertDescription, AlertLevel, ContentType, HandshakeType
 
@@ -74,9 +74,10 @@ _CONNECTED = State.CONNECTED
 _RECEIVING_OPEN = Receiving.OPEN
 _SENDING_OPEN = Sending.OPEN
 
-#: The largest handshake message we accept (a Certificate chain may be long).
+#: The largest handshake message we accept (a Certificate chain may be long; a
+#: CompressedCertificate may hold no longer a Certificate, compression.py checks it).
 MAX_HANDSHAKE_MESSAGE: dict[int, int] = {
-    HandshakeType.CERTIFICATE: 2**18, HandshakeType.CLIENT_HELLO: 2**17}
+    HandshakeType.CERTIFICATE: MAX_CERTIFICATE_LENGTH, HandshakeType.CLIENT_HELLO: 2**17}
 MAX_OTHER_HANDSHAKE_MESSAGE = 2**16
 #: Post-handshake messages (KeyUpdate, NewSessionTicket) or empty records the peer
 #: may send in a row without any application data in between.

@@ -40,7 +40,7 @@ from siotls.core.messages import (
     parse_finished,
     parse_key_update,
 )
-from siotls.core.record import RecordLayer
+from siotls.core.record import MAX_CERTIFICATE_LENGTH, RecordLayer
 from siotls.core.state import TRANSITIONS, State
 from siotls.iana import ContentType, HandshakeType, SignatureScheme
 
@@ -174,7 +174,7 @@ class Handshake:
                 reason="bad_compression")
         certificate = compression.decompress(
             message.algorithm, message.compressed_certificate_message,
-            message.uncompressed_length, compression.MAX_CERTIFICATE_LENGTH)
+            message.uncompressed_length, MAX_CERTIFICATE_LENGTH)
         self.nconfig.peer_certificate_compression = compression.NAMES[message.algorithm]
         self.on_certificate(memoryview(certificate), raw)
 

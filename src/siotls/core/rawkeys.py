@@ -100,11 +100,12 @@ def decode_type(data: bytes, what: str) -> int:
 
 def normalize_spki(spki: bytes) -> bytes:
     """A DER SubjectPublicKeyInfo as ``cryptography`` writes it (ValueError when invalid)."""
+    from cryptography.exceptions import UnsupportedAlgorithm  # noqa: PLC0415
     from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
 
     try:
         key = serialization.load_der_public_key(bytes(spki))
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:  # e.g. an unknown curve
         raise ValueError(f"not a DER SubjectPublicKeyInfo: {exc}") from exc
     return key.public_bytes(serialization.Encoding.DER,
                             serialization.PublicFormat.SubjectPublicKeyInfo)

@@ -49,6 +49,10 @@ from siotls.iana import ContentType
 MAX_PLAINTEXT = 2**14
 MAX_CIPHERTEXT = 2**14 + 256
 HEADER_SIZE = 5
+#: The largest Certificate body we accept from a peer, compressed or not: the one bound,
+#: which connection.py applies to Certificate messages and compression.py to what a
+#: CompressedCertificate decompresses to (here, so that neither imports the other).
+MAX_CERTIFICATE_LENGTH = 2**18
 _MAX_SEQ = 2**64 - 1
 _TYPE_BYTES = [bytes((content_type,)) for content_type in range(256)]
 # Plain ints on the per-record path: an enum member lookup costs ten times more.

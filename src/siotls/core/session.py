@@ -34,6 +34,8 @@ from siotls.core.errors import TLSFatalAlert, TLSUsageError
 from siotls.iana import CipherSuites
 
 _MAGIC = b"siotlsS1"
+#: The latest ``received_at`` a session may hold, in ms (2^53: exact as a float).
+MAX_RECEIVED_AT_MS = 2**53
 
 
 @dataclass(frozen=True)
@@ -58,8 +60,12 @@ class TLSSession:
     peer_certificate_chain: tuple[bytes, ...] = field(default=(), repr=False)
 
     def __post_init__(self) -> None:
-        # Kept to the millisecond, as serialized.
-        object.__setattr__(self, "received_at", int(self.received_at * 1000) / 1000)
+        # Kept to the millisecond, as serialized: rounded down (never in the future),
+        # and a value already whole in ms stays itself (x / 1000 * 1000 may fall short).
+        millis = round(self.received_at * 1000)
+        if millis / 1000 > self.received_at:
+            millis -= 1
+        object.__setattr__(self, "received_at", millis / 1000)
 
     def is_expired(self, now: float) -> bool:
         """RFC 8446 4.2.11.1: never use a ticket older than its lifetime."""
@@ -79,7 +85,7 @@ class TLSSession:
         w.u32(self.ticket_lifetime)
         w.u32(self.ticket_age_add)
         w.u32(self.max_early_data_size)
-        w.bytes(int(self.received_at * 1000).to_bytes(8, "big"))
+        w.bytes(round(self.received_at * 1000).to_bytes(8, "big"))
         w.opaque(1, (self.server_name or "").encode("ascii"))
         w.opaque(1, self.alpn or b"")
         w.u8(int(self.peer_verified))
@@ -107,7 +113,10 @@ class TLSSession:
         psk = r.opaque(1, minimum=1)
         ticket = r.opaque(2, minimum=1)
         lifetime, age_add, max_early_data = r.u32(), r.u32(), r.u32()
-        received_at = int.from_bytes(r.bytes(8), "big") / 1000
+        received_ms = int.from_bytes(r.bytes(8), "big")
+        if received_ms > MAX_RECEIVED_AT_MS:  # a float would not give it back exactly
+            raise ValueError(f"received_at {received_ms} ms is out of range")
+        received_at = received_ms / 1000
         server_name = r.opaque(1).decode("ascii") or None
         alpn = r.opaque(1) or None
         verified = bool(r.u8())
