@@ -88,8 +88,11 @@ __all__ = [
 
 def _memory_strike_register(config: TLSConfiguration) -> _earlydata.Register:
     """The default 0-RTT register of a server configuration: in memory, on its clock."""
-    from siotls.stores.strikes import MemoryStrikeRegister  # noqa: PLC0415
+    from siotls.stores.strikes import DEFAULT_WINDOW, MemoryStrikeRegister  # noqa: PLC0415
 
+    if config.early_data_anti_replay == "ticket":  # single-use: a ticket's whole life
+        return MemoryStrikeRegister(window=max(DEFAULT_WINDOW, config.ticket_lifetime),
+                                    clock=config.clock)
     return MemoryStrikeRegister(clock=config.clock)
 
 

@@ -237,13 +237,13 @@ class TLSProtocol(asyncio.Protocol):
         self._progress()
 
     async def _answer_pause(self) -> None:
-        """The pause point: ask the strike register, then let the handshake go on."""
+        """The pause point: ask the register or the selector, then let the handshake go on."""
         answer = await _driver.answer_pause(self.conn)
         self._pause_task = None
         if self.raw_transport is None or self.conn.is_failed():
             return
         try:
-            self.conn.resume_client_hello(early_data_ok=answer)
+            self.conn.resume_client_hello(**answer)
         except TLSError as exc:
             self._fatal(exc)
             return

@@ -63,10 +63,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, suppress
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from siotls.core.connection import TLSConnection
-from siotls.core.errors import RaggedEOF, TLSError
+from siotls.core.credentials import CertificateChain
+from siotls.core.earlydata import PendingClientHello
+from siotls.core.errors import InternalError, RaggedEOF, TLSError, TLSFatalAlert
 from siotls.stores.strikes import ask
 
 _T = TypeVar("_T")
@@ -96,16 +98,45 @@ def feed(conn: TLSConnection, data: bytes | bytearray | memoryview, *, eof: bool
                 raise
 
 
-async def answer_pause(conn: TLSConnection) -> bool:
-    """The pause point (:mod:`siotls.core.earlydata`): ask the strike register the
-    paused server's question; its answer, ``False`` on any failure (fail closed)."""
+async def answer_pause(conn: TLSConnection) -> dict[str, Any]:
+    """The pause point (:mod:`siotls.core.earlydata`): answer the paused server's
+    questions; the arguments of ``conn.resume_client_hello``.
+
+    The strike register's answer is ``False`` on any failure (fail closed: 0-RTT
+    refused, not the connection). The ``certificate_selector``'s chain; if it raises,
+    its TLSFatalAlert, or internal_error for anything else, ends the handshake."""
     pending = conn.pending_client_hello
     assert pending is not None
+    answer: dict[str, Any] = {}
+    if pending.replay_key is not None:
+        try:
+            answer["early_data_ok"] = await ask(
+                pending.register, pending.replay_key, pending.replay_ttl)
+        except Exception:  # a register that fails refuses 0-RTT, not the connection
+            logger.warning("the strike register failed: 0-RTT refused", exc_info=True)
+    if pending.certificate_requested:
+        answer.update(await _select_certificate(conn, pending))
+    return answer
+
+
+async def _select_certificate(conn: TLSConnection,
+                              pending: PendingClientHello) -> dict[str, Any]:
+    selector = conn.config.certificate_selector
+    assert selector is not None
     try:
-        return await ask(pending.register, pending.replay_key, pending.replay_ttl)
-    except Exception:  # a register that fails refuses 0-RTT, not the connection
-        logger.warning("the strike register failed: 0-RTT refused", exc_info=True)
-        return False
+        chain = await selector(pending)
+    except TLSFatalAlert as exc:
+        return {"failure": exc}
+    except Exception as exc:  # any failure of the caller's code
+        logger.warning("certificate_selector failed", exc_info=True)
+        return {"failure": InternalError(
+            f"certificate_selector raised {type(exc).__name__}: {exc}",
+            reason="certificate_selector")}
+    if chain is not None and not isinstance(chain, CertificateChain):
+        return {"failure": InternalError(
+            f"certificate_selector returned {type(chain).__name__}, not a CertificateChain",
+            reason="certificate_selector")}
+    return {"certificate_chain": chain}
 
 
 # -- the steps ---------------------------------------------------------------------------------
@@ -248,7 +279,7 @@ class Driver:
         are processed by the engine as it resumes)."""
         answer = await answer_pause(self.connection)
         try:
-            self.connection.resume_client_hello(early_data_ok=answer)
+            self.connection.resume_client_hello(**answer)
         except TLSError as exc:
             self.break_(exc)
             await self._flush_alert(defer=defer)

@@ -33,7 +33,7 @@ from siotls.adapters import _driver, _info
 from siotls.compat import errors
 from siotls.compat.session import SSLSession, tls_session_of
 from siotls.core.connection import TLSConnection
-from siotls.core.errors import RaggedEOF, TLSError
+from siotls.core.errors import InternalError, RaggedEOF, TLSError
 
 if TYPE_CHECKING:
     from _ssl import _PeerCertRetDictType
@@ -203,10 +203,13 @@ class SSLObject(ssl.SSLObject):
         connection = self.connection
         self._start()
         self._feed()
-        if connection.pending_client_hello is not None:
+        if (pending := connection.pending_client_hello) is not None:
             # A blocking object cannot await an asynchronous strike register: 0-RTT
-            # refused, the handshake goes on (the async adapters ask it).
-            connection.resume_client_hello(early_data_ok=False)
+            # refused, the handshake goes on (the async adapters ask it); nor an
+            # asynchronous certificate_selector: internal_error, said plainly.
+            connection.resume_client_hello(early_data_ok=False, failure=InternalError(
+                "siotls.compat cannot await certificate_selector (use sni_callback)",
+                reason="certificate_selector") if pending.certificate_requested else None)
         if connection.is_post_handshake():
             self._handshake_done = True
             return

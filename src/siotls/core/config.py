@@ -22,7 +22,7 @@ from siotls.iana import CipherSuites, NamedGroup, PskKeyExchangeMode, SignatureS
 if TYPE_CHECKING:
     from cryptography import x509
 
-    from siotls.core.credentials import CertificateChain, SNICallback
+    from siotls.core.credentials import CertificateChain, CertificateSelector, SNICallback
     from siotls.core.crypto import PrivateKey
     from siotls.core.psk import ExternalPSKs
     from siotls.core.tickets import TicketKeys
@@ -129,6 +129,11 @@ class TLSConfiguration:
     :param sni_callback: a server's choice of chains by server name:
         ``(server_name or None) -> chains or None`` (``None``: choose among all by the
         names in their certificates). A ``dict.get`` will do.
+    :param certificate_selector: a server's asynchronous choice of chain:
+        ``async (pending: PendingClientHello) -> CertificateChain or None`` (``None``:
+        the choice above), awaited at the pause point after the ClientHello by the
+        async adapters (see :mod:`siotls.core.credentials`); sans-IO callers answer
+        ``conn.pending_client_hello`` with ``conn.resume_client_hello(certificate_chain=...)``.
     :param ocsp_response: a server's OCSP response (DER, as the responder returned
         it) for the default chain, stapled for clients that ask (RFC 8446
         section 4.4.2.1); each :class:`~siotls.CertificateChain` has its own.
@@ -197,6 +202,10 @@ class TLSConfiguration:
     :param early_data_freshness: the tolerance in seconds between the ticket age the
         client states and the one the server computes (RFC 8446 8.3); outside it
         0-RTT is refused (the ticket still resumes).
+    :param early_data_anti_replay: what the strike register records (RFC 8446 8):
+        ``'client_hello'`` (the default: its binder, for the freshness window) or
+        ``'ticket'`` (single-use tickets, 8.1: a ticket carries early data once; the
+        register's window must be at least ``ticket_lifetime``).
     """
 
     side: Literal["client", "server"]
@@ -215,6 +224,7 @@ class TLSConfiguration:
     request_peer_authentication: bool = False
     certificate_chains: Sequence[CertificateChain] = ()
     sni_callback: SNICallback | None = field(default=None, repr=False)
+    certificate_selector: CertificateSelector | None = field(default=None, repr=False)
     strict_sni: bool = False
     ocsp_response: bytes | None = field(default=None, repr=False)
     ocsp_stapling: Literal["off", "request", "check", "require"] = "off"
@@ -237,6 +247,7 @@ class TLSConfiguration:
     max_early_data: int = 0
     strike_register: Any = field(default=None, repr=False)
     early_data_freshness: float = earlydata.DEFAULT_FRESHNESS
+    early_data_anti_replay: earlydata.AntiReplay = "client_hello"
 
     def __post_init__(self) -> None:
         if self.side not in ("client", "server"):
@@ -351,6 +362,8 @@ class TLSConfiguration:
             raise ValueError("max_early_data must be between 0 and 2**32 - 1")
         if not 0 < self.early_data_freshness <= 60:
             raise ValueError("early_data_freshness must be between 0 and 60 seconds")
+        if self.early_data_anti_replay not in ("client_hello", "ticket"):
+            raise ValueError("early_data_anti_replay must be 'client_hello' or 'ticket'")
         if self.side != "server" or not self.max_early_data:
             return
         register = self.strike_register
@@ -363,6 +376,10 @@ class TLSConfiguration:
             # memory would forget it while its replay could still pass.
             raise ValueError(f"the strike register's window ({register.window} s) is "
                              "shorter than twice early_data_freshness")
+        if self.early_data_anti_replay == "ticket" and not register.window >= self.ticket_lifetime:
+            raise ValueError(f"single-use tickets are remembered as long as they resume: the "
+                             f"strike register's window ({register.window} s) must be at "
+                             f"least ticket_lifetime ({self.ticket_lifetime} s)")
 
     def _check_psk_fields(self) -> None:
         if not 0 <= self.num_tickets <= 16:
@@ -414,8 +431,12 @@ class TLSConfiguration:
             raise ValueError("certificate_chains holds siotls.core.credentials.CertificateChain")
         if chains and self.private_key is None:
             raise ValueError("certificate_chains needs a default private_key/certificate_chain")
-        if self.side == "client" and (self.sni_callback is not None or self.strict_sni):
-            raise ValueError("sni_callback and strict_sni are server settings")
+        if self.side == "client" and (self.sni_callback is not None or self.strict_sni
+                                      or self.certificate_selector is not None):
+            raise ValueError("sni_callback, certificate_selector and strict_sni are server "
+                             "settings")
+        if self.certificate_selector is not None and not callable(self.certificate_selector):
+            raise ValueError("certificate_selector must be an async callable")
 
     def _check_ocsp(self) -> None:
         if self.ocsp_stapling not in ("off", "request", "check", "require"):

@@ -44,6 +44,7 @@ from siotls.core.config import (
     TLSNegotiatedConfiguration,
     normalize_server_hostname,
 )
+from siotls.core.credentials import CertificateChain
 from siotls.core.earlydata import ClientEarlyData, PendingClientHello, ServerEarlyData
 from siotls.core.errors import (
     DecodeError,
@@ -366,7 +367,7 @@ class TLSConnection:
 
             logging.getLogger("siotls").debug("could not queue the alert", exc_info=True)
 
-    # -- the pause point (servers, 0-RTT with an asynchronous strike register) ------------
+    # -- the pause point (servers: an asynchronous strike register or certificate_selector)
     @property
     def pending_client_hello(self) -> PendingClientHello | None:
         """Set while the server is paused after a ClientHello (see
@@ -375,14 +376,20 @@ class TLSConnection:
         pending: PendingClientHello | None = self._handshake.pending
         return pending
 
-    def resume_client_hello(self, early_data_ok: bool) -> None:
-        """Go on after the pause with the register's answer (``True``: accept 0-RTT);
-        then the bytes received meanwhile are processed."""
+    def resume_client_hello(self, early_data_ok: bool = False, *,
+                            certificate_chain: CertificateChain | None = None,
+                            failure: TLSFatalAlert | None = None) -> None:
+        """Go on after the pause with the register's answer (``True``: accept 0-RTT)
+        and the chain ``certificate_selector`` chose (``None``: the synchronous choice);
+        then the bytes received meanwhile are processed. ``failure``: end the
+        handshake with that alert instead (raised here, like any TLS error)."""
         self._life.check()
         if self.pending_client_hello is None:
             raise TLSUsageError("resume_client_hello() without a pending ClientHello")
+        if certificate_chain is not None and not isinstance(certificate_chain, CertificateChain):
+            raise TLSUsageError("certificate_chain must be a CertificateChain or None")
         handshake = cast("ServerHandshake", self._handshake)
-        self._run(handshake.resume_client_hello, early_data_ok)
+        self._run(handshake.resume_client_hello, early_data_ok, certificate_chain, failure)
         buffered = self._records.take_buffered()
         if buffered:
             self.receive_data(buffered)

@@ -24,6 +24,17 @@ The server (RFC 8446 section 4.4.2.2; RFC 6066 section 3), in :func:`select_serv
    against signature_algorithms_cert when nothing else fits); else
    handshake_failure.
 
+An asynchronous choice, ``certificate_selector`` (a coroutine function given the
+:class:`~siotls.core.earlydata.PendingClientHello`: server name, the client's
+signature_algorithms, the ALPN protocol selected), cannot run inside the
+engine: the server pauses after the ClientHello (the pause point of
+:mod:`siotls.core.earlydata`) and the caller (every async adapter does) awaits
+it and resumes with its chain. A chain returned is the only candidate of step
+2 (its key must still sign for the client, else handshake_failure); ``None``
+falls back to step 1, ``sni_callback`` and ``strict_sni`` included; raising a
+TLSFatalAlert (``UnrecognizedName``) refuses with that alert, raising anything
+else is internal_error.
+
 The client (RFC 8446 sections 4.3.2 and 4.4.2.3), in :func:`select_client_chain`:
 the first chain whose key can make a scheme of the CertificateRequest's
 signature_algorithms and, when the request lists certificate_authorities, one
@@ -39,7 +50,7 @@ are the subjects of its trust store, when there are at most
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -50,9 +61,11 @@ from siotls.iana import SignatureScheme as SS
 if TYPE_CHECKING:
     from cryptography import x509
 
+    from siotls.core.earlydata import PendingClientHello
     from siotls.trust import TrustStore
 
-__all__ = ["MAX_AUTHORITIES", "MAX_AUTHORITIES_SIZE", "CertificateChain", "SNICallback",
+__all__ = ["MAX_AUTHORITIES", "MAX_AUTHORITIES_SIZE", "CertificateChain", "CertificateSelector",
+           "SNICallback",
            "check_ocsp_response",
            "decode_certificate_authorities", "encode_certificate_authorities",
            "select_client_chain", "select_server_chain"]
@@ -137,6 +150,8 @@ def check_ocsp_response(response: bytes) -> bytes:
 
 #: ``sni_callback(server_name)``: the chains for that name, or None (no opinion).
 SNICallback = Callable[[str | None], Sequence[CertificateChain] | None]
+#: ``await certificate_selector(pending)``: the chain for that ClientHello, or None.
+CertificateSelector = Callable[["PendingClientHello"], Awaitable[CertificateChain | None]]
 
 
 def _signature_schemes(certificate: x509.Certificate) -> frozenset[int]:

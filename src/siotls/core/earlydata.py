@@ -27,6 +27,12 @@ creation time (8.3); and, last, the strike register (8.1, 8.2) has not seen
 this ClientHello: the key recorded is the verified binder, unique to the
 ClientHello, for as long as the ClientHello could still pass the freshness
 check. A register younger than its window refuses (the start rule of 8.2).
+With ``early_data_anti_replay='ticket'`` (single-use tickets, 8.1) the key is
+instead a digest of the ticket itself (:func:`ticket_key`), recorded for the
+ticket's remaining lifetime: a ticket carries early data at most once, and a
+second ClientHello with it (a fresh binder) is refused 0-RTT; the register's
+window must then cover a whole ``ticket_lifetime`` (checked by the
+configuration), and a remaining lifetime longer than the window refuses.
 
 Accepted: EncryptedExtensions carries early_data, the server's read key is the
 client's early key and the state is WAIT_EOED; application data records are
@@ -53,6 +59,15 @@ are kept, unread. The caller asks the register and answers with
 ``conn.resume_client_hello(early_data_ok=answer)``; the handshake goes on from
 there, exactly as if the register had answered inline. The async adapters do
 this themselves (the stores package's ``ask``); the core stays sans-IO.
+
+The same pause serves an asynchronous certificate choice (a server's
+``certificate_selector``, :mod:`siotls.core.credentials`): in a full handshake
+(no PSK, hence no 0-RTT: the two never meet) the server stops after the
+ClientHello it answers (not one answered with a HelloRetryRequest), with
+``certificate_requested`` set, and ``resume_client_hello(certificate_chain=...)``
+goes on with that chain (``None``: the synchronous choice, ``sni_callback`` and
+``strict_sni`` included). ``resume_client_hello(failure=alert)`` ends the
+handshake with that alert instead (a selector that raised).
 """
 
 from __future__ import annotations
@@ -77,6 +92,8 @@ END_OF_EARLY_DATA = b"\x05\x00\x00\x00"
 MAX_EARLY_DATA_LIMIT = 2**32 - 1
 
 EarlyDataStatus = Literal["accepted", "rejected", "not sent"]
+#: What the strike register records: the ClientHello (its binder) or the ticket.
+AntiReplay = Literal["client_hello", "ticket"]
 
 
 class Register(Protocol):
@@ -112,25 +129,34 @@ def is_asynchronous(register: object) -> bool:
 
 @dataclass(frozen=True)
 class PendingClientHello:
-    """A server paused after the ClientHello: what it parsed, and its question.
+    """A server paused after the ClientHello: what it parsed, and its questions.
 
-    Answer with ``conn.resume_client_hello(early_data_ok=...)``: the register's
-    ``check_and_record(replay_key, replay_ttl)``.
+    Answer with ``conn.resume_client_hello(early_data_ok=..., certificate_chain=...)``:
+    the register's ``check_and_record(replay_key, replay_ttl)`` when ``replay_key`` is
+    set, the configuration's ``certificate_selector(pending)`` when
+    ``certificate_requested``. A PSK handshake sends no certificate, so one pause
+    asks one of the two; the adapters answer both alike.
     """
 
     #: the client's SNI, if any
     server_name: str | None
     #: the ALPN protocol the server selected, if any
     alpn: bytes | None
-    #: the PSK identity taken (the ticket, as the client sent it)
-    psk_identity: bytes
-    #: the client offered early data (always true for now: the one reason to pause)
+    #: the PSK identity taken (the ticket, as the client sent it); None without PSK
+    psk_identity: bytes | None
+    #: the client offered early data (in a full handshake: to be refused)
     early_data_offered: bool
-    #: what to ask the strike register: the key and its time to live in seconds
-    replay_key: bytes
+    #: what to ask the strike register: the key (None: nothing to ask) and its time
+    #: to live in seconds
+    replay_key: bytes | None
     replay_ttl: float
     #: the register to ask (the configuration's)
     register: Any
+    #: the server waits for ``certificate_selector`` to choose its chain
+    certificate_requested: bool = False
+    #: the client's signature_algorithms (for the certificate choice)
+    signature_algorithms: tuple[int, ...] = ()
+
 
 # -- client ---------------------------------------------------------------------------
 class ClientEarlyData:
@@ -184,11 +210,25 @@ def question(config: TLSConfiguration, choice: PskChoice, *, suite: int,
     register = config.strike_register
     if register is None or not register.ready(now):
         return None
+    if config.early_data_anti_replay == "ticket":  # 8.1: for as long as it resumes
+        ttl = ticket.created_at + ticket.ticket_lifetime - now
+        return (ticket_key(choice.identity), ttl) if 0 < ttl <= register.window else None
     # Remember the ClientHello until it could no longer pass the freshness check.
     ttl = min(register.window, ticket.created_at + client_age + tolerance - now)
     if ttl <= 0:
         return None
     return choice.binder, ttl
+
+
+def ticket_key(identity: bytes) -> bytes:
+    """What single-use tickets record: the SHA-256 of the ticket (the PSK identity)."""
+    from cryptography.hazmat.primitives import hashes  # noqa: PLC0415
+
+    from siotls.core import crypto  # noqa: PLC0415
+
+    digest = crypto.new_hash(hashes.SHA256())
+    digest.update(identity)
+    return digest.finalize()
 
 
 def accept(config: TLSConfiguration, choice: PskChoice, *, suite: int, alpn: bytes | None,

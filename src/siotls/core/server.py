@@ -16,8 +16,9 @@ EncryptedExtensions and Finished only. Session tickets
 A ClientHello offering early data with our ticket may have it accepted
 (:mod:`siotls.core.earlydata`): EncryptedExtensions carries early_data, the read
 key is the client's early key and the server waits in WAIT_EOED for
-EndOfEarlyData. With an asynchronous strike register the server pauses before
-its flight (:meth:`ServerHandshake.resume_client_hello` goes on).
+EndOfEarlyData. With an asynchronous strike register, or an asynchronous
+``certificate_selector`` in a full handshake, the server pauses before its
+flight (:meth:`ServerHandshake.resume_client_hello` goes on).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from siotls.core.errors import (
     IllegalParameter,
     MissingExtension,
     ProtocolVersion,
+    TLSFatalAlert,
     UnsupportedCertificate,
 )
 from siotls.core.handshake import Handshake, KeyLog
@@ -123,6 +125,8 @@ class ServerHandshake(Handshake):
         self._paused_flight: tuple[Any, ...] = ()
         #: the register's answer given through :meth:`resume_client_hello`
         self._early_answer: bool | None = None
+        #: (signature_algorithms, signature_algorithms_cert) kept for certificate_selector
+        self._chain_question: tuple[list[int], list[int] | None] | None = None
         self.ocsp_requested = False  # the client's status_request asks for OCSP
         self.pha = ServerPostHandshakeAuth(self)
         self._connected_handlers.update({
@@ -160,6 +164,7 @@ class ServerHandshake(Handshake):
         if ET.STATUS_REQUEST in exts:
             self.ocsp_requested = ocsp.decode_status_request(exts[ET.STATUS_REQUEST])
         choice = self._choose_psk(ch, raw) if ET.PRE_SHARED_KEY in exts else None
+        self._chain_question = None
 
         if choice is not None:  # no certificate in a PSK handshake
             suite, scheme = choice.suite, None
@@ -210,8 +215,20 @@ class ServerHandshake(Handshake):
         self.nconfig.signature_algorithm = None if scheme is None else SignatureScheme(scheme)
         self.nconfig.alpn = alpn
         flight = (ch, raw, suite, (group, share), scheme, alpn, choice)
-        if not self._pause_for_register(flight):
+        if not self._pause_for_register(flight) and not self._pause_for_selector(flight):
             self._send_server_flight(*flight)
+
+    def _pause_for_selector(self, flight: tuple[Any, ...]) -> bool:
+        """The pause point for ``certificate_selector``: a full handshake whose chain
+        :meth:`_select_chain` left to the caller."""
+        if self._chain_question is None:
+            return False
+        self.pending = earlydata.PendingClientHello(
+            self.nconfig.server_name, flight[5], None, ET.EARLY_DATA in flight[0].extensions,
+            None, 0.0, None,
+            certificate_requested=True, signature_algorithms=tuple(self._chain_question[0]))
+        self._paused_flight = flight
+        return True
 
     def _pause_for_register(self, flight: tuple[Any, ...]) -> bool:
         """The pause point (:mod:`siotls.core.earlydata`): with an asynchronous strike
@@ -231,13 +248,23 @@ class ServerHandshake(Handshake):
         self._paused_flight = flight
         return True
 
-    def resume_client_hello(self, early_data_ok: bool) -> None:
-        """Go on after the pause, with the register's answer."""
+    def resume_client_hello(self, early_data_ok: bool,
+                            certificate_chain: credentials.CertificateChain | None,
+                            failure: TLSFatalAlert | None) -> None:
+        """Go on after the pause, with the register's answer and the selector's chain."""
         flight, self._paused_flight, self.pending = self._paused_flight, (), None
+        if failure is not None:
+            raise failure
         self._early_answer = bool(early_data_ok)
+        if self._chain_question is not None:
+            offered, offered_cert = self._chain_question
+            self._chain_question = None
+            scheme = self._choose_chain(offered, offered_cert, certificate_chain)
+            self.nconfig.signature_algorithm = SignatureScheme(scheme)
+            flight = (*flight[:4], scheme, *flight[5:])
         self._send_server_flight(*flight)
 
-    def _select_chain(self, exts: dict[int, bytes]) -> int:
+    def _select_chain(self, exts: dict[int, bytes]) -> int | None:
         """Our certificate chain for this ClientHello; the signature scheme to sign with."""
         config = self.config
         if config.private_key is None:
@@ -253,12 +280,23 @@ class ServerHandshake(Handshake):
             if raw_scheme is None:
                 raise HandshakeFailure("no signature scheme in common for our raw public key")
             return raw_scheme
+        offered_cert = (ext.decode_signature_algorithms(exts[ET.SIGNATURE_ALGORITHMS_CERT])
+                        if ET.SIGNATURE_ALGORITHMS_CERT in exts else None)
+        if config.certificate_selector is not None:  # asked at the pause point
+            self._chain_question = (offered, offered_cert)
+            return None
+        return self._choose_chain(offered, offered_cert, None)
+
+    def _choose_chain(self, offered: list[int], offered_cert: list[int] | None,
+                      chosen: credentials.CertificateChain | None) -> int:
+        """``chosen`` (certificate_selector's), else the synchronous choice."""
+        config = self.config
         self.chain, scheme = credentials.select_server_chain(
-            config.all_certificate_chains, config.signature_algorithms,
-            server_name=self.nconfig.server_name, offered=offered,
-            offered_cert=ext.decode_signature_algorithms(exts[ET.SIGNATURE_ALGORITHMS_CERT])
-            if ET.SIGNATURE_ALGORITHMS_CERT in exts else None,
-            sni_callback=config.sni_callback, strict_sni=config.strict_sni)
+            config.all_certificate_chains if chosen is None else (chosen,),
+            config.signature_algorithms, server_name=self.nconfig.server_name,
+            offered=offered, offered_cert=offered_cert,
+            sni_callback=None if chosen else config.sni_callback,
+            strict_sni=config.strict_sni and chosen is None)
         return scheme
 
     def _choose_psk(self, ch: ClientHello, raw: bytes) -> psk.PskChoice | None:

@@ -4,10 +4,11 @@ Theory of operation
 -------------------
 A server that accepts early data must accept a given 0-RTT ClientHello at most
 once (RFC 8446 8). It records a value of each such ClientHello, taken from a
-validated part of it (8.2: the verified binder of the chosen identity, or the
-ticket's unique id for single-use tickets, 8.1), for as long as that
-ClientHello could still pass the freshness check of 8.3, and refuses 0-RTT to
-any ClientHello whose value it has already seen. A register answers one
+validated part of it (8.2: the verified binder of the chosen identity, for as
+long as that ClientHello could still pass the freshness check of 8.3; or, for
+single-use tickets, 8.1, a digest of the ticket, for as long as it resumes),
+and refuses 0-RTT to any ClientHello whose value it has already seen. A
+register answers one
 question, :meth:`StrikeRegister.check_and_record`:
 
 * ``key``: the value to record, chosen by the engine;
