@@ -44,7 +44,6 @@ from siotls.core.config import (
     TLSNegotiatedConfiguration,
     normalize_server_hostname,
 )
-from siotls.core.credentials import CertificateChain
 from siotls.core.earlydata import ClientEarlyData, PendingClientHello, ServerEarlyData
 from siotls.core.errors import (
     DecodeError,
@@ -63,6 +62,7 @@ from siotls.iana import AlertDescription, AlertLevel, ContentType, HandshakeType
 
 if TYPE_CHECKING:
     from siotls.core.client import ClientHandshake
+    from siotls.core.credentials import CertificateChain
     from siotls.core.server import ServerHandshake
     from siotls.core.session import TLSSession
 
@@ -386,6 +386,9 @@ class TLSConnection:
         self._life.check()
         if self.pending_client_hello is None:
             raise TLSUsageError("resume_client_hello() without a pending ClientHello")
+        # Here, not at import: import siotls does not load credentials.py (a dataclass).
+        from siotls.core.credentials import CertificateChain  # noqa: PLC0415
+
         if certificate_chain is not None and not isinstance(certificate_chain, CertificateChain):
             raise TLSUsageError("certificate_chain must be a CertificateChain or None")
         handshake = cast("ServerHandshake", self._handshake)

@@ -92,9 +92,10 @@ _MAY_CHANGE = frozenset({ET.KEY_SHARE, ET.EARLY_DATA, ET.COOKIE, ET.PRE_SHARED_K
 class ServerHandshake(Handshake):
     side = "server"
     __slots__ = (
-        "_early_answer", "_paused_flight", "authenticated_at", "certificate_types", "chain",
-        "client_compression", "client_record_size_limit", "early_data", "first_client_hello",
-        "hello_retry_group", "hello_retry_suite", "ocsp_requested", "pha")
+        "_chain_question", "_early_answer", "_paused_flight", "authenticated_at",
+        "certificate_types", "chain", "client_compression", "client_record_size_limit",
+        "early_data", "first_client_hello", "hello_retry_group", "hello_retry_suite",
+        "ocsp_requested", "pha")
 
     def __init__(self, config: TLSConfiguration, records: RecordLayer,
                  nconfig: TLSNegotiatedConfiguration, keylog: KeyLog) -> None:
