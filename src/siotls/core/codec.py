@@ -96,6 +96,14 @@ class Reader:
             raise DecodeError(f"{self._end - self.pos} trailing bytes at the end of a vector")
         self._end = outer_end
 
+    def opaque_list(self, prefix: int, item_prefix: int) -> tuple[builtins.bytes, ...]:
+        """``opaque x<1..2^M-1>`` items in a ``prefix``-byte vector (a certificate chain)."""
+        items: list[builtins.bytes] = []
+        with self.block(prefix):
+            while not self.at_end():
+                items.append(self.opaque(item_prefix, minimum=1))
+        return tuple(items)
+
     def u16_list(self, prefix: int, minimum: int = 0) -> list[int]:
         """``uint16 x<minimum..2^N-1>``: a vector of 16-bit values."""
         n = self._length(prefix)
@@ -151,6 +159,13 @@ class Writer:
     def opaque(self, prefix: int, value: builtins.bytes | bytearray | memoryview) -> None:
         self.buf += len(value).to_bytes(prefix, "big")
         self.buf += value
+
+    def opaque_list(self, prefix: int, item_prefix: int,
+                    values: Sequence[builtins.bytes]) -> None:
+        """The inverse of :meth:`Reader.opaque_list`."""
+        with self.block(prefix):
+            for value in values:
+                self.opaque(item_prefix, value)
 
     def u16_list(self, prefix: int, values: Sequence[int]) -> None:
         self.buf += (2 * len(values)).to_bytes(prefix, "big")

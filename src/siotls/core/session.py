@@ -89,9 +89,7 @@ class TLSSession:
         w.opaque(1, (self.server_name or "").encode("ascii"))
         w.opaque(1, self.alpn or b"")
         w.u8(int(self.peer_verified))
-        with w.block(3):
-            for der in self.peer_certificate_chain:
-                w.opaque(3, der)
+        w.opaque_list(3, 3, self.peer_certificate_chain)
         return w.getvalue()
 
     @classmethod
@@ -120,10 +118,7 @@ class TLSSession:
         server_name = r.opaque(1).decode("ascii") or None
         alpn = r.opaque(1) or None
         verified = bool(r.u8())
-        chain = []
-        with r.block(3):
-            while not r.at_end():
-                chain.append(r.opaque(3, minimum=1))
+        chain = r.opaque_list(3, 3)
         r.expect_end("session")
         return cls(CipherSuites(suite), psk, ticket, lifetime, age_add, max_early_data,
-                   received_at, server_name, alpn, verified, tuple(chain))
+                   received_at, server_name, alpn, verified, chain)

@@ -243,13 +243,10 @@ class TicketState:
         server_name = r.bytes(name_length).decode("ascii") or None
         alpn = r.opaque(1) or None
         verified = bool(r.u8())
-        chain = []
-        with r.block(3):
-            while not r.at_end():
-                chain.append(r.opaque(3, minimum=1))
+        chain = r.opaque_list(3, 3)
         r.expect_end("ticket")
         return cls(CipherSuites(suite), psk, created / 1000, authenticated / 1000, lifetime,
-                   age_add, max_early_data, server_name, alpn, verified, tuple(chain))
+                   age_add, max_early_data, server_name, alpn, verified, chain)
 
     def is_live(self, now: float) -> bool:
         """Not expired, nor from the future (a minute of clock skew is tolerated), nor
