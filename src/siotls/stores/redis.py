@@ -214,6 +214,17 @@ class _RedisKeys:
         return (script, 2, self.name, self.name + b":rotated", key_to_bytes(fresh),
                 repr(self.clock()), str(self.keep), *extra)
 
+    def _rotate_call(self, keep: int | None, older_than: float | None
+                     ) -> tuple[TicketKey, tuple[Any, ...]]:
+        """A rotation's fresh key and ``EVAL`` arguments; sets :attr:`keep` if given."""
+        if keep is not None:
+            if keep < 1:
+                raise ValueError("keep must be at least 1")
+            self.keep = keep
+        fresh = TicketKey.generate(self.random_bytes)
+        when = "" if older_than is None else repr(float(older_than))
+        return fresh, self._call(_ROTATE, fresh, when)
+
     def _install(self, stored: list[bytes]) -> bool:
         loaded = [key_from_bytes(bytes(item)) for item in stored[: self.keep]]
         if not hasattr(self, "keys"):
@@ -267,13 +278,8 @@ class RedisTicketKeySource(_RedisKeys):
         """Push a fresh key first, keep ``keep`` (default :attr:`keep`), load them; the new
         key, or ``None`` when ``older_than`` is given and the last rotation is more
         recent than that many seconds."""
-        if keep is not None:
-            if keep < 1:
-                raise ValueError("keep must be at least 1")
-            self.keep = keep
-        fresh = TicketKey.generate(self.random_bytes)
-        when = "" if older_than is None else repr(float(older_than))
-        return self._rotated(self._run(*self._call(_ROTATE, fresh, when)), fresh)
+        fresh, call = self._rotate_call(keep, older_than)
+        return self._rotated(self._run(*call), fresh)
 
 
 class AsyncRedisTicketKeySource(_RedisKeys):
@@ -306,13 +312,8 @@ class AsyncRedisTicketKeySource(_RedisKeys):
 
     async def rotate(self, keep: int | None = None, *, older_than: float | None = None
                      ) -> TicketKey | None:
-        if keep is not None:
-            if keep < 1:
-                raise ValueError("keep must be at least 1")
-            self.keep = keep
-        fresh = TicketKey.generate(self.random_bytes)
-        when = "" if older_than is None else repr(float(older_than))
-        return self._rotated(await self._run(*self._call(_ROTATE, fresh, when)), fresh)
+        fresh, call = self._rotate_call(keep, older_than)
+        return self._rotated(await self._run(*call), fresh)
 
 
 if TYPE_CHECKING:  # each class conforms to its protocol (mypy checks this)
