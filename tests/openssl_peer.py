@@ -278,3 +278,21 @@ def read_until_close(sock: socket.socket, conn: TLSConnection,
 
     drive(sock, conn, done, timeout)
     return bytes(buffer)
+
+
+def serve_ping(proc: PeerProcess, sock: socket.socket, conn: TLSConnection,
+               transport: socket.socket | None = None) -> None:
+    """The siotls server's side of a line each way with a client process (``ping``, then
+    ``answer to ping``: the tickets go first), closed cleanly both ways; the client
+    must exit 0. ``transport`` is the socket to close if ``sock`` wraps it."""
+    proc.write(b"ping\n")
+    assert read_until(sock, conn, b"\n") == b"ping\n"
+    conn.send_data(b"answer to ping\n")
+    flush(sock, conn)
+    proc.wait_for(rb"answer to ping")
+    proc.close_stdin()
+    read_until_close(sock, conn)
+    conn.close_sending_end()
+    flush(sock, conn)
+    (transport or sock).close()
+    assert proc.wait() == 0

@@ -27,6 +27,7 @@ from openssl_peer import (
     run_server,
     s_client,
     s_server,
+    serve_ping,
 )
 from siotls import TicketKeys, TLSConfiguration, TLSConnection, TLSError, TLSSession
 from siotls.stores import MemoryStrikeRegister
@@ -133,17 +134,7 @@ def s_client_round(lsock: socket.socket, port: int, cafile: Path, config: TLSCon
         conn = TLSConnection(config)
         run_server(sock, conn)  # type: ignore[arg-type]
         early = conn.data_to_read_early()
-        proc.write(b"ping\n")
-        assert read_until(sock, conn, b"\n") == b"ping\n"  # type: ignore[arg-type]
-        conn.send_data(b"answer to ping\n")  # the tickets go first
-        flush(sock, conn)  # type: ignore[arg-type]
-        proc.wait_for(rb"answer to ping")
-        proc.close_stdin()
-        read_until_close(sock, conn)  # type: ignore[arg-type]
-        conn.close_sending_end()
-        flush(sock, conn)  # type: ignore[arg-type]
-        raw.close()
-        assert proc.wait() == 0
+        serve_ping(proc, sock, conn, raw)  # type: ignore[arg-type]
         return conn, early, bytes(sock.received), proc.output
 
 

@@ -31,6 +31,7 @@ from openssl_peer import (
     run_server,
     s_client,
     s_server,
+    serve_ping,
 )
 from siotls import (
     ExternalPSK,
@@ -197,17 +198,7 @@ def s_client_round(lsock: socket.socket, port: int, cafile: Path, *args: str | P
             accept(lsock) as sock:
         conn = siotls_server()
         run_server(sock, conn)
-        proc.write(b"ping\n")
-        assert read_until(sock, conn, b"\n") == b"ping\n"
-        conn.send_data(b"answer to ping\n")  # the tickets go first
-        flush(sock, conn)
-        proc.wait_for(rb"answer to ping")
-        proc.close_stdin()
-        read_until_close(sock, conn)
-        conn.close_sending_end()
-        flush(sock, conn)
-        sock.close()
-        assert proc.wait() == 0
+        serve_ping(proc, sock, conn)
         return conn, proc.output
 
 
@@ -321,15 +312,5 @@ def test_openssl_s_client_external_psk_with_siotls_server() -> None:
             as proc, accept(lsock) as sock:
         conn = TLSConnection(config)
         run_server(sock, conn)
-        proc.write(b"ping\n")
-        assert read_until(sock, conn, b"\n") == b"ping\n"
-        conn.send_data(b"answer to ping\n")
-        flush(sock, conn)
-        proc.wait_for(rb"answer to ping")
-        proc.close_stdin()
-        read_until_close(sock, conn)
-        conn.close_sending_end()
-        flush(sock, conn)
-        sock.close()
-        assert proc.wait() == 0
+        serve_ping(proc, sock, conn)
     assert conn.nconfig.psk_identity == PSK.identity

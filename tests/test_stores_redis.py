@@ -22,13 +22,11 @@ from fleet import CA, LEAF, Clock, first_session, resumes
 from helpers import server_config
 from openssl_peer import (
     accept,
-    flush,
     listener,
-    read_until,
-    read_until_close,
     requires_openssl,
     run_server,
     s_client,
+    serve_ping,
 )
 from redis_peer import REDIS_SERVER, RedisServer, redis_server
 from siotls import TLSConfiguration, TLSConnection
@@ -336,17 +334,7 @@ def s_client_round(lsock: socket.socket, port: int, config: TLSConfiguration, ca
                   "-verify_return_error", *args) as proc, accept(lsock) as sock:
         conn = TLSConnection(config)
         run_server(sock, conn)
-        proc.write(b"ping\n")
-        assert read_until(sock, conn, b"\n") == b"ping\n"
-        conn.send_data(b"answer to ping\n")
-        flush(sock, conn)
-        proc.wait_for(rb"answer to ping")
-        proc.close_stdin()
-        read_until_close(sock, conn)
-        conn.close_sending_end()
-        flush(sock, conn)
-        sock.close()
-        assert proc.wait() == 0
+        serve_ping(proc, sock, conn)
         return conn, proc.output
 
 
