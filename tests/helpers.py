@@ -83,6 +83,20 @@ def connection_pair(client_kwargs: dict[str, Any] | None = None,
     return client, server
 
 
+def configured_pair(client: TLSConfiguration, server: TLSConfiguration
+                    ) -> tuple[TLSConnection, TLSConnection]:
+    """An initiated client (for ``localhost``) and server of these configurations."""
+    return new_client(client), new_server(server)
+
+
+def connected_pair(client: TLSConfiguration, server: TLSConfiguration
+                   ) -> tuple[TLSConnection, TLSConnection]:
+    """:func:`configured_pair`, handshake completed in memory."""
+    c, s = configured_pair(client, server)
+    handshake(c, s)
+    return c, s
+
+
 def chunks(data: bytes, rng: random.Random | None, max_size: int = 64) -> Iterator[bytes]:
     """``data`` cut at random places (whole when ``rng`` is None)."""
     if rng is None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from certs import CA, Leaf, make_ca, utcnow
-from helpers import flow, handshake
+from helpers import configured_pair, connected_pair, flow, handshake
 from ocsp_responses import delegated_responder, ocsp_response, unsuccessful_response
 from siotls import CertificateChain, TLSConfiguration, TLSConnection
 from siotls.core import ocsp
@@ -40,25 +40,9 @@ def client_config(mode: str, ca: CA | None = None, **kwargs: Any) -> TLSConfigur
                             ocsp_stapling=mode, **kwargs)  # type: ignore[arg-type]
 
 
-def pair(client: TLSConfiguration, server: TLSConfiguration
-         ) -> tuple[TLSConnection, TLSConnection]:
-    c = TLSConnection(client, server_hostname="localhost")
-    s = TLSConnection(server)
-    c.initiate_connection()
-    s.initiate_connection()
-    return c, s
-
-
-def connect_memory(client: TLSConfiguration, server: TLSConfiguration
-                   ) -> tuple[TLSConnection, TLSConnection]:
-    c, s = pair(client, server)
-    handshake(c, s)
-    return c, s
-
-
 def refused(client: TLSConfiguration, server: TLSConfiguration) -> BadCertificateStatusResponse:
     """The client refuses the server's flight; the server gets the alert."""
-    c, s = pair(client, server)
+    c, s = configured_pair(client, server)
     flow(c, s)
     with pytest.raises(BadCertificateStatusResponse) as info:
         flow(s, c)
@@ -74,16 +58,16 @@ def refused(client: TLSConfiguration, server: TLSConfiguration) -> BadCertificat
 @pytest.mark.parametrize("mode", ["request", "check", "require"])
 def test_good_response_stapled_and_exposed(mode: str) -> None:
     response = ocsp_response(leaf())
-    c, _ = pair(client_config(mode), server_config(response))
+    c, _ = configured_pair(client_config(mode), server_config(response))
     assert parse_client_hello(c.data_to_send()[9:]).extensions[ExtensionType.STATUS_REQUEST] \
         == b"\x01\x00\x00\x00\x00"
-    client, _ = connect_memory(client_config(mode), server_config(response))
+    client, _ = connected_pair(client_config(mode), server_config(response))
     assert client.nconfig.peer_ocsp_response == response
     assert client.nconfig.peer_ocsp_status == "good"
 
 
 def test_nothing_asked_nothing_stapled() -> None:
-    c, s = pair(client_config("off"), server_config(ocsp_response(leaf())))
+    c, s = configured_pair(client_config("off"), server_config(ocsp_response(leaf())))
     data = c.data_to_send()
     assert ExtensionType.STATUS_REQUEST not in parse_client_hello(data[9:]).extensions
     s.receive_data(data)
@@ -93,7 +77,7 @@ def test_nothing_asked_nothing_stapled() -> None:
 
 
 def test_asked_but_none_configured() -> None:
-    c, _ = connect_memory(client_config("check"), server_config(None))
+    c, _ = connected_pair(client_config("check"), server_config(None))
     assert c.nconfig.peer_ocsp_response is None
     error = refused(client_config("require"), server_config(None))
     assert error.reason == "no_ocsp_response"
@@ -101,7 +85,7 @@ def test_asked_but_none_configured() -> None:
 
 def test_request_mode_does_not_judge() -> None:
     response = ocsp_response(leaf(), status="revoked")
-    client, _ = connect_memory(client_config("request"), server_config(response))
+    client, _ = connected_pair(client_config("request"), server_config(response))
     assert client.nconfig.peer_ocsp_status == "revoked"
 
 
@@ -125,7 +109,7 @@ def test_intermediate_issuer_and_delegated_responder() -> None:
                      ocsp_response(the_leaf, issuer=intermediate, by_key=True),
                      ocsp_response(the_leaf, issuer=intermediate,
                                    responder=delegated_responder(intermediate))):
-        client, _ = connect_memory(client_config("require"), server_config(response, the_leaf))
+        client, _ = connected_pair(client_config("require"), server_config(response, the_leaf))
         assert client.nconfig.peer_ocsp_status == "good"
 
 
@@ -242,7 +226,7 @@ def test_configuration_checks() -> None:
 def test_stapled_response_in_a_compressed_certificate() -> None:
     """RFC 8879: the leaf's CertificateEntry extensions travel compressed too."""
     response = ocsp_response(leaf())
-    client, _ = connect_memory(
+    client, _ = connected_pair(
         client_config("require", certificate_compression=["zlib"]),
         server_config(response, certificate_compression=["zlib"]))
     assert client.nconfig.peer_certificate_compression == "zlib"

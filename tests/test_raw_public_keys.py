@@ -11,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from certs import _key_der, generate_key, make_ca
-from helpers import flow, handshake
+from helpers import configured_pair, connected_pair, flow
 from siotls import TLSConfiguration, TLSConnection
 from siotls.core import rawkeys
 from siotls.core.errors import (
@@ -31,22 +31,6 @@ def keypair(key_type: str = "ecdsa-p256") -> tuple[bytes, bytes]:
     return _key_der(key), rawkeys.spki_of(key)
 
 
-def pair(client: TLSConfiguration, server: TLSConfiguration
-         ) -> tuple[TLSConnection, TLSConnection]:
-    c = TLSConnection(client, server_hostname="localhost")
-    s = TLSConnection(server)
-    c.initiate_connection()
-    s.initiate_connection()
-    return c, s
-
-
-def connected(client: TLSConfiguration, server: TLSConfiguration
-              ) -> tuple[TLSConnection, TLSConnection]:
-    c, s = pair(client, server)
-    handshake(c, s)
-    return c, s
-
-
 def raw_server(key: bytes, **kwargs: Any) -> TLSConfiguration:
     return TLSConfiguration("server", private_key=key, send_raw_public_key=True, **kwargs)
 
@@ -55,7 +39,7 @@ def raw_server(key: bytes, **kwargs: Any) -> TLSConfiguration:
                                       "ed448"])
 def test_server_raw_public_key(key_type: str) -> None:
     key, spki = keypair(key_type)
-    client, server = connected(TLSConfiguration("client", peer_public_keys=[spki]),
+    client, server = connected_pair(TLSConfiguration("client", peer_public_keys=[spki]),
                                raw_server(key))
     assert client.nconfig.peer_certificate_type == "raw_public_key"
     assert client.nconfig.peer_public_key == spki
@@ -91,23 +75,23 @@ def test_mixed_with_x509() -> None:
                               certificate_chain=leaf.chain_der, send_raw_public_key=True)
     both = TLSConfiguration("client", truststore=ca.truststore(), peer_public_keys=[spki])
     x509_only = TLSConfiguration("client", truststore=ca.truststore())
-    client, _ = connected(both, server)
+    client, _ = connected_pair(both, server)
     assert client.nconfig.peer_certificate_type == "raw_public_key"
-    client, _ = connected(x509_only, server)
+    client, _ = connected_pair(x509_only, server)
     assert client.nconfig.peer_certificate_type == "x509"
     assert client.nconfig.peer_public_key == spki
     assert client.nconfig.peer_certificate_chain == tuple(leaf.chain_der)
     # a server without send_raw_public_key answers X.509 to a client allowing both
     plain = TLSConfiguration("server", private_key=leaf.key_der,
                              certificate_chain=leaf.chain_der)
-    client, _ = connected(both, plain)
+    client, _ = connected_pair(both, plain)
     assert client.nconfig.peer_certificate_type == "x509"
     assert client.nconfig.peer_verified_path
 
 
 def _refused_by_server(client: TLSConfiguration, server: TLSConfiguration,
                        error: type[Exception]) -> Any:
-    c, s = pair(client, server)
+    c, s = configured_pair(client, server)
     with pytest.raises(error) as info:
         flow(c, s)
     with pytest.raises(TLSPeerAlert) as peer:
@@ -134,7 +118,7 @@ def test_nothing_in_common() -> None:
 def test_untrusted_key() -> None:
     key, _ = keypair()
     _, other = keypair()
-    c, s = pair(TLSConfiguration("client", peer_public_keys=[other]), raw_server(key))
+    c, s = configured_pair(TLSConfiguration("client", peer_public_keys=[other]), raw_server(key))
     flow(c, s)
     with pytest.raises(CertificateUnknown) as info:
         flow(s, c)
@@ -151,7 +135,7 @@ def test_client_raw_public_key_both_ways() -> None:
                               send_raw_public_key=True)
     server = raw_server(server_key, peer_public_keys=[client_spki],
                         require_peer_authentication=True)
-    c, s = connected(client, server)
+    c, s = connected_pair(client, server)
     assert s.nconfig.peer_certificate_type == "raw_public_key"
     assert s.nconfig.peer_public_key == client_spki
     assert s.nconfig.peer_verified
@@ -159,7 +143,7 @@ def test_client_raw_public_key_both_ways() -> None:
     # a raw client key the server does not know
     stranger = TLSConfiguration("client", peer_public_keys=[server_spki],
                                 private_key=keypair()[0], send_raw_public_key=True)
-    c, s = pair(stranger, server)
+    c, s = configured_pair(stranger, server)
     flow(c, s)
     flow(s, c)
     with pytest.raises(CertificateUnknown):
@@ -175,7 +159,7 @@ def test_client_raw_key_to_an_x509_server() -> None:
                               request_peer_authentication=True)
     client = TLSConfiguration("client", truststore=ca.truststore(), private_key=client_key,
                               send_raw_public_key=True)
-    c, s = connected(client, server)
+    c, s = connected_pair(client, server)
     assert c.nconfig.peer_certificate_type == "x509"
     assert s.nconfig.peer_certificate_type == "raw_public_key"
     assert s.nconfig.peer_verified
@@ -183,7 +167,7 @@ def test_client_raw_key_to_an_x509_server() -> None:
     cleaf = ca.issue(("client.test",), client=True)
     x509_client = TLSConfiguration("client", truststore=ca.truststore(),
                                    private_key=cleaf.key_der, certificate_chain=cleaf.chain_der)
-    c, s = pair(x509_client, server)
+    c, s = configured_pair(x509_client, server)
     flow(c, s)
     flow(s, c)
     with pytest.raises(UnsupportedCertificate):
@@ -236,7 +220,7 @@ def test_post_handshake_auth_with_a_raw_key() -> None:
                               send_raw_public_key=True, post_handshake_auth=True)
     server = raw_server(server_key, peer_public_keys=[client_spki],
                         request_peer_authentication=True)
-    c, s = connected(client, server)
+    c, s = connected_pair(client, server)
     assert s.nconfig.peer_certificate_type == "raw_public_key"
     s.request_client_certificate()
     flow(s, c)
@@ -248,7 +232,7 @@ def test_post_handshake_auth_with_a_raw_key() -> None:
     # a server that does not know the key refuses the answer
     stranger = raw_server(server_key, peer_public_keys=[keypair()[1], client_spki],
                           request_peer_authentication=True)
-    c, s = connected(client, stranger)
+    c, s = connected_pair(client, stranger)
     object.__setattr__(s.config, "peer_public_keys", (keypair()[1],))  # forget the client
     s.request_client_certificate()
     flow(s, c)
@@ -263,6 +247,6 @@ def test_raw_client_key_not_asked_for() -> None:
                               send_raw_public_key=True)
     assert rawkeys.client_check(client, {ExtensionType.SERVER_CERTIFICATE_TYPE: b"\x02"}) \
         == (CertificateType.RAW_PUBLIC_KEY, CertificateType.X509)
-    c, s = connected(client, raw_server(server_key))
+    c, s = connected_pair(client, raw_server(server_key))
     assert c.is_connected()
     assert s.nconfig.peer_certificate_type is None
