@@ -35,14 +35,18 @@ from siotls.cli import blocking
 from siotls.cli.blocking import PeerClosed, flush
 
 __all__ = [
-    "OPENSSL", "TIMEOUT", "OpenSSLProcess", "PeerClosed", "PeerProcess", "accept", "connect",
-    "drive", "flush", "listener", "openssl_version", "read_until", "read_until_close",
-    "requires_openssl", "run_client", "run_server", "s_client", "s_server", "tool_version",
+    "OPENSSL", "S_CLIENT_VERIFY", "TIMEOUT", "OpenSSLProcess", "PeerClosed", "PeerProcess",
+    "accept", "connect", "drive", "flush", "listener", "openssl_version", "read_until",
+    "read_until_close", "requires_openssl", "run_client", "run_server", "s_client", "s_server",
+    "serve_ping", "tool_version",
 ]
 
 OPENSSL = shutil.which("openssl")
 #: Seconds any single wait may last (a handshake with openssl takes milliseconds).
 TIMEOUT = 10.0
+#: s_client arguments that make it verify the server's certificate for ``localhost``.
+S_CLIENT_VERIFY = ("-servername", "localhost", "-verify_return_error",
+                   "-verify_hostname", "localhost")
 
 requires_openssl = pytest.mark.skipif(OPENSSL is None, reason="no openssl binary on PATH")
 

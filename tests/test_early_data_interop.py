@@ -16,6 +16,7 @@ import pytest
 from certs import make_ca, write_pem_files
 from helpers import client_config, server_config
 from openssl_peer import (
+    S_CLIENT_VERIFY,
     accept,
     connect,
     flush,
@@ -35,8 +36,6 @@ from siotls.stores import MemoryStrikeRegister
 CA = make_ca()
 LEAF = CA.issue()
 KEYS = TicketKeys.generate(os.urandom)
-S_CLIENT_VERIFY = ("-servername", "localhost", "-verify_return_error",
-                   "-verify_hostname", "localhost")
 EARLY = b"GET /early HTTP/1.1\r\n\r\n"
 
 pytestmark = requires_openssl

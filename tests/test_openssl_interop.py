@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from openssl_peer import (
+    S_CLIENT_VERIFY,
     accept,
     connect,
     flush,
@@ -50,8 +51,6 @@ def key_update(direction: bytes, requested: bool) -> bytes:
     return OPENSSL.key_update_logged(sent=direction == b">>>", requested=requested)
 
 
-S_CLIENT_VERIFY = ("-servername", "localhost", "-verify_return_error",
-                   "-verify_hostname", "localhost")
 
 
 # ---------------------------------------------------------------------------------------

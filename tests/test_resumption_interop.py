@@ -19,6 +19,7 @@ import pytest
 from certs import make_ca, ssl_client_context, ssl_server_context, write_pem_files
 from helpers import client_config, server_config
 from openssl_peer import (
+    S_CLIENT_VERIFY,
     TIMEOUT,
     accept,
     connect,
@@ -46,8 +47,6 @@ from siotls.iana import PskKeyExchangeMode
 CA = make_ca()
 LEAF = CA.issue()
 KEYS = TicketKeys.generate(os.urandom)
-S_CLIENT_VERIFY = ("-servername", "localhost", "-verify_return_error",
-                   "-verify_hostname", "localhost")
 
 
 @pytest.fixture(scope="module")
