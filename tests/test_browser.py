@@ -192,6 +192,30 @@ class BrowserRun:
         return int(self.netlog["constants"]["netError"][name])
 
 
+def run_browser(command: list[str], timeout: float, *, merge_stderr: bool = False,
+                **env: str) -> tuple[int, bytes, bytes]:
+    """Run a headless browser until it exits (``timeout`` at most, else TimeoutExpired)
+    with ``env`` added to the environment; its exit status, stdout and stderr (empty
+    with ``merge_stderr``, which sends it to stdout).
+
+    Browsers write TLS secrets to $SSLKEYLOGFILE: not to the developer's file. Their
+    helpers (zygote, crashpad...) share the session of the process we started: that
+    group is killed, whether the browser exited or timed out.
+    """
+    environ = {key: value for key, value in os.environ.items() if key != "SSLKEYLOGFILE"}
+    proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
+                            env=environ | env, start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        if proc.poll() is None:
+            proc.wait(5)
+    return proc.returncode, stdout, stderr or b""
+
+
 def run_chromium(home: Path, url: str, *args: str) -> BrowserRun:
     """``chromium --headless --dump-dom url`` with ``home`` as $HOME (its NSS database is
     ``home/.pki/nssdb``) and a fresh profile; its NetLog records the TLS details."""
@@ -206,23 +230,11 @@ def run_chromium(home: Path, url: str, *args: str) -> BrowserRun:
         f"--user-data-dir={profile}", f"--log-net-log={netlog}",
         "--net-log-capture-mode=Everything", *args, "--dump-dom", url,
     ]
-    # Chromium writes TLS secrets to $SSLKEYLOGFILE: not to the developer's file.
-    env = {key: value for key, value in os.environ.items() if key != "SSLKEYLOGFILE"}
-    env |= {"HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"),
-            "XDG_CACHE_HOME": str(home / ".cache")}
-    proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=env, start_new_session=True)
-    try:
-        stdout, stderr = proc.communicate(timeout=CHROMIUM_TIMEOUT)
-    finally:
-        # Chromium's helpers (zygote, crashpad...) share the session of the process we
-        # started: kill that group, whether Chromium exited or timed out.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        if proc.poll() is None:
-            proc.wait(5)
+    returncode, stdout, stderr = run_browser(
+        command, CHROMIUM_TIMEOUT, HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"),
+        XDG_CACHE_HOME=str(home / ".cache"))
     stderr_text = stderr.decode(errors="replace")
-    assert proc.returncode == 0, f"chromium exited with {proc.returncode}:\n{stderr_text}"
+    assert returncode == 0, f"chromium exited with {returncode}:\n{stderr_text}"
     try:
         log = json.loads(netlog.read_text())
     except (OSError, ValueError) as exc:

@@ -12,11 +12,7 @@ under a timeout, in its own process group, killed at the end.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
-import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +21,7 @@ import pytest
 from certs import make_ca
 from siotls import TLSConfiguration
 from siotls.iana import NamedGroup
-from test_browser import PageServer, trust_ca_in_nss
+from test_browser import PageServer, run_browser, trust_ca_in_nss
 
 FIREFOX = shutil.which("firefox-esr") or shutil.which("firefox")
 CERTUTIL = shutil.which("certutil")
@@ -89,19 +85,11 @@ def run_firefox(home: Path, ca_file: Path, url: str) -> str:
     screenshot = home / "shot.png"
     command = [FIREFOX, "--headless", "--no-remote", "--profile", str(profile),
                "--screenshot", str(screenshot), url]
-    env = {key: value for key, value in os.environ.items() if key != "SSLKEYLOGFILE"}
-    env |= {"HOME": str(home), "MOZ_CRASHREPORTER_DISABLE": "1", "MOZ_HEADLESS": "1"}
-    proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    try:
-        output, _ = proc.communicate(timeout=FIREFOX_TIMEOUT)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        if proc.poll() is None:
-            proc.wait(5)
+    returncode, output, _ = run_browser(command, FIREFOX_TIMEOUT, merge_stderr=True,
+                                        HOME=str(home), MOZ_CRASHREPORTER_DISABLE="1",
+                                        MOZ_HEADLESS="1")
     text = output.decode(errors="replace")
-    assert screenshot.exists(), f"firefox made no screenshot (exit {proc.returncode}):\n{text}"
+    assert screenshot.exists(), f"firefox made no screenshot (exit {returncode}):\n{text}"
     return text
 
 
