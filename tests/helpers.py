@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from certs import CA, Leaf, make_ca
-from siotls import TLSConfiguration, TLSConnection
+from siotls import TLSConfiguration, TLSConnection, TLSSession
 
 
 def server_config(leaf: Leaf | None = None, **kwargs: Any) -> TLSConfiguration:
@@ -95,6 +95,16 @@ def connected_pair(client: TLSConfiguration, server: TLSConfiguration
     c, s = configured_pair(client, server)
     handshake(c, s)
     return c, s
+
+
+def new_session(client: TLSConfiguration, server: TLSConfiguration) -> TLSSession:
+    """The session a client of ``client`` gets from a full handshake with a server of
+    ``server`` (whose first data carries the tickets)."""
+    c, s = connected_pair(client, server)
+    s.send_data(b"tickets first")
+    flow(s, c)
+    assert c.session is not None
+    return c.session
 
 
 def chunks(data: bytes, rng: random.Random | None, max_size: int = 64) -> Iterator[bytes]:

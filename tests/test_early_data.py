@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from certs import make_ca
-from helpers import client_config, flow, handshake, server_config
+from helpers import client_config, flow, handshake, new_session, server_config
 from siotls import TicketKeys, TLSConfiguration, TLSConnection, TLSSession, TLSUsageError
 from siotls.core import crypto
 from siotls.core.errors import BadRecordMac, UnexpectedMessage
@@ -51,15 +51,7 @@ def client(**kwargs: Any) -> TLSConfiguration:
 
 
 def session(server_conf: TLSConfiguration | None = None) -> TLSSession:
-    c = TLSConnection(client(), "localhost")
-    s = TLSConnection(server_conf or server())
-    c.initiate_connection()
-    s.initiate_connection()
-    handshake(c, s)
-    s.send_data(b"hi")
-    flow(s, c)
-    assert c.session is not None
-    return c.session
+    return new_session(client(), server_conf or server())
 
 
 def zero_rtt(sess: TLSSession, server_conf: TLSConfiguration, data: bytes = b"GET / early",

@@ -33,7 +33,14 @@ from hypothesis import strategies as st
 
 import siotls.crypto
 from certs import make_ca
-from helpers import client_config, handshake, new_client, new_server, server_config
+from helpers import (
+    client_config,
+    handshake,
+    new_client,
+    new_server,
+    new_session,
+    server_config,
+)
 from internals import internals
 from ocsp_responses import ocsp_response
 from siotls import TicketKeys, TLSConfiguration, TLSConnection, TLSSession
@@ -96,19 +103,7 @@ def patched_serialize(cls: type[Any], edit: Callable[[Any], Any]) -> Iterator[No
         yield
 
 
-def session() -> TLSSession:
-    client = TLSConnection(CLIENT_CONFIG, "localhost")
-    server = TLSConnection(SERVER_CONFIG)
-    client.initiate_connection()
-    server.initiate_connection()
-    handshake(client, server)
-    server.send_data(b"tickets first")
-    client.receive_data(server.data_to_send())
-    assert client.session is not None
-    return client.session
-
-
-SESSION = session()
+SESSION = new_session(CLIENT_CONFIG, SERVER_CONFIG)
 SESSION_BYTES = SESSION.to_bytes()
 
 
@@ -904,15 +899,9 @@ EARLY_CLIENT_CONFIG = client_config(CA)
 
 
 def early_session() -> TLSSession:
-    client = TLSConnection(EARLY_CLIENT_CONFIG, "localhost")
-    server = TLSConnection(early_server_config())
-    client.initiate_connection()
-    server.initiate_connection()
-    handshake(client, server)
-    server.send_data(b"tickets first")
-    client.receive_data(server.data_to_send())
-    assert client.session is not None and client.session.max_early_data_size
-    return client.session
+    session = new_session(EARLY_CLIENT_CONFIG, early_server_config())
+    assert session.max_early_data_size
+    return session
 
 
 EARLY_SESSION = early_session()

@@ -16,8 +16,8 @@ import pytest
 import trio
 
 from certs import make_ca
-from helpers import client_config, flow, handshake, server_config
-from siotls import TicketKeys, TLSConnection, TLSSession, TLSUsageError
+from helpers import client_config, handshake, new_session, server_config
+from siotls import TicketKeys, TLSConnection, TLSUsageError
 from siotls import anyio as siotls_anyio
 from siotls import asyncio as siotls_asyncio
 from siotls import trio as siotls_trio
@@ -57,19 +57,7 @@ def client() -> Any:
     return client_config(CA, alpn=[b"h2"])
 
 
-def session() -> TLSSession:
-    c = TLSConnection(client(), "localhost")
-    s = TLSConnection(server())
-    c.initiate_connection()
-    s.initiate_connection()
-    handshake(c, s)
-    s.send_data(b"hi")
-    flow(s, c)
-    assert c.session is not None
-    return c.session
-
-
-SESSION = session()
+SESSION = new_session(client(), server())
 
 
 @pytest.mark.parametrize("answer", [True, False])

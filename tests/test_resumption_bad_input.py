@@ -14,8 +14,8 @@ import random
 import pytest
 
 from certs import make_ca
-from helpers import client_config, handshake, server_config
-from siotls import TicketKeys, TLSConnection, TLSSession
+from helpers import client_config, handshake, new_session, server_config
+from siotls import TicketKeys, TLSConnection
 from siotls.core import extensions as ext
 from siotls.core import psk
 from siotls.core.errors import (
@@ -43,19 +43,7 @@ SERVER_CONFIG = server_config(CA.issue(), ticket_keys=TicketKeys.generate(random
 CLIENT_CONFIG = client_config(CA)
 
 
-def session() -> TLSSession:
-    c = TLSConnection(CLIENT_CONFIG, "localhost")
-    s = TLSConnection(SERVER_CONFIG)
-    c.initiate_connection()
-    s.initiate_connection()
-    handshake(c, s)
-    s.send_data(b"tickets first")
-    c.receive_data(s.data_to_send())
-    assert c.session is not None
-    return c.session
-
-
-SESSION = session()
+SESSION = new_session(CLIENT_CONFIG, SERVER_CONFIG)
 
 
 def resuming_client(config: object = CLIENT_CONFIG) -> tuple[TLSConnection, ClientHello]:
