@@ -160,8 +160,9 @@ def pem_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Pat
     return write_pem_files(tmp_path_factory.mktemp("browser-certs"), make_ca().issue())
 
 
-@pytest.fixture
-def server() -> Iterator[PageServer]:
+@contextlib.contextmanager
+def serving_pages() -> Iterator[PageServer]:
+    """A started :class:`PageServer` of the test CA's ``localhost`` certificate."""
     leaf = make_ca().issue()  # localhost, 127.0.0.1, ::1; ECDSA P-256 (cached)
     config = TLSConfiguration("server", certificate_chain=leaf.chain_der,
                               private_key=leaf.key_der, alpn=[b"http/1.1"], log_keys=False)
@@ -171,6 +172,12 @@ def server() -> Iterator[PageServer]:
         yield page_server
     finally:
         page_server.stop()
+
+
+@pytest.fixture
+def server() -> Iterator[PageServer]:
+    with serving_pages() as page_server:
+        yield page_server
 
 
 # -- Chromium -----------------------------------------------------------------------------

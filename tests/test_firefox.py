@@ -19,9 +19,8 @@ from pathlib import Path
 import pytest
 
 from certs import make_ca
-from siotls import TLSConfiguration
 from siotls.iana import NamedGroup
-from test_browser import PageServer, run_browser, trust_ca_in_nss
+from test_browser import PageServer, run_browser, serving_pages, trust_ca_in_nss
 
 FIREFOX = shutil.which("firefox-esr") or shutil.which("firefox")
 CERTUTIL = shutil.which("certutil")
@@ -58,15 +57,8 @@ user_pref("network.dns.localDomains", "localhost");
 
 @pytest.fixture
 def server() -> Iterator[PageServer]:
-    leaf = make_ca().issue()
-    config = TLSConfiguration("server", certificate_chain=leaf.chain_der,
-                              private_key=leaf.key_der, alpn=[b"http/1.1"], log_keys=False)
-    page_server = PageServer(config)
-    try:
-        page_server.start()
+    with serving_pages() as page_server:
         yield page_server
-    finally:
-        page_server.stop()
 
 
 def run_firefox(home: Path, ca_file: Path, url: str) -> str:
