@@ -554,10 +554,10 @@ async def test_peer_vanishes_mid_handshake(sconf, cconf):
 
 # -- failed handshakes --------------------------------------------------------------------------
 
-@bounded()
-async def test_wrong_hostname(sconf, cconf):
-    """The client's BadCertificate surfaces from open_connection; the server's peer
-    alert from connect_accepted_socket."""
+@contextlib.asynccontextmanager
+async def accepting(sconf):
+    """A listener whose first connection siotls serves with ``sconf``
+    (``connect_accepted_socket``): its port, and the task serving it."""
     loop = asyncio.get_running_loop()
     listener = socket.create_server((HOST, 0))
     listener.setblocking(False)
@@ -567,10 +567,17 @@ async def test_wrong_hostname(sconf, cconf):
             return await siotls_asyncio.connect_accepted_socket(
                 asyncio.Protocol, sock, config=sconf)
 
-        server_task = asyncio.create_task(serve())
+        yield listener.getsockname()[1], asyncio.create_task(serve())
+
+
+@bounded()
+async def test_wrong_hostname(sconf, cconf):
+    """The client's BadCertificate surfaces from open_connection; the server's peer
+    alert from connect_accepted_socket."""
+    async with accepting(sconf) as (port, server_task):
         with pytest.raises(BadCertificate) as client_error:
             await siotls_asyncio.open_connection(
-                HOST, listener.getsockname()[1], config=cconf,
+                HOST, port, config=cconf,
                 server_hostname="not-this-host.example")
         assert isinstance(client_error.value, TLSFatalAlert)
         assert "bad_certificate" in str(client_error.value)
@@ -596,18 +603,9 @@ async def test_stdlib_client_rejects_siotls_server(sconf, tmp_path):
         with socket.create_connection((HOST, port), timeout=5) as sock:
             ctx.wrap_socket(sock, server_hostname="localhost")
 
-    loop = asyncio.get_running_loop()
-    listener = socket.create_server((HOST, 0))
-    listener.setblocking(False)
-    with listener:
-        async def serve():
-            sock, _ = await loop.sock_accept(listener)
-            return await siotls_asyncio.connect_accepted_socket(
-                asyncio.Protocol, sock, config=sconf)
-
-        server_task = asyncio.create_task(serve())
+    async with accepting(sconf) as (port, server_task):
         with pytest.raises(ssl.SSLCertVerificationError):
-            await asyncio.to_thread(blocking_client, listener.getsockname()[1])
+            await asyncio.to_thread(blocking_client, port)
         with pytest.raises(TLSPeerAlert) as server_error:
             await asyncio.wait_for(server_task, 5)
         assert server_error.value.description == AlertDescription.UNKNOWN_CA
@@ -697,6 +695,16 @@ async def plain_starttls_client(port, upgrade):
     return reader, writer
 
 
+async def starttls_round(server_upgrade, client_upgrade):
+    """A plain-text server and client that switch to TLS with these upgrades, echo a
+    payload, and close."""
+    server = await asyncio.start_server(
+        lambda r, w: plain_starttls_server_handler(r, w, server_upgrade), HOST, 0)
+    async with server:
+        _, writer = await plain_starttls_client(port_of(server), client_upgrade)
+        await close(writer)
+
+
 @bounded()
 async def test_starttls_streams_siotls_both_sides(sconf, cconf):
     async def server_upgrade(writer):
@@ -710,11 +718,7 @@ async def test_starttls_streams_siotls_both_sides(sconf, cconf):
         assert isinstance(transport, siotls_asyncio.TLSTransport)
         check_client_info(writer)
 
-    server = await asyncio.start_server(
-        lambda r, w: plain_starttls_server_handler(r, w, server_upgrade), HOST, 0)
-    async with server:
-        _, writer = await plain_starttls_client(port_of(server), client_upgrade)
-        await close(writer)
+    await starttls_round(server_upgrade, client_upgrade)
 
 
 
@@ -785,11 +789,7 @@ async def test_starttls_stdlib_server_siotls_client(ssl_server_ctx, cconf):
         await siotls_asyncio.start_tls(writer, config=cconf, server_hostname="localhost")
         check_client_info(writer)
 
-    server = await asyncio.start_server(
-        lambda r, w: plain_starttls_server_handler(r, w, server_upgrade), HOST, 0)
-    async with server:
-        _, writer = await plain_starttls_client(port_of(server), client_upgrade)
-        await close(writer)
+    await starttls_round(server_upgrade, client_upgrade)
 
 
 
@@ -802,11 +802,7 @@ async def test_starttls_siotls_server_stdlib_client(sconf, ssl_client_ctx):
         await writer.start_tls(ssl_client_ctx, server_hostname="localhost")
         assert writer.get_extra_info("ssl_object").version() == "TLSv1.3"
 
-    server = await asyncio.start_server(
-        lambda r, w: plain_starttls_server_handler(r, w, server_upgrade), HOST, 0)
-    async with server:
-        _, writer = await plain_starttls_client(port_of(server), client_upgrade)
-        await close(writer)
+    await starttls_round(server_upgrade, client_upgrade)
 
 
 
