@@ -29,12 +29,15 @@ if "--no-openssl-conf" not in sys.argv:
 import datetime  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+from typing import TYPE_CHECKING, Any  # noqa: E402
 
 from cryptography import x509  # noqa: E402
 from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID  # noqa: E402
+
+if TYPE_CHECKING:
+    from siotls import TLSConnection
 
 HOSTNAME = "localhost"
 
@@ -123,3 +126,18 @@ def ssl_contexts(creds: Credentials) -> tuple[Any, Any]:
     client.minimum_version = client.maximum_version = ssl.TLSVersion.TLSv1_3
     assert client.check_hostname and client.verify_mode == ssl.CERT_REQUIRED
     return client, server
+
+
+def siotls_handshake(client: TLSConnection, server: TLSConnection) -> None:
+    """Initiate both and move their bytes in memory until both finished the handshake
+    (the client's Finished may still be queued for the server)."""
+    client.initiate_connection()
+    server.initiate_connection()
+    for _ in range(8):
+        if data := client.data_to_send():
+            server.receive_data(data)
+        if data := server.data_to_send():
+            client.receive_data(data)
+        if client.is_post_handshake() and server.is_post_handshake():
+            return
+    raise RuntimeError("siotls handshake did not complete")

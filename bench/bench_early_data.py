@@ -20,7 +20,7 @@ the register's check and the EndOfEarlyData.
 
 from __future__ import annotations
 
-from _common import HOSTNAME, TMPDIR, Credentials, make_credentials
+from _common import HOSTNAME, TMPDIR, Credentials, make_credentials, siotls_handshake
 
 # isort: split
 import argparse
@@ -67,17 +67,7 @@ class Series:
         client = TLSConnection(self.client_config, HOSTNAME, session=self.session,
                                early_data=EARLY if self.early and resuming else None)
         server = TLSConnection(server_config or self.server_config)
-        client.initiate_connection()
-        server.initiate_connection()
-        for _ in range(8):
-            if data := client.data_to_send():
-                server.receive_data(data)
-            if data := server.data_to_send():
-                client.receive_data(data)
-            if client.is_post_handshake() and server.is_post_handshake():
-                break
-        else:
-            raise RuntimeError("the handshake did not complete")
+        siotls_handshake(client, server)
         if data := client.data_to_send():  # the Finished (and EndOfEarlyData)
             server.receive_data(data)
         server.data_to_read_early()

@@ -18,7 +18,7 @@ that ``ssl`` really negotiated is reported; should it not be AES-128-GCM (e.g. w
 from __future__ import annotations
 
 # First, before anything imports ssl: _common configures OpenSSL (see its docstring).
-from _common import HOSTNAME, TMPDIR, Credentials, make_credentials, ssl_contexts
+from _common import HOSTNAME, TMPDIR, Credentials, make_credentials, siotls_handshake, ssl_contexts
 
 # isort: split
 import argparse
@@ -70,19 +70,7 @@ class Siotls:
     def handshake(self) -> tuple[TLSConnection, TLSConnection]:
         client = TLSConnection(self.client_config, HOSTNAME)
         server = TLSConnection(self.server_config)
-        client.initiate_connection()
-        server.initiate_connection()
-        for _ in range(8):
-            data = client.data_to_send()
-            if data:
-                server.receive_data(data)
-            data = server.data_to_send()
-            if data:
-                client.receive_data(data)
-            if client.is_post_handshake() and server.is_post_handshake():
-                break
-        else:
-            raise RuntimeError("siotls handshake did not complete")
+        siotls_handshake(client, server)
         if client.data_to_send() or server.data_to_send():
             raise RuntimeError("siotls left bytes unsent after the handshake")
         return client, server

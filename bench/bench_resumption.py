@@ -26,7 +26,7 @@ handshake at most 0.5x Python's ssl *full* handshake.
 from __future__ import annotations
 
 # First, before anything imports ssl: _common configures OpenSSL (see its docstring).
-from _common import HOSTNAME, TMPDIR, Credentials, make_credentials, ssl_contexts
+from _common import HOSTNAME, TMPDIR, Credentials, make_credentials, siotls_handshake, ssl_contexts
 
 # isort: split
 import argparse
@@ -73,19 +73,7 @@ class SiotlsSeries:
         client = TLSConnection(self.client_config, HOSTNAME,
                                session=self.session if self.resume else None)
         server = TLSConnection(self.server_config)
-        client.initiate_connection()
-        server.initiate_connection()
-        for _ in range(8):
-            data = client.data_to_send()
-            if data:
-                server.receive_data(data)
-            data = server.data_to_send()
-            if data:
-                client.receive_data(data)
-            if client.is_post_handshake() and server.is_post_handshake():
-                break
-        else:
-            raise RuntimeError("siotls handshake did not complete")
+        siotls_handshake(client, server)
         server.send_data(b"x")  # the tickets go out with it
         client.receive_data(server.data_to_send())
         if client.data_to_read() != b"x":
