@@ -218,6 +218,19 @@ def test_load_verify_locations_fails_at_load_time(tmp_path: Path, content: bytes
 # -- post-handshake authentication ----------------------------------------------------------
 
 
+def ask_after_handshake(pair: Pair, question: bytes, answer: bytes) -> None:
+    """The server asks for the client's certificate after the handshake; ``question``
+    (with the CertificateRequest) and ``answer`` (after the client's Certificate) go
+    through."""
+    pair.server.verify_client_post_handshake()
+    pair.server.write(question)
+    pair.pump()
+    assert read_all(pair.client) == question
+    pair.client.write(answer)
+    pair.pump()
+    assert read_all(pair.server) == answer
+
+
 def test_post_handshake_auth_compat_both_sides(files: Files) -> None:
     """siotls.compat client (post_handshake_auth) and server (verify_client_post_handshake)."""
     client = SSLContext.from_config(TLSConfiguration("client", truststore=CA.truststore()))
@@ -228,13 +241,7 @@ def test_post_handshake_auth_compat_both_sides(files: Files) -> None:
     pair = Pair(client, server)
     pair.handshake()
     assert pair.server.getpeercert() is None
-    pair.server.verify_client_post_handshake()
-    pair.server.write(b"now")
-    pair.pump()
-    assert read_all(pair.client) == b"now"
-    pair.client.write(b"here")
-    pair.pump()
-    assert read_all(pair.server) == b"here"
+    ask_after_handshake(pair, b"now", b"here")
     assert pair.server.getpeercert(binary_form=True) == CLIENT_LEAF.cert_der
     assert pair.server.get_verified_chain()[-1] == CA.cert_der
 
@@ -245,13 +252,7 @@ def test_post_handshake_auth_with_python_ssl_client(files: Files) -> None:
     server = compat_server(truststore=CA.truststore())
     pair = Pair(stdlib, server)
     pair.handshake()
-    pair.server.verify_client_post_handshake()
-    pair.server.write(b"who?")
-    pair.pump()
-    assert read_all(pair.client) == b"who?"
-    pair.client.write(b"me")
-    pair.pump()
-    assert read_all(pair.server) == b"me"
+    ask_after_handshake(pair, b"who?", b"me")
     assert pair.server.getpeercert(binary_form=True) == CLIENT_LEAF.cert_der
 
 
@@ -275,13 +276,7 @@ def test_python_ssl_server_asks_a_siotls_client(files: Files) -> None:
     pair = Pair(client, stdlib)
     pair.handshake()
     assert pair.server.getpeercert() is None
-    pair.server.verify_client_post_handshake()
-    pair.server.write(b"x")
-    pair.pump()
-    assert read_all(pair.client) == b"x"
-    pair.client.write(b"y")
-    pair.pump()
-    assert read_all(pair.server) == b"y"
+    ask_after_handshake(pair, b"x", b"y")
     assert pair.server.getpeercert(binary_form=True) == CLIENT_LEAF.cert_der
     assert HOST
 
