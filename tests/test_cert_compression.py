@@ -206,6 +206,18 @@ def test_decompression_bomb_is_cut_short(algorithm: CCA) -> None:
     assert "more than" in str(error)
 
 
+def test_zstd_frame_asking_for_a_huge_window_is_bad_certificate() -> None:
+    # A streaming compressor does not shrink its window to the content: this frame asks
+    # the decoder for 128 MiB before it yields a byte.
+    params = zstandard.ZstdCompressionParameters.from_level(3, window_log=27)
+    stream = zstandard.ZstdCompressor(compression_params=params).compressobj()
+    frame = stream.compress(BODY) + stream.flush()
+    assert zstandard.get_frame_parameters(frame).window_size == 2**27
+    error = expect(BadCertificate, CompressedCertificate(CCA.zstd, len(BODY), frame),
+                   offered=("zstd",))
+    assert error.reason == "bad_compression"
+
+
 def test_uncompressed_length_over_the_certificate_bound() -> None:
     message = CompressedCertificate(CCA.zlib, 2**18 + 1, zlib.compress(BODY))
     assert expect(BadCertificate, message).reason == "certificate_too_long"

@@ -123,6 +123,11 @@ def decompress(algorithm: int, data: bytes, uncompressed_length: int, limit: int
     return out
 
 
+#: The largest zstd window a peer's frame may ask for: 8 MiB, what RFC 8878 3.1.1.1.2
+#: asks every decoder to support (libzstd's own default is 128 MiB). A Certificate
+#: (at most 2^18 bytes) never needs more.
+MAX_ZSTD_WINDOW = 2**23
+
 def _decompress(algorithm: int, data: bytes, cap: int) -> bytes:
     """At most ``cap`` bytes of output; short output when the stream ends early."""
     if algorithm == CCA.zlib:
@@ -145,7 +150,11 @@ def _decompress(algorithm: int, data: bytes, cap: int) -> bytes:
     if algorithm == CCA.zstd:
         import zstandard  # noqa: PLC0415
 
-        reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data))
+        # A frame names its window size, and libzstd reserves that much memory
+        # (up to 128 MiB by default) before the first byte comes out; a frame asking
+        # for more than MAX_ZSTD_WINDOW is refused.
+        reader = zstandard.ZstdDecompressor(max_window_size=MAX_ZSTD_WINDOW).stream_reader(
+            io.BytesIO(data))
         collected = bytearray()
         while len(collected) < cap:
             chunk = reader.read(cap - len(collected))
