@@ -63,18 +63,24 @@ def hkdf_expand_label(suite: CipherSuite, secret: bytes, label: bytes, context: 
         prefix = length.to_bytes(2, "big") + len(full_label).to_bytes(1, "big") + full_label
         if len(_LABEL_PREFIXES) < 256:  # the RFC's labels; exporter labels may vary
             _LABEL_PREFIXES[label, length] = prefix
-    info = b"".join((prefix, len(context).to_bytes(1, "big"), context))
-    return crypto.hkdf_expand(suite.hash, secret, info, length)
+    return crypto.hkdf_expand(suite.hash, secret, prefix + _CONTEXT_LENGTHS[len(context)]
+                              + context, length)
 
 
 #: The (public) front of HkdfLabel per (label, length): the same few on every handshake.
 _LABEL_PREFIXES: dict[tuple[bytes, int], bytes] = {}
+#: ``opaque context<0..255>``'s one-byte length (a longer context is a bug of ours:
+#: contexts are hashes, or a ticket nonce, which the codec bounds to 255).
+_CONTEXT_LENGTHS = tuple(bytes((n,)) for n in range(256))
 
 
 #: Per cipher suite code: Transcript-Hash("") and the Early Secret without a
 #: PSK, HKDF-Extract(0, 0). Both are public constants.
 _EMPTY_HASHES: dict[int, bytes] = {}
 _EARLY_SECRETS_WITHOUT_PSK: dict[int, bytes] = {}
+#: Per cipher suite code: Derive-Secret(Early Secret without a PSK, "derived", ""),
+#: the salt of every PSK-less handshake secret (public too).
+_DERIVED_WITHOUT_PSK: dict[int, bytes] = {}
 
 
 def empty_hash(suite: CipherSuite) -> bytes:
@@ -115,8 +121,9 @@ class KeySchedule:
     """The secrets of one connection, and its running transcript hash."""
 
     __slots__ = (
-        "_transcript", "client_application_traffic_secret", "client_early_traffic_secret",
-        "client_handshake_traffic_secret", "early_exporter_master_secret", "early_secret",
+        "_digest", "_transcript", "client_application_traffic_secret",
+        "client_early_traffic_secret", "client_handshake_traffic_secret",
+        "early_exporter_master_secret", "early_secret",
         "exporter_master_secret", "handshake_secret", "master_secret",
         "resumption_master_secret", "server_application_traffic_secret",
         "server_handshake_traffic_secret", "suite")
@@ -124,6 +131,8 @@ class KeySchedule:
     def __init__(self, suite: CipherSuite, psk: bytes | None = None) -> None:
         self.suite = suite
         self._transcript: hashes.HashContext | None = crypto.new_hash(suite.hash)
+        #: Transcript-Hash of the messages so far, once asked (reset by each update).
+        self._digest: bytes | None = None
         # Without a PSK the early secret is HKDF-Extract(0, 0), a constant.
         self.early_secret = (_early_secret_without_psk(suite) if psk is None
                              else crypto.hkdf_extract(suite.hash, b"", psk))
@@ -156,9 +165,15 @@ class KeySchedule:
     def update(self, message: bytes | bytearray | memoryview) -> None:
         """Add a whole handshake message (header included) to the transcript."""
         self._running().update(message)
+        self._digest = None
 
     def transcript_hash(self) -> bytes:
-        return self._running().copy().finalize()
+        """Transcript-Hash of the messages so far (computed once between updates:
+        a side's Finished and the next secrets often hash the same messages)."""
+        digest = self._digest
+        if digest is None:
+            digest = self._digest = self._running().copy().finalize()
+        return digest
 
     def fork_transcript(self) -> hashes.HashContext:
         """A copy of the running transcript, to go on separately (post-handshake auth)."""
@@ -166,7 +181,7 @@ class KeySchedule:
 
     def forget_transcript(self) -> None:
         """Once CONNECTED, when no post-handshake authentication can fork it."""
-        self._transcript = None
+        self._transcript = self._digest = None
 
     def transcript_hash_with(self, extra: bytes | memoryview) -> bytes:
         """The transcript hash as if ``extra`` were added (a PSK binder's input)."""
@@ -181,8 +196,7 @@ class KeySchedule:
         """
         digest = self.transcript_hash()
         self._transcript = crypto.new_hash(self.suite.hash)
-        self._transcript.update(
-            bytes((HandshakeType.MESSAGE_HASH, 0, 0, len(digest))) + digest)
+        self.update(bytes((HandshakeType.MESSAGE_HASH, 0, 0, len(digest))) + digest)
 
     # -- the ladder -------------------------------------------------------------
     def derive_secret(self, secret: bytes, label: bytes, transcript_hash: bytes | None = None
@@ -202,13 +216,26 @@ class KeySchedule:
         """
         if shared_secret is None:
             shared_secret = bytes(self.suite.hash_length)
-        derived = self.derive_secret(self.early_secret, b"derived", self._empty_hash())
+        derived = self._derived_from_early_secret()
         self.handshake_secret = crypto.hkdf_extract(self.suite.hash, derived, shared_secret)
         th = self.transcript_hash()
         self.client_handshake_traffic_secret = self.derive_secret(
             self.handshake_secret, b"c hs traffic", th)
         self.server_handshake_traffic_secret = self.derive_secret(
             self.handshake_secret, b"s hs traffic", th)
+
+    def _derived_from_early_secret(self) -> bytes:
+        """Derive-Secret(Early Secret, "derived", ""): a constant per suite without a PSK."""
+        suite = self.suite
+        # The constant's very object unless use_psk() replaced it: an identity test,
+        # no comparison of secret bytes.
+        if self.early_secret is not _early_secret_without_psk(suite):
+            return self.derive_secret(self.early_secret, b"derived", self._empty_hash())
+        derived = _DERIVED_WITHOUT_PSK.get(suite.code)
+        if derived is None:
+            derived = _DERIVED_WITHOUT_PSK[suite.code] = self.derive_secret(
+                self.early_secret, b"derived", self._empty_hash())
+        return derived
 
     def enter_application(self) -> None:
         """After the server Finished: derive the application traffic secrets."""

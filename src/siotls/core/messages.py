@@ -39,19 +39,29 @@ def _read_extensions(r: Reader, minimum: int = 0) -> Extensions:
     } Extension;
     """
     extensions: Extensions = {}
-    with r.block(2, minimum=minimum):
-        for ext_type, data in r.typed_opaques():
-            if ext_type in extensions:
-                raise IllegalParameter(f"extension {ext_type} appears twice")
-            extensions[ext_type] = data
+    outer = r.begin(2, minimum=minimum)
+    for ext_type, data in r.typed_opaques():
+        if ext_type in extensions:
+            raise IllegalParameter(f"extension {ext_type} appears twice")
+        extensions[ext_type] = data
+    r.finish(outer)
     return extensions
 
 
 def _write_extensions(w: Writer, extensions: Extensions) -> None:
-    with w.block(2):
-        for ext_type, data in extensions.items():
-            w.u16(ext_type)
-            w.opaque(2, data)
+    w.buf += encode_extensions(extensions)
+
+
+def encode_extensions(extensions: Extensions) -> bytes:
+    """``Extension extensions<0..2^16-1>`` (the length prefix included), in dict order."""
+    parts = []
+    for ext_type, data in extensions.items():  # to_bytes raises on what does not fit
+        parts.append(ext_type.to_bytes(2, "big") + len(data).to_bytes(2, "big"))
+        parts.append(data)
+    body = b"".join(parts)
+    if len(body) > 0xFFFF:
+        raise ValueError(f"{len(body)} bytes of extensions do not fit a 2-byte length")
+    return len(body).to_bytes(2, "big") + body
 
 
 def _handshake(msg_type: int, w: Writer) -> bytes:

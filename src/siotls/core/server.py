@@ -543,7 +543,8 @@ class ServerHandshake(Handshake):
     def on_finished(self, body: memoryview, raw: bytes) -> None:
         schedule = self.key_schedule
         self.check_finished(body, raw, schedule.client_handshake_traffic_secret)
-        schedule.enter_resumption()
+        if self.config.num_tickets:  # only tickets use the resumption master secret
+            schedule.enter_resumption()
         self.set_read_key(schedule.client_application_traffic_secret)
         self.enter_connected()
         self.tickets_due = True
