@@ -43,7 +43,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from siotls.core import (
     certificates,
@@ -72,7 +72,7 @@ from siotls.core.errors import (
     ProtocolVersion,
     UnexpectedMessage,
 )
-from siotls.core.handshake import Handshake, KeyLog
+from siotls.core.handshake import Handler, Handshake, KeyLog
 from siotls.core.keyschedule import KeySchedule
 from siotls.core.messages import (
     DOWNGRADE_TLS11,
@@ -89,7 +89,7 @@ from siotls.core.messages import (
 from siotls.core.pha import ClientPostHandshakeAuth
 from siotls.core.record import RecordLayer
 from siotls.core.session import TLSSession
-from siotls.core.state import State
+from siotls.core.state import TRANSITIONS, State
 from siotls.iana import (
     CertificateType,
     CipherSuites,
@@ -141,18 +141,7 @@ class ClientHandshake(Handshake):
         self.psk_selected: psk.PskOffer | None = None
         #: the 0-RTT data to send, when the caller gave some (``early_data=``)
         self.early = None if early_data is None else earlydata.ClientEarlyData(early_data)
-        self._handlers.update({
-            HandshakeType.SERVER_HELLO: self.on_server_hello,
-            HandshakeType.ENCRYPTED_EXTENSIONS: self.on_encrypted_extensions,
-            HandshakeType.CERTIFICATE_REQUEST: self.on_certificate_request,
-            HandshakeType.CERTIFICATE: self.on_certificate,
-            HandshakeType.CERTIFICATE_VERIFY: self.on_certificate_verify,
-            HandshakeType.FINISHED: self.on_finished,
-            HandshakeType.NEW_SESSION_TICKET: self.on_new_session_ticket,
-        })
         self.pha = ClientPostHandshakeAuth(self)
-        self._connected_handlers[HandshakeType.CERTIFICATE_REQUEST] = \
-            self.pha.on_certificate_request
         self.legacy_session_id = b""
         self.client_hello: ClientHello | None = None
         self.client_hello_raw = b""
@@ -561,3 +550,22 @@ class ClientHandshake(Handshake):
             self.server_hostname, nconfig.alpn, nconfig.peer_verified,
             nconfig.peer_certificate_chain))
         del self.session_tickets[:-MAX_SESSION_TICKETS]
+
+    def _on_post_handshake_certificate_request(self, body: memoryview, raw: bytes) -> None:
+        self.pha.on_certificate_request(body, raw)
+
+    _transitions = TRANSITIONS["client"]
+    _HANDLERS: ClassVar[dict[int, Handler]] = {
+        HandshakeType.SERVER_HELLO: on_server_hello,
+        HandshakeType.ENCRYPTED_EXTENSIONS: on_encrypted_extensions,
+        HandshakeType.CERTIFICATE_REQUEST: on_certificate_request,
+        HandshakeType.CERTIFICATE: on_certificate,
+        HandshakeType.COMPRESSED_CERTIFICATE: Handshake.on_compressed_certificate,
+        HandshakeType.CERTIFICATE_VERIFY: Handshake.on_certificate_verify,
+        HandshakeType.FINISHED: on_finished,
+        HandshakeType.NEW_SESSION_TICKET: on_new_session_ticket,
+        HandshakeType.KEY_UPDATE: Handshake.on_key_update,
+    }
+    _CONNECTED_HANDLERS: ClassVar[dict[int, Handler]] = {
+        HandshakeType.CERTIFICATE_REQUEST: _on_post_handshake_certificate_request,
+    }

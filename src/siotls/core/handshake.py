@@ -41,13 +41,15 @@ from siotls.core.messages import (
     parse_key_update,
 )
 from siotls.core.record import MAX_CERTIFICATE_LENGTH, RecordLayer
-from siotls.core.state import TRANSITIONS, State
+from siotls.core.state import State
 from siotls.iana import ContentType, HandshakeType, SignatureScheme
 
-Handler = Callable[[memoryview, bytes], None]
+#: A message handler, unbound: ``handler(handshake, body, raw)``.
+Handler = Callable[[Any, memoryview, bytes], None]
 KeyLog = Callable[[str, bytes], None]
 
 _CV_PADDING = b"\x20" * 64
+_CONNECTED = State.CONNECTED
 CV_CONTEXT = {
     "server": b"TLS 1.3, server CertificateVerify",
     "client": b"TLS 1.3, client CertificateVerify",
@@ -61,12 +63,17 @@ def certificate_verify_content(side: str, transcript_hash: bytes) -> bytes:
 
 class Handshake:
     side: ClassVar[Literal["client", "server"]]
+    #: The side's state table (:mod:`siotls.core.state`).
+    _transitions: ClassVar[dict[State, dict[int, frozenset[State]]]]
+    #: msg_type -> its handler; per class, not per connection.
+    _HANDLERS: ClassVar[dict[int, Handler]]
+    #: The handlers that replace those in CONNECTED (post-handshake authentication).
+    _CONNECTED_HANDLERS: ClassVar[dict[int, Handler]]
     # Slotted, as the subclasses: one per connection, kept while it lives.
     __slots__ = (
-        "_connected_handlers", "_handlers", "_transitions", "ccs_sent", "client_certificate_type",
-        "client_random", "config", "keylog", "nconfig", "on_update_requested", "peer_key_kind",
-        "peer_public_key", "pending", "read_key_changed", "records", "schedule", "state",
-        "tickets_due")
+        "ccs_sent", "client_certificate_type", "client_random", "config", "keylog", "nconfig",
+        "on_update_requested", "peer_key_kind", "peer_public_key", "pending", "read_key_changed",
+        "records", "schedule", "state", "tickets_due")
     pending: Any
 
     def __init__(self, config: TLSConfiguration, records: RecordLayer,
@@ -92,13 +99,6 @@ class Handshake:
         self.read_key_changed = False
         #: Whether a dummy change_cipher_spec was sent (middlebox compatibility).
         self.ccs_sent = False
-        self._transitions = TRANSITIONS[self.side]
-        self._handlers: dict[int, Handler] = {
-            HandshakeType.KEY_UPDATE: self.on_key_update,
-            HandshakeType.COMPRESSED_CERTIFICATE: self.on_compressed_certificate,
-        }
-        #: Handlers that replace ``_handlers`` once CONNECTED (post-handshake auth).
-        self._connected_handlers: dict[int, Handler] = {}
         # Signature checks of the peer's CertificateVerify
         self.peer_public_key: crypto.PublicKey | None = None
         self.peer_key_kind: tuple[str, str | None] = ("", None)
@@ -110,9 +110,8 @@ class Handshake:
             name = HandshakeType(msg_type).name if msg_type in HandshakeType._value2member_map_ \
                 else f"handshake message {msg_type}"
             raise UnexpectedMessage(f"{name} in state {self.state.name}")
-        handler = self._connected_handlers.get(msg_type) if self.state is State.CONNECTED \
-            else None
-        (handler or self._handlers[msg_type])(body, raw)
+        handler = self._CONNECTED_HANDLERS.get(msg_type) if self.state is _CONNECTED else None
+        (handler or self._HANDLERS[msg_type])(self, body, raw)
         if self.state not in allowed:  # pragma: no cover (a bug of ours)
             raise InternalError(f"illegal transition to {self.state.name}")
 
@@ -120,14 +119,13 @@ class Handshake:
         """The handshake is over: CONNECTED, and what only the handshake needed goes.
 
         An idle connection keeps only what post-handshake messages use: the
-        handlers the CONNECTED row of the state table allows, and the secrets of
-        :meth:`KeySchedule.forget_handshake_secrets`. The transcript stays only
-        when post_handshake_auth was offered (the post-handshake authentication
-        forks it): the subclasses decide.
+        secrets of :meth:`KeySchedule.forget_handshake_secrets` (the handler
+        tables are per class, and the CONNECTED row of the state table says which
+        messages may still come). The transcript stays only when
+        post_handshake_auth was offered (the post-handshake authentication forks
+        it): the subclasses decide.
         """
         self.state = State.CONNECTED
-        allowed = self._transitions[State.CONNECTED]
-        self._handlers = {t: h for t, h in self._handlers.items() if t in allowed}
         self.key_schedule.forget_handshake_secrets()
 
     def now(self) -> datetime.datetime:

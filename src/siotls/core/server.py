@@ -23,7 +23,7 @@ flight (:meth:`ServerHandshake.resume_client_hello` goes on).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from siotls.core import (
     certificates,
@@ -50,7 +50,7 @@ from siotls.core.errors import (
     TLSFatalAlert,
     UnsupportedCertificate,
 )
-from siotls.core.handshake import Handshake, KeyLog
+from siotls.core.handshake import Handler, Handshake, KeyLog
 from siotls.core.keyschedule import KeySchedule
 from siotls.core.messages import (
     HELLO_RETRY_REQUEST_RANDOM,
@@ -68,7 +68,7 @@ from siotls.core.negotiation import (
 )
 from siotls.core.pha import ServerPostHandshakeAuth
 from siotls.core.record import RecordLayer
-from siotls.core.state import State
+from siotls.core.state import TRANSITIONS, State
 from siotls.core.tickets import TicketKeys, new_session_ticket, process_ticket_keys
 from siotls.iana import (
     CertificateType,
@@ -100,13 +100,6 @@ class ServerHandshake(Handshake):
     def __init__(self, config: TLSConfiguration, records: RecordLayer,
                  nconfig: TLSNegotiatedConfiguration, keylog: KeyLog) -> None:
         super().__init__(config, records, nconfig, keylog)
-        self._handlers.update({
-            HandshakeType.CLIENT_HELLO: self.on_client_hello,
-            HandshakeType.CERTIFICATE: self.on_certificate,
-            HandshakeType.CERTIFICATE_VERIFY: self.on_certificate_verify,
-            HandshakeType.FINISHED: self.on_finished,
-            HandshakeType.END_OF_EARLY_DATA: self.on_end_of_early_data,
-        })
         # A server may live on external PSKs only: no certificate chain then.
         self.chain: credentials.CertificateChain | None = None  # chosen per ClientHello
         self.hello_retry_group: int | None = None
@@ -130,11 +123,6 @@ class ServerHandshake(Handshake):
         self._chain_question: tuple[list[int], list[int] | None] | None = None
         self.ocsp_requested = False  # the client's status_request asks for OCSP
         self.pha = ServerPostHandshakeAuth(self)
-        self._connected_handlers.update({
-            HandshakeType.CERTIFICATE: self.pha.on_certificate,
-            HandshakeType.CERTIFICATE_VERIFY: self.pha.on_certificate_verify,
-            HandshakeType.FINISHED: self.pha.on_finished,
-        })
 
     def initiate(self) -> None:
         self.state = State.START
@@ -575,3 +563,29 @@ class ServerHandshake(Handshake):
                 now=now, authenticated_at=self.authenticated_at or now)
             if message is not None:
                 self.records.write(ContentType.HANDSHAKE, message)
+
+    # Post-handshake authentication (RFC 8446 4.6.2): the client's answer.
+    def _on_post_handshake_certificate(self, body: memoryview, raw: bytes) -> None:
+        self.pha.on_certificate(body, raw)
+
+    def _on_post_handshake_certificate_verify(self, body: memoryview, raw: bytes) -> None:
+        self.pha.on_certificate_verify(body, raw)
+
+    def _on_post_handshake_finished(self, body: memoryview, raw: bytes) -> None:
+        self.pha.on_finished(body, raw)
+
+    _transitions = TRANSITIONS["server"]
+    _HANDLERS: ClassVar[dict[int, Handler]] = {
+        HandshakeType.CLIENT_HELLO: on_client_hello,
+        HandshakeType.END_OF_EARLY_DATA: on_end_of_early_data,
+        HandshakeType.CERTIFICATE: on_certificate,
+        HandshakeType.COMPRESSED_CERTIFICATE: Handshake.on_compressed_certificate,
+        HandshakeType.CERTIFICATE_VERIFY: Handshake.on_certificate_verify,
+        HandshakeType.FINISHED: on_finished,
+        HandshakeType.KEY_UPDATE: Handshake.on_key_update,
+    }
+    _CONNECTED_HANDLERS: ClassVar[dict[int, Handler]] = {
+        HandshakeType.CERTIFICATE: _on_post_handshake_certificate,
+        HandshakeType.CERTIFICATE_VERIFY: _on_post_handshake_certificate_verify,
+        HandshakeType.FINISHED: _on_post_handshake_finished,
+    }
