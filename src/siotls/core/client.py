@@ -47,21 +47,19 @@ from typing import TYPE_CHECKING, ClassVar
 
 from siotls.core import (
     certificates,
-    compression,
     credentials,
     crypto,
     earlydata,
     ocsp,
+    prepared,
     psk,
     rawkeys,
 )
 from siotls.core import extensions as ext
 from siotls.core.config import (
-    CERTIFICATE_ONLY_SIGNATURE_ALGORITHMS,
     HYBRID_KEY_EXCHANGES,
     TLSConfiguration,
     TLSNegotiatedConfiguration,
-    is_ip_address,
 )
 from siotls.core.errors import (
     BadCertificateStatusResponse,
@@ -188,28 +186,15 @@ class ClientHandshake(Handshake):
 
     def _send_client_hello(self, cookie: bytes | None) -> None:
         config = self.config
-        extensions: dict[int, bytes] = {}
-        if self.server_hostname and not is_ip_address(self.server_hostname):
-            extensions[ET.SERVER_NAME] = ext.encode_server_name(self.server_hostname)
-        extensions[ET.SUPPORTED_GROUPS] = ext.encode_u16_list(config.key_exchanges)
-        extensions[ET.SIGNATURE_ALGORITHMS] = ext.encode_u16_list(config.signature_algorithms)
-        extensions[ET.SIGNATURE_ALGORITHMS_CERT] = ext.encode_u16_list(
-            (*config.signature_algorithms, *CERTIFICATE_ONLY_SIGNATURE_ALGORITHMS))
-        extensions[ET.SUPPORTED_VERSIONS] = ext.encode_supported_versions_ch([TLSVersion.TLS_1_3])
-        extensions[ET.KEY_SHARE] = ext.encode_key_share_ch([
-            (group, public) for group, (_, public) in self.key_shares.items()])
-        extensions[ET.PSK_KEY_EXCHANGE_MODES] = ext.encode_psk_key_exchange_modes(
-            list(config.psk_key_exchange_modes))
-        if config.ocsp_stapling != "off":
-            extensions[ET.STATUS_REQUEST] = ocsp.encode_status_request()
-        if config.alpn:
-            extensions[ET.APPLICATION_LAYER_PROTOCOL_NEGOTIATION] = ext.encode_alpn(config.alpn)
-        if config.record_size_limit is not None:
-            extensions[ET.RECORD_SIZE_LIMIT] = ext.encode_record_size_limit(
-                config.record_size_limit)
-        if config.certificate_compression:
-            extensions[ET.COMPRESS_CERTIFICATE] = ext.encode_compress_certificate(
-                compression.codes(config.certificate_compression))
+        # server_name, supported_groups .. supported_versions, key_share, then
+        # psk_key_exchange_modes .. compress_certificate: encoded once per configuration
+        template = prepared.client_hello(config)
+        extensions = {
+            **template.front(self.server_hostname),
+            ET.KEY_SHARE: ext.encode_key_share_ch([
+                (group, public) for group, (_, public) in self.key_shares.items()]),
+            **template.tail,
+        }
         extensions.update(self.pha.extensions())
         extensions.update(rawkeys.client_offer(config))
         if cookie is not None:
@@ -507,7 +492,7 @@ class ClientHandshake(Handshake):
             self._send_raw_public_key(context)
             return
         chosen = credentials.select_client_chain(
-            config.all_certificate_chains, config.signature_algorithms,
+            prepared.certificate_chains(config), config.signature_algorithms,
             requested=self.certificate_request_schemes,
             authorities=self.certificate_request_authorities)
         if chosen is None:

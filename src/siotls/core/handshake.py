@@ -18,7 +18,7 @@ import hmac
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Literal
 
-from siotls.core import compression, crypto, provider, rawkeys
+from siotls.core import compression, crypto, prepared, provider, rawkeys
 from siotls.core.config import TLSConfiguration, TLSNegotiatedConfiguration
 from siotls.core.errors import (
     BadCertificate,
@@ -59,6 +59,20 @@ CV_CONTEXT = {
 def certificate_verify_content(side: str, transcript_hash: bytes) -> bytes:
     """RFC 8446 section 4.4.3: what a CertificateVerify signs."""
     return _CV_PADDING + CV_CONTEXT[side] + b"\x00" + transcript_hash
+
+
+def certificate_message(context: bytes, chain: Sequence[bytes], algorithm: int | None,
+                        leaf_extensions: dict[int, bytes] | None) -> bytes:
+    """A Certificate message, or with ``algorithm`` the CompressedCertificate of one."""
+    entries = [CertificateEntry(der) for der in chain]
+    if entries and leaf_extensions:
+        entries[0] = CertificateEntry(entries[0].cert_data, leaf_extensions)
+    message = Certificate(context, entries).serialize()
+    if algorithm is None:
+        return message
+    body = message[4:]
+    return CompressedCertificate(
+        algorithm, len(body), compression.compress(algorithm, body)).serialize()
 
 
 class Handshake:
@@ -167,20 +181,23 @@ class Handshake:
         """Our Certificate, compressed (RFC 8879) when the peer offered a common algorithm.
 
         ``leaf_extensions`` go in the leaf's CertificateEntry (a stapled OCSP response).
+        The message is encoded once per configuration, chain, algorithm and leaf
+        extensions (:func:`siotls.core.prepared.certificate_messages`), unless it has a
+        context (post-handshake authentication: a new one each time).
         """
-        entries = [CertificateEntry(der) for der in chain]
-        if entries and leaf_extensions:
-            entries[0] = CertificateEntry(entries[0].cert_data, leaf_extensions)
-        message = Certificate(context, entries).serialize()
         algorithm = compression.choose(self.config.certificate_compression or (),
                                        peer_algorithms) if chain else None
-        if algorithm is None:
-            self.send(message)
-            return
-        body = message[4:]
-        self.send(CompressedCertificate(
-            algorithm, len(body), compression.compress(algorithm, body)).serialize())
-        self.nconfig.certificate_compression = compression.NAMES[algorithm]
+        table = None if context else prepared.certificate_messages(self.config)
+        key = (tuple(chain), algorithm,
+               tuple(leaf_extensions.items()) if leaf_extensions else None)
+        message = None if table is None else table.get(key)
+        if message is None:
+            message = certificate_message(context, chain, algorithm, leaf_extensions)
+            if table is not None:
+                table[key] = message
+        self.send(message)
+        if algorithm is not None:
+            self.nconfig.certificate_compression = compression.NAMES[algorithm]
 
     def on_compressed_certificate(self, body: memoryview, raw: bytes) -> None:
         """RFC 8879 section 4: decompress, then handle as the Certificate it holds.

@@ -32,6 +32,7 @@ from siotls.core import (
     crypto,
     earlydata,
     ocsp,
+    prepared,
     psk,
     rawkeys,
 )
@@ -281,7 +282,7 @@ class ServerHandshake(Handshake):
         """``chosen`` (certificate_selector's), else the synchronous choice."""
         config = self.config
         self.chain, scheme = credentials.select_server_chain(
-            config.all_certificate_chains if chosen is None else (chosen,),
+            prepared.certificate_chains(config) if chosen is None else (chosen,),
             config.signature_algorithms, server_name=self.nconfig.server_name,
             offered=offered, offered_cert=offered_cert,
             sni_callback=None if chosen else config.sni_callback,
