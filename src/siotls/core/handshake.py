@@ -230,12 +230,22 @@ class Handshake:
 
     def accept_peer_certificate(self, leaf: Any, chain: tuple[bytes, ...], verified: bool
                                 ) -> None:
-        """Keep the peer's chain and its leaf's key for the CertificateVerify."""
-        self.peer_public_key, self.peer_key_kind = crypto.certificate_public_key(leaf)
+        """Keep the peer's chain and its leaf's key for the CertificateVerify.
+
+        The key, its kind and its SubjectPublicKeyInfo are taken from ``leaf`` once per
+        leaf (DER) and configuration (:func:`siotls.core.prepared.peer_keys`): a client
+        meets the same servers' certificates again and again.
+        """
+        table = prepared.peer_keys(self.config)
+        known = table.get(chain[0])
+        if known is None:
+            public_key, kind = crypto.certificate_public_key(leaf)
+            known = table[chain[0]] = (public_key, kind, rawkeys.spki_of(public_key))
+        self.peer_public_key, self.peer_key_kind, spki = known
         self.nconfig.peer_certificate_chain = chain
         self.nconfig.peer_verified = verified
         self.nconfig.peer_certificate_type = "x509"
-        self.nconfig.peer_public_key = rawkeys.spki_of(self.peer_public_key)
+        self.nconfig.peer_public_key = spki
 
     def accept_raw_public_key(self, entries: tuple[bytes, ...]) -> None:
         """RFC 7250: the peer's one SubjectPublicKeyInfo, if it is one we trust."""

@@ -9,8 +9,8 @@ part on first use and keeps it with the configuration (in its ``__dict__``, as
 ``TLSConfiguration.credentials()`` keeps the parsed key: a configuration is frozen,
 and a new one, ``config.replace(...)`` included, starts empty), so it is gone with
 the configuration and never shared between two. Only public data is kept: encoded
-extensions, certificates, our Certificate messages. Per-host and per-chain tables
-are bounded (:data:`MAX_ENTRIES`, then cleared).
+extensions, certificates, our Certificate messages, peers' public keys. Per-host,
+per-chain and per-peer tables are bounded (:data:`MAX_ENTRIES`, then cleared).
 
 * :func:`certificate_chains`: ``config.all_certificate_chains`` as one tuple, so that
   what :class:`~siotls.core.credentials.CertificateChain` parses lazily (the
@@ -22,6 +22,9 @@ are bounded (:data:`MAX_ENTRIES`, then cleared).
 * :func:`certificate_messages`: our Certificate (or CompressedCertificate) messages
   by chain, compression algorithm and stapled response (see
   :meth:`siotls.core.handshake.Handshake.send_certificate`).
+* :func:`peer_keys`: the public key of a peer's leaf certificate, by its DER (a
+  client meets the same servers again): only what the certificate itself says,
+  which every handshake still verifies (chain, CertificateVerify) as before.
 """
 
 from __future__ import annotations
@@ -113,6 +116,16 @@ def client_hello(config: TLSConfiguration) -> ClientHelloTemplate:
         template = ClientHelloTemplate(config)
         _keep(config, "_prepared_client_hello", template)
     return template
+
+
+def peer_keys(config: TLSConfiguration) -> dict[bytes, Any]:
+    """Peer leaf certificates (DER) -> (public key, its kind, its SubjectPublicKeyInfo),
+    see :meth:`siotls.core.handshake.Handshake.accept_peer_certificate` (bounded)."""
+    table: dict[bytes, Any] | None = _kept(config, "_prepared_peer_keys")
+    if table is None or len(table) > MAX_ENTRIES:
+        table = {}
+        _keep(config, "_prepared_peer_keys", table)
+    return table
 
 
 def certificate_messages(config: TLSConfiguration) -> dict[Any, bytes]:
