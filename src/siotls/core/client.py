@@ -92,7 +92,6 @@ from siotls.iana import (
     CertificateType,
     CipherSuites,
     ContentType,
-    ExtensionType,
     HandshakeType,
     NamedGroup,
     SignatureScheme,
@@ -102,7 +101,7 @@ from siotls.iana import (
 if TYPE_CHECKING:
     from cryptography import x509
 
-ET = ExtensionType
+ET = ext.ET  # plain ints
 #: How many NewSessionTickets a client keeps (the newest ones).
 MAX_SESSION_TICKETS = 8
 

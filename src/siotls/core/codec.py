@@ -40,31 +40,50 @@ class Reader:
         if self.pos != self._end:
             raise DecodeError(f"{self._end - self.pos} trailing bytes at the end of the {what}")
 
+    # Each read checks what remains inline (one frame per read); _short names the
+    # shortfall. The hot parsers run these a few dozen times per handshake.
+    def _short(self, n: int, pos: int) -> DecodeError:
+        return DecodeError(f"needed {n} bytes, {self._end - pos} remain")
+
     def _take(self, n: int) -> int:
         pos = self.pos
         if n > self._end - pos:
-            raise DecodeError(f"needed {n} bytes, {self._end - pos} remain")
+            raise self._short(n, pos)
         self.pos = pos + n
         return pos
 
+    def _uint(self, n: int) -> int:
+        pos = self.pos
+        if n > self._end - pos:
+            raise self._short(n, pos)
+        self.pos = pos + n
+        return int.from_bytes(self._data[pos : pos + n], "big")
+
     def u8(self) -> int:
-        pos = self._take(1)
+        pos = self.pos
+        if pos >= self._end:
+            raise self._short(1, pos)
+        self.pos = pos + 1
         return self._data[pos]
 
     def u16(self) -> int:
-        pos = self._take(2)
+        pos = self.pos
+        if self._end - pos < 2:
+            raise self._short(2, pos)
+        self.pos = pos + 2
         return int.from_bytes(self._data[pos : pos + 2], "big")
 
     def u24(self) -> int:
-        pos = self._take(3)
-        return int.from_bytes(self._data[pos : pos + 3], "big")
+        return self._uint(3)
 
     def u32(self) -> int:
-        pos = self._take(4)
-        return int.from_bytes(self._data[pos : pos + 4], "big")
+        return self._uint(4)
 
     def bytes(self, n: int) -> builtins.bytes:
-        pos = self._take(n)
+        pos = self.pos
+        if n > self._end - pos:
+            raise self._short(n, pos)
+        self.pos = pos + n
         return builtins.bytes(self._data[pos : pos + n])
 
     def view(self, n: int) -> memoryview:
@@ -74,17 +93,14 @@ class Reader:
     def opaque(self, prefix: int, minimum: int = 0, maximum: int | None = None
                ) -> builtins.bytes:
         """``opaque x<minimum..maximum>`` with a ``prefix``-byte length."""
-        n = self._length(prefix)
+        n = self._uint(prefix)
         if n < minimum or (maximum is not None and n > maximum):
             raise DecodeError(f"vector of {n} bytes, outside <{minimum}..{maximum}>")
-        return self.bytes(n)
-
-    def _length(self, prefix: int) -> int:
-        if prefix == 1:
-            return self.u8()
-        if prefix == 2:
-            return self.u16()
-        return self.u24()
+        pos = self.pos
+        if n > self._end - pos:
+            raise self._short(n, pos)
+        self.pos = pos + n
+        return builtins.bytes(self._data[pos : pos + n])
 
     def block(self, prefix: int, minimum: int = 0) -> _ReaderBlock:
         """Read a vector's length and confine the reads inside it to it."""
@@ -93,7 +109,7 @@ class Reader:
     def begin(self, prefix: int, minimum: int = 0) -> int:
         """Read a vector's length, confine the next reads to it; the end to give
         :meth:`finish` (the outer one)."""
-        n = self._length(prefix)
+        n = self._uint(prefix)
         if n < minimum:
             raise DecodeError(f"vector of {n} bytes, shorter than {minimum}")
         outer_end = self._end
@@ -118,7 +134,7 @@ class Reader:
 
     def u16_list(self, prefix: int, minimum: int = 0) -> list[int]:
         """``uint16 x<minimum..2^N-1>``: a vector of 16-bit values."""
-        n = self._length(prefix)
+        n = self._uint(prefix)
         if n % 2 or n < minimum:
             raise DecodeError(f"a vector of uint16 of {n} bytes")
         pos = self._take(n)

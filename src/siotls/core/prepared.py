@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from siotls.core import compression, ocsp
 from siotls.core import extensions as ext
 from siotls.core.config import CERTIFICATE_ONLY_SIGNATURE_ALGORITHMS, is_ip_address
-from siotls.iana import ExtensionType as ET
+from siotls.core.extensions import ET
 from siotls.iana import TLSVersion
 
 if TYPE_CHECKING:

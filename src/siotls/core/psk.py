@@ -40,11 +40,11 @@ from siotls.core import crypto
 from siotls.core import extensions as ext
 from siotls.core.codec import Reader, Writer
 from siotls.core.errors import DecryptError, IllegalParameter, MissingExtension
+from siotls.core.extensions import ET
 from siotls.core.keyschedule import KeySchedule, finished_verify_data
 from siotls.core.messages import ClientHello
 from siotls.core.tickets import TicketKeys, TicketState, open_ticket
 from siotls.iana import CipherSuites, PskKeyExchangeMode
-from siotls.iana import ExtensionType as ET
 
 if TYPE_CHECKING:
     from siotls.core.config import TLSConfiguration

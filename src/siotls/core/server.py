@@ -75,7 +75,6 @@ from siotls.iana import (
     CertificateType,
     CipherSuites,
     ContentType,
-    ExtensionType,
     HandshakeType,
     NamedGroup,
     PskKeyExchangeMode,
@@ -83,7 +82,7 @@ from siotls.iana import (
     TLSVersion,
 )
 
-ET = ExtensionType
+ET = ext.ET  # plain ints
 #: Bytes of rejected 0-RTT data we are willing to skip (RFC 8446 section 4.2.10).
 MAX_SKIPPED_EARLY_DATA = 2**16
 #: Extensions a ClientHello after a HelloRetryRequest may change (RFC 8446 4.1.2).
