@@ -7,7 +7,7 @@ on every connection of a configuration, a server the same Certificate message; t
 chains a configuration holds are the same objects. Each function here computes its
 part on first use and keeps it with the configuration (in its ``__dict__``, as
 ``TLSConfiguration.credentials()`` keeps the parsed key: a configuration is frozen,
-and a new one, ``config.replace(...)`` included, starts empty), so it is gone with
+and a new one, ``config.copy(...)`` included, starts empty), so it is gone with
 the configuration and never shared between two. Only public data is kept: encoded
 extensions, certificates, our Certificate messages, peers' public keys. Per-host,
 per-chain and per-peer tables are bounded (:data:`MAX_ENTRIES`, then cleared).
