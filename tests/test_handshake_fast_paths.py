@@ -24,7 +24,13 @@ from siotls.core.codec import Reader, Writer
 from siotls.core.config import CERTIFICATE_ONLY_SIGNATURE_ALGORITHMS
 from siotls.core.errors import DecodeError, IllegalParameter, UnsupportedCertificate
 from siotls.core.handshake import certificate_message
-from siotls.core.keyschedule import KeySchedule, empty_hash, hkdf_expand_label
+from siotls.core.keyschedule import (
+    KeySchedule,
+    empty_hash,
+    finished_verify_data,
+    hkdf_expand_label,
+    traffic_keys,
+)
 from siotls.core.messages import ClientHello, encode_extensions, parse_client_hello
 from siotls.core.record import RecordLayer
 from siotls.core.server import ServerHandshake
@@ -243,3 +249,15 @@ def test_writer_blocks_and_extensions() -> None:
         b"\x00\x0a" b"\x00\x01\x00\x02ab" b"\xff\x01\x00\x00")
     with pytest.raises(ValueError, match="do not fit"):
         encode_extensions({n: bytes(40000) for n in range(2)})
+
+
+@pytest.mark.parametrize("code", list(crypto.CIPHER_SUITES))
+def test_fixed_hkdf_labels_are_the_hkdf_expand_labels(code: int) -> None:
+    suite = crypto.CIPHER_SUITES[code]
+    secret = bytes(range(suite.hash_length))
+    assert traffic_keys(suite, secret) == (
+        hkdf_expand_label(suite, secret, b"key", b"", suite.key_length),
+        hkdf_expand_label(suite, secret, b"iv", b"", 12))
+    finished_key = hkdf_expand_label(suite, secret, b"finished", b"", suite.hash_length)
+    assert finished_verify_data(suite, secret, b"th") == crypto.hmac_sha(
+        suite.hash, finished_key, b"th")

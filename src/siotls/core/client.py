@@ -70,7 +70,7 @@ from siotls.core.errors import (
     ProtocolVersion,
     UnexpectedMessage,
 )
-from siotls.core.handshake import Handler, Handshake, KeyLog
+from siotls.core.handshake import Handler, Handshake, KeyLog, member
 from siotls.core.keyschedule import KeySchedule
 from siotls.core.messages import (
     DOWNGRADE_TLS11,
@@ -251,7 +251,7 @@ class ClientHandshake(Handshake):
             if group not in self.key_shares:
                 raise IllegalParameter(f"the server key-shares group {group}, which we did not")
             shared_secret = crypto.key_exchange(group, self.key_shares[group][0], share)
-            self.nconfig.key_exchange = NamedGroup(group)
+            self.nconfig.key_exchange = member(NamedGroup, group)
         elif self.psk_selected is None:
             raise MissingExtension("the ServerHello has no key_share")
         self.key_shares.clear()
@@ -265,7 +265,7 @@ class ClientHandshake(Handshake):
                 self._enter_early(schedule)
         schedule.update(raw)
         schedule.enter_handshake(shared_secret)
-        self.nconfig.cipher_suite = CipherSuites(sh.cipher_suite)
+        self.nconfig.cipher_suite = member(CipherSuites, sh.cipher_suite)
         self.keylog("SERVER_HANDSHAKE_TRAFFIC_SECRET", schedule.server_handshake_traffic_secret)
         self.keylog("CLIENT_HANDSHAKE_TRAFFIC_SECRET", schedule.client_handshake_traffic_secret)
         self.set_read_key(schedule.server_handshake_traffic_secret)
@@ -502,7 +502,7 @@ class ClientHandshake(Handshake):
         self.send_certificate(context, chain.certificate_chain,
                               self.certificate_request_compression)
         self.sign_certificate_verify(chain.loaded[0], scheme)
-        self.nconfig.signature_algorithm = SignatureScheme(scheme)
+        self.nconfig.signature_algorithm = member(SignatureScheme, scheme)
 
     def _send_raw_public_key(self, context: bytes) -> None:
         """RFC 7250: our default key's SubjectPublicKeyInfo, when it can sign for them."""
@@ -514,7 +514,7 @@ class ClientHandshake(Handshake):
         self.send_certificate(context, [rawkeys.spki_of(key)],
                               self.certificate_request_compression)
         self.sign_certificate_verify(key, scheme)
-        self.nconfig.signature_algorithm = SignatureScheme(scheme)
+        self.nconfig.signature_algorithm = member(SignatureScheme, scheme)
 
     # -- after the handshake ----------------------------------------------------
     def on_new_session_ticket(self, body: memoryview, raw: bytes) -> None:

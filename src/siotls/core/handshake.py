@@ -14,9 +14,10 @@ for the transcript).
 from __future__ import annotations
 
 import datetime
+import enum
 import hmac
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar, cast
 
 from siotls.core import compression, crypto, prepared, provider, rawkeys
 from siotls.core.config import TLSConfiguration, TLSNegotiatedConfiguration
@@ -54,6 +55,16 @@ CV_CONTEXT = {
     "server": b"TLS 1.3, server CertificateVerify",
     "client": b"TLS 1.3, client CertificateVerify",
 }
+
+
+_E = TypeVar("_E", bound=enum.Enum)
+
+
+def member(enum_class: type[_E], value: int) -> _E:
+    """``enum_class(value)``, for the negotiated values a connection reports: a dict
+    lookup (calling an Enum class runs two Python frames)."""
+    found = enum_class._value2member_map_.get(value)
+    return cast("_E", found) if found is not None else enum_class(value)
 
 
 def certificate_verify_content(side: str, transcript_hash: bytes) -> bytes:
@@ -286,7 +297,7 @@ class Handshake:
         except crypto.InvalidSignature:
             raise DecryptError("the CertificateVerify signature does not verify",
                                reason="bad_certificate_verify") from None
-        self.nconfig.peer_signature_algorithm = SignatureScheme(cv.algorithm)
+        self.nconfig.peer_signature_algorithm = member(SignatureScheme, cv.algorithm)
         if transcript_hash is None:
             self.key_schedule.update(raw)
 

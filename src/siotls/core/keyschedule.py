@@ -99,11 +99,25 @@ def _early_secret_without_psk(suite: CipherSuite) -> bytes:
     return secret
 
 
+def _info(label: bytes, length: int) -> bytes:
+    """HkdfLabel with an empty context: the same bytes for every secret."""
+    full_label = b"tls13 " + label
+    return length.to_bytes(2, "big") + bytes((len(full_label),)) + full_label + b"\x00"
+
+
+#: Per suite code: the HkdfLabels of "key" and "iv", and of "finished" (RFC 8446 7.3
+#: and 4.4.4), whose contexts are empty: computed once, they go to HKDF-Expand as they are.
+_TRAFFIC_INFOS: dict[int, tuple[bytes, bytes]] = {}
+_FINISHED_INFOS: dict[int, bytes] = {}
+
+
 def traffic_keys(suite: CipherSuite, secret: bytes) -> tuple[bytes, bytes]:
     """(write_key, write_iv) for a traffic secret (RFC 8446 section 7.3)."""
-    key = hkdf_expand_label(suite, secret, b"key", b"", suite.key_length)
-    iv = hkdf_expand_label(suite, secret, b"iv", b"", 12)
-    return key, iv
+    infos = _TRAFFIC_INFOS.get(suite.code)
+    if infos is None:
+        infos = _TRAFFIC_INFOS[suite.code] = (_info(b"key", suite.key_length), _info(b"iv", 12))
+    return (crypto.hkdf_expand(suite.hash, secret, infos[0], suite.key_length),
+            crypto.hkdf_expand(suite.hash, secret, infos[1], 12))
 
 
 def next_traffic_secret(suite: CipherSuite, secret: bytes) -> bytes:
@@ -113,7 +127,10 @@ def next_traffic_secret(suite: CipherSuite, secret: bytes) -> bytes:
 
 def finished_verify_data(suite: CipherSuite, base_key: bytes, transcript_hash: bytes) -> bytes:
     """Finished.verify_data (RFC 8446 section 4.4.4)."""
-    finished_key = hkdf_expand_label(suite, base_key, b"finished", b"", suite.hash_length)
+    info = _FINISHED_INFOS.get(suite.code)
+    if info is None:
+        info = _FINISHED_INFOS[suite.code] = _info(b"finished", suite.hash_length)
+    finished_key = crypto.hkdf_expand(suite.hash, base_key, info, suite.hash_length)
     return crypto.hmac_sha(suite.hash, finished_key, transcript_hash)
 
 

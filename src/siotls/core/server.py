@@ -51,7 +51,7 @@ from siotls.core.errors import (
     TLSFatalAlert,
     UnsupportedCertificate,
 )
-from siotls.core.handshake import Handler, Handshake, KeyLog
+from siotls.core.handshake import Handler, Handshake, KeyLog, member
 from siotls.core.keyschedule import KeySchedule
 from siotls.core.messages import (
     HELLO_RETRY_REQUEST_RANDOM,
@@ -199,9 +199,10 @@ class ServerHandshake(Handshake):
             return
         if choice is not None:  # not before: a HelloRetryRequest may change the choice
             self._adopt_psk(choice)
-        self.nconfig.cipher_suite = CipherSuites(suite)
-        self.nconfig.key_exchange = None if group is None else NamedGroup(group)
-        self.nconfig.signature_algorithm = None if scheme is None else SignatureScheme(scheme)
+        self.nconfig.cipher_suite = member(CipherSuites, suite)
+        self.nconfig.key_exchange = None if group is None else member(NamedGroup, group)
+        self.nconfig.signature_algorithm = (
+            None if scheme is None else member(SignatureScheme, scheme))
         self.nconfig.alpn = alpn
         flight = (ch, raw, suite, (group, share), scheme, alpn, choice)
         if not self._pause_for_register(flight) and not self._pause_for_selector(flight):
@@ -249,7 +250,7 @@ class ServerHandshake(Handshake):
             offered, offered_cert = self._chain_question
             self._chain_question = None
             scheme = self._choose_chain(offered, offered_cert, certificate_chain)
-            self.nconfig.signature_algorithm = SignatureScheme(scheme)
+            self.nconfig.signature_algorithm = member(SignatureScheme, scheme)
             flight = (*flight[:4], scheme, *flight[5:])
         self._send_server_flight(*flight)
 
