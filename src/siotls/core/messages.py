@@ -1,6 +1,9 @@
-"""Handshake messages (RFC 8446 section 4): one frozen dataclass per message,
+"""Handshake messages (RFC 8446 section 4): one dataclass per message,
 ``parse_<message>(body)`` to read one and ``<message>.serialize()`` to write it
-(the 4-byte handshake header included).
+(the 4-byte handshake header included). They are slotted and not frozen (a frozen
+dataclass's ``__init__`` sets each field through ``object.__setattr__``, several times
+slower), but treated as values: nothing changes a message once made
+(``dataclasses.replace`` makes a new one).
 
 Extensions stay raw here (``dict[int, bytes]`` in wire order, duplicates
 rejected with ``illegal_parameter``); :mod:`siotls.core.extensions` decodes them.
@@ -69,7 +72,7 @@ def _handshake(msg_type: int, w: Writer) -> bytes:
     return bytes((msg_type,)) + len(body).to_bytes(3, "big") + body
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ClientHello:
     """
     struct {
@@ -114,7 +117,7 @@ def parse_client_hello(body: memoryview | bytes) -> ClientHello:
                        legacy_version, legacy_compression_methods)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ServerHello:
     """Also HelloRetryRequest, told apart by :attr:`random`.
 
@@ -164,7 +167,7 @@ def parse_server_hello(body: memoryview | bytes) -> ServerHello:
                        legacy_version, legacy_compression_method)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class EncryptedExtensions:
     """
     struct {
@@ -187,7 +190,7 @@ def parse_encrypted_extensions(body: memoryview | bytes) -> EncryptedExtensions:
     return EncryptedExtensions(extensions)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class CertificateRequest:
     """
     struct {
@@ -214,7 +217,7 @@ def parse_certificate_request(body: memoryview | bytes) -> CertificateRequest:
     return CertificateRequest(context, extensions)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class CertificateEntry:
     """
     struct {
@@ -230,7 +233,7 @@ class CertificateEntry:
     extensions: Extensions = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Certificate:
     """
     struct {
@@ -264,7 +267,7 @@ def parse_certificate(body: memoryview | bytes) -> Certificate:
     return Certificate(context, entries)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class CompressedCertificate:
     """RFC 8879 section 4: a Certificate body, compressed.
 
@@ -296,7 +299,7 @@ def parse_compressed_certificate(body: memoryview | bytes) -> CompressedCertific
     return CompressedCertificate(algorithm, uncompressed_length, data)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class CertificateVerify:
     """
     struct {
@@ -323,7 +326,7 @@ def parse_certificate_verify(body: memoryview | bytes) -> CertificateVerify:
     return CertificateVerify(algorithm, signature)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Finished:
     """
     struct {
@@ -345,7 +348,7 @@ def parse_finished(body: memoryview | bytes, hash_length: int) -> Finished:
     return Finished(bytes(body))
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class NewSessionTicket:
     """
     struct {
@@ -386,7 +389,7 @@ def parse_new_session_ticket(body: memoryview | bytes) -> NewSessionTicket:
     return NewSessionTicket(lifetime, age_add, nonce, ticket, extensions)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class KeyUpdate:
     """
     enum {
