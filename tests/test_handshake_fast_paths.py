@@ -261,3 +261,36 @@ def test_fixed_hkdf_labels_are_the_hkdf_expand_labels(code: int) -> None:
     finished_key = hkdf_expand_label(suite, secret, b"finished", b"", suite.hash_length)
     assert finished_verify_data(suite, secret, b"th") == crypto.hmac_sha(
         suite.hash, finished_key, b"th")
+
+
+def test_decoded_extensions_are_kept_only_when_good_and_bounded() -> None:
+    config = server_config()
+    calls: list[bytes] = []
+
+    def decode(data: bytes) -> tuple[int, ...]:
+        calls.append(data)
+        return tuple(ext.decode_signature_algorithms(data))
+
+    good = ext.encode_u16_list([0x0403, 0x0804])
+    assert prepared.decoded(config, decode, good) == (0x0403, 0x0804)
+    assert prepared.decoded(config, decode, bytes(good)) == (0x0403, 0x0804)
+    assert calls == [good]  # the second from the table
+    for _ in range(2):  # refused each time, never kept
+        with pytest.raises(DecodeError):
+            prepared.decoded(config, decode, b"\x00\x03\x04\x03\x08")
+    assert len(calls) == 3
+    for n in range(prepared.MAX_DECODED * 2):
+        assert prepared.decoded(config, decode, ext.encode_u16_list([n, n + 1])) == (n, n + 1)
+    assert len(config.__dict__["_prepared_decoded"]) <= prepared.MAX_DECODED
+
+
+def test_the_server_decodes_a_repeated_client_hello_once() -> None:
+    """Two connections of the same client: the second ClientHello's constant extensions
+    come from the table, and the handshake is the same."""
+    client, server = client_config(), server_config()
+    for _ in range(2):
+        c, s = connected_pair(client, server)
+        assert s.nconfig.server_name == "localhost"
+        assert c.nconfig.peer_signature_algorithm == s.nconfig.signature_algorithm
+    table = server.__dict__["_prepared_decoded"]
+    assert all(isinstance(value, tuple | str) for value in table.values())

@@ -187,7 +187,7 @@ class Handshake:
         raise NotImplementedError
 
     def send_certificate(self, context: bytes, chain: Sequence[bytes],
-                         peer_algorithms: list[int],
+                         peer_algorithms: Sequence[int],
                          leaf_extensions: dict[int, bytes] | None = None) -> None:
         """Our Certificate, compressed (RFC 8879) when the peer offered a common algorithm.
 

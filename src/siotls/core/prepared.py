@@ -22,6 +22,8 @@ per-chain and per-peer tables are bounded (:data:`MAX_ENTRIES`, then cleared).
 * :func:`certificate_messages`: our Certificate (or CompressedCertificate) messages
   by chain, compression algorithm and stapled response (see
   :meth:`siotls.core.handshake.Handshake.send_certificate`).
+* :func:`decoded`: the client's extensions that do not change from one connection to
+  the next (signature_algorithms, supported_groups...), decoded once per bytes seen.
 * :func:`peer_keys`: the public key of a peer's leaf certificate, by its DER (a
   client meets the same servers again): only what the certificate itself says,
   which every handshake still verifies (chain, CertificateVerify) as before.
@@ -29,7 +31,8 @@ per-chain and per-peer tables are bounded (:data:`MAX_ENTRIES`, then cleared).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from siotls.core import compression, ocsp
 from siotls.core import extensions as ext
@@ -43,6 +46,7 @@ if TYPE_CHECKING:
 
 #: Entries of a per-configuration table (host names, chains) before it is cleared.
 MAX_ENTRIES = 64
+_T = TypeVar("_T")
 
 
 def _kept(config: TLSConfiguration, name: str) -> Any:
@@ -116,6 +120,34 @@ def client_hello(config: TLSConfiguration) -> ClientHelloTemplate:
         template = ClientHelloTemplate(config)
         _keep(config, "_prepared_client_hello", template)
     return template
+
+
+#: Entries of the table of decoded peer extensions before it is cleared.
+MAX_DECODED = 256
+
+
+def decoded(config: TLSConfiguration, decode: Callable[[bytes], _T], data: bytes) -> _T:
+    """``decode(data)``, kept per configuration for the extensions a client sends the
+    same on every connection (signature_algorithms, supported_groups...): ``decode`` is a
+    pure function of the bytes, and returns an immutable value (a tuple, a str). Bad
+    bytes raise as ``decode`` does, every time; nothing is kept for them. Bounded:
+    cleared past :data:`MAX_DECODED` entries, so varied input costs the decoding only.
+    """
+    table: dict[tuple[Callable[[bytes], Any], bytes], Any] | None = _kept(
+        config, "_prepared_decoded")
+    if table is None:
+        table = {}
+        _keep(config, "_prepared_decoded", table)
+    key = (decode, data)
+    try:
+        return cast("_T", table[key])
+    except KeyError:
+        pass
+    value = decode(data)
+    if len(table) >= MAX_DECODED:
+        table.clear()
+    table[key] = value
+    return value
 
 
 def peer_keys(config: TLSConfiguration) -> dict[bytes, Any]:

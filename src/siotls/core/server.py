@@ -23,6 +23,7 @@ flight (:meth:`ServerHandshake.resume_client_hello` goes on).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from siotls.core import (
@@ -89,6 +90,31 @@ MAX_SKIPPED_EARLY_DATA = 2**16
 _MAY_CHANGE = frozenset({ET.KEY_SHARE, ET.EARLY_DATA, ET.COOKIE, ET.PRE_SHARED_KEY, ET.PADDING})
 
 
+# What a client sends the same on every connection, decoded into immutable values and
+# kept per configuration (prepared.decoded): the bytes alone decide the result.
+_TLS_1_3 = int(TLSVersion.TLS_1_3)
+
+
+def _versions(data: bytes) -> tuple[int, ...]:
+    return tuple(ext.decode_supported_versions_ch(data))
+
+
+def _groups(data: bytes) -> tuple[int, ...]:
+    return tuple(ext.decode_supported_groups(data))
+
+
+def _schemes(data: bytes) -> tuple[int, ...]:
+    return tuple(ext.decode_signature_algorithms(data))
+
+
+def _compression(data: bytes) -> tuple[int, ...]:
+    return tuple(ext.decode_compress_certificate(data))
+
+
+def _alpn(data: bytes) -> tuple[bytes, ...]:
+    return tuple(ext.decode_alpn(data))
+
+
 class ServerHandshake(Handshake):
     side = "server"
     __slots__ = (
@@ -111,7 +137,7 @@ class ServerHandshake(Handshake):
         #: when the session's certificates were exchanged, if this is a resumption
         self.authenticated_at: float | None = None
         self.client_record_size_limit: int | None = None
-        self.client_compression: list[int] = []
+        self.client_compression: tuple[int, ...] = ()
         #: the 0-RTT data received, when we accepted it (WAIT_EOED)
         self.early_data: earlydata.ServerEarlyData | None = None
         #: paused after the ClientHello for an asynchronous register (the pause point)
@@ -120,7 +146,7 @@ class ServerHandshake(Handshake):
         #: the register's answer given through :meth:`resume_client_hello`
         self._early_answer: bool | None = None
         #: (signature_algorithms, signature_algorithms_cert) kept for certificate_selector
-        self._chain_question: tuple[list[int], list[int] | None] | None = None
+        self._chain_question: tuple[tuple[int, ...], tuple[int, ...] | None] | None = None
         self.ocsp_requested = False  # the client's status_request asks for OCSP
         self.pha = ServerPostHandshakeAuth(self)
 
@@ -137,7 +163,7 @@ class ServerHandshake(Handshake):
                                   reason="legacy_version")
         if ET.SUPPORTED_VERSIONS not in exts:
             raise ProtocolVersion("the client does not offer TLS 1.3")
-        if TLSVersion.TLS_1_3 not in ext.decode_supported_versions_ch(exts[ET.SUPPORTED_VERSIONS]):
+        if _TLS_1_3 not in prepared.decoded(config, _versions, exts[ET.SUPPORTED_VERSIONS]):
             raise ProtocolVersion("the client does not offer TLS 1.3")
         if ch.legacy_compression_methods != b"\x00":
             raise IllegalParameter("legacy_compression_methods is not [null]")
@@ -147,7 +173,8 @@ class ServerHandshake(Handshake):
         if self.first_client_hello is not None:
             self._check_second_client_hello(ch)
         if ET.SERVER_NAME in exts:
-            self.nconfig.server_name = ext.decode_server_name(exts[ET.SERVER_NAME])
+            self.nconfig.server_name = prepared.decoded(
+                config, ext.decode_server_name, exts[ET.SERVER_NAME])
         self.nconfig.peer_cipher_suites = tuple(ch.cipher_suites)
         self.pha.on_client_hello(exts)
         if ET.STATUS_REQUEST in exts:
@@ -165,7 +192,7 @@ class ServerHandshake(Handshake):
         if choice is None or choice.mode == PskKeyExchangeMode.psk_dhe_ke:
             if ET.SUPPORTED_GROUPS not in exts or ET.KEY_SHARE not in exts:
                 raise MissingExtension("the ClientHello lacks supported_groups or key_share")
-            supported_groups = ext.decode_supported_groups(exts[ET.SUPPORTED_GROUPS])
+            supported_groups = prepared.decoded(config, _groups, exts[ET.SUPPORTED_GROUPS])
             key_shares = dict(ext.decode_key_share_ch(exts[ET.KEY_SHARE]))
             if not set(key_shares) <= set(supported_groups):
                 raise IllegalParameter("a key_share for a group missing from supported_groups")
@@ -174,16 +201,16 @@ class ServerHandshake(Handshake):
             share = key_shares.get(group)
         alpn = None
         if ET.APPLICATION_LAYER_PROTOCOL_NEGOTIATION in exts:
-            alpn = select_alpn(config.alpn, ext.decode_alpn(
-                exts[ET.APPLICATION_LAYER_PROTOCOL_NEGOTIATION]))
+            alpn = select_alpn(config.alpn, prepared.decoded(
+                config, _alpn, exts[ET.APPLICATION_LAYER_PROTOCOL_NEGOTIATION]))
         self.client_record_size_limit = None
         if ET.RECORD_SIZE_LIMIT in exts:  # RFC 8449; max_fragment_length is ignored
             self.client_record_size_limit = ext.decode_record_size_limit(
                 exts[ET.RECORD_SIZE_LIMIT])
-        self.client_compression = []
+        self.client_compression = ()
         if ET.COMPRESS_CERTIFICATE in exts:
-            self.client_compression = ext.decode_compress_certificate(
-                exts[ET.COMPRESS_CERTIFICATE])
+            self.client_compression = prepared.decoded(
+                config, _compression, exts[ET.COMPRESS_CERTIFICATE])
         if ET.EARLY_DATA in exts:  # until we accept it: skip what fails to decrypt
             ext.decode_empty(exts[ET.EARLY_DATA], "early_data")
             # as much as our tickets allow (plus the records' overhead), 64 KiB at least
@@ -261,7 +288,7 @@ class ServerHandshake(Handshake):
             raise HandshakeFailure("no PSK the server knows, and it has no certificate")
         if ET.SIGNATURE_ALGORITHMS not in exts:
             raise MissingExtension("the ClientHello has no signature_algorithms")
-        offered = ext.decode_signature_algorithms(exts[ET.SIGNATURE_ALGORITHMS])
+        offered = prepared.decoded(config, _schemes, exts[ET.SIGNATURE_ALGORITHMS])
         self.certificate_types = rawkeys.server_choice(
             config, exts, config.require_peer_authentication or config.request_peer_authentication)
         self.client_certificate_type = self.certificate_types[1]
@@ -270,14 +297,14 @@ class ServerHandshake(Handshake):
             if raw_scheme is None:
                 raise HandshakeFailure("no signature scheme in common for our raw public key")
             return raw_scheme
-        offered_cert = (ext.decode_signature_algorithms(exts[ET.SIGNATURE_ALGORITHMS_CERT])
+        offered_cert = (prepared.decoded(config, _schemes, exts[ET.SIGNATURE_ALGORITHMS_CERT])
                         if ET.SIGNATURE_ALGORITHMS_CERT in exts else None)
         if config.certificate_selector is not None:  # asked at the pause point
             self._chain_question = (offered, offered_cert)
             return None
         return self._choose_chain(offered, offered_cert, None)
 
-    def _choose_chain(self, offered: list[int], offered_cert: list[int] | None,
+    def _choose_chain(self, offered: Sequence[int], offered_cert: Sequence[int] | None,
                       chosen: credentials.CertificateChain | None) -> int:
         """``chosen`` (certificate_selector's), else the synchronous choice."""
         config = self.config
