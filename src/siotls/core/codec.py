@@ -16,10 +16,10 @@ block leaves the cursor as it is: the message is abandoned.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from types import TracebackType
 
-from siotls.core.errors import DecodeError
+from siotls.core.errors import DecodeError, IllegalParameter
 
 
 class Reader:
@@ -141,13 +141,16 @@ class Reader:
         data = self._data
         return [int.from_bytes(data[i : i + 2], "big") for i in range(pos, pos + n, 2)]
 
-    def typed_opaques(self) -> Iterator[tuple[int, builtins.bytes]]:
-        """``struct { uint16 type; opaque data<0..2^16-1>; }`` until the end.
+    def typed_opaques(self) -> dict[int, builtins.bytes]:
+        """``struct { uint16 type; opaque data<0..2^16-1>; }`` until the end, by type.
 
         The Extension struct; the same reads as ``(r.u16(), r.opaque(2))`` in a
         loop, with the same bounds checks, in one frame (a ClientHello has a dozen).
+        A type seen twice is ``illegal_parameter`` (RFC 8446 4.2: one extension of a
+        type per block), raised where it is met, as the reads' own errors are.
         """
         data, pos, end = self._data, self.pos, self._end
+        items: dict[int, builtins.bytes] = {}
         while pos < end:
             if end - pos < 4:
                 self.pos = pos
@@ -158,9 +161,13 @@ class Reader:
             if n > end - pos:
                 self.pos = pos
                 raise DecodeError(f"needed {n} bytes, {end - pos} remain")
-            self.pos = pos + n
-            yield kind, builtins.bytes(data[pos : pos + n])
-            pos = self.pos
+            if kind in items:
+                self.pos = pos
+                raise IllegalParameter(f"extension {kind} appears twice")
+            items[kind] = builtins.bytes(data[pos : pos + n])
+            pos += n
+        self.pos = pos
+        return items
 
 
 class _ReaderBlock:

@@ -176,11 +176,15 @@ class Handshake:
             self.ccs_sent = True
 
     def set_read_key(self, secret: bytes) -> None:
-        self.records.set_read_key(self.key_schedule.suite, secret)
+        schedule = self.schedule
+        assert schedule is not None
+        self.records.set_read_key(schedule.suite, secret)
         self.read_key_changed = True
 
     def set_write_key(self, secret: bytes) -> None:
-        self.records.set_write_key(self.key_schedule.suite, secret)
+        schedule = self.schedule
+        assert schedule is not None
+        self.records.set_write_key(schedule.suite, secret)
 
     # -- authentication ---------------------------------------------------------
     def on_certificate(self, body: memoryview, raw: bytes) -> None:  # pragma: no cover
@@ -311,14 +315,17 @@ class Handshake:
             self.key_schedule.update(raw)
 
     def check_finished(self, body: memoryview, raw: bytes, base_key: bytes) -> None:
-        schedule = self.key_schedule
+        schedule = self.schedule
+        assert schedule is not None
         finished = parse_finished(body, schedule.suite.hash_length)
         if not hmac.compare_digest(finished.verify_data, schedule.finished(base_key)):
             raise DecryptError("the Finished verify_data is wrong")
         schedule.update(raw)
 
     def send_finished(self, base_key: bytes) -> None:
-        self.send(Finished(self.key_schedule.finished(base_key)).serialize())
+        schedule = self.schedule
+        assert schedule is not None
+        self.send(Finished(schedule.finished(base_key)).serialize())
 
     def _enter_early(self, schedule: KeySchedule) -> None:
         """The first PSK offered was taken, without HelloRetryRequest: the early exporter
@@ -333,7 +340,8 @@ class Handshake:
 
     def enter_application(self) -> None:
         """After the server Finished: derive, log and install the application secrets."""
-        schedule = self.key_schedule
+        schedule = self.schedule
+        assert schedule is not None
         schedule.enter_application()
         self.keylog("CLIENT_TRAFFIC_SECRET_0", schedule.client_application_traffic_secret)
         self.keylog("SERVER_TRAFFIC_SECRET_0", schedule.server_application_traffic_secret)

@@ -181,7 +181,10 @@ class KeySchedule:
 
     def update(self, message: bytes | bytearray | memoryview) -> None:
         """Add a whole handshake message (header included) to the transcript."""
-        self._running().update(message)
+        transcript = self._transcript
+        if transcript is None:  # pragma: no cover (a bug of ours)
+            raise InternalError("the transcript was dropped after the handshake")
+        transcript.update(message)
         self._digest = None
 
     def transcript_hash(self) -> bytes:

@@ -41,12 +41,8 @@ def _read_extensions(r: Reader, minimum: int = 0) -> Extensions:
         opaque extension_data<0..2^16-1>;
     } Extension;
     """
-    extensions: Extensions = {}
     outer = r.begin(2, minimum=minimum)
-    for ext_type, data in r.typed_opaques():
-        if ext_type in extensions:
-            raise IllegalParameter(f"extension {ext_type} appears twice")
-        extensions[ext_type] = data
+    extensions = r.typed_opaques()  # a type twice is illegal_parameter
     r.finish(outer)
     return extensions
 
