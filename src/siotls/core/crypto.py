@@ -254,6 +254,8 @@ _KEY_SHARE_LENGTHS: dict[int, int] = {
     NamedGroup.x25519: 32, NamedGroup.x448: 56,
     NamedGroup.secp256r1: 65, NamedGroup.secp384r1: 97, NamedGroup.secp521r1: 133,
 }
+#: A plain int: an IntEnum member lookup costs ten times more.
+_X25519 = int(NamedGroup.x25519)
 
 
 @functools.cache
@@ -285,13 +287,13 @@ def generate_key_share(group: int, reuse: ECDHPrivate | None = None,
                else kem_private_class.from_seed_bytes(kem_seed))
         return (HybridPrivate(kem, ecdh_private),
                 hybrid.join(ecdh_public, kem.public_key().public_bytes_raw()))
-    if group == NamedGroup.x25519 and (
+    if group == _X25519 and (
             isinstance(reuse, bytes) or (reuse is None and hacl is not None)):
         return _hacl_x25519().x25519_share(reuse)
     private: ECDHPrivate
     if reuse is not None:
         private = reuse
-    elif group == NamedGroup.x25519:
+    elif group == _X25519:
         private = x25519.X25519PrivateKey.generate()
     elif group == NamedGroup.x448:
         private = x448.X448PrivateKey.generate()
@@ -324,7 +326,7 @@ def generate_key_shares(groups: Sequence[int], generate: KeyShareGenerator = gen
     for group in groups:
         reused = next((private.ecdh for other, (private, _) in shares.items()
                        if isinstance(private, HybridPrivate)
-                       and HYBRIDS[other].ecdh_group == group), None)
+                       and HYBRIDS[other].ecdh_group == group), None) if shares else None
         shares[group] = generate(group) if reused is None else generate_key_share(group, reused)
     return shares
 
@@ -335,7 +337,7 @@ def _ecdh(group: int, private_key: ECDHPrivate, peer_share: bytes) -> bytes:
         raise IllegalParameter(f"a {NamedGroup(group).name} key share of {len(peer_share)} bytes",
                                reason="bad_key_share")
     kind = _kind(private_key)
-    if group == NamedGroup.x25519 and (hacl is not None or kind == "bytes"):
+    if group == _X25519 and (hacl is not None or kind == "bytes"):
         assert kind in ("bytes", "x25519")
         return _hacl_x25519().x25519(
             cast("bytes | x25519.X25519PrivateKey", private_key), peer_share)
