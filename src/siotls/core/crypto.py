@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
@@ -85,10 +85,11 @@ class CipherSuite:
     hash: hashes.HashAlgorithm
     #: RFC 8446 section 5.5: records one key may protect before it must be updated.
     usage_limit: int
+    #: ``hash.digest_size``, a plain attribute (the key schedule reads it a lot)
+    hash_length: int = field(init=False)
 
-    @property
-    def hash_length(self) -> int:
-        return self.hash.digest_size
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hash_length", self.hash.digest_size)
 
 
 def _chacha20_poly1305(key: bytes) -> AEAD:

@@ -238,11 +238,11 @@ class KeySchedule:
             shared_secret = bytes(self.suite.hash_length)
         derived = self._derived_from_early_secret()
         self.handshake_secret = crypto.hkdf_extract(self.suite.hash, derived, shared_secret)
-        th = self.transcript_hash()
-        self.client_handshake_traffic_secret = self.derive_secret(
-            self.handshake_secret, b"c hs traffic", th)
-        self.server_handshake_traffic_secret = self.derive_secret(
-            self.handshake_secret, b"s hs traffic", th)
+        th, suite, secret = self.transcript_hash(), self.suite, self.handshake_secret
+        self.client_handshake_traffic_secret = hkdf_expand_label(  # Derive-Secret
+            suite, secret, b"c hs traffic", th, suite.hash_length)
+        self.server_handshake_traffic_secret = hkdf_expand_label(
+            suite, secret, b"s hs traffic", th, suite.hash_length)
 
     def _derived_from_early_secret(self) -> bytes:
         """Derive-Secret(Early Secret, "derived", ""): a constant per suite without a PSK."""
@@ -262,12 +262,13 @@ class KeySchedule:
         derived = self.derive_secret(self.handshake_secret, b"derived", self._empty_hash())
         self.master_secret = crypto.hkdf_extract(
             self.suite.hash, derived, bytes(self.suite.hash_length))
-        th = self.transcript_hash()
-        self.client_application_traffic_secret = self.derive_secret(
-            self.master_secret, b"c ap traffic", th)
-        self.server_application_traffic_secret = self.derive_secret(
-            self.master_secret, b"s ap traffic", th)
-        self.exporter_master_secret = self.derive_secret(self.master_secret, b"exp master", th)
+        th, suite, secret = self.transcript_hash(), self.suite, self.master_secret
+        self.client_application_traffic_secret = hkdf_expand_label(  # Derive-Secret
+            suite, secret, b"c ap traffic", th, suite.hash_length)
+        self.server_application_traffic_secret = hkdf_expand_label(
+            suite, secret, b"s ap traffic", th, suite.hash_length)
+        self.exporter_master_secret = hkdf_expand_label(
+            suite, secret, b"exp master", th, suite.hash_length)
 
     def enter_resumption(self) -> None:
         """After the client Finished: derive the resumption master secret."""
