@@ -23,7 +23,12 @@ from siotls.core import crypto, ocsp, prepared
 from siotls.core import extensions as ext
 from siotls.core.codec import Reader, Writer
 from siotls.core.config import CERTIFICATE_ONLY_SIGNATURE_ALGORITHMS
-from siotls.core.errors import DecodeError, IllegalParameter, UnsupportedCertificate
+from siotls.core.errors import (
+    DecodeError,
+    HandshakeFailure,
+    IllegalParameter,
+    UnsupportedCertificate,
+)
 from siotls.core.handshake import certificate_message
 from siotls.core.keyschedule import (
     KeySchedule,
@@ -37,6 +42,7 @@ from siotls.core.record import RecordLayer
 from siotls.core.server import ServerHandshake
 from siotls.core.state import State
 from siotls.iana import CipherSuites, ExtensionType, TLSVersion
+from siotls.iana import SignatureScheme as SS
 from wire import split_records
 
 SUITE = crypto.CIPHER_SUITES[CipherSuites.TLS_AES_128_GCM_SHA256]
@@ -319,3 +325,33 @@ def test_a_compressed_certificate_is_decompressed_once_per_bytes(
     ((algorithm, length, compressed), body), = prepared.decompressed_certificates(
         client).items()
     assert decompress(algorithm, compressed, length, 2**20) == body
+
+
+def test_chain_choices_are_kept_and_agree_with_a_fresh_choice() -> None:
+    """Same server configuration, clients with different signature algorithms: each
+    gets the chain a fresh selection picks, the first time and from the table."""
+    from test_certificate_selection import connect, leaf_der, leaf_for, multi_server
+
+    server = multi_server()
+    cases = [([SS.rsa_pss_rsae_sha256], "rsa-2048"), ([SS.ed25519], "ed25519"),
+             ([SS.ecdsa_secp256r1_sha256], "ecdsa-p256")]
+    for _ in range(2):
+        for schemes, key_type in cases:
+            client, _ = connect(server, signature_algorithms=schemes)
+            assert leaf_der(client) == leaf_for(key_type).cert_der
+    assert len(prepared.chain_choices(server)) == len(cases)
+    with pytest.raises(HandshakeFailure):  # refused each time, nothing kept
+        connect(server, signature_algorithms=[SS.ed448])
+    assert len(prepared.chain_choices(server)) == len(cases)
+
+
+def test_no_chain_choice_is_kept_with_an_sni_callback() -> None:
+    from test_certificate_selection import chain_of, connect, leaf_der, leaf_for, multi_server
+
+    answers = [[chain_of(leaf_for("ed25519"))], None]
+    server = multi_server(sni_callback=lambda name: answers.pop(0))
+    first, _ = connect(server)
+    second, _ = connect(server)
+    assert leaf_der(first) == leaf_for("ed25519").cert_der
+    assert leaf_der(second) == leaf_for("ecdsa-p256").cert_der
+    assert prepared.chain_choices(server) == {}

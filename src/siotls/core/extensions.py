@@ -227,6 +227,8 @@ def decode_supported_versions_ch(data: bytes) -> list[int]:
 
 
 def decode_u16(data: bytes, what: str) -> int:
+    if len(data) == 2:  # the common case; the Reader below names what is wrong
+        return (data[0] << 8) | data[1]
     r = Reader(data)
     value = r.u16()
     r.expect_end(what)

@@ -24,6 +24,8 @@ per-chain and per-peer tables are bounded (:data:`MAX_ENTRIES`, then cleared).
   :meth:`siotls.core.handshake.Handshake.send_certificate`).
 * :func:`decoded`: the client's extensions that do not change from one connection to
   the next (signature_algorithms, supported_groups...), decoded once per bytes seen.
+* :func:`chain_choices`: which chain and signature scheme a server name and a
+  client's signature algorithms get (without an ``sni_callback``).
 * :func:`decompressed_certificates`: a peer's compressed Certificate (RFC 8879),
   decompressed once per bytes (a server sends the same every time).
 * :func:`peer_keys`: the public key of a peer's leaf certificate, by its DER (a
@@ -175,6 +177,17 @@ def decompressed_certificates(config: TLSConfiguration) -> dict[Any, bytes]:
     if table is None or len(table) >= MAX_DECOMPRESSED:
         table = {}
         _keep(config, "_prepared_decompressed", table)
+    return table
+
+
+def chain_choices(config: TLSConfiguration) -> dict[Any, tuple[CertificateChain, int]]:
+    """(server name, signature_algorithms, signature_algorithms_cert) -> (chain, scheme)
+    as :func:`siotls.core.credentials.select_server_chain` chose them (bounded)."""
+    table: dict[Any, tuple[CertificateChain, int]] | None = _kept(
+        config, "_prepared_chain_choices")
+    if table is None or len(table) > MAX_ENTRIES:
+        table = {}
+        _keep(config, "_prepared_chain_choices", table)
     return table
 
 

@@ -306,14 +306,31 @@ class ServerHandshake(Handshake):
 
     def _choose_chain(self, offered: Sequence[int], offered_cert: Sequence[int] | None,
                       chosen: credentials.CertificateChain | None) -> int:
-        """``chosen`` (certificate_selector's), else the synchronous choice."""
+        """``chosen`` (certificate_selector's), else the synchronous choice.
+
+        Without ``sni_callback`` (whose answer may change) the synchronous choice
+        depends on the server name and the offers only: kept per configuration
+        (:func:`siotls.core.prepared.chain_choices`); a refusal raises every time.
+        """
         config = self.config
-        self.chain, scheme = credentials.select_server_chain(
+        server_name = self.nconfig.server_name
+        table = key = None
+        if chosen is None and config.sni_callback is None:
+            table = prepared.chain_choices(config)
+            key = (server_name, tuple(offered), None if offered_cert is None
+                   else tuple(offered_cert))
+            choice = table.get(key)
+            if choice is not None:
+                self.chain, scheme = choice
+                return scheme
+        self.chain, scheme = choice = credentials.select_server_chain(
             prepared.certificate_chains(config) if chosen is None else (chosen,),
-            config.signature_algorithms, server_name=self.nconfig.server_name,
+            config.signature_algorithms, server_name=server_name,
             offered=offered, offered_cert=offered_cert,
             sni_callback=None if chosen else config.sni_callback,
             strict_sni=config.strict_sni and chosen is None)
+        if table is not None:
+            table[key] = choice
         return scheme
 
     def _choose_psk(self, ch: ClientHello, raw: bytes) -> psk.PskChoice | None:
