@@ -10,7 +10,6 @@ reads against their bounds.
 from __future__ import annotations
 
 import hashlib
-from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa, x448, x25519
@@ -301,30 +300,6 @@ def test_the_server_decodes_a_repeated_client_hello_once() -> None:
         assert c.nconfig.peer_signature_algorithm == s.nconfig.signature_algorithm
     table = server.__dict__["_prepared_decoded"]
     assert all(isinstance(value, tuple | str) for value in table.values())
-
-
-def test_a_compressed_certificate_is_decompressed_once_per_bytes(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    from siotls.core import compression
-
-    leaf = make_ca().issue()
-    client, server = client_config(leaf.ca), server_config(leaf)
-    calls: list[int] = []
-    decompress = compression.decompress
-
-    def counting(*args: Any) -> bytes:
-        calls.append(args[0])
-        return decompress(*args)
-
-    monkeypatch.setattr(compression, "decompress", counting)
-    for _ in range(3):
-        c, _ = connected_pair(client, server)
-        assert c.nconfig.peer_certificate_chain == tuple(leaf.chain_der)
-        assert c.nconfig.peer_certificate_compression is not None
-    assert len(calls) == 1
-    ((algorithm, length, compressed), body), = prepared.decompressed_certificates(
-        client).items()
-    assert decompress(algorithm, compressed, length, 2**20) == body
 
 
 def test_chain_choices_are_kept_and_agree_with_a_fresh_choice() -> None:

@@ -227,18 +227,9 @@ class Handshake:
             raise IllegalParameter(
                 f"a Certificate compressed with algorithm {message.algorithm}, never offered",
                 reason="bad_compression")
-        # A server sends the same compressed chain every time: decompressed (with
-        # every bound of compression.decompress) once per bytes and configuration.
-        key = (message.algorithm, message.uncompressed_length,
-               message.compressed_certificate_message)
-        table = prepared.decompressed_certificates(self.config)
-        certificate = table.get(key)
-        if certificate is None:
-            certificate = compression.decompress(
-                message.algorithm, message.compressed_certificate_message,
-                message.uncompressed_length, MAX_CERTIFICATE_LENGTH)
-            if len(certificate) <= prepared.MAX_KEPT_CERTIFICATE:
-                table[key] = certificate
+        certificate = compression.decompress(
+            message.algorithm, message.compressed_certificate_message,
+            message.uncompressed_length, MAX_CERTIFICATE_LENGTH)
         self.nconfig.peer_certificate_compression = compression.NAMES[message.algorithm]
         self.on_certificate(memoryview(certificate), raw)
 

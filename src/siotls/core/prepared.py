@@ -26,8 +26,6 @@ per-chain and per-peer tables are bounded (:data:`MAX_ENTRIES`, then cleared).
   the next (signature_algorithms, supported_groups...), decoded once per bytes seen.
 * :func:`chain_choices`: which chain and signature scheme a server name and a
   client's signature algorithms get (without an ``sni_callback``).
-* :func:`decompressed_certificates`: a peer's compressed Certificate (RFC 8879),
-  decompressed once per bytes (a server sends the same every time).
 * :func:`peer_keys`: the public key of a peer's leaf certificate, by its DER (a
   client meets the same servers again): only what the certificate itself says,
   which every handshake still verifies (chain, CertificateVerify) as before.
@@ -161,22 +159,6 @@ def peer_keys(config: TLSConfiguration) -> dict[bytes, Any]:
     if table is None or len(table) > MAX_ENTRIES:
         table = {}
         _keep(config, "_prepared_peer_keys", table)
-    return table
-
-
-#: Decompressed peer Certificates kept per configuration, and the largest one kept.
-MAX_DECOMPRESSED = 16
-MAX_KEPT_CERTIFICATE = 16384
-
-
-def decompressed_certificates(config: TLSConfiguration) -> dict[Any, bytes]:
-    """(algorithm, uncompressed_length, compressed bytes) -> the Certificate body they
-    decompressed to (see :meth:`siotls.core.handshake.Handshake.on_compressed_certificate`):
-    at most :data:`MAX_DECOMPRESSED` of at most :data:`MAX_KEPT_CERTIFICATE` bytes."""
-    table: dict[Any, bytes] | None = _kept(config, "_prepared_decompressed")
-    if table is None or len(table) >= MAX_DECOMPRESSED:
-        table = {}
-        _keep(config, "_prepared_decompressed", table)
     return table
 
 
