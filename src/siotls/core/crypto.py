@@ -300,10 +300,12 @@ def generate_key_share(group: int, reuse: ECDHPrivate | None = None,
         private = x448.X448PrivateKey.generate()
     else:
         private = ec.generate_private_key(_CURVES[group]())
+    # (annotated assignments, not typing.cast: no call on the hot path)
     if _kind(private) == "ec":
-        return private, cast("ec.EllipticCurvePrivateKey", private).public_key().public_bytes(
+        ec_key: ec.EllipticCurvePrivateKey = private  # type: ignore[assignment]
+        return private, ec_key.public_key().public_bytes(
             serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
-    montgomery = cast("x25519.X25519PrivateKey | x448.X448PrivateKey", private)
+    montgomery: x25519.X25519PrivateKey | x448.X448PrivateKey = private  # type: ignore[assignment]
     return private, montgomery.public_key().public_bytes_raw()
 
 
@@ -345,8 +347,8 @@ def _ecdh(group: int, private_key: ECDHPrivate, peer_share: bytes) -> bytes:
     assert kind != "bytes"
     try:
         if kind == "x25519":
-            return cast("x25519.X25519PrivateKey", private_key).exchange(
-                x25519.X25519PublicKey.from_public_bytes(peer_share))
+            x25519_key: x25519.X25519PrivateKey = private_key  # type: ignore[assignment]
+            return x25519_key.exchange(x25519.X25519PublicKey.from_public_bytes(peer_share))
         if kind == "x448":
             return cast("x448.X448PrivateKey", private_key).exchange(
                 x448.X448PublicKey.from_public_bytes(peer_share))
@@ -440,7 +442,8 @@ class Scheme:
         kind = _kind(key)
         if kind == "ec":
             assert self.hash is not None
-            return cast("ec.EllipticCurvePrivateKey", key).sign(data, ec.ECDSA(self.hash))
+            ec_key: ec.EllipticCurvePrivateKey = key  # type: ignore[assignment]
+            return ec_key.sign(data, ec.ECDSA(self.hash))
         if kind == "rsa":
             assert self.hash is not None
             return cast("rsa.RSAPrivateKey", key).sign(data, self._padding(), self.hash)
@@ -455,8 +458,8 @@ class Scheme:
         try:
             if kind == "ec-public":
                 assert self.hash is not None
-                cast("ec.EllipticCurvePublicKey", key).verify(
-                    signature, data, ec.ECDSA(self.hash))
+                ec_key: ec.EllipticCurvePublicKey = key  # type: ignore[assignment]
+                ec_key.verify(signature, data, ec.ECDSA(self.hash))
             elif kind == "rsa-public":
                 assert self.hash is not None
                 cast("rsa.RSAPublicKey", key).verify(

@@ -17,7 +17,7 @@ import datetime
 import enum
 import hmac
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, Literal, TypeVar, cast
+from typing import Any, ClassVar, Literal, TypeVar
 
 from siotls.core import compression, crypto, prepared, provider, rawkeys
 from siotls.core.config import TLSConfiguration, TLSNegotiatedConfiguration
@@ -64,7 +64,7 @@ def member(enum_class: type[_E], value: int) -> _E:
     """``enum_class(value)``, for the negotiated values a connection reports: a dict
     lookup (calling an Enum class runs two Python frames)."""
     found = enum_class._value2member_map_.get(value)
-    return cast("_E", found) if found is not None else enum_class(value)
+    return found if found is not None else enum_class(value)  # type: ignore[return-value]
 
 
 def certificate_verify_content(side: str, transcript_hash: bytes) -> bytes:

@@ -34,7 +34,7 @@ per-chain and per-peer tables are bounded (:data:`MAX_ENTRIES`, then cleared).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from siotls.core import compression, ocsp
 from siotls.core import extensions as ext
@@ -142,7 +142,7 @@ def decoded(config: TLSConfiguration, decode: Callable[[bytes], _T], data: bytes
         _keep(config, "_prepared_decoded", table)
     key = (decode, data)
     try:
-        return cast("_T", table[key])
+        return table[key]  # type: ignore[no-any-return]
     except KeyError:
         pass
     value = decode(data)
