@@ -330,3 +330,15 @@ def test_no_chain_choice_is_kept_with_an_sni_callback() -> None:
     assert leaf_der(first) == leaf_for("ed25519").cert_der
     assert leaf_der(second) == leaf_for("ecdsa-p256").cert_der
     assert prepared.chain_choices(server) == {}
+
+
+def test_key_share_encodings_are_the_structs() -> None:
+    shares = [(0x001D, b"x" * 32), (0x11EC, b"y" * 1216)]
+    w = Writer()
+    with w.block(2):
+        for group, key_exchange in shares:
+            w.u16(group)
+            w.opaque(2, key_exchange)
+    assert ext.encode_key_share_ch(shares) == w.getvalue()
+    assert ext.decode_key_share_ch(ext.encode_key_share_ch(shares)) == shares
+    assert ext.decode_key_share_sh(ext.encode_key_share_sh(*shares[0])) == shares[0]

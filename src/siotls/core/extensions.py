@@ -276,12 +276,9 @@ def decode_psk_key_exchange_modes(data: bytes) -> list[int]:
 #   struct { KeyShareEntry server_share; } KeyShareServerHello;
 
 def encode_key_share_ch(shares: list[tuple[int, bytes]]) -> bytes:
-    w = Writer()
-    with w.block(2):
-        for group, key_exchange in shares:
-            w.u16(group)
-            w.opaque(2, key_exchange)
-    return w.getvalue()
+    entries = b"".join([encode_key_share_sh(group, key_exchange)
+                        for group, key_exchange in shares])
+    return len(entries).to_bytes(2, "big") + entries  # to_bytes raises past 2^16-1
 
 
 def decode_key_share_ch(data: bytes) -> list[tuple[int, bytes]]:
@@ -298,10 +295,8 @@ def decode_key_share_ch(data: bytes) -> list[tuple[int, bytes]]:
 
 
 def encode_key_share_sh(group: int, key_exchange: bytes) -> bytes:
-    w = Writer()
-    w.u16(group)
-    w.opaque(2, key_exchange)
-    return w.getvalue()
+    """One KeyShareEntry (the ServerHello's whole extension)."""
+    return group.to_bytes(2, "big") + len(key_exchange).to_bytes(2, "big") + key_exchange
 
 
 def decode_key_share_sh(data: bytes) -> tuple[int, bytes]:
