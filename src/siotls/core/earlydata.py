@@ -72,7 +72,6 @@ handshake with that alert instead (a selector that raised).
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -124,6 +123,8 @@ def check_register(register: object) -> None:
 
 def is_asynchronous(register: object) -> bool:
     """Whether asking ``register`` needs the pause point (its check is a coroutine)."""
+    import inspect  # noqa: PLC0415 (here: import siotls does not load inspect)
+
     return inspect.iscoroutinefunction(getattr(register, "check_and_record", None))
 
 
