@@ -16,12 +16,14 @@ TESTS = Path(__file__).resolve().parent
 TIMEOUT = 60
 
 #: Loaded on demand only: ``cryptography`` (a configuration with keys or a first
-#: handshake loads it), logging (only to warn), datetime (certificate validity), the PSK, ticket and session
+#: handshake loads it), logging (only to warn), datetime (certificate validity),
+#: dataclasses and inspect (siotls.core.dataclasslike: the classes made at import
+#: are dataclasses to ``dataclasses`` without loading it), the PSK, ticket and session
 #: modules (they pull in the message codecs and hmac), a server's chains, the handshake handlers,
 #: the key schedule, certificate path validation, and the stdlib's ssl and event loops.
 NOT_AT_IMPORT = (
     "cryptography", "siotls.core.crypto", "siotls.core.keyschedule",
-    "logging", "hmac", "ssl", "asyncio", "datetime",
+    "logging", "hmac", "ssl", "asyncio", "datetime", "dataclasses", "inspect",
     "siotls.core.psk", "siotls.core.tickets", "siotls.core.session", "siotls.core.credentials",
     "siotls.core.client", "siotls.core.server", "siotls.core.certificates",
     "siotls.core.pathbuilder", "siotls.core.compression",
