@@ -564,10 +564,19 @@ def normalize_server_hostname(host: str) -> str:
     if is_ip_address(host):
         return host
     name = host[:-1] if host.endswith(".") else host
-    try:
-        ascii_name = name.encode("idna").decode("ascii")
-    except UnicodeError as exc:
-        raise ValueError(f"invalid server_hostname {host!r}: {exc}") from exc
+    if name.isascii():
+        # The idna codec's own path for ASCII names (encodings/idna.py), without
+        # loading that codec and stringprep on a first connection: the labels
+        # but the last are 1 to 63 characters, the last at most 63.
+        *labels, last = name.split(".")
+        if len(last) > 63 or not all(0 < len(label) < 64 for label in labels):
+            raise ValueError(f"invalid server_hostname {host!r}: label empty or too long")
+        ascii_name = name
+    else:
+        try:
+            ascii_name = name.encode("idna").decode("ascii")
+        except UnicodeError as exc:
+            raise ValueError(f"invalid server_hostname {host!r}: {exc}") from exc
     if not ascii_name or len(ascii_name) > 253:
         raise ValueError(f"invalid server_hostname {host!r}")
     return ascii_name
