@@ -61,17 +61,33 @@ def test_the_lazy_names_load_on_first_access() -> None:
                            "siotls.core.tickets", "siotls.core.credentials", "True", "True"]
 
 
-def test_a_first_handshake_does_not_need_logging() -> None:
-    """The engine's log lines are on error paths only; a handshake logs nothing."""
+#: Not loaded by a first handshake with a TrustStore of our own CA, to an ASCII
+#: name: logging (the engine's log lines are on error paths only), the idna
+#: codec (ASCII names), the adapters. (certs.py, which makes the CA, imports ssl.)
+NOT_AT_FIRST_HANDSHAKE = ("logging", "encodings.idna", "stringprep", "asyncio",
+                          "siotls.compat")
+
+
+def test_trust_and_pem_do_not_load_ssl() -> None:
+    """Only siotls.trust's system store asks ssl where the system's CAs are."""
+    out = run_fresh("""
+        import sys
+        import siotls.pem, siotls.trust
+        print('ssl' in sys.modules, callable(siotls.trust.get_truststore))
+    """)
+    assert out.split() == ["False", "True"]
+
+
+def test_a_first_handshake_loads_only_what_it_needs() -> None:
     out = run_fresh(f"""
         import sys
         import siotls
         from siotls.trust import TrustStore
         sys.path.insert(0, {str(TESTS)!r})
-        """ + "\n        ".join(_HANDSHAKE.splitlines()) + """
-        print('logging' in sys.modules)
+        """ + "\n        ".join(_HANDSHAKE.splitlines()) + f"""
+        print(sorted(m for m in {NOT_AT_FIRST_HANDSHAKE!r} if m in sys.modules))
     """)
-    assert out.strip() == "False"
+    assert out.strip() == "[]"
 
 
 def test_cryptography_loads_on_first_use() -> None:
