@@ -18,12 +18,14 @@ TIMEOUT = 60
 #: Loaded on demand only: ``cryptography`` (a configuration with keys or a first
 #: handshake loads it), logging (only to warn), datetime (certificate validity),
 #: dataclasses and inspect (siotls.core.dataclasslike: the classes made at import
-#: are dataclasses to ``dataclasses`` without loading it), the PSK, ticket and session
+#: are dataclasses to ``dataclasses`` without loading it), the public modules
+#: siotls.crypto and siotls.errors (attributes loaded on first access), the PSK, ticket and session
 #: modules (they pull in the message codecs and hmac), a server's chains, the handshake handlers,
 #: the key schedule, certificate path validation, and the stdlib's ssl and event loops.
 NOT_AT_IMPORT = (
     "cryptography", "siotls.core.crypto", "siotls.core.keyschedule",
     "logging", "hmac", "ssl", "asyncio", "datetime", "dataclasses", "inspect",
+    "siotls.crypto", "siotls.errors",
     "siotls.core.psk", "siotls.core.tickets", "siotls.core.session", "siotls.core.credentials",
     "siotls.core.client", "siotls.core.server", "siotls.core.certificates",
     "siotls.core.pathbuilder", "siotls.core.compression",
@@ -59,6 +61,17 @@ def test_the_lazy_names_load_on_first_access() -> None:
     """)
     assert out.split() == ["siotls.core.session", "siotls.core.psk", "siotls.core.tickets",
                            "siotls.core.tickets", "siotls.core.credentials", "True", "True"]
+
+
+def test_the_lazy_modules_load_on_first_access() -> None:
+    out = run_fresh("""
+        import sys
+        import siotls
+        from siotls import errors
+        print(errors.DecodeError.__module__, siotls.crypto.BACKENDS,
+              sys.modules['siotls.errors'] is errors, {'crypto', 'errors'} <= set(dir(siotls)))
+    """)
+    assert out.split() == ["siotls.core.errors", "('openssl',", "'hacl')", "True", "True"]
 
 
 #: Not loaded by a first handshake with a TrustStore of our own CA, to an ASCII
