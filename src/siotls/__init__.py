@@ -29,7 +29,6 @@ trio, anyio, httpx or ssl::
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
 from siotls import iana
@@ -105,6 +104,8 @@ _earlydata.default_register = _memory_strike_register
 def __getattr__(name: str) -> object:
     """Import on first access: an adapter module (``siotls.anyio`` and the like), or
     a name of :data:`_LAZY_NAMES` (``siotls.TLSSession``...)."""
+    import importlib  # noqa: PLC0415 (here: import siotls does not need it)
+
     if name in _LAZY_MODULES:
         return importlib.import_module(f"siotls.{name}")  # also sets it on the package
     if name in _LAZY_NAMES:

@@ -11,7 +11,6 @@ was a frozen dataclass; it still works as one (``dataclasses.replace``,
 from __future__ import annotations
 
 import functools
-import ipaddress
 import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -583,6 +582,8 @@ def normalize_server_hostname(host: str) -> str:
 
 
 def is_ip_address(host: str) -> bool:
+    import ipaddress  # noqa: PLC0415 (here: a client's first connection, not import siotls)
+
     try:
         ipaddress.ip_address(host)
     except ValueError:
