@@ -5,7 +5,7 @@ Theory of operation
 ``import dataclasses`` imports :mod:`inspect`, and with it ast, dis and
 tokenize: about 6 ms, a third of what ``import siotls`` cost; ``@dataclass``
 then compiles each class's ``__init__``, ``__repr__``, ``__eq__``... from
-generated source at every import (about 3 ms more for the three classes
+generated source at every import (a few ms more for the three classes
 ``import siotls`` makes: TLSConfiguration, TLSNegotiatedConfiguration and
 PendingClientHello). Those three derive from :class:`Record` or
 :class:`FrozenRecord` instead, and behave as ``@dataclass`` and
@@ -27,7 +27,8 @@ PendingClientHello). Those three derive from :class:`Record` or
   ``frozen``, which are then set on the class. So :func:`dataclasses.fields`,
   :func:`~dataclasses.replace`, :func:`~dataclasses.asdict` and
   :func:`~dataclasses.is_dataclass` work on these classes as on the dataclasses
-  they were, and ``dataclasses`` loads when someone uses them.
+  they were, and ``dataclasses`` loads when someone uses them (the twin is
+  made once per class, on that first use).
 
 ``tests/test_dataclasslike.py`` compares each class with its twin.
 """
