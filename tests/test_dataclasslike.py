@@ -103,6 +103,7 @@ def test_replace_copy_equality_and_hash() -> None:
     other = dataclasses.replace(config, alpn=[b"h2"])  # validated again: a tuple
     assert other.alpn == (b"h2",) and other != config and config.alpn is None
     assert config.copy(alpn=[b"h2"]) == other
+    assert config.__replace__(alpn=[b"h2"]) == other  # copy.replace() on Python 3.13
     assert config.copy() == config
     assert config != dataclasses.astuple(config)  # another class: not equal
     with pytest.raises(ValueError, match="max_fragment_size"):
@@ -164,6 +165,8 @@ def test_negotiated_configuration_is_slotted_mutable_and_unhashable() -> None:
         nconfig.not_a_field = 1  # type: ignore[attr-defined]
     assert dataclasses.asdict(nconfig)["alpn"] == b"h2"
     assert dataclasses.replace(nconfig, early_data="accepted").alpn == b"h2"
+    assert nconfig.__replace__(early_data="accepted") == dataclasses.replace(
+        nconfig, early_data="accepted")
     match nconfig:
         case TLSNegotiatedConfiguration(None, None, None, None, (), alpn):
             assert alpn == b"h2"

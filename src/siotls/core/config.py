@@ -537,7 +537,7 @@ class TLSConfiguration(FrozenRecord):
     def copy(self, **changes: Any) -> TLSConfiguration:
         """A new configuration with ``changes`` applied (validated again): what
         ``dataclasses.replace(config, **changes)`` does."""
-        return type(self)(**{**dict(zip(self._fields, self._values(), strict=True)), **changes})
+        return self.__replace__(**changes)
 
 
 class _KeyLogFile:

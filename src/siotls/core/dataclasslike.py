@@ -18,9 +18,9 @@ PendingClientHello). Those three derive from :class:`Record` or
   ``__post_init__`` would; the class annotates the same names for type checkers;
 * ``__repr__`` (every field but those named in ``_repr_hidden``), ``__eq__``
   (same class, equal fields), ``__hash__`` (frozen: the fields' hash; else
-  unhashable), ``__match_args__``, and for a frozen class ``__setattr__`` and
-  ``__delattr__`` raising :exc:`dataclasses.FrozenInstanceError`, are what
-  ``@dataclass`` generates;
+  unhashable), ``__match_args__``, ``__replace__`` (Python 3.13), and for a
+  frozen class ``__setattr__`` and ``__delattr__`` raising
+  :exc:`dataclasses.FrozenInstanceError`, are what ``@dataclass`` generates;
 * ``__dataclass_fields__`` and ``__dataclass_params__`` are made on first
   access, by ``dataclasses`` itself: the ones of a *twin*, a ``@dataclass``
   with the same fields (names, annotations, defaults, ``repr``) and the same
@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from dataclasses import Field
+    from typing import Self
 
 __all__ = ["FrozenRecord", "Record"]
 
@@ -109,6 +110,11 @@ class Record:
 
     def _values(self) -> tuple[Any, ...]:
         return tuple([getattr(self, name) for name in self._fields])
+
+    def __replace__(self, **changes: Any) -> Self:
+        """A new one with ``changes`` (``copy.replace``, Python 3.13): what
+        ``dataclasses.replace`` does."""
+        return type(self)(**{**dict(zip(self._fields, self._values(), strict=True)), **changes})
 
     def __repr__(self) -> str:
         shown = ", ".join([f"{name}={getattr(self, name)!r}" for name in self._fields
