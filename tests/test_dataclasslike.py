@@ -63,6 +63,17 @@ def test_a_dataclass_to_dataclasses(cls: type[Record]) -> None:
     assert not dataclasses.is_dataclass(FrozenRecord)
 
 
+@pytest.mark.parametrize("cls", CLASSES)
+def test_the_class_annotates_what_init_takes(cls: type[Record]) -> None:
+    """The attributes declared for type checkers are the fields, in order, with the
+    same types (log_keys: None in, the bool read from the environment out)."""
+    parameters = {name: parameter.annotation for name, parameter
+                  in inspect.signature(cls.__init__).parameters.items() if name != "self"}
+    if cls is TLSConfiguration:
+        parameters["log_keys"] = parameters["log_keys"].removesuffix(" | None")
+    assert cls.__annotations__ == parameters
+
+
 def test_configuration_fields_and_repr() -> None:
     fields = dataclasses.fields(TLSConfiguration)
     assert tuple(field.name for field in fields) == CONFIGURATION_FIELDS
