@@ -6,9 +6,9 @@ anything newer than this module) stay plain ``int`` and are ignored where the
 RFC says to ignore them (``Enum(value)`` raises ``ValueError`` for them).
 
 Each ``IntEnum`` is written as a plain class body that ``_int_enum`` turns into
-the enum ``class X(enum.IntEnum)`` would make, only three times faster (about
-2 ms of ``import siotls`` saved); ``tests/test_iana_enums.py`` checks that they
-are the same enums.
+the enum ``class X(enum.IntEnum)`` would make, in a third less time (this
+module: 2.1 ms down to 1.4 ms in a fresh interpreter); ``tests/test_iana_enums.py``
+checks that they are the same enums.
 """
 
 from __future__ import annotations
