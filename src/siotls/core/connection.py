@@ -90,8 +90,9 @@ class TLSConnection:
     # Slotted: a server keeps thousands idle (weak references: the httpx adapter's pool).
     __slots__ = (
         "__weakref__", "_application_data", "_application_data_size", "_ccs_received",
-        "_handshake", "_handshake_buffer", "_life", "_pending_output", "_records",
-        "_records_without_progress", "config", "nconfig", "server_hostname")
+        "_handshake", "_handshake_buffer", "_life", "_pending_output", "_receive_fast",
+        "_records", "_records_without_progress", "_send_fast", "config", "nconfig",
+        "server_hostname")
 
     def __init__(self, config: TLSConfiguration, server_hostname: str | None = None,
                  session: TLSSession | None = None, *, early_data: bytes | None = None
@@ -145,6 +146,8 @@ class TLSConnection:
         self._life = Lifecycle()
         self._ccs_received = False
         self._records_without_progress = 0
+        #: The fast paths' flags (see _update_fast_paths): false until CONNECTED.
+        self._send_fast = self._receive_fast = False
 
     # -- state --------------------------------------------------------------------
     def is_post_handshake(self) -> bool:
@@ -200,6 +203,27 @@ class TLSConnection:
 
     def receive_data(self, data: bytes | bytearray | memoryview) -> None:
         """Process bytes from the peer, in any chunking."""
+        if self._receive_fast:
+            # The per-record fast path: exactly one record of application data.
+            # _update_fast_paths() keeps the flag true only when the slow path
+            # below would take the record the same way: initiated, not failed,
+            # receiving open, not paused, CONNECTED, no handshake message half read.
+            try:
+                opened = self._records.open_application_record(data)
+                if opened is not None:
+                    content_type, content = opened
+                    if content_type == _APPLICATION_DATA and content:
+                        self._application_data.append(content)
+                        self._application_data_size += len(content)
+                        self._records_without_progress = 0
+                        return
+                    try:  # a post-handshake message, an alert, an empty record
+                        self._receive_records(((content_type, content, True),))
+                    finally:
+                        self._update_fast_paths()
+                    return
+            except Exception as exc:  # noqa: BLE001 (_raise re-raises: a TLS error, always)
+                self._raise(exc)
         life = self._life
         if not life.initiated or life.failure is not None:
             life.check()
@@ -215,22 +239,29 @@ class TLSConnection:
             self._records.keep_unread(data)
             return
         try:
-            single = self._records.read_single_record(data)
-            if single is None:
-                self._receive(data)
-                return
-            if single:
-                # The per-record fast path: one record of application data.
-                content_type, content, protected = single[0]
-                if (content_type == _APPLICATION_DATA and protected and content
-                        and self._handshake.state is _CONNECTED and not self._handshake_buffer):
-                    self._application_data.append(content)
-                    self._application_data_size += len(content)
-                    self._records_without_progress = 0
-                    return
-                self._receive_records(single)
+            self._receive(data)
         except Exception as exc:  # noqa: BLE001 (_raise re-raises: a TLS error, always)
             self._raise(exc)
+        finally:
+            self._update_fast_paths()
+
+    def _update_fast_paths(self) -> None:
+        """Recompute the flags of the fast paths of receive_data() and send_data().
+
+        Each flag sums up the state its fast path would otherwise test: true
+        only while the slow path would do exactly what the fast path does. It is
+        recomputed here, from that state, after every call that can change it
+        (the slow paths, _run, _fail, the closes); the fast paths themselves
+        change none of it, or come back here.
+        """
+        life = self._life
+        handshake = self._handshake
+        usable = (life.initiated and life.failure is None and handshake.state is _CONNECTED
+                  and handshake.pending is None)
+        self._send_fast = (usable and life.sending is _SENDING_OPEN
+                           and not handshake.tickets_due)
+        self._receive_fast = (usable and life.receiving is _RECEIVING_OPEN
+                              and not self._handshake_buffer)
 
     def _receive(self, data: bytes | bytearray | memoryview) -> None:
         records = self._records.read_records(data)
@@ -309,6 +340,7 @@ class TLSConnection:
         description = content[1]
         if description == AlertDescription.CLOSE_NOTIFY:
             self._life.receiving = Receiving.CLOSE_NOTIFY
+            self._receive_fast = False
             if self._handshake.state is not State.CONNECTED:
                 raise TLSPeerAlert(description)
             return
@@ -338,6 +370,8 @@ class TLSConnection:
             function(*args)
         except Exception as exc:  # noqa: BLE001 (_raise re-raises: a TLS error, always)
             self._raise(exc)
+        finally:
+            self._update_fast_paths()
 
     def _raise(self, exc: Exception) -> NoReturn:
         """Fail on ``exc`` (queue the alert for a TLSFatalAlert) and raise it."""
@@ -346,6 +380,7 @@ class TLSConnection:
             raise exc
         if isinstance(exc, TLSPeerAlert):
             self._life.fail(exc)
+            self._send_fast = self._receive_fast = False
             raise exc
         if isinstance(exc, TLSError):
             raise exc
@@ -357,6 +392,7 @@ class TLSConnection:
     def _fail(self, exc: TLSFatalAlert) -> None:
         life = self._life
         life.fail(exc)
+        self._send_fast = self._receive_fast = False
         if life.sending is Sending.CLOSED:
             return
         life.sending = Sending.CLOSED
@@ -400,6 +436,16 @@ class TLSConnection:
     # -- application data ------------------------------------------------------------
     def send_data(self, data: bytes | bytearray | memoryview) -> None:
         """Queue application data for the peer (after the handshake)."""
+        records = self._records
+        if self._send_fast:
+            # The per-record fast path (see _update_fast_paths): initiated, not
+            # failed, sending open, CONNECTED, no tickets due; the record layer
+            # takes ``data`` when it fits one record and no KeyUpdate is due.
+            try:
+                if records.write_application_record(data):
+                    return
+            except Exception as exc:  # noqa: BLE001 (_raise re-raises: a TLS error, always)
+                self._raise(exc)
         life = self._life
         if (life.failure is not None or life.sending is not _SENDING_OPEN
                 or self._handshake.state is not _CONNECTED):
@@ -409,7 +455,6 @@ class TLSConnection:
             raise TLSUsageError("send_data() after close_sending_end()")
         if not data:
             return
-        records = self._records
         try:
             if self._handshake.tickets_due:
                 self._handshake.send_session_tickets()
@@ -420,6 +465,8 @@ class TLSConnection:
             records.write(_APPLICATION_DATA, data)
         except Exception as exc:  # noqa: BLE001 (_raise re-raises: a TLS error, always)
             self._raise(exc)
+        finally:
+            self._update_fast_paths()
 
     def data_to_read(self, size: int | None = None) -> bytes:
         """Application data received so far (at most ``size`` bytes); ``b''`` if none."""
@@ -579,6 +626,7 @@ class TLSConnection:
         if life.sending is Sending.CLOSED:
             return
         life.sending = Sending.CLOSED
+        self._send_fast = False
         self._records.write(ContentType.ALERT,
                             bytes((AlertLevel.WARNING, AlertDescription.CLOSE_NOTIFY)))
 
@@ -593,6 +641,7 @@ class TLSConnection:
         if life.receiving is not Receiving.OPEN:
             return
         life.receiving = Receiving.EOF
+        self._receive_fast = False
         if life.failure is not None:
             return
         error = RaggedEOF("the transport closed without a close_notify")

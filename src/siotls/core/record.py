@@ -65,6 +65,9 @@ _PROTECTED_CONTENT_TYPES = frozenset(int(ct) for ct in (
 _APPLICATION_DATA_HEADER = bytes((ContentType.APPLICATION_DATA, 3, 3))
 _APPLICATION_DATA_BYTE = bytes((ContentType.APPLICATION_DATA,))
 _CHANGE_CIPHER_SPEC_RECORD = b"\x14\x03\x03\x00\x01\x01"
+#: Records shorter than this are sliced, longer ones viewed (a memoryview costs about
+#: what copying 4 KiB does).
+_SLICE_BELOW = 4096
 _CONTENT_TYPES = frozenset(int(ct) for ct in (
     ContentType.CHANGE_CIPHER_SPEC, ContentType.ALERT, ContentType.HANDSHAKE,
     ContentType.APPLICATION_DATA))
@@ -235,41 +238,47 @@ class RecordLayer:
             if pos < len(view):
                 inbuf += view[pos:]
 
-    def read_single_record(self, data: bytes | bytearray | memoryview
-                           ) -> list[tuple[int, bytes | memoryview, bool]] | None:
-        """:meth:`read_records`' fast path, when ``data`` is exactly one record.
+    def open_application_record(self, data: bytes | bytearray | memoryview
+                                ) -> tuple[int, bytes | memoryview] | None:
+        """:meth:`read_records`' fast path, for ``data`` that is exactly one protected
+        application_data record: its ``(content_type, content)``, opened.
 
-        Returns the opened record (in a list, empty when the record was
-        skipped), or ``None``, consuming nothing, when ``data`` is anything else
-        or bytes are buffered.
+        Returns ``None``, consuming nothing, when ``data`` is anything else, bytes
+        are buffered, no read key is installed, or rejected 0-RTT data may still
+        be skipped: then :meth:`read_records` reads it. The checks are
+        :meth:`_check_header`'s, :meth:`_open`'s and :meth:`_inner_plaintext`'s;
+        a record with padding, or whose inner type is not application_data, goes
+        through :meth:`_inner_plaintext` itself.
         """
         if self._inbuf or len(data) < HEADER_SIZE:
             return None
         length = (data[3] << 8) | data[4]
         if length > MAX_CIPHERTEXT or data[0] not in _CONTENT_TYPES:
             self._check_header(data)  # raises the alert
-        if len(data) != HEADER_SIZE + length:
-            return None
-        header = data[:HEADER_SIZE] if type(data) is bytes else bytes(data[:HEADER_SIZE])
         direction = self._read
         aead = direction.aead
-        if aead is None or header[0] != _APPLICATION_DATA or self.skip_budget:
-            opened = self._open(header, memoryview(data)[HEADER_SIZE:])
-            return [opened] if opened is not None else []
-        # _open's protected path, inlined: the per-record fast path.
+        if (len(data) != HEADER_SIZE + length or data[0] != _APPLICATION_DATA or aead is None
+                or self.skip_budget):
+            return None
         seq = direction.seq
         if seq >= _MAX_SEQ:
             raise UnexpectedMessage("the record sequence number would wrap")
+        # A small record is sliced (a copy of a few bytes costs less than a memoryview).
         try:
             plaintext = aead.decrypt(
-                (direction.iv ^ seq).to_bytes(12, "big"), memoryview(data)[HEADER_SIZE:], header)
+                (direction.iv ^ seq).to_bytes(12, "big"),
+                data[HEADER_SIZE:] if length < _SLICE_BELOW else memoryview(data)[HEADER_SIZE:],
+                data[:HEADER_SIZE])
         except _invalid_tag():
             raise BadRecordMac("a record failed to decrypt") from None
         direction.seq = seq + 1
         end = len(plaintext) - 1
-        if 0 < end < self.read_inner_limit and plaintext[end] in _PROTECTED_CONTENT_TYPES:
-            return [(plaintext[end], memoryview(plaintext)[:end], True)]  # no padding
-        return [self._inner_plaintext(plaintext)]
+        if 0 < end < self.read_inner_limit and plaintext[end] == _APPLICATION_DATA:
+            # No padding: the content is a slice, which data_to_read() then returns
+            # as it is (b"".join of one bytes object does not copy it again).
+            return _APPLICATION_DATA, plaintext[:end]
+        content_type, content, _ = self._inner_plaintext(plaintext)
+        return content_type, content
 
     def take_buffered(self) -> bytes:
         """Remove and return the bytes received but not read as records."""
