@@ -90,7 +90,7 @@ class TLSConnection:
     # Slotted: a server keeps thousands idle (weak references: the httpx adapter's pool).
     __slots__ = (
         "__weakref__", "_application_data", "_application_data_size", "_ccs_received",
-        "_handshake", "_handshake_buffer", "_life", "_pending_output", "_receive_fast",
+        "_handshake", "_handshake_buffer", "_life", "_receive_fast",
         "_records", "_records_without_progress", "_send_fast", "config", "nconfig",
         "server_hostname")
 
@@ -142,7 +142,6 @@ class TLSConnection:
         # A list, not a deque: an empty deque costs ~600 bytes per connection.
         self._application_data: list[bytes | memoryview] = []
         self._application_data_size = 0
-        self._pending_output = b""
         self._life = Lifecycle()
         self._ccs_received = False
         self._records_without_progress = 0
@@ -210,14 +209,14 @@ class TLSConnection:
             # receiving open, not paused, CONNECTED, no handshake message half read.
             try:
                 opened = self._records.open_application_record(data)
-                if opened is not None:
+                if type(opened) is bytes:  # application data
+                    self._application_data.append(opened)
+                    self._application_data_size += len(opened)
+                    self._records_without_progress = 0
+                    return
+                if isinstance(opened, tuple):  # a post-handshake message, an alert, an empty record
                     content_type, content = opened
-                    if content_type == _APPLICATION_DATA and content:
-                        self._application_data.append(content)
-                        self._application_data_size += len(content)
-                        self._records_without_progress = 0
-                        return
-                    try:  # a post-handshake message, an alert, an empty record
+                    try:
                         self._receive_records(((content_type, content, True),))
                     finally:
                         self._update_fast_paths()
@@ -545,16 +544,7 @@ class TLSConnection:
 
     def data_to_send(self, size: int | None = None) -> bytes:
         """Everything queued for the peer (at most ``size`` bytes); ``b''`` if nothing."""
-        pending = self._pending_output
-        if pending:
-            self._pending_output = b""
-            data = pending + self._records.flush()
-        else:
-            data = self._records.flush()
-        if size is not None and len(data) > size:
-            self._pending_output = data[size:]
-            return data[:size]
-        return data
+        return self._records.flush(size)
 
     # -- keys ---------------------------------------------------------------------
     def update_keys(self, request_peer_update: bool = True) -> None:

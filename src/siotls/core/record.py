@@ -62,6 +62,7 @@ _APPLICATION_DATA = int(ContentType.APPLICATION_DATA)
 _CHANGE_CIPHER_SPEC = int(ContentType.CHANGE_CIPHER_SPEC)
 _PROTECTED_CONTENT_TYPES = frozenset(int(ct) for ct in (
     ContentType.ALERT, ContentType.HANDSHAKE, ContentType.APPLICATION_DATA))
+#: A protected record's header without its length: application_data, legacy version 0x0303.
 _APPLICATION_DATA_HEADER = bytes((ContentType.APPLICATION_DATA, 3, 3))
 _APPLICATION_DATA_BYTE = bytes((ContentType.APPLICATION_DATA,))
 _CHANGE_CIPHER_SPEC_RECORD = b"\x14\x03\x03\x00\x01\x01"
@@ -128,7 +129,7 @@ class RecordLayer:
         self._read = _Direction()
         self._write = _Direction()
         self._inbuf = bytearray()
-        self._out: list[bytes | bytearray] = []
+        self._out: list[bytes] = []
         #: Handshake messages waiting to be packed together into records.
         self._handshake_out = bytearray()
         #: How many bytes of records we may still drop because they fail to
@@ -239,34 +240,32 @@ class RecordLayer:
                 inbuf += view[pos:]
 
     def open_application_record(self, data: bytes | bytearray | memoryview
-                                ) -> tuple[int, bytes | memoryview] | None:
+                                ) -> bytes | tuple[int, bytes | memoryview] | None:
         """:meth:`read_records`' fast path, for ``data`` that is exactly one protected
-        application_data record: its ``(content_type, content)``, opened.
+        (application_data) record.
 
-        Returns ``None``, consuming nothing, when ``data`` is anything else, bytes
-        are buffered, no read key is installed, or rejected 0-RTT data may still
-        be skipped: then :meth:`read_records` reads it. The checks are
-        :meth:`_check_header`'s, :meth:`_open`'s and :meth:`_inner_plaintext`'s;
-        a record with padding, or whose inner type is not application_data, goes
-        through :meth:`_inner_plaintext` itself.
+        Returns the content (``bytes``) of a non-empty application_data record
+        without padding; ``(content_type, content)`` of any other protected
+        record (a post-handshake message, an alert, padding: through
+        :meth:`_inner_plaintext`); ``None``, consuming nothing, when ``data`` is
+        anything else, bytes are buffered, no read key is installed, or rejected
+        0-RTT data may still be skipped: :meth:`read_records` then reads it and
+        makes every header check (:meth:`_check_header`). What is taken here is
+        opened as :meth:`_open` would.
         """
-        if self._inbuf or len(data) < HEADER_SIZE:
-            return None
-        length = (data[3] << 8) | data[4]
-        if length > MAX_CIPHERTEXT or data[0] not in _CONTENT_TYPES:
-            self._check_header(data)  # raises the alert
         direction = self._read
         aead = direction.aead
-        if (len(data) != HEADER_SIZE + length or data[0] != _APPLICATION_DATA or aead is None
-                or self.skip_budget):
+        length = len(data) - HEADER_SIZE
+        if (aead is None or self._inbuf or self.skip_budget or not 0 <= length <= MAX_CIPHERTEXT
+                or data[0] != _APPLICATION_DATA or (data[3] << 8) | data[4] != length):
             return None
         seq = direction.seq
         if seq >= _MAX_SEQ:
             raise UnexpectedMessage("the record sequence number would wrap")
-        # A small record is sliced (a copy of a few bytes costs less than a memoryview).
         try:
             plaintext = aead.decrypt(
                 (direction.iv ^ seq).to_bytes(12, "big"),
+                # A small record is sliced: copying a few bytes costs less than a memoryview.
                 data[HEADER_SIZE:] if length < _SLICE_BELOW else memoryview(data)[HEADER_SIZE:],
                 data[:HEADER_SIZE])
         except _invalid_tag():
@@ -274,9 +273,9 @@ class RecordLayer:
         direction.seq = seq + 1
         end = len(plaintext) - 1
         if 0 < end < self.read_inner_limit and plaintext[end] == _APPLICATION_DATA:
-            # No padding: the content is a slice, which data_to_read() then returns
-            # as it is (b"".join of one bytes object does not copy it again).
-            return _APPLICATION_DATA, plaintext[:end]
+            # No padding. A slice, which data_to_read() then returns as it is
+            # (b"".join of one bytes object does not copy it again).
+            return plaintext[:end]
         content_type, content, _ = self._inner_plaintext(plaintext)
         return content_type, content
 
@@ -442,16 +441,19 @@ class RecordLayer:
         self._pack_handshake()
         self._out.append(_CHANGE_CIPHER_SPEC_RECORD)
 
-    def flush(self) -> bytes:
+    def flush(self, size: int | None = None) -> bytes:
+        """Everything queued, joined; with ``size``, at most that many bytes (the rest
+        stays queued, first)."""
         if self._handshake_out:
             self._pack_handshake()
         out = self._out
         if not out:
             return b""
-        if len(out) == 1:
-            return bytes(out.pop())  # no copy when it already is bytes
-        data = b"".join(out)
+        data = b"".join(out)  # one bytes object: itself, not a copy
         out.clear()
+        if size is not None and len(data) > size:
+            out.append(data[size:])
+            return data[:size]
         return data
 
     def pending(self) -> int:
