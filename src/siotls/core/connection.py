@@ -138,7 +138,8 @@ class TLSConnection:
         self._handshake.on_update_requested = self._answer_key_update
         if self._handshake.side == "client":
             self._handshake.pha.can_send = lambda: self._life.sending is Sending.OPEN
-        self._handshake_buffer = bytearray()
+        #: A handshake message's first records (a bytearray), or b"" (shared).
+        self._handshake_buffer: bytearray | bytes = b""
         # A list, not a deque: an empty deque costs ~600 bytes per connection.
         self._application_data: list[bytes | memoryview] = []
         self._application_data_size = 0
@@ -304,6 +305,8 @@ class TLSConnection:
         if protected != self._records.read_protected:
             raise UnexpectedMessage("an unprotected handshake record after the key exchange")
         buffer = self._handshake_buffer
+        if not isinstance(buffer, bytearray):
+            self._handshake_buffer = buffer = bytearray()
         buffer += content
         handshake = self._handshake
         while len(buffer) >= 4:
@@ -321,6 +324,8 @@ class TLSConnection:
             handshake.handle(msg_type, memoryview(raw)[4:], raw)
             if (handshake.read_key_changed or handshake.pending) and buffer:
                 raise UnexpectedMessage("a handshake message spans a key change")
+        if not buffer:
+            self._handshake_buffer = b""
 
     def _receive_alert(self, content: bytes | memoryview, protected: bool) -> None:
         """

@@ -66,6 +66,12 @@ _PROTECTED_CONTENT_TYPES = frozenset(int(ct) for ct in (
 _APPLICATION_DATA_HEADER = bytes((ContentType.APPLICATION_DATA, 3, 3))
 _APPLICATION_DATA_BYTE = bytes((ContentType.APPLICATION_DATA,))
 _CHANGE_CIPHER_SPEC_RECORD = b"\x14\x03\x03\x00\x01\x01"
+#: The largest TLSInnerPlaintext (content + type + padding): a constant, so that every
+#: record layer shares one int.
+_MAX_INNER_PLAINTEXT = MAX_PLAINTEXT + 1
+#: An empty buffer (``_inbuf``, ``_handshake_out``): shared, where an empty bytearray
+#: would cost every idle connection 56 bytes.
+_NOTHING = b""
 #: Records shorter than this are sliced, longer ones viewed (a memoryview costs about
 #: what copying 4 KiB does).
 _SLICE_BELOW = 4096
@@ -123,15 +129,16 @@ class RecordLayer:
         self.protected_fragment_size = max_fragment_size
         #: TLSInnerPlaintext bounds (content + type + padding), RFC 8446 5.4 and
         #: RFC 8449: ours to the peer, and what we accept from the peer.
-        self.write_inner_limit = MAX_PLAINTEXT + 1
-        self.read_inner_limit = MAX_PLAINTEXT + 1
+        self.write_inner_limit = _MAX_INNER_PLAINTEXT
+        self.read_inner_limit = _MAX_INNER_PLAINTEXT
         self.padding = padding
         self._read = _Direction()
         self._write = _Direction()
-        self._inbuf = bytearray()
+        #: An incomplete record (a bytearray), or _NOTHING.
+        self._inbuf: bytearray | bytes = _NOTHING
         self._out: list[bytes] = []
         #: Handshake messages waiting to be packed together into records.
-        self._handshake_out = bytearray()
+        self._handshake_out = _NOTHING
         #: How many bytes of records we may still drop because they fail to
         #: decrypt (rejected 0-RTT data, RFC 8446 section 4.2.10).
         self.skip_budget = 0
@@ -141,12 +148,12 @@ class RecordLayer:
     # -- record_size_limit (RFC 8449) ----------------------------------------
     def set_peer_record_size_limit(self, limit: int) -> None:
         """Our protected records hold at most ``limit`` bytes of TLSInnerPlaintext."""
-        self.write_inner_limit = min(limit, MAX_PLAINTEXT + 1)
+        self.write_inner_limit = min(limit, _MAX_INNER_PLAINTEXT)
         self.protected_fragment_size = min(self.max_fragment_size, self.write_inner_limit - 1)
 
     def set_own_record_size_limit(self, limit: int) -> None:
         """The peer's protected records over ``limit`` bytes are ``record_overflow``."""
-        self.read_inner_limit = min(limit, MAX_PLAINTEXT + 1)
+        self.read_inner_limit = min(limit, _MAX_INNER_PLAINTEXT)
 
     # -- keys ---------------------------------------------------------------
     def set_read_key(self, suite: CipherSuite, secret: bytes) -> None:
@@ -218,7 +225,7 @@ class RecordLayer:
                 if len(inbuf) < HEADER_SIZE + length:
                     return
                 record = bytes(inbuf)
-                inbuf.clear()
+                self._inbuf = inbuf = _NOTHING
                 opened = self._open(record[:HEADER_SIZE], memoryview(record)[HEADER_SIZE:])
                 if opened is not None:
                     yield opened
@@ -237,7 +244,7 @@ class RecordLayer:
             # What was not read yet: an incomplete record, or, when the caller
             # stopped early (after a close_notify), whatever followed.
             if pos < len(view):
-                inbuf += view[pos:]
+                self.keep_unread(view[pos:])
 
     def open_application_record(self, data: bytes | bytearray | memoryview
                                 ) -> bytes | tuple[int, bytes | memoryview] | None:
@@ -282,12 +289,15 @@ class RecordLayer:
     def take_buffered(self) -> bytes:
         """Remove and return the bytes received but not read as records."""
         data = bytes(self._inbuf)
-        self._inbuf.clear()
+        self._inbuf = _NOTHING
         return data
 
     def keep_unread(self, data: bytes | bytearray | memoryview) -> None:
         """Keep bytes that will not be read as records (after a close_notify)."""
-        self._inbuf += data
+        if self._inbuf:
+            self._inbuf += data
+        else:
+            self._inbuf = bytearray(data)
 
     def _check_header(self, header: bytes | bytearray | memoryview) -> int:
         content_type = header[0]
@@ -360,9 +370,9 @@ class RecordLayer:
         self._handshake_out += message
 
     def _pack_handshake(self) -> None:
-        if self._handshake_out:
-            data = bytes(self._handshake_out)
-            self._handshake_out.clear()
+        data = self._handshake_out
+        if data:
+            self._handshake_out = _NOTHING
             self.write(ContentType.HANDSHAKE, data)
 
     def write_application_record(self, data: bytes | bytearray | memoryview) -> bool:
