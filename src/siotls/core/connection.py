@@ -84,6 +84,10 @@ MAX_OTHER_HANDSHAKE_MESSAGE = 2**16
 MAX_RECORDS_WITHOUT_PROGRESS = 64
 
 
+def _no_key_log(label: str, secret: bytes) -> None:
+    """The key log of a configuration without ``log_keys``."""
+
+
 class TLSConnection:
     """One TLS 1.3 connection, client or server, as a sans-IO state machine."""
 
@@ -124,26 +128,28 @@ class TLSConnection:
         self.nconfig = TLSNegotiatedConfiguration()
         self.server_hostname = server_hostname
         self._records = RecordLayer(config.max_fragment_size, config.record_padding)
+        # Without key logging a shared no-op, not a bound method per connection.
+        keylog = self._log_key if config.log_keys else _no_key_log
+        self._life = Lifecycle()
         self._handshake: ClientHandshake | ServerHandshake
         if config.side == "client":
             from siotls.core.client import ClientHandshake  # noqa: PLC0415
 
             self._handshake = ClientHandshake(
-                config, self._records, self.nconfig, self._log_key, server_hostname,
+                config, self._records, self.nconfig, keylog, server_hostname,
                 session=session, early_data=early_data)
         else:
             from siotls.core.server import ServerHandshake  # noqa: PLC0415
 
-            self._handshake = ServerHandshake(config, self._records, self.nconfig, self._log_key)
+            self._handshake = ServerHandshake(config, self._records, self.nconfig, keylog)
         self._handshake.on_update_requested = self._answer_key_update
         if self._handshake.side == "client":
-            self._handshake.pha.can_send = lambda: self._life.sending is Sending.OPEN
+            self._handshake.pha.can_send = self._life.sending_open
         #: A handshake message's first records (a bytearray), or b"" (shared).
         self._handshake_buffer: bytearray | bytes = b""
         # A list, not a deque: an empty deque costs ~600 bytes per connection.
         self._application_data: list[bytes | memoryview] = []
         self._application_data_size = 0
-        self._life = Lifecycle()
         self._ccs_received = False
         self._records_without_progress = 0
         #: The fast paths' flags (see _update_fast_paths): false until CONNECTED.
