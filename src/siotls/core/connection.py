@@ -20,6 +20,14 @@ The lifecycle (sending open/closed; receiving open/close_notify/EOF; failed
 with its error) is explicit state in :class:`~siotls.core.lifecycle.Lifecycle`,
 whose ``check()`` is the one "failed earlier" guard.
 
+Fast paths: once connected, one record in ``receive_data`` or one record's worth
+in ``send_data`` goes straight to the record layer's one-record paths. The flags
+``_receive_fast`` and ``_send_fast`` sum up what the general path would test
+(started, not failed, the direction open, CONNECTED, not paused, no tickets due,
+no handshake message half read); ``_update_fast_paths`` recomputes them after
+every call that can change any of it. The record layer declines, consuming
+nothing, what is not its usual case; the general path then does everything.
+
 On a protocol error (h2's shape): the alert is queued for the peer, the
 connection is marked failed, and the :class:`~siotls.core.errors.TLSFatalAlert`
 subclass naming the alert is raised. The caller must still flush
@@ -210,10 +218,7 @@ class TLSConnection:
     def receive_data(self, data: bytes | bytearray | memoryview) -> None:
         """Process bytes from the peer, in any chunking."""
         if self._receive_fast:
-            # The per-record fast path: exactly one record of application data.
-            # _update_fast_paths() keeps the flag true only when the slow path
-            # below would take the record the same way: initiated, not failed,
-            # receiving open, not paused, CONNECTED, no handshake message half read.
+            # The per-record fast path (see the module docstring).
             try:
                 opened = self._records.open_application_record(data)
                 if type(opened) is bytes:  # application data
@@ -252,14 +257,8 @@ class TLSConnection:
             self._update_fast_paths()
 
     def _update_fast_paths(self) -> None:
-        """Recompute the flags of the fast paths of receive_data() and send_data().
-
-        Each flag sums up the state its fast path would otherwise test: true
-        only while the slow path would do exactly what the fast path does. It is
-        recomputed here, from that state, after every call that can change it
-        (the slow paths, _run, _fail, the closes); the fast paths themselves
-        change none of it, or come back here.
-        """
+        """The fast paths' flags, from the state they sum up: called after every call
+        that can change it (the fast paths change none of it, or come back here)."""
         life = self._life
         handshake = self._handshake
         usable = (life.initiated and life.failure is None and handshake.state is _CONNECTED
@@ -448,9 +447,7 @@ class TLSConnection:
         """Queue application data for the peer (after the handshake)."""
         records = self._records
         if self._send_fast:
-            # The per-record fast path (see _update_fast_paths): initiated, not
-            # failed, sending open, CONNECTED, no tickets due; the record layer
-            # takes ``data`` when it fits one record and no KeyUpdate is due.
+            # The per-record fast path (see the module docstring).
             try:
                 if records.write_application_record(data):
                     return

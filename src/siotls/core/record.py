@@ -30,6 +30,15 @@ what we open.
         opaque encrypted_record[TLSCiphertext.length];
     } TLSCiphertext;
 
+Per record, the common cases have their own paths, mirroring the general
+ones: :meth:`RecordLayer.open_application_record` opens ``data`` that is
+exactly one protected record (the connection's ``receive_data`` tries it
+first), :meth:`RecordLayer.write_application_record` seals data that fits one
+record when nothing else is queued and no KeyUpdate is near. Each declines,
+consuming nothing, anything else, which then takes the general path. A small
+record's content is sliced (a copy of a few bytes costs less than a
+memoryview); an idle layer's buffers are one shared ``b""``.
+
 The nonce of each record is the write_iv XOR the 64-bit sequence number
 (section 5.3); the additional data is the record header (section 5.2). The
 sequence numbers restart at 0 whenever a key is installed. The layer does not
