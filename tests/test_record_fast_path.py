@@ -337,3 +337,17 @@ def test_idle_buffers_are_shared_and_certificates_kept_once() -> None:
     truststore = client.config.truststore
     assert truststore is not None
     assert any(nconfig.peer_verified_path[-1] is der for der in truststore.certificates)
+
+
+def test_idle_handshakes_keep_no_shadowed_handlers() -> None:
+    """At CONNECTED the post-handshake handlers replace the handshake's own for the
+    same messages: those are dropped, and such a message unasked for is still refused."""
+    client, server = connected()
+    for conn in (client, server):
+        handshake_ = internals(conn).handshake
+        assert not set(handshake_._handlers) & set(handshake_._connected_handlers)
+    for msg_type in (HandshakeType.CERTIFICATE, HandshakeType.CERTIFICATE_VERIFY):
+        client, server = connected()
+        internals(client).write_record(ContentType.HANDSHAKE, message(msg_type, b"\x00" * 8))
+        with pytest.raises(UnexpectedMessage):
+            server.receive_data(client.data_to_send())

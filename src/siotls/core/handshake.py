@@ -127,7 +127,8 @@ class Handshake:
         """
         self.state = State.CONNECTED
         allowed = self._transitions[State.CONNECTED]
-        self._handlers = {t: h for t, h in self._handlers.items() if t in allowed}
+        self._handlers = {t: h for t, h in self._handlers.items()  # not the shadowed ones
+                          if t in allowed and t not in self._connected_handlers}
         self.key_schedule.forget_handshake_secrets()
 
     def now(self) -> datetime.datetime:
