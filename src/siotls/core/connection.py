@@ -221,17 +221,16 @@ class TLSConnection:
             # The per-record fast path (see the module docstring).
             try:
                 opened = self._records.open_application_record(data)
-                if type(opened) is bytes:  # application data
-                    self._application_data.append(opened)
+                if opened is not None:  # opened (None: declined, nothing consumed)
+                    if isinstance(opened, tuple):  # a post-handshake message, an alert...
+                        try:
+                            self._receive_records(((*opened, True),))
+                        finally:
+                            self._update_fast_paths()
+                        return
+                    self._application_data.append(opened)  # application data
                     self._application_data_size += len(opened)
                     self._records_without_progress = 0
-                    return
-                if isinstance(opened, tuple):  # a post-handshake message, an alert, an empty record
-                    content_type, content = opened
-                    try:
-                        self._receive_records(((content_type, content, True),))
-                    finally:
-                        self._update_fast_paths()
                     return
             except Exception as exc:  # noqa: BLE001 (_raise re-raises: a TLS error, always)
                 self._raise(exc)
