@@ -143,14 +143,31 @@ class VerifiedPath(list[bytes]):
     certificates: tuple[x509.Certificate, ...]
     validator: Validator
 
-    def __init__(self, certificates: Sequence[x509.Certificate], validator: Validator) -> None:
-        super().__init__(c.public_bytes(serialization.Encoding.DER) for c in certificates)
+    def __init__(self, certificates: Sequence[x509.Certificate], validator: Validator,
+                 known: tuple[Sequence[bytes], TrustStore] | None = None) -> None:
+        """``known``: the chain as received and the trust store; their bytes objects
+        are reused where the path has the same certificates, so that a connection
+        keeps each certificate once (issue 11, memory per idle connection)."""
+        super().__init__(_ders(certificates, known))
         self.certificates = tuple(certificates)
         self.validator = validator
 
     @property
     def leaf(self) -> x509.Certificate:
         return self.certificates[0]
+
+
+def _ders(certificates: Sequence[x509.Certificate],
+          known: tuple[Sequence[bytes], TrustStore] | None) -> list[bytes]:
+    ders = [c.public_bytes(serialization.Encoding.DER) for c in certificates]
+    if known is not None and certificates:
+        chain, truststore = known
+        ders = [next((d for d in chain if d == der), der) for der in ders]
+        # The anchor is the trust store's own object (``cryptography`` returns it).
+        anchor = certificates[-1]
+        anchors = zip(truststore.x509_certificates, truststore.certificates, strict=True)
+        ders[-1] = next((d for c, d in anchors if c is anchor), ders[-1])
+    return ders
 
 
 def load_certificate(der: bytes) -> x509.Certificate:
@@ -299,7 +316,7 @@ def verify_chain(
         msg = f"the certificate chain cannot be checked: {exc}"
         raise BadCertificate(msg, reason="malformed") from exc
     pathbuilder.check_key(leaf, "certificate")
-    return VerifiedPath(path, validator)
+    return VerifiedPath(path, validator, (chain, truststore))
 
 
 def _second_opinion(
