@@ -127,7 +127,7 @@ class ClientHandshake(Handshake):
         "session_tickets")
 
     def __init__(self, config: TLSConfiguration, records: RecordLayer,
-                 nconfig: TLSNegotiatedConfiguration, keylog: KeyLog,
+                 nconfig: TLSNegotiatedConfiguration, keylog: KeyLog | None,
                  server_hostname: str | None, *, session: TLSSession | None = None,
                  early_data: bytes | None = None) -> None:
         super().__init__(config, records, nconfig, keylog)
@@ -138,7 +138,7 @@ class ClientHandshake(Handshake):
         self.psk_selected: psk.PskOffer | None = None
         #: the 0-RTT data to send, when the caller gave some (``early_data=``)
         self.early = None if early_data is None else earlydata.ClientEarlyData(early_data)
-        self.pha = ClientPostHandshakeAuth(self)
+        self.pha = ClientPostHandshakeAuth()
         self.legacy_session_id = b""
         self.client_hello: ClientHello | None = None
         self.client_hello_raw = b""
@@ -177,7 +177,7 @@ class ClientHandshake(Handshake):
         schedule.use_psk(self.psk_offers[0].psk)
         schedule.update(self.client_hello_raw)
         schedule.enter_early()
-        self.keylog("CLIENT_EARLY_TRAFFIC_SECRET", schedule.client_early_traffic_secret)
+        self.log_key("CLIENT_EARLY_TRAFFIC_SECRET", schedule.client_early_traffic_secret)
         self.send_change_cipher_spec()
         self.records.set_write_key(schedule.suite, schedule.client_early_traffic_secret)
         if self.early.data:
@@ -194,7 +194,7 @@ class ClientHandshake(Handshake):
                 (group, public) for group, (_, public) in self.key_shares.items()]),
             **template.tail,
         }
-        extensions.update(self.pha.extensions())
+        extensions.update(self.pha.extensions(self))
         extensions.update(rawkeys.client_offer(config))
         if cookie is not None:
             extensions[ET.COOKIE] = ext.encode_cookie(cookie)
@@ -266,8 +266,8 @@ class ClientHandshake(Handshake):
         schedule.update(raw)
         schedule.enter_handshake(shared_secret)
         self.nconfig.cipher_suite = member(CipherSuites, sh.cipher_suite)
-        self.keylog("SERVER_HANDSHAKE_TRAFFIC_SECRET", schedule.server_handshake_traffic_secret)
-        self.keylog("CLIENT_HANDSHAKE_TRAFFIC_SECRET", schedule.client_handshake_traffic_secret)
+        self.log_key("SERVER_HANDSHAKE_TRAFFIC_SECRET", schedule.server_handshake_traffic_secret)
+        self.log_key("CLIENT_HANDSHAKE_TRAFFIC_SECRET", schedule.client_handshake_traffic_secret)
         self.set_read_key(schedule.server_handshake_traffic_secret)
         if self.early is None or not self.early.offered:  # else: after EncryptedExtensions
             self.set_write_key(schedule.client_handshake_traffic_secret)
@@ -536,7 +536,7 @@ class ClientHandshake(Handshake):
         del self.session_tickets[:-MAX_SESSION_TICKETS]
 
     def _on_post_handshake_certificate_request(self, body: memoryview, raw: bytes) -> None:
-        self.pha.on_certificate_request(body, raw)
+        self.pha.on_certificate_request(self, body, raw)
 
     _transitions = TRANSITIONS["client"]
     _HANDLERS: ClassVar[dict[int, Handler]] = {

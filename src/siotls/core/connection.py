@@ -47,6 +47,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, NoReturn, cast
 
+from siotls import crypto as crypto_backend  # light: the backend switch, no cryptography
 from siotls.core.config import (
     TLSConfiguration,
     TLSNegotiatedConfiguration,
@@ -92,10 +93,6 @@ MAX_OTHER_HANDSHAKE_MESSAGE = 2**16
 MAX_RECORDS_WITHOUT_PROGRESS = 64
 
 
-def _no_key_log(label: str, secret: bytes) -> None:
-    """The key log of a configuration without ``log_keys``."""
-
-
 class TLSConnection:
     """One TLS 1.3 connection, client or server, as a sans-IO state machine."""
 
@@ -116,8 +113,6 @@ class TLSConnection:
         ``early_data``: bytes to send as 0-RTT data with ``session`` (client only),
         when its ticket allows it; ``nconfig.early_data`` tells whether the server
         took them, and :meth:`rejected_early_data` returns them otherwise."""
-        from siotls import crypto as crypto_backend  # noqa: PLC0415
-
         crypto_backend.ensure_installed()
         if config.side == "server" and server_hostname is not None:
             raise TLSUsageError("server_hostname is for clients")
@@ -136,8 +131,8 @@ class TLSConnection:
         self.nconfig = TLSNegotiatedConfiguration()
         self.server_hostname = server_hostname
         self._records = RecordLayer(config.max_fragment_size, config.record_padding)
-        # Without key logging a shared no-op, not a bound method per connection.
-        keylog = self._log_key if config.log_keys else _no_key_log
+        # The configuration's sink, not a method of ours: no cycle through the handshake.
+        keylog = config.log_key if config.log_keys else None
         self._life = Lifecycle()
         self._handshake: ClientHandshake | ServerHandshake
         if config.side == "client":
@@ -150,9 +145,7 @@ class TLSConnection:
             from siotls.core.server import ServerHandshake  # noqa: PLC0415
 
             self._handshake = ServerHandshake(config, self._records, self.nconfig, keylog)
-        self._handshake.on_update_requested = self._answer_key_update
-        if self._handshake.side == "client":
-            self._handshake.pha.can_send = self._life.sending_open
+        self._handshake.life = self._life
         #: A handshake message's first records (a bytearray), or b"" (shared).
         self._handshake_buffer: bytearray | bytes = b""
         # A list, not a deque: an empty deque costs ~600 bytes per connection.
@@ -580,17 +573,13 @@ class TLSConnection:
         handshake = self._handshake
         if handshake.side == "client" or not self.can_send:
             raise TLSUsageError("request_client_certificate() is for a connected server")
-        self._run(handshake.pha.request)
+        self._run(handshake.pha.request, handshake)
 
     @property
     def client_certificate_pending(self) -> bool:
         """A server asked for the client's certificate and its answer is not complete."""
         handshake = self._handshake
         return handshake.side == "server" and handshake.pha.pending
-
-    def _answer_key_update(self) -> None:
-        if self._life.sending is Sending.OPEN:
-            self._handshake.send_key_update(False)
 
     def export_keying_material(self, label: bytes, context: bytes, length: int) -> bytes:
         """TLS-Exporter (RFC 8446 section 7.5), e.g. for channel bindings (RFC 9266)."""
@@ -610,10 +599,6 @@ class TLSConnection:
         if schedule is None or not schedule.early_exporter_master_secret:
             raise TLSUsageError("no early exporter: the first PSK offered was not taken")
         return schedule.export(label, context, length, early=True)
-
-    def _log_key(self, label: str, secret: bytes) -> None:
-        if self.config.log_keys:  # to the hook or SSLKEYLOGFILE, never to a logger
-            self.config.log_key(f"{label} {self._handshake.client_random.hex()} {secret.hex()}")
 
     # -- closing ------------------------------------------------------------------------
     def close_sending_end(self) -> None:
