@@ -478,6 +478,7 @@ class ClientHandshake(Handshake):
         # Only the handshake reads them; the server sends no CertificateVerify after it.
         self.client_hello = None
         self.client_hello_raw = b""
+        self.legacy_session_id = b""  # compared with the ServerHello's echo only
         self.key_shares = {}
         self.psk_offers = []
         self.peer_public_key = None

@@ -47,7 +47,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, NoReturn, cast
 
-from siotls import crypto as crypto_backend  # light: the backend switch, no cryptography
 from siotls.core.config import (
     TLSConfiguration,
     TLSNegotiatedConfiguration,
@@ -93,6 +92,20 @@ MAX_OTHER_HANDSHAKE_MESSAGE = 2**16
 MAX_RECORDS_WITHOUT_PROGRESS = 64
 
 
+#: Whether a crypto backend was installed (it stays so once it is; then no import per
+#: connection, and ``import siotls`` does not load siotls.crypto either).
+_backend_chosen = False
+
+
+def _choose_backend() -> None:
+    """The first connection installs the default crypto backend, unless one was chosen."""
+    global _backend_chosen  # noqa: PLW0603
+    from siotls import crypto as crypto_backend  # noqa: PLC0415
+
+    crypto_backend.ensure_installed()
+    _backend_chosen = True
+
+
 class TLSConnection:
     """One TLS 1.3 connection, client or server, as a sans-IO state machine."""
 
@@ -113,7 +126,8 @@ class TLSConnection:
         ``early_data``: bytes to send as 0-RTT data with ``session`` (client only),
         when its ticket allows it; ``nconfig.early_data`` tells whether the server
         took them, and :meth:`rejected_early_data` returns them otherwise."""
-        crypto_backend.ensure_installed()
+        if not _backend_chosen:
+            _choose_backend()
         if config.side == "server" and server_hostname is not None:
             raise TLSUsageError("server_hostname is for clients")
         if config.side == "server" and (session is not None or early_data is not None):

@@ -155,6 +155,7 @@ class Handshake:
         """
         self.state = State.CONNECTED
         self.key_schedule.forget_handshake_secrets()
+        self.client_random = b""  # only the key log used it, for the handshake's secrets
 
     def now(self) -> datetime.datetime:
         """The configuration's clock, for certificate validity."""
@@ -263,14 +264,24 @@ class Handshake:
 
         The key, its kind and its SubjectPublicKeyInfo are taken from ``leaf`` once per
         leaf (DER) and configuration (:func:`siotls.core.prepared.peer_keys`): a client
-        meets the same servers' certificates again and again.
+        meets the same servers' certificates again and again. The chain first met with
+        that leaf is kept there too, and a connection that receives the same chain keeps
+        that one (about 500 bytes per certificate less per idle connection).
         """
         table = prepared.peer_keys(self.config)
         known = table.get(chain[0])
         if known is None:
             public_key, kind = crypto.certificate_public_key(leaf)
-            known = table[chain[0]] = (public_key, kind, rawkeys.spki_of(public_key))
-        self.peer_public_key, self.peer_key_kind, spki = known
+            known = table[chain[0]] = (public_key, kind, rawkeys.spki_of(public_key), chain)
+        elif known[3] is not chain and known[3] == chain:
+            # The same chain as last time: keep the table's bytes, not a copy per idle
+            # connection (the verified path, if any, refers to the same objects).
+            chain = known[3]
+            path = self.nconfig.peer_verified_path
+            if path:
+                self.nconfig.peer_verified_path = tuple(
+                    next((der for der in chain if der == kept), kept) for kept in path)
+        self.peer_public_key, self.peer_key_kind, spki = known[:3]
         self.nconfig.peer_certificate_chain = chain
         self.nconfig.peer_verified = verified
         self.nconfig.peer_certificate_type = "x509"

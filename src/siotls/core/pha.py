@@ -288,9 +288,9 @@ class ServerPostHandshakeAuth:
         if not hmac.compare_digest(finished.verify_data, exchange.finished()):
             raise DecryptError("the post-handshake Finished verify_data is wrong")
         if self._path is not None:
-            handshake.accept_peer_certificate(self._path.leaf, self._chain, verified=True)
             handshake.nconfig.peer_chain_validator = self._path.validator
             handshake.nconfig.peer_verified_path = tuple(self._path)
+            handshake.accept_peer_certificate(self._path.leaf, self._chain, verified=True)
         elif self._chain:  # a raw public key, checked on arrival
             handshake.accept_raw_public_key(self._chain)
         handshake.nconfig.post_handshake_authentications += 1
