@@ -96,6 +96,12 @@ class TrustStore:
         return self
 
     @functools.cached_property
+    def ders_by_id(self) -> dict[int, bytes]:
+        """The DER of each parsed certificate, by ``id()`` of the parsed object."""
+        return {id(c): der for c, der in zip(self.x509_certificates, self.certificates,
+                                             strict=True)}
+
+    @functools.cached_property
     def store(self) -> Store:
         """The ``cryptography.x509.verification.Store`` of these certificates."""
         from cryptography.x509.verification import Store  # noqa: PLC0415

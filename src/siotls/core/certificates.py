@@ -143,8 +143,11 @@ class VerifiedPath(list[bytes]):
     certificates: tuple[x509.Certificate, ...]
     validator: Validator
 
-    def __init__(self, certificates: Sequence[x509.Certificate], validator: Validator) -> None:
-        super().__init__(c.public_bytes(serialization.Encoding.DER) for c in certificates)
+    def __init__(self, certificates: Sequence[x509.Certificate], validator: Validator,
+                 ders: Sequence[bytes] | None = None) -> None:
+        """``ders``: the DER of each certificate, when known (else encoded again)."""
+        super().__init__(ders if ders is not None else
+                         (c.public_bytes(serialization.Encoding.DER) for c in certificates))
         self.certificates = tuple(certificates)
         self.validator = validator
 
@@ -189,20 +192,31 @@ def validation_time(moment: datetime.datetime | float | None) -> datetime.dateti
     return moment
 
 
-def _subject(server_name: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | str:
-    """An IP address, or the IDNA A-label form of a host name."""
+SubjectName = ipaddress.IPv4Address | ipaddress.IPv6Address | str
+
+
+@functools.lru_cache(maxsize=64)
+def _subject(server_name: str) -> tuple[SubjectName, Subject]:
+    """An IP address, or the IDNA A-label form of a host name; and the same as a
+    ``cryptography`` general name.
+
+    Cached: a client checks the same few names again and again (names that raise
+    are not cached).
+    """
+    name: SubjectName
     try:
-        return ipaddress.ip_address(server_name)
+        name = ipaddress.ip_address(server_name)
     except ValueError:
-        pass
-    name = server_name.removesuffix(".")
-    if not name.isascii():
-        try:
-            name = name.encode("idna").decode("ascii")
-        except UnicodeError as exc:
-            msg = f"cannot check the certificate: invalid server name {server_name!r}"
-            raise InternalError(msg, reason="invalid_server_name") from exc
-    return name.lower()
+        name = server_name.removesuffix(".")
+        if not name.isascii():
+            try:
+                name = name.encode("idna").decode("ascii")
+            except UnicodeError as exc:
+                msg = f"cannot check the certificate: invalid server name {server_name!r}"
+                raise InternalError(msg, reason="invalid_server_name") from exc
+        name = name.lower()
+        return name, x509.DNSName(name)
+    return name, x509.IPAddress(name)
 
 
 def _serverauth_eku(
@@ -280,13 +294,16 @@ def verify_chain(
         raise TLSUsageError("server_name is checked for purpose='server' only")
     if not chain:
         raise _empty_chain(purpose)
-    leaf, *intermediates = _load_chain(chain)
     when = validation_time(moment)
-    subject = None if server_name is None else _subject(server_name)
-    x509_subject: Subject | None = None
-    if subject is not None:
-        x509_subject = (x509.DNSName(subject) if isinstance(subject, str)
-                        else x509.IPAddress(subject))
+    return _verify(truststore, tuple(bytes(der) for der in chain), server_name, purpose, when)
+
+
+def _verify(truststore: TrustStore, chain: tuple[bytes, ...], server_name: str | None,
+            purpose: Literal["server", "client"], when: datetime.datetime) -> VerifiedPath:
+    """:func:`verify_chain`, its arguments checked."""
+    certificates = _load_chain(chain)
+    leaf, *intermediates = certificates
+    subject, x509_subject = (None, None) if server_name is None else _subject(server_name)
     validator: Validator = "webpki"
     try:
         path = _webpki(truststore, leaf, intermediates=intermediates, subject=x509_subject,
@@ -299,13 +316,19 @@ def verify_chain(
         msg = f"the certificate chain cannot be checked: {exc}"
         raise BadCertificate(msg, reason="malformed") from exc
     pathbuilder.check_key(leaf, "certificate")
-    return VerifiedPath(path, validator)
+    # The DER we have (the peer's, the trust store's) rather than encoded again:
+    # the verifiers return the very objects they were given.
+    received = dict(zip(map(id, certificates), chain, strict=True))
+    anchors = truststore.ders_by_id
+    ders = [received.get(id(c)) or anchors.get(id(c))
+            or c.public_bytes(serialization.Encoding.DER) for c in path]
+    return VerifiedPath(path, validator, ders)
 
 
 def _second_opinion(
     truststore: TrustStore, leaf: x509.Certificate, *, intermediates: list[x509.Certificate],
-    subject: ipaddress.IPv4Address | ipaddress.IPv6Address | str | None,
-    purpose: str, moment: datetime.datetime, refusal: VerificationError,
+    subject: SubjectName | None, purpose: str, moment: datetime.datetime,
+    refusal: VerificationError,
 ) -> list[x509.Certificate]:
     """After ``cryptography``'s refusal: the path builder's path or its error.
 
