@@ -51,6 +51,11 @@ by putting it in the store.
 
 Every failure is a :class:`TLSFatalAlert` subclass with a ``reason`` from
 :data:`REASONS` (code -> alert).
+
+A trust store remembers its recent successes (:mod:`siotls.core.verifycache`,
+which says why that answers exactly what the validation above would): the
+exact chain bytes, server name and purpose, at a moment inside the validity
+periods of the path found, get that path again (a copy of the list).
 """
 
 from __future__ import annotations
@@ -89,6 +94,7 @@ from siotls.core.errors import (
 if TYPE_CHECKING:
     from cryptography.x509.verification import Policy, Subject
 
+    from siotls.core.verifycache import CacheKey
     from siotls.trust import TrustStore
 
 __all__ = ["REASONS", "VerifiedPath", "load_certificate", "verify_chain",
@@ -154,6 +160,14 @@ class VerifiedPath(list[bytes]):
     @property
     def leaf(self) -> x509.Certificate:
         return self.certificates[0]
+
+    def copy(self) -> VerifiedPath:
+        """Another list of the same (immutable) certificates."""
+        clone = VerifiedPath.__new__(VerifiedPath)
+        list.__init__(clone, self)
+        clone.certificates = self.certificates
+        clone.validator = self.validator
+        return clone
 
 
 def load_certificate(der: bytes) -> x509.Certificate:
@@ -295,12 +309,21 @@ def verify_chain(
     if not chain:
         raise _empty_chain(purpose)
     when = validation_time(moment)
-    return _verify(truststore, tuple(bytes(der) for der in chain), server_name, purpose, when)
+    ders = tuple(bytes(der) for der in chain)
+    cache = truststore.verification_cache
+    if cache is None:
+        return _verify(truststore, ders, server_name, purpose, when)
+    key: CacheKey = (ders, server_name, purpose)
+    path = cache.get(key, when)
+    if path is None:
+        path = _verify(truststore, ders, server_name, purpose, when)
+        cache.put(key, path, when)
+    return path.copy()
 
 
 def _verify(truststore: TrustStore, chain: tuple[bytes, ...], server_name: str | None,
             purpose: Literal["server", "client"], when: datetime.datetime) -> VerifiedPath:
-    """:func:`verify_chain`, its arguments checked."""
+    """:func:`verify_chain` without the cache."""
     certificates = _load_chain(chain)
     leaf, *intermediates = certificates
     subject, x509_subject = (None, None) if server_name is None else _subject(server_name)
