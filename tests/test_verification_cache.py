@@ -8,13 +8,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from certs import CA, Leaf, generate_key, make_ca, utcnow
 from helpers import connected_pair, server_config
 from ocsp_responses import ocsp_response
 from pki_matrix import key_der
 from siotls import CertificateChain, TLSConfiguration, TLSConnection
-from siotls.core import certificates, verifycache
+from siotls.core import certificates, rawkeys, verifycache
 from siotls.core.certificates import VerifiedPath
 from siotls.core.errors import (
     BadCertificate,
@@ -306,3 +307,16 @@ def test_typing_of_the_key() -> None:
     verify_chain(store, [der])
     assert verify_chain(store, [bytearray(der)]) == verify_chain(store, [memoryview(der)])
     assert len(store.verification_cache or ()) == 1
+
+
+def test_spki_of_keys_by_object() -> None:
+    """rawkeys.spki_of remembers its last keys by object: each key gets its own SPKI,
+    every time, and the memory is bounded."""
+    keys = [generate_key("ecdsa-p256") for _ in range(rawkeys.SPKI_CACHE_SIZE + 5)]
+    expected = [k.public_key().public_bytes(serialization.Encoding.DER,
+                                            serialization.PublicFormat.SubjectPublicKeyInfo)
+                for k in keys]
+    for _ in range(2):
+        assert [rawkeys.spki_of(k) for k in keys] == expected
+        assert [rawkeys.spki_of(k.public_key()) for k in keys] == expected
+    assert len(rawkeys._SPKI_CACHE) <= rawkeys.SPKI_CACHE_SIZE

@@ -111,13 +111,31 @@ def normalize_spki(spki: bytes) -> bytes:
                             serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
+#: The SubjectPublicKeyInfo of the keys :func:`spki_of` encoded last, by ``id()`` of
+#: the key object: our own key, and a peer's leaf key that the verification cache
+#: hands out again. Each entry holds its key, so that its id is not reused while
+#: the entry lives, and a hit checks it is the very object.
+_SPKI_CACHE: dict[int, tuple[object, bytes]] = {}
+SPKI_CACHE_SIZE = 64
+
+
 def spki_of(key: crypto.PrivateKey | crypto.PublicKey) -> bytes:
     """The SubjectPublicKeyInfo of a key (of its public half)."""
     from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
 
+    entry = _SPKI_CACHE.get(id(key))
+    if entry is not None and entry[0] is key:
+        return entry[1]
     public = key if isinstance(key, crypto.PublicKey) else key.public_key()
-    return public.public_bytes(
+    spki = public.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    for _ in range(len(_SPKI_CACHE) - SPKI_CACHE_SIZE + 1):  # the oldest first
+        try:
+            _SPKI_CACHE.pop(next(iter(_SPKI_CACHE)), None)
+        except (StopIteration, RuntimeError):  # emptied or changed by another thread
+            break
+    _SPKI_CACHE[id(key)] = (key, spki)
+    return spki
 
 
 def key_credentials(private_key_der: bytes) -> tuple[crypto.PrivateKey, tuple[int, ...]]:
