@@ -320,3 +320,20 @@ def test_spki_of_keys_by_object() -> None:
         assert [rawkeys.spki_of(k) for k in keys] == expected
         assert [rawkeys.spki_of(k.public_key()) for k in keys] == expected
     assert len(rawkeys._SPKI_CACHE) <= rawkeys.SPKI_CACHE_SIZE
+
+
+def test_parsed_certificates_are_kept_by_their_bytes() -> None:
+    der = root().issue().chain_der[0]
+    parsed = certificates.load_certificate(der)
+    assert certificates.load_certificate(bytearray(der)) is parsed
+    assert parsed.public_bytes(serialization.Encoding.DER) == der
+    other = root().issue(("other.test",)).chain_der[0]
+    assert certificates.load_certificate(other) is not parsed
+    for _ in range(2):  # a failure raises anew
+        with pytest.raises(BadCertificate) as info:
+            certificates.load_certificate(der[:-1])
+        assert info.value.reason == "malformed"
+    names = tuple(f"host-{n:05}.large.test" for n in range(800))
+    big = root().issue(names).chain_der[0]
+    assert len(big) > certificates.MAX_PARSED_LENGTH
+    assert certificates.load_certificate(big) is not certificates.load_certificate(big)

@@ -170,16 +170,32 @@ class VerifiedPath(list[bytes]):
         return clone
 
 
+#: Certificates of at most this many DER bytes are kept parsed, the last
+#: :data:`PARSED_CACHE_SIZE` of them (a parsed certificate also keeps its public key
+#: once asked: the next handshake with the same server parses neither).
+MAX_PARSED_LENGTH = 16384
+PARSED_CACHE_SIZE = 64
+
+
 def load_certificate(der: bytes) -> x509.Certificate:
-    """Parse one DER X.509 certificate.
+    """Parse one DER X.509 certificate (cached by its bytes: a ``cryptography``
+    certificate is immutable, and parsing checks nothing that depends on more
+    than the bytes).
 
     :raises BadCertificate: when it does not parse (reason ``malformed``).
     """
+    der = bytes(der)
     try:
-        return x509.load_der_x509_certificate(bytes(der))
+        if len(der) <= MAX_PARSED_LENGTH:
+            return _load_cached(der)
+        return x509.load_der_x509_certificate(der)
     except (ValueError, x509.InvalidVersion) as exc:
         msg = f"the certificate is not a valid DER X.509 certificate: {exc}"
         raise BadCertificate(msg, reason="malformed") from exc
+
+
+#: ``load_der_x509_certificate``, remembering its last results (a failure raises anew).
+_load_cached = functools.lru_cache(maxsize=PARSED_CACHE_SIZE)(x509.load_der_x509_certificate)
 
 
 def _load_chain(chain: Sequence[bytes]) -> list[x509.Certificate]:
