@@ -18,8 +18,7 @@ both forms, which the handshake passes in), the decompressor never produces more
 ``uncompressed_length + 1`` bytes, and anything but exactly that many bytes is
 ``bad_certificate`` (RFC 8879 section 4). Compressing our own chain is cached
 (:func:`compress` keeps the last results), so a server compresses each chain
-once per algorithm, not once per handshake, and so is the whole message
-(:func:`certificate_message`). Decompressing is cached too, for
+once per algorithm, not once per handshake. Decompressing is cached too, for
 small messages (at most :data:`MAX_CACHED_LENGTH` bytes, compressed and not):
 a client that connects to the same server again gets the very same
 CompressedCertificate, and decompression is a pure function of the algorithm,
@@ -36,7 +35,6 @@ import zlib
 from collections.abc import Sequence
 
 from siotls.core.errors import BadCertificate, IllegalParameter
-from siotls.core.messages import Certificate, CertificateEntry, CompressedCertificate
 from siotls.iana import CertificateCompressionAlgorithm as CCA
 
 #: algorithm name -> (code point, module needed).
@@ -90,26 +88,6 @@ def choose(ours: Sequence[str], offered: Sequence[int]) -> int | None:
     """Our first algorithm the peer offered, or None."""
     offered_set = set(offered)
     return next((ALGORITHMS[n][0] for n in ours if ALGORITHMS[n][0] in offered_set), None)
-
-
-@functools.lru_cache(maxsize=32)
-def certificate_message(context: bytes, chain: tuple[bytes, ...],
-                        leaf_extensions: tuple[tuple[int, bytes], ...],
-                        algorithm: int | None) -> bytes:
-    """Our Certificate message, or the CompressedCertificate holding it (RFC 8879 4).
-
-    Cached, like :func:`compress`: a server sends the same chain (and stapled
-    response) handshake after handshake, and this is a pure function of its
-    arguments. ``leaf_extensions`` go in the leaf's CertificateEntry.
-    """
-    entries = [CertificateEntry(der) for der in chain]
-    if entries and leaf_extensions:
-        entries[0] = CertificateEntry(entries[0].cert_data, dict(leaf_extensions))
-    message = Certificate(context, entries).serialize()
-    if algorithm is None:
-        return message
-    body = message[4:]
-    return CompressedCertificate(algorithm, len(body), compress(algorithm, body)).serialize()
 
 
 @functools.lru_cache(maxsize=32)

@@ -29,7 +29,10 @@ from siotls.core.errors import (
 )
 from siotls.core.keyschedule import KeySchedule, next_traffic_secret
 from siotls.core.messages import (
+    Certificate,
+    CertificateEntry,
     CertificateVerify,
+    CompressedCertificate,
     Finished,
     KeyUpdate,
     parse_certificate_verify,
@@ -167,12 +170,19 @@ class Handshake:
 
         ``leaf_extensions`` go in the leaf's CertificateEntry (a stapled OCSP response).
         """
+        entries = [CertificateEntry(der) for der in chain]
+        if entries and leaf_extensions:
+            entries[0] = CertificateEntry(entries[0].cert_data, leaf_extensions)
+        message = Certificate(context, entries).serialize()
         algorithm = compression.choose(self.config.certificate_compression or (),
                                        peer_algorithms) if chain else None
-        self.send(compression.certificate_message(
-            context, tuple(chain), tuple((leaf_extensions or {}).items()), algorithm))
-        if algorithm is not None:
-            self.nconfig.certificate_compression = compression.NAMES[algorithm]
+        if algorithm is None:
+            self.send(message)
+            return
+        body = message[4:]
+        self.send(CompressedCertificate(
+            algorithm, len(body), compression.compress(algorithm, body)).serialize())
+        self.nconfig.certificate_compression = compression.NAMES[algorithm]
 
     def on_compressed_certificate(self, body: memoryview, raw: bytes) -> None:
         """RFC 8879 section 4: decompress, then handle as the Certificate it holds.

@@ -1,7 +1,6 @@
-"""The caches of siotls.core.compression: a client that gets the same
-CompressedCertificate again does not decompress it again, and the cache never
-answers for other bytes, another length, or a stream that failed; a server encodes
-its Certificate message once, per chain, stapled response and algorithm."""
+"""The cache of decompressed Certificates (siotls.core.compression): a client that
+gets the same CompressedCertificate again does not decompress it again, and the
+cache never answers for other bytes, another length, or a stream that failed."""
 
 from __future__ import annotations
 
@@ -12,8 +11,7 @@ from collections.abc import Iterator
 import brotli
 import pytest
 
-from helpers import connected_pair, default_leaf, server_config
-from ocsp_responses import ocsp_response
+from helpers import connected_pair, default_leaf
 from siotls import TLSConfiguration
 from siotls.core import compression
 from siotls.core.errors import BadCertificate
@@ -110,15 +108,3 @@ def test_second_handshake_uses_the_cache(decompressions: list[int]) -> None:
         c, _ = connected_pair(client, server)
         assert c.nconfig.peer_certificate_compression == "brotli"
     assert decompressions == [CCA.brotli]
-
-
-def test_the_servers_message_follows_its_stapled_response() -> None:
-    """The encoded message is cached per stapled response: a new one is sent as is."""
-    leaf = default_leaf()
-    client = TLSConfiguration("client", truststore=leaf.ca.truststore(),
-                              ocsp_stapling="request")
-    for status in ("good", "revoked", "good"):
-        response = ocsp_response(leaf, status=status)
-        c, _ = connected_pair(client, server_config(leaf, ocsp_response=response))
-        assert c.nconfig.peer_ocsp_response == response
-        assert c.nconfig.peer_ocsp_status == status
