@@ -231,6 +231,10 @@ def verify_chain(
 ) -> VerifiedPath:
     """Validate a peer's certificate chain as the handshake does; the verified path.
 
+    A success is remembered by the trust store (unless made with ``cache_size=0``):
+    the same chain, name and purpose at a moment within the validity periods of
+    its path get the same path back without a new validation (see :doc:`trust`).
+
     :param chain: DER certificates as the peer sent them, leaf first (intermediates
         in any order, extra ones ignored).
     :param server_name: the host name (or IP address literal) a server's
