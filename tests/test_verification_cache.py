@@ -337,3 +337,21 @@ def test_parsed_certificates_are_kept_by_their_bytes() -> None:
     big = root().issue(names).chain_der[0]
     assert len(big) > certificates.MAX_PARSED_LENGTH
     assert certificates.load_certificate(big) is not certificates.load_certificate(big)
+
+
+def test_connections_share_the_cached_chain_bytes() -> None:
+    """Two connections with the same server hold equal chains, and the very same bytes
+    objects (no copy per connection), client and server side."""
+    leaf, client_leaf = root().issue(intermediate=True), root().issue(client=True)
+    client = TLSConfiguration("client", truststore=root().truststore(),
+                              private_key=client_leaf.key_der,
+                              certificate_chain=client_leaf.chain_der)
+    server = server_config(leaf, truststore=root().truststore(),
+                           require_peer_authentication=True)
+    (c1, s1), (c2, s2) = connected_pair(client, server), connected_pair(client, server)
+    assert c1.nconfig.peer_certificate_chain == c2.nconfig.peer_certificate_chain \
+        == tuple(leaf.chain_der)
+    assert all(a is b for a, b in zip(c1.nconfig.peer_certificate_chain,
+                                      c2.nconfig.peer_certificate_chain, strict=True))
+    assert s1.nconfig.peer_certificate_chain == tuple(client_leaf.chain_der)
+    assert s2.nconfig.peer_certificate_chain[0] is s1.nconfig.peer_certificate_chain[0]

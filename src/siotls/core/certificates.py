@@ -143,19 +143,24 @@ class VerifiedPath(list[bytes]):
     ``certificates`` holds the same certificates parsed, and ``validator`` says
     which path validation accepted it: ``'webpki'`` (``cryptography``'s verifier)
     or ``'pathbuilder'`` (:mod:`siotls.core.pathbuilder`, for CA keys the web PKI
-    profile refuses).
+    profile refuses). ``received`` is the chain as the peer sent it (DER, leaf
+    first, every certificate), the very bytes objects the verification cache keeps:
+    a connection that holds these, rather than its own copy, holds no more memory.
     """
 
     certificates: tuple[x509.Certificate, ...]
     validator: Validator
+    received: tuple[bytes, ...]
 
     def __init__(self, certificates: Sequence[x509.Certificate], validator: Validator,
-                 ders: Sequence[bytes] | None = None) -> None:
+                 ders: Sequence[bytes] | None = None, received: Sequence[bytes] = ()
+                 ) -> None:
         """``ders``: the DER of each certificate, when known (else encoded again)."""
         super().__init__(ders if ders is not None else
                          (c.public_bytes(serialization.Encoding.DER) for c in certificates))
         self.certificates = tuple(certificates)
         self.validator = validator
+        self.received = tuple(received)
 
     @property
     def leaf(self) -> x509.Certificate:
@@ -167,6 +172,7 @@ class VerifiedPath(list[bytes]):
         list.__init__(clone, self)
         clone.certificates = self.certificates
         clone.validator = self.validator
+        clone.received = self.received
         return clone
 
 
@@ -361,7 +367,7 @@ def _verify(truststore: TrustStore, chain: tuple[bytes, ...], server_name: str |
     anchors = truststore.ders_by_id
     ders = [received.get(id(c)) or anchors.get(id(c))
             or c.public_bytes(serialization.Encoding.DER) for c in path]
-    return VerifiedPath(path, validator, ders)
+    return VerifiedPath(path, validator, ders, chain)
 
 
 def _second_opinion(
