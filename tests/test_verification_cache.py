@@ -320,6 +320,7 @@ def test_spki_of_keys_by_object() -> None:
         assert [rawkeys.spki_of(k) for k in keys] == expected
         assert [rawkeys.spki_of(k.public_key()) for k in keys] == expected
     assert len(rawkeys._SPKI_CACHE) <= rawkeys.SPKI_CACHE_SIZE
+    assert not any(entry[0] in keys for entry in rawkeys._SPKI_CACHE.values())  # no private
 
 
 def test_parsed_certificates_are_kept_by_their_bytes() -> None:
