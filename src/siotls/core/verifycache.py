@@ -37,8 +37,10 @@ handshake by the handshake itself, and a stapled OCSP response is checked by
 Bounds: at most ``maxsize`` entries (the oldest one goes first), and a chain of
 more than :data:`MAX_CHAIN_BYTES` DER bytes is never kept, so the peers cannot
 make it hold more than ``maxsize * MAX_CHAIN_BYTES`` bytes of chains (plus their
-parsed paths). A lookup returns a copy of the stored path, so a caller that
-changes the list it gets changes no other connection's.
+parsed paths). :func:`~siotls.core.certificates.verify_chain` hands out a copy of
+the stored path, so a caller that changes the list it gets changes no other
+connection's; the parsed certificates and the DER bytes in it are immutable and
+shared (a connection keeps no copy of its own).
 
 No lock: a trust store is shared by the connections of every thread, and each
 operation here is one dictionary call (or tolerates a concurrent change), so
