@@ -4,6 +4,8 @@ what a full verification would, and never skips a per-handshake check."""
 from __future__ import annotations
 
 import datetime
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -356,3 +358,12 @@ def test_connections_share_the_cached_chain_bytes() -> None:
                                       c2.nconfig.peer_certificate_chain, strict=True))
     assert s1.nconfig.peer_certificate_chain == tuple(client_leaf.chain_der)
     assert s2.nconfig.peer_certificate_chain[0] is s1.nconfig.peer_certificate_chain[0]
+
+
+def test_import_siotls_trust_loads_no_datetime() -> None:
+    """The cache module is imported with siotls.trust, but datetime waits for the first
+    certificate check (as siotls.core.provider does)."""
+    code = "import sys, siotls.trust; print('datetime' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60).stdout
+    assert out.strip() == "False"

@@ -49,10 +49,11 @@ the worst a race does is verify a chain once more.
 
 from __future__ import annotations
 
-import datetime
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # datetime loads with the first certificate check (import siotls.trust
+    import datetime  # imports this module)
+
     from siotls.core.certificates import VerifiedPath
 
 __all__ = ["DEFAULT_SIZE", "MAX_CHAIN_BYTES", "TTL", "CacheKey", "VerificationCache"]
@@ -66,7 +67,7 @@ MAX_CHAIN_BYTES = 16384
 
 #: (the chain's DER certificates as received, the server name or None, the purpose)
 CacheKey = tuple[tuple[bytes, ...], str | None, str]
-_Entry = tuple["VerifiedPath", datetime.datetime, datetime.datetime]
+_Entry = tuple["VerifiedPath", "datetime.datetime", "datetime.datetime"]
 
 
 class VerificationCache:
@@ -105,10 +106,12 @@ class VerificationCache:
         """Keep ``path``, the verdict for ``key`` at ``moment`` (when it fits the bounds)."""
         if self.maxsize == 0 or sum(map(len, key[0])) > MAX_CHAIN_BYTES:
             return
+        from datetime import timedelta  # noqa: PLC0415 (loaded by then: see the imports)
+
         certificates = path.certificates
         not_before = max(c.not_valid_before_utc for c in certificates)
         not_after = min(*(c.not_valid_after_utc for c in certificates),
-                        moment + datetime.timedelta(seconds=TTL))
+                        moment + timedelta(seconds=TTL))
         entries = self._entries
         for _ in range(len(entries) - self.maxsize + 1):  # the oldest first
             try:
