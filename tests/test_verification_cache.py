@@ -17,7 +17,7 @@ from helpers import connected_pair, server_config
 from ocsp_responses import ocsp_response
 from pki_matrix import key_der
 from siotls import CertificateChain, TLSConfiguration, TLSConnection
-from siotls.core import certificates, rawkeys, verifycache
+from siotls.core import certificates, verifycache
 from siotls.core.certificates import VerifiedPath
 from siotls.core.errors import (
     BadCertificate,
@@ -309,20 +309,6 @@ def test_typing_of_the_key() -> None:
     verify_chain(store, [der])
     assert verify_chain(store, [bytearray(der)]) == verify_chain(store, [memoryview(der)])
     assert len(store.verification_cache or ()) == 1
-
-
-def test_spki_of_keys_by_object() -> None:
-    """rawkeys.spki_of remembers its last keys by object: each key gets its own SPKI,
-    every time, and the memory is bounded."""
-    keys = [generate_key("ecdsa-p256") for _ in range(rawkeys.SPKI_CACHE_SIZE + 5)]
-    expected = [k.public_key().public_bytes(serialization.Encoding.DER,
-                                            serialization.PublicFormat.SubjectPublicKeyInfo)
-                for k in keys]
-    for _ in range(2):
-        assert [rawkeys.spki_of(k) for k in keys] == expected
-        assert [rawkeys.spki_of(k.public_key()) for k in keys] == expected
-    assert len(rawkeys._SPKI_CACHE) <= rawkeys.SPKI_CACHE_SIZE
-    assert not any(entry[0] in keys for entry in rawkeys._SPKI_CACHE.values())  # no private
 
 
 def test_parsed_certificates_are_kept_by_their_bytes() -> None:

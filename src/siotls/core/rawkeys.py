@@ -111,33 +111,13 @@ def normalize_spki(spki: bytes) -> bytes:
                             serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
-#: The SubjectPublicKeyInfo of the public keys :func:`spki_of` encoded last, by
-#: ``id()`` of the key object: a peer's leaf key, which the verification cache hands
-#: out again. Each entry holds its key, so that its id is not reused while the
-#: entry lives, and a hit checks it is the very object. Private keys are not kept.
-_SPKI_CACHE: dict[int, tuple[object, bytes]] = {}
-SPKI_CACHE_SIZE = 64
-
-
 def spki_of(key: crypto.PrivateKey | crypto.PublicKey) -> bytes:
     """The SubjectPublicKeyInfo of a key (of its public half)."""
     from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
 
-    if not isinstance(key, crypto.PublicKey):  # a new public key object each time
-        return key.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    entry = _SPKI_CACHE.get(id(key))
-    if entry is not None and entry[0] is key:
-        return entry[1]
-    spki = key.public_bytes(
+    public = key if isinstance(key, crypto.PublicKey) else key.public_key()
+    return public.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    for _ in range(len(_SPKI_CACHE) - SPKI_CACHE_SIZE + 1):  # the oldest first
-        try:
-            _SPKI_CACHE.pop(next(iter(_SPKI_CACHE)), None)
-        except (StopIteration, RuntimeError):  # emptied or changed by another thread
-            break
-    _SPKI_CACHE[id(key)] = (key, spki)
-    return spki
 
 
 def key_credentials(private_key_der: bytes) -> tuple[crypto.PrivateKey, tuple[int, ...]]:
