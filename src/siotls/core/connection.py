@@ -47,6 +47,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, NoReturn, cast
 
+from siotls.core import provider
 from siotls.core.config import (
     TLSConfiguration,
     TLSNegotiatedConfiguration,
@@ -92,20 +93,6 @@ MAX_OTHER_HANDSHAKE_MESSAGE = 2**16
 MAX_RECORDS_WITHOUT_PROGRESS = 64
 
 
-#: Whether a crypto backend was installed (it stays so once it is; then no import per
-#: connection, and ``import siotls`` does not load siotls.crypto either).
-_backend_chosen = False
-
-
-def _choose_backend() -> None:
-    """The first connection installs the default crypto backend, unless one was chosen."""
-    global _backend_chosen  # noqa: PLW0603
-    from siotls import crypto as crypto_backend  # noqa: PLC0415
-
-    crypto_backend.ensure_installed()
-    _backend_chosen = True
-
-
 class TLSConnection:
     """One TLS 1.3 connection, client or server, as a sans-IO state machine."""
 
@@ -126,8 +113,8 @@ class TLSConnection:
         ``early_data``: bytes to send as 0-RTT data with ``session`` (client only),
         when its ticket allows it; ``nconfig.early_data`` tells whether the server
         took them, and :meth:`rejected_early_data` returns them otherwise."""
-        if not _backend_chosen:
-            _choose_backend()
+        if not provider.backend_chosen:
+            provider.choose_backend()
         if config.side == "server" and server_hostname is not None:
             raise TLSUsageError("server_hostname is for clients")
         if config.side == "server" and (session is not None or early_data is not None):
@@ -315,28 +302,37 @@ class TLSConnection:
     def _receive_handshake(self, content: bytes | memoryview, protected: bool) -> None:
         if protected != self._records.read_protected:
             raise UnexpectedMessage("an unprotected handshake record after the key exchange")
+        # Messages are cut from the record itself; only a message's first records
+        # (one that spans records) wait in the bytearray _handshake_buffer.
         buffer = self._handshake_buffer
-        if not isinstance(buffer, bytearray):
-            self._handshake_buffer = buffer = bytearray()
-        buffer += content
+        data: bytes | bytearray | memoryview = content
+        if buffer:
+            assert isinstance(buffer, bytearray)
+            buffer += content
+            data = buffer
         handshake = self._handshake
-        while len(buffer) >= 4:
-            msg_type = buffer[0]
-            length = int.from_bytes(buffer[1:4], "big")
+        pos, end = 0, len(data)
+        while end - pos >= 4:
+            msg_type = data[pos]
+            length = int.from_bytes(data[pos + 1 : pos + 4], "big")
             if length > MAX_HANDSHAKE_MESSAGE.get(msg_type, MAX_OTHER_HANDSHAKE_MESSAGE):
                 raise DecodeError(f"a handshake message of {length} bytes", reason="too_long")
-            if len(buffer) < 4 + length:
+            if end < pos + 4 + length:
                 break
-            raw = bytes(buffer[: 4 + length])
-            del buffer[: 4 + length]
+            raw = bytes(data[pos : pos + 4 + length])
+            pos += 4 + length
             handshake.read_key_changed = False
             if handshake.state is State.CONNECTED:
                 self._no_progress("post-handshake messages")
             handshake.handle(msg_type, memoryview(raw)[4:], raw)
-            if (handshake.read_key_changed or handshake.pending) and buffer:
+            if (handshake.read_key_changed or handshake.pending) and pos < end:
                 raise UnexpectedMessage("a handshake message spans a key change")
-        if not buffer:
+        if pos == end:
             self._handshake_buffer = b""
+        elif isinstance(data, bytearray):  # the buffer itself (content is not one)
+            del data[:pos]
+        else:
+            self._handshake_buffer = bytearray(data[pos:])
 
     def _receive_alert(self, content: bytes | memoryview, protected: bool) -> None:
         """
