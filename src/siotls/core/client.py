@@ -134,7 +134,8 @@ class ClientHandshake(Handshake):
         self.server_hostname = server_hostname
         self.session = session
         self.session_tickets: list[TLSSession] = []
-        self.psk_offers: list[psk.PskOffer] = []
+        # Empty tuples, shared: an idle connection keeps no empty list of its own.
+        self.psk_offers: Sequence[psk.PskOffer] = ()
         self.psk_selected: psk.PskOffer | None = None
         #: the 0-RTT data to send, when the caller gave some (``early_data=``)
         self.early = None if early_data is None else earlydata.ClientEarlyData(early_data)
@@ -145,8 +146,8 @@ class ClientHandshake(Handshake):
         self.key_shares: dict[int, tuple[crypto.KeySharePrivate, bytes]] = {}
         self.hello_retry_suite: int | None = None
         self.certificate_request_context: bytes | None = None
-        self.certificate_request_schemes: list[int] = []
-        self.certificate_request_compression: list[int] = []
+        self.certificate_request_schemes: Sequence[int] = ()
+        self.certificate_request_compression: Sequence[int] = ()
         self.certificate_request_authorities: list[bytes] | None = None
         #: (server type, client type) the server chose (RFC 7250)
         self.certificate_types: tuple[int, int] = (CertificateType.X509, CertificateType.X509)
@@ -480,7 +481,7 @@ class ClientHandshake(Handshake):
         self.client_hello_raw = b""
         self.legacy_session_id = b""  # compared with the ServerHello's echo only
         self.key_shares = {}
-        self.psk_offers = []
+        self.psk_offers = ()
         self.peer_public_key = None
         if not self.pha.offered:  # then nothing forks the transcript
             self.key_schedule.forget_transcript()
