@@ -7,13 +7,28 @@ Theory of operation
 it hands a :class:`TLSTransport` once the handshake completed, exactly like
 asyncio's own ``sslproto.SSLProtocol``:
 
-* raw ``data_received`` -> the driver's ``feed`` step (in ``try``) -> flush
-  ``conn.data_to_send()`` to the raw transport (in ``finally``, so alerts and
-  KeyUpdate answers always leave) -> hand ``conn.data_to_read()`` to the app,
-  unless the app paused reading;
+* raw bytes in: a buffered protocol, as ``sslproto``: the socket is read
+  (``recv_into``) into one preallocated buffer of :data:`READ_SIZE` bytes per
+  thread (:func:`_read_buffer`), shared by the thread's connections because
+  ``get_buffer``/``buffer_updated`` run back to back and the engine keeps no
+  reference to what ``receive_data`` was given once it returned (it copies a
+  partial record); during the handshake a copy is fed all the same, to keep
+  the pause point's and the parsers' bytes out of the shared buffer. Then the
+  engine's ``receive_data`` (in ``try``) -> flush ``conn.data_to_send()`` to
+  the raw transport (also on error, so alerts and KeyUpdate answers always
+  leave) -> hand ``conn.data_to_read()`` to the app, unless the app paused
+  reading;
+* flow control of reading, as ``sslproto``: when the app pauses reading, the
+  raw transport keeps reading and the engine keeps decrypting (KeyUpdates and
+  alerts are handled on time) until :data:`READ_HIGH_WATER` bytes came in since
+  the pause; only then is the raw transport paused (a pause per app pause
+  costs two ``epoll_ctl`` calls and a wake-up; a bulk reader pauses several
+  times per megabyte). The app's resume resumes it;
 * app ``write`` -> ``conn.send_data`` -> flush: ciphertext goes straight into
-  the raw transport's buffer, so the raw transport's write flow control is the
-  app's (``pause_writing``/``resume_writing`` are forwarded);
+  the raw transport's buffer, one ``write`` per app write (the records of a
+  write, and whatever the engine queued before, leave joined), so the raw
+  transport's write flow control is the app's (``pause_writing``/
+  ``resume_writing`` are forwarded);
 * ``write_eof`` sends close_notify and keeps reading (TLS 1.3 half-close);
   ``close`` sends close_notify and closes the socket without waiting for the
   peer's; a received close_notify is the app's ``eof_received``, and so is an
@@ -36,13 +51,14 @@ import asyncio
 import contextlib
 import logging
 import socket
+import threading
 from collections.abc import Iterable
 from typing import Any
 
 from siotls.adapters import _driver, _info
 from siotls.core.config import TLSConfiguration
 from siotls.core.connection import TLSConnection
-from siotls.core.errors import RaggedEOF, TLSError
+from siotls.core.errors import RaggedEOF, TLSError, TLSUsageError
 from siotls.core.session import TLSSession
 
 __all__ = ["TLSProtocol", "TLSTransport"]
@@ -50,8 +66,25 @@ __all__ = ["TLSProtocol", "TLSTransport"]
 logger = logging.getLogger("siotls.asyncio")
 
 HANDSHAKE_TIMEOUT = 60.0
+#: Bytes asked of the socket per read: ``sslproto``'s ``max_size`` (four full records).
+READ_SIZE = 256 * 1024
+#: Ciphertext read while the app has paused reading before the raw transport is
+#: paused too: ``sslproto``'s FLOW_CONTROL_HIGH_WATER_SSL_READ (256 KiB).
+READ_HIGH_WATER = 256 * 1024
 #: As asyncio.constants: warn from the 5th write() dropped on a closed transport.
 LOG_THRESHOLD_FOR_CONNLOST_WRITES = 5
+
+
+_buffers = threading.local()
+
+
+def _read_buffer() -> memoryview:
+    """This thread's read buffer (see the theory at the top)."""
+    try:
+        view: memoryview = _buffers.view
+    except AttributeError:
+        view = _buffers.view = memoryview(bytearray(READ_SIZE))
+    return view
 
 
 def _set_nodelay(transport: asyncio.BaseTransport) -> None:
@@ -154,7 +187,7 @@ class TLSTransport(asyncio.Transport):
         return self._tls.get_extra_info(name, default)
 
 
-class TLSProtocol(asyncio.Protocol):
+class TLSProtocol(asyncio.BufferedProtocol):
     """The raw socket's protocol: runs TLS and drives the application protocol."""
 
     def __init__(self, app_protocol: asyncio.BaseProtocol, config: TLSConfiguration, *,
@@ -187,6 +220,9 @@ class TLSProtocol(asyncio.Protocol):
         self._error: Exception | None = None
         self._buffered_app = isinstance(app_protocol, asyncio.BufferedProtocol)
         self._writing_paused = False
+        self._read_view = _read_buffer()
+        self._raw_paused = False  # we paused the raw transport (flow control)
+        self._paused_bytes = 0  # read since the app paused reading
 
     def set_app_protocol(self, protocol: asyncio.BaseProtocol) -> None:
         self.app_protocol = protocol
@@ -204,17 +240,47 @@ class TLSProtocol(asyncio.Protocol):
         finally:
             self._flush()
 
-    def data_received(self, data: bytes) -> None:
-        if self.conn.is_failed():
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._read_view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        """``nbytes`` arrived in the read buffer (see the theory at the top)."""
+        if self._app_connected and not self.app_paused_reading:
+            # The fast path of the connected state: data_received() and _progress()
+            # below with what cannot happen any more (handshake, pause point) left out.
+            conn = self.conn
+            try:
+                conn.receive_data(self._read_view[:nbytes])
+            except TLSError as exc:
+                self._fatal(exc)
+                return
+            out = conn.data_to_send()  # a KeyUpdate answer, a NewSessionTicket...
+            if out:
+                self._write_raw(out)
+            self._deliver()
             return
+        self.data_received(self._read_view[:nbytes])
+
+    def data_received(self, data: bytes | bytearray | memoryview) -> None:
+        """Bytes from the raw transport (``buffer_updated``, or a transport that
+        calls ``data_received`` on any protocol)."""
+        conn = self.conn
+        if conn.is_failed():
+            return
+        if not conn.is_post_handshake() and isinstance(data, memoryview):
+            data = data.tobytes()  # the handshake keeps nothing of the shared buffer
+        if self.app_paused_reading:
+            self._paused_bytes += len(data)
+            if self._paused_bytes >= READ_HIGH_WATER:
+                self._pause_raw_reading()
         try:
-            _driver.feed(self.conn, data)
+            _driver.feed(conn, data)
         except TLSError as exc:
             self._fatal(exc)
             return
         finally:
             self._flush()
-        if self.conn.pending_client_hello is not None and self._pause_task is None:
+        if conn.pending_client_hello is not None and self._pause_task is None:
             self._pause_task = asyncio.get_running_loop().create_task(self._answer_pause())
         self._progress()
 
@@ -289,14 +355,15 @@ class TLSProtocol(asyncio.Protocol):
 
     def _deliver(self) -> None:
         conn = self.conn
-        while not self.app_paused_reading and self._app_connected:
+        # One data_to_read() takes all the engine holds; nothing the app does while
+        # it handles the data adds to it (bytes come in from the event loop only).
+        if not self.app_paused_reading and self._app_connected:
             data = conn.data_to_read()
-            if not data:
-                break
-            if self._buffered_app:
-                self._deliver_buffered(data)
-            else:
-                self.app_protocol.data_received(data)  # type: ignore[attr-defined]
+            if data:
+                if self._buffered_app:
+                    self._deliver_buffered(data)
+                else:
+                    self.app_protocol.data_received(data)  # type: ignore[attr-defined]
         if (not conn.can_receive and not self._app_eof and self._app_connected
                 and not self.app_paused_reading):
             self._app_eof = True
@@ -323,17 +390,26 @@ class TLSProtocol(asyncio.Protocol):
             view = view[n:]
 
     def pause_reading(self) -> None:
-        self.app_paused_reading = True
-        if self.raw_transport is not None and self.raw_transport.is_reading():
-            self.raw_transport.pause_reading()
+        """The app pauses: the raw transport reads on up to READ_HIGH_WATER bytes."""
+        if not self.app_paused_reading:
+            self.app_paused_reading = True
+            self._paused_bytes = 0
 
     def resume_reading(self) -> None:
         if not self.app_paused_reading:
             return
         self.app_paused_reading = False
-        if self.raw_transport is not None and not self.raw_transport.is_closing():
-            self.raw_transport.resume_reading()
+        if self._raw_paused:
+            self._raw_paused = False
+            if self.raw_transport is not None and not self.raw_transport.is_closing():
+                self.raw_transport.resume_reading()
         asyncio.get_running_loop().call_soon(self._resume_delivery)
+
+    def _pause_raw_reading(self) -> None:
+        raw = self.raw_transport
+        if not self._raw_paused and raw is not None and raw.is_reading():
+            self._raw_paused = True
+            raw.pause_reading()
 
     def _resume_delivery(self) -> None:
         if self._app_connected:
@@ -342,12 +418,18 @@ class TLSProtocol(asyncio.Protocol):
     # -- application requests ----------------------------------------------------
     def send(self, data: bytes | bytearray | memoryview) -> None:
         conn = self.conn
-        if not conn.can_send:
+        try:
+            conn.send_data(data)  # checks first that sending is allowed
+        except TLSError as exc:
             if conn.is_failed():
-                raise ConnectionResetError("the TLS connection failed") from self._error
-            raise RuntimeError("cannot write after write_eof() or close()")
-        conn.send_data(data)
-        self._flush()
+                self._flush()  # the alert, if the engine queued one
+                raise ConnectionResetError("the TLS connection failed") from (self._error or exc)
+            if isinstance(exc, TLSUsageError):
+                raise RuntimeError("cannot write after write_eof() or close()") from None
+            raise
+        out = conn.data_to_send()
+        if out:
+            self._write_raw(out)
 
     def send_eof(self) -> None:
         if not self.conn.is_failed():
@@ -370,8 +452,13 @@ class TLSProtocol(asyncio.Protocol):
     # -- helpers -------------------------------------------------------------------
     def _flush(self) -> None:
         data = self.conn.data_to_send()
-        if data and self.raw_transport is not None and not self.raw_transport.is_closing():
-            self.raw_transport.write(data)
+        if data:
+            self._write_raw(data)
+
+    def _write_raw(self, data: bytes) -> None:
+        raw = self.raw_transport
+        if raw is not None and not raw.is_closing():
+            raw.write(data)
 
     def _fatal(self, exc: Exception) -> None:
         """The connection failed: tell whoever waits, close the socket."""
