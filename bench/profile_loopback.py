@@ -86,14 +86,14 @@ def report(path: str, side: str, stack: str, measure: str, count: int, *, top: i
     rows = sorted(stats.stats.items(), key=lambda item: -item[1][3])
     shown = 0
     for (file, line, function), (_, ncalls, tottime, cumtime, _) in rows:
+        if shown >= top:
+            break
         if "poll" in function or (name_filter and name_filter not in file):
             continue
         where = "/".join(Path(file).parts[-2:])
         print(f"  {ncalls / count:7.2f} calls  tottime {tottime / count * 1e6:8.1f} us  "
               f"cumtime {cumtime / count * 1e6:8.1f} us  {where}:{line} {function}")
         shown += 1
-        if shown >= top:
-            break
 
 
 def main() -> None:

@@ -232,6 +232,9 @@ class TLSProtocol(asyncio.BufferedProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.raw_transport = transport
+        # The buffer of the thread that runs the loop (the protocol may have been made
+        # in another one): the loop calls connection_made before any get_buffer.
+        self._read_view = _read_buffer()
         _set_nodelay(transport)
         loop = asyncio.get_running_loop()
         self._handshake_timer = loop.call_later(self._handshake_timeout, self._handshake_timed_out)
@@ -257,7 +260,14 @@ class TLSProtocol(asyncio.BufferedProtocol):
             out = conn.data_to_send()  # a KeyUpdate answer, a NewSessionTicket...
             if out:
                 self._write_raw(out)
-            self._deliver()
+            data = conn.data_to_read()  # _deliver(), inlined
+            if data:
+                if self._buffered_app:
+                    self._deliver_buffered(data)
+                else:
+                    self.app_protocol.data_received(data)  # type: ignore[attr-defined]
+            if not conn.can_receive:
+                self._deliver()  # the end of the stream
             return
         self.data_received(self._read_view[:nbytes])
 
@@ -428,8 +438,9 @@ class TLSProtocol(asyncio.BufferedProtocol):
                 raise RuntimeError("cannot write after write_eof() or close()") from None
             raise
         out = conn.data_to_send()
-        if out:
-            self._write_raw(out)
+        raw = self.raw_transport  # _write_raw(), inlined
+        if out and raw is not None and not raw.is_closing():
+            raw.write(out)
 
     def send_eof(self) -> None:
         if not self.conn.is_failed():
