@@ -2,7 +2,8 @@
 and the read flow control (see the theory of :mod:`siotls.adapters._asyncio`).
 
 * Connections of one thread share one read buffer: concurrent connections with
-  different payloads must each get their own bytes back, intact.
+  different payloads must each get their own bytes back, intact; event loops
+  in other threads have their own buffer.
 * A record that fails to decrypt on the connected fast path ends the connection
   with bad_record_mac sent to the peer, as on the slow path.
 * An application that paused reading stops the raw transport only after
@@ -13,8 +14,10 @@ and the read flow control (see the theory of :mod:`siotls.adapters._asyncio`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
+import threading
 import time
 from typing import Any
 
@@ -67,6 +70,43 @@ async def test_concurrent_connections_share_the_read_buffer() -> None:
 
     async with server, asyncio.timeout(30):
         await asyncio.gather(*(one(size) for size in (1, 700, 20_000, 300_000, 1_000_003)))
+
+
+def test_event_loops_in_threads_have_their_own_read_buffer() -> None:
+    results: dict[int, bool] = {}
+
+    async def echo_round(index: int) -> None:
+        served = asyncio.Event()
+
+        async def echo_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await echo(reader, writer)
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+            served.set()
+
+        server = await siotls_asyncio.start_server(echo_once, HOST, 0, config=SERVER)
+        async with server, asyncio.timeout(30):
+            reader, writer = await siotls_asyncio.open_connection(
+                HOST, server.sockets[0].getsockname()[1], config=CLIENT,
+                server_hostname="localhost")
+            ok = True
+            for _ in range(50):
+                payload = os.urandom(30_000)
+                writer.write(payload)
+                ok = ok and await reader.readexactly(len(payload)) == payload
+            results[index] = ok and _asyncio._read_buffer() is not main_buffer
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+            await served.wait()
+
+    main_buffer = _asyncio._read_buffer()
+    threads = [threading.Thread(target=asyncio.run, args=(echo_round(i),)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=40)
+    assert results == {0: True, 1: True, 2: True}
 
 
 @pytest.mark.asyncio

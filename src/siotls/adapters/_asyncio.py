@@ -9,7 +9,8 @@ asyncio's own ``sslproto.SSLProtocol``:
 
 * raw bytes in: a buffered protocol, as ``sslproto``: the socket is read
   (``recv_into``) into one preallocated buffer of :data:`READ_SIZE` bytes per
-  thread (:func:`_read_buffer`), shared by the thread's connections because
+  thread (:func:`_read_buffer`, taken in ``connection_made``, in the loop's
+  thread), shared by the thread's connections because
   ``get_buffer``/``buffer_updated`` run back to back and the engine keeps no
   reference to what ``receive_data`` was given once it returned (it copies a
   partial record); during the handshake a copy is fed all the same, to keep
