@@ -16,12 +16,17 @@ TESTS = Path(__file__).resolve().parent
 TIMEOUT = 60
 
 #: Loaded on demand only: ``cryptography`` (a configuration with keys or a first
-#: handshake loads it), logging (only to warn), the PSK, ticket and session
+#: handshake loads it), logging (only to warn), datetime (certificate validity),
+#: ipaddress (a client's first connection checks whether its server is an IP),
+#: dataclasses and inspect (siotls.core.dataclasslike: the classes made at import
+#: are dataclasses to ``dataclasses`` without loading it), the public modules
+#: siotls.crypto and siotls.errors (attributes loaded on first access), the PSK, ticket and session
 #: modules (they pull in the message codecs and hmac), a server's chains, the handshake handlers,
 #: the key schedule, certificate path validation, and the stdlib's ssl and event loops.
 NOT_AT_IMPORT = (
     "cryptography", "siotls.core.crypto", "siotls.core.keyschedule",
-    "logging", "hmac", "ssl", "asyncio",
+    "logging", "hmac", "ssl", "asyncio", "datetime", "dataclasses", "inspect", "ipaddress",
+    "siotls.crypto", "siotls.errors",
     "siotls.core.psk", "siotls.core.tickets", "siotls.core.session", "siotls.core.credentials",
     "siotls.core.client", "siotls.core.server", "siotls.core.certificates",
     "siotls.core.pathbuilder", "siotls.core.compression",
@@ -37,10 +42,13 @@ def run_fresh(code: str) -> str:
 
 
 def test_import_siotls_loads_only_the_engine() -> None:
+    """What ``import siotls`` adds to what the interpreter had loaded (its site
+    may have loaded ipaddress or the like already)."""
     out = run_fresh(f"""
         import sys
+        before = set(sys.modules)
         import siotls
-        print(sorted(m for m in {NOT_AT_IMPORT!r} if m in sys.modules))
+        print(sorted(m for m in {NOT_AT_IMPORT!r} if m in set(sys.modules) - before))
     """)
     assert out.strip() == "[]"
 
@@ -59,17 +67,44 @@ def test_the_lazy_names_load_on_first_access() -> None:
                            "siotls.core.tickets", "siotls.core.credentials", "True", "True"]
 
 
-def test_a_first_handshake_does_not_need_logging() -> None:
-    """The engine's log lines are on error paths only; a handshake logs nothing."""
+def test_the_lazy_modules_load_on_first_access() -> None:
+    out = run_fresh("""
+        import sys
+        import siotls
+        from siotls import errors
+        print(errors.DecodeError.__module__, siotls.crypto.BACKENDS,
+              sys.modules['siotls.errors'] is errors, {'crypto', 'errors'} <= set(dir(siotls)))
+    """)
+    assert out.split() == ["siotls.core.errors", "('openssl',", "'hacl')", "True", "True"]
+
+
+#: Not loaded by a first handshake with a TrustStore of our own CA, to an ASCII
+#: name: logging (the engine's log lines are on error paths only), the idna
+#: codec (ASCII names), the adapters. (certs.py, which makes the CA, imports ssl.)
+NOT_AT_FIRST_HANDSHAKE = ("logging", "encodings.idna", "stringprep", "asyncio",
+                          "siotls.compat")
+
+
+def test_trust_and_pem_do_not_load_ssl() -> None:
+    """Only siotls.trust's system store asks ssl where the system's CAs are."""
+    out = run_fresh("""
+        import sys
+        import siotls.pem, siotls.trust
+        print('ssl' in sys.modules, callable(siotls.trust.get_truststore))
+    """)
+    assert out.split() == ["False", "True"]
+
+
+def test_a_first_handshake_loads_only_what_it_needs() -> None:
     out = run_fresh(f"""
         import sys
         import siotls
         from siotls.trust import TrustStore
         sys.path.insert(0, {str(TESTS)!r})
-        """ + "\n        ".join(_HANDSHAKE.splitlines()) + """
-        print('logging' in sys.modules)
+        """ + "\n        ".join(_HANDSHAKE.splitlines()) + f"""
+        print(sorted(m for m in {NOT_AT_FIRST_HANDSHAKE!r} if m in sys.modules))
     """)
-    assert out.strip() == "False"
+    assert out.strip() == "[]"
 
 
 def test_cryptography_loads_on_first_use() -> None:

@@ -12,10 +12,11 @@ The public names:
 * errors: :class:`TLSError`, :class:`TLSFatalAlert` (one subclass per alert, in
   :mod:`siotls.errors`), :class:`TLSPeerAlert`, :class:`TLSUsageError`,
   :class:`RaggedEOF`;
-* the modules :mod:`siotls.crypto` (the backend switch), :mod:`siotls.errors`
-  and :mod:`siotls.iana`, and, imported by name, :mod:`siotls.trust` (trust
-  stores, ``verify_chain``), :mod:`siotls.pem`, :mod:`siotls.tickets` (key
-  files), :mod:`siotls.stores` (what a fleet shares) and :mod:`siotls.cli`.
+* the modules :mod:`siotls.iana`, :mod:`siotls.crypto` (the backend switch)
+  and :mod:`siotls.errors` (these two imported on first access), and,
+  imported by name, :mod:`siotls.trust` (trust stores, ``verify_chain``),
+  :mod:`siotls.pem`, :mod:`siotls.tickets` (key files), :mod:`siotls.stores`
+  (what a fleet shares) and :mod:`siotls.cli`.
 
 The adapters :mod:`siotls.asyncio`, :mod:`siotls.trio`, :mod:`siotls.anyio`,
 :mod:`siotls.httpx` and :mod:`siotls.compat` are attributes too, imported on
@@ -28,17 +29,16 @@ trio, anyio, httpx or ssl::
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
-from siotls import crypto, errors, iana
+from siotls import iana
 from siotls.core import earlydata as _earlydata
 from siotls.core.config import InsecureWarning, TLSConfiguration, TLSNegotiatedConfiguration
 from siotls.core.connection import TLSConnection
 from siotls.core.errors import RaggedEOF, TLSError, TLSFatalAlert, TLSPeerAlert, TLSUsageError
 
 if TYPE_CHECKING:  # what __getattr__ loads, for type checkers
-    from siotls import anyio, asyncio, compat, httpx, trio
+    from siotls import anyio, asyncio, compat, crypto, errors, httpx, trio
     from siotls.core.credentials import CertificateChain
     from siotls.core.psk import ExternalPSK
     from siotls.core.session import TLSSession
@@ -46,8 +46,9 @@ if TYPE_CHECKING:  # what __getattr__ loads, for type checkers
 
 __version__ = "0.1.0"
 
-#: the adapter modules, loaded by __getattr__ on first access
-_LAZY_MODULES = ("anyio", "asyncio", "compat", "httpx", "trio")
+#: the adapter modules, and two small ones (each module loaded costs its lookup),
+#: loaded by __getattr__ on first access
+_LAZY_MODULES = ("anyio", "asyncio", "compat", "crypto", "errors", "httpx", "trio")
 #: names whose modules a connection without PSKs or tickets never needs (they
 #: pull in the message codecs and hmac), and a server's chains (a dataclass):
 #: loaded by __getattr__ on first access
@@ -103,6 +104,8 @@ _earlydata.default_register = _memory_strike_register
 def __getattr__(name: str) -> object:
     """Import on first access: an adapter module (``siotls.anyio`` and the like), or
     a name of :data:`_LAZY_NAMES` (``siotls.TLSSession``...)."""
+    import importlib  # noqa: PLC0415 (here: import siotls does not need it)
+
     if name in _LAZY_MODULES:
         return importlib.import_module(f"siotls.{name}")  # also sets it on the package
     if name in _LAZY_NAMES:

@@ -19,7 +19,6 @@ import binascii
 import functools
 import os
 import re
-import ssl
 import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -157,6 +156,8 @@ def _read(path: Path) -> bytes:
 
 
 def _system_certificates() -> dict[bytes, x509.Certificate]:
+    import ssl  # noqa: PLC0415 (here: a TrustStore of the caller's CAs needs no ssl)
+
     paths = ssl.get_default_verify_paths()
     candidates = [Path(path) for path in (paths.cafile, *SYSTEM_CA_BUNDLES) if path]
     for candidate in dict.fromkeys(candidates):

@@ -30,7 +30,9 @@ credentials.py     our chains (CertificateChain), parsed once; which one a hands
 ocsp.py            OCSP stapling: status_request, checking a stapled response
 pha.py             post-handshake client authentication (RFC 8446 4.6.2)
 rawkeys.py         raw public keys (RFC 7250): certificate types, bare keys
-config.py          TLSConfiguration, TLSNegotiatedConfiguration
+config.py          TLSConfiguration
+negotiated.py      TLSNegotiatedConfiguration (``conn.nconfig``)
+dataclasslike.py   Record, FrozenRecord: dataclasses without importing ``dataclasses``
 provider.py        the default randomness, clock and ephemeral keys (injectable)
 errors.py          TLSError and one exception per alert
 =================  ==============================================================

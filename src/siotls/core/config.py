@@ -1,27 +1,27 @@
-"""TLSConfiguration (what we are willing to do) and TLSNegotiatedConfiguration
-(what the handshake settled on).
+"""TLSConfiguration: what we are willing to do (TLSNegotiatedConfiguration, what
+the handshake settled on, is in :mod:`siotls.core.negotiated`; imported from here too).
 
-A configuration is a frozen dataclass validated in ``__post_init__``: it can be
-shared by any number of connections. Field names follow siotls 0.0.5.
+A configuration is a frozen record validated in ``__post_init__``: it can be
+shared by any number of connections. Field names follow siotls 0.0.5, where it
+was a frozen dataclass; it still works as one (``dataclasses.replace``,
+``fields``, equality, hashing, ``repr`` without keys) without loading
+``dataclasses`` at import (:mod:`siotls.core.dataclasslike`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-import ipaddress
 import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from siotls.core import earlydata, provider
+from siotls.core.dataclasslike import FrozenRecord
+from siotls.core.negotiated import TLSNegotiatedConfiguration as TLSNegotiatedConfiguration  # noqa: PLC0414 (re-exported: its home was here)
 from siotls.iana import CipherSuites, NamedGroup, PskKeyExchangeMode, SignatureScheme
 
 if TYPE_CHECKING:
-    from cryptography import x509
-
     from siotls.core.credentials import CertificateChain, CertificateSelector, SNICallback
     from siotls.core.crypto import PrivateKey
     from siotls.core.psk import ExternalPSKs
@@ -87,8 +87,7 @@ def _keylog_default() -> bool:
     return bool(os.environ.get("SSLKEYLOGFILE"))
 
 
-@dataclass(frozen=True)
-class TLSConfiguration:
+class TLSConfiguration(FrozenRecord):
     """What a connection is allowed to negotiate, and with which credentials.
 
     :param side: ``'client'`` or ``'server'``.
@@ -109,7 +108,8 @@ class TLSConfiguration:
     :param log_keys: emit the traffic secrets in the SSLKEYLOGFILE format, to
         ``keylog`` when given, else appended to the file named by the
         ``SSLKEYLOGFILE`` environment variable (read when the configuration is
-        made). Defaults to whether that variable is set. With neither, it is a
+        made). ``None``, the default: whether that variable is set (the attribute
+        then holds that ``bool``). With neither a hook nor the variable, it is a
         ``ValueError``: secrets only go where the user pointed them, never to a logger.
     :param keylog: the key-log hook: called with one line (no newline) per secret.
     :param middlebox_compatibility: RFC 8446 appendix D.4 compatibility mode (a
@@ -209,49 +209,100 @@ class TLSConfiguration:
     """
 
     side: Literal["client", "server"]
-    cipher_suites: Sequence[CipherSuites | int] = SUPPORTED_CIPHER_SUITES
-    key_exchanges: Sequence[NamedGroup | int] = SUPPORTED_KEY_EXCHANGES
-    signature_algorithms: Sequence[SignatureScheme | int] = SUPPORTED_SIGNATURE_ALGORITHMS
-    truststore: TrustStore | None = None
-    private_key: bytes | None = field(default=None, repr=False)
-    certificate_chain: Sequence[bytes] = ()
-    alpn: Sequence[bytes] | None = None
-    log_keys: bool = field(default_factory=_keylog_default)
-    keylog: Callable[[str], None] | None = None
-    middlebox_compatibility: bool = True
-    record_padding: Callable[[int, int], int] | None = None
-    require_peer_authentication: bool = False
-    request_peer_authentication: bool = False
-    certificate_chains: Sequence[CertificateChain] = ()
-    sni_callback: SNICallback | None = field(default=None, repr=False)
-    certificate_selector: CertificateSelector | None = field(default=None, repr=False)
-    strict_sni: bool = False
-    ocsp_response: bytes | None = field(default=None, repr=False)
-    ocsp_stapling: Literal["off", "request", "check", "require"] = "off"
-    post_handshake_auth: bool = False
-    send_raw_public_key: bool = False
-    peer_public_keys: Sequence[bytes] = ()
-    max_fragment_size: int = 16384
-    check_hostname: bool = True
-    record_size_limit: int | None = 16385
-    certificate_compression: Sequence[str] | None = None
-    random_bytes: Callable[[int], bytes] = field(default=provider.random_bytes, repr=False)
-    clock: Callable[[], float] = field(default=provider.clock, repr=False)
-    key_share_generator: Callable[[int], tuple[Any, bytes]] = field(
-        default=provider.generate_key_share, repr=False)
-    num_tickets: int = 2
-    ticket_lifetime: int = 7200
-    ticket_keys: TicketKeys | None = field(default=None, repr=False)
-    psk_key_exchange_modes: Sequence[PskKeyExchangeMode | int] = (PskKeyExchangeMode.psk_dhe_ke,)
-    external_psks: ExternalPSKs = field(default=(), repr=False)
-    max_early_data: int = 0
-    strike_register: Any = field(default=None, repr=False)
-    early_data_freshness: float = earlydata.DEFAULT_FRESHNESS
-    early_data_anti_replay: earlydata.AntiReplay = "client_hello"
+    cipher_suites: Sequence[CipherSuites | int]
+    key_exchanges: Sequence[NamedGroup | int]
+    signature_algorithms: Sequence[SignatureScheme | int]
+    truststore: TrustStore | None
+    private_key: bytes | None
+    certificate_chain: Sequence[bytes]
+    alpn: Sequence[bytes] | None
+    log_keys: bool
+    keylog: Callable[[str], None] | None
+    middlebox_compatibility: bool
+    record_padding: Callable[[int, int], int] | None
+    require_peer_authentication: bool
+    request_peer_authentication: bool
+    certificate_chains: Sequence[CertificateChain]
+    sni_callback: SNICallback | None
+    certificate_selector: CertificateSelector | None
+    strict_sni: bool
+    ocsp_response: bytes | None
+    ocsp_stapling: Literal["off", "request", "check", "require"]
+    post_handshake_auth: bool
+    send_raw_public_key: bool
+    peer_public_keys: Sequence[bytes]
+    max_fragment_size: int
+    check_hostname: bool
+    record_size_limit: int | None
+    certificate_compression: Sequence[str] | None
+    random_bytes: Callable[[int], bytes]
+    clock: Callable[[], float]
+    key_share_generator: Callable[[int], tuple[Any, bytes]]
+    num_tickets: int
+    ticket_lifetime: int
+    ticket_keys: TicketKeys | None
+    psk_key_exchange_modes: Sequence[PskKeyExchangeMode | int]
+    external_psks: ExternalPSKs
+    max_early_data: int
+    strike_register: Any
+    early_data_freshness: float
+    early_data_anti_replay: earlydata.AntiReplay
+
+    _repr_hidden = frozenset({  # keys, secrets and callables stay out of repr()
+        "private_key", "sni_callback", "certificate_selector", "ocsp_response", "random_bytes",
+        "clock", "key_share_generator", "ticket_keys", "external_psks", "strike_register"})
+
+    def __init__(  # noqa: PLR0917 (positional, as @dataclass wrote them)
+            self,
+            side: Literal["client", "server"],
+            cipher_suites: Sequence[CipherSuites | int] = SUPPORTED_CIPHER_SUITES,
+            key_exchanges: Sequence[NamedGroup | int] = SUPPORTED_KEY_EXCHANGES,
+            signature_algorithms: Sequence[SignatureScheme | int] = SUPPORTED_SIGNATURE_ALGORITHMS,
+            truststore: TrustStore | None = None,
+            private_key: bytes | None = None,
+            certificate_chain: Sequence[bytes] = (),
+            alpn: Sequence[bytes] | None = None,
+            log_keys: bool | None = None,
+            keylog: Callable[[str], None] | None = None,
+            middlebox_compatibility: bool = True,
+            record_padding: Callable[[int, int], int] | None = None,
+            require_peer_authentication: bool = False,
+            request_peer_authentication: bool = False,
+            certificate_chains: Sequence[CertificateChain] = (),
+            sni_callback: SNICallback | None = None,
+            certificate_selector: CertificateSelector | None = None,
+            strict_sni: bool = False,
+            ocsp_response: bytes | None = None,
+            ocsp_stapling: Literal["off", "request", "check", "require"] = "off",
+            post_handshake_auth: bool = False,
+            send_raw_public_key: bool = False,
+            peer_public_keys: Sequence[bytes] = (),
+            max_fragment_size: int = 16384,
+            check_hostname: bool = True,
+            record_size_limit: int | None = 16385,
+            certificate_compression: Sequence[str] | None = None,
+            random_bytes: Callable[[int], bytes] = provider.random_bytes,
+            clock: Callable[[], float] = provider.clock,
+            key_share_generator: Callable[[int], tuple[Any, bytes]] = provider.generate_key_share,
+            num_tickets: int = 2,
+            ticket_lifetime: int = 7200,
+            ticket_keys: TicketKeys | None = None,
+            psk_key_exchange_modes: Sequence[PskKeyExchangeMode | int] = (
+                PskKeyExchangeMode.psk_dhe_ke,),
+            external_psks: ExternalPSKs = (),
+            max_early_data: int = 0,
+            strike_register: Any = None,
+            early_data_freshness: float = earlydata.DEFAULT_FRESHNESS,
+            early_data_anti_replay: earlydata.AntiReplay = "client_hello",
+    ) -> None:
+        self._store(locals())
+        self.__post_init__()
 
     def __post_init__(self) -> None:
         if self.side not in ("client", "server"):
             raise ValueError(f"side must be 'client' or 'server', not {self.side!r}")
+        if self.log_keys is None:
+            object.__setattr__(self, "log_keys", _keylog_default())
         object.__setattr__(self, "cipher_suites", self._known(
             "cipher_suites", self.cipher_suites, CipherSuites, SUPPORTED_CIPHER_SUITES))
         object.__setattr__(self, "key_exchanges", self._key_exchanges(self.key_exchanges))
@@ -484,8 +535,9 @@ class TLSConfiguration:
         return "server" if self.side == "client" else "client"
 
     def copy(self, **changes: Any) -> TLSConfiguration:
-        """A new configuration with ``changes`` applied (validated again)."""
-        return dataclasses.replace(self, **changes)
+        """A new configuration with ``changes`` applied (validated again): what
+        ``dataclasses.replace(config, **changes)`` does."""
+        return self.__replace__(**changes)
 
 
 class _KeyLogFile:
@@ -503,62 +555,6 @@ class InsecureWarning(UserWarning):
     """A configuration turns off a security check."""
 
 
-@dataclass(slots=True)  # one per connection: no __dict__
-class TLSNegotiatedConfiguration:
-    """What the handshake settled on; filled in as the handshake goes."""
-
-    cipher_suite: CipherSuites | None = None
-    key_exchange: NamedGroup | None = None
-    signature_algorithm: SignatureScheme | None = None
-    peer_signature_algorithm: SignatureScheme | None = None
-    #: Server: the cipher suites the client offered, in its order (unknown ones included).
-    peer_cipher_suites: tuple[int, ...] = ()
-    alpn: bytes | None = None
-    server_name: str | None = None
-    peer_certificate_chain: tuple[bytes, ...] = ()
-    hello_retry_request: bool = False
-    peer_verified: bool = False
-    #: a ticket (from an earlier connection) was used: no certificate was exchanged
-    session_resumed: bool = False
-    #: the identity of the external PSK the handshake used, if any
-    psk_identity: bytes | None = None
-    #: 0-RTT: ``'accepted'``, ``'rejected'`` (offered, refused) or ``'not sent'``
-    early_data: earlydata.EarlyDataStatus = "not sent"
-    #: The peer's record_size_limit (RFC 8449) when it sent one.
-    peer_record_size_limit: int | None = None
-    #: The RFC 8879 algorithm the peer's Certificate came compressed with.
-    peer_certificate_compression: str | None = None
-    #: The RFC 8879 algorithm we compressed our Certificate with.
-    certificate_compression: str | None = None
-    #: which validation accepted the peer's chain: ``'webpki'`` (``cryptography``'s
-    #: verifier) or ``'pathbuilder'`` (siotls's, for Ed25519/Ed448/RSA-PSS CAs)
-    peer_chain_validator: Literal["webpki", "pathbuilder"] | None = None
-    #: the verified path: ``peer_certificate_chain``'s certificates that lead to the
-    #: trust anchor, in order, then the anchor (DER); empty when not verified
-    peer_verified_path: tuple[bytes, ...] = ()
-    #: the OCSP response the server stapled for its certificate (DER), when asked
-    #: for with ``ocsp_stapling``; None when it stapled none
-    peer_ocsp_response: bytes | None = None
-    #: what ``peer_ocsp_response`` says of the server's certificate; None without
-    #: a response, or when it does not parse or names another certificate
-    peer_ocsp_status: Literal["good", "revoked", "unknown"] | None = None
-    #: what the peer authenticated with: ``'x509'`` or ``'raw_public_key'`` (RFC 7250)
-    peer_certificate_type: Literal["x509", "raw_public_key"] | None = None
-    #: the peer's public key, DER SubjectPublicKeyInfo (a raw key, or its leaf's)
-    peer_public_key: bytes | None = None
-    #: the client offered post-handshake authentication (RFC 8446 4.2.6)
-    post_handshake_auth: bool = False
-    #: server: post-handshake authentications completed (a certificate or none)
-    post_handshake_authentications: int = 0
-
-    @property
-    def peer_certificates(self) -> tuple[x509.Certificate, ...]:
-        """``peer_certificate_chain`` parsed (``cryptography.x509.Certificate``)."""
-        from cryptography import x509  # noqa: PLC0415
-
-        return tuple(x509.load_der_x509_certificate(der) for der in self.peer_certificate_chain)
-
-
 def normalize_server_hostname(host: str) -> str:
     """The ASCII (IDNA) form of a host name without its trailing dot; IP literals as given.
 
@@ -567,16 +563,27 @@ def normalize_server_hostname(host: str) -> str:
     if is_ip_address(host):
         return host
     name = host[:-1] if host.endswith(".") else host
-    try:
-        ascii_name = name.encode("idna").decode("ascii")
-    except UnicodeError as exc:
-        raise ValueError(f"invalid server_hostname {host!r}: {exc}") from exc
+    if name.isascii():
+        # The idna codec's own path for ASCII names (encodings/idna.py), without
+        # loading that codec and stringprep on a first connection: the labels
+        # but the last are 1 to 63 characters, the last at most 63.
+        *labels, last = name.split(".")
+        if len(last) > 63 or not all(0 < len(label) < 64 for label in labels):
+            raise ValueError(f"invalid server_hostname {host!r}: label empty or too long")
+        ascii_name = name
+    else:
+        try:
+            ascii_name = name.encode("idna").decode("ascii")
+        except UnicodeError as exc:
+            raise ValueError(f"invalid server_hostname {host!r}: {exc}") from exc
     if not ascii_name or len(ascii_name) > 253:
         raise ValueError(f"invalid server_hostname {host!r}")
     return ascii_name
 
 
 def is_ip_address(host: str) -> bool:
+    import ipaddress  # noqa: PLC0415 (here: a client's first connection, not import siotls)
+
     try:
         ipaddress.ip_address(host)
     except ValueError:

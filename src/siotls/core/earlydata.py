@@ -72,11 +72,10 @@ handshake with that alert instead (a selector that raised).
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from siotls.core.dataclasslike import FrozenRecord
 from siotls.core.errors import UnexpectedMessage
 
 if TYPE_CHECKING:
@@ -124,18 +123,20 @@ def check_register(register: object) -> None:
 
 def is_asynchronous(register: object) -> bool:
     """Whether asking ``register`` needs the pause point (its check is a coroutine)."""
+    import inspect  # noqa: PLC0415 (here: import siotls does not load inspect)
+
     return inspect.iscoroutinefunction(getattr(register, "check_and_record", None))
 
 
-@dataclass(frozen=True)
-class PendingClientHello:
+class PendingClientHello(FrozenRecord):
     """A server paused after the ClientHello: what it parsed, and its questions.
 
     Answer with ``conn.resume_client_hello(early_data_ok=..., certificate_chain=...)``:
     the register's ``check_and_record(replay_key, replay_ttl)`` when ``replay_key`` is
     set, the configuration's ``certificate_selector(pending)`` when
     ``certificate_requested``. A PSK handshake sends no certificate, so one pause
-    asks one of the two; the adapters answer both alike.
+    asks one of the two; the adapters answer both alike. Frozen, and a dataclass
+    to :mod:`dataclasses` (:mod:`siotls.core.dataclasslike`).
     """
 
     #: the client's SNI, if any
@@ -153,9 +154,16 @@ class PendingClientHello:
     #: the register to ask (the configuration's)
     register: Any
     #: the server waits for ``certificate_selector`` to choose its chain
-    certificate_requested: bool = False
+    certificate_requested: bool
     #: the client's signature_algorithms (for the certificate choice)
-    signature_algorithms: tuple[int, ...] = ()
+    signature_algorithms: tuple[int, ...]
+
+    def __init__(  # noqa: PLR0917 (positional, as @dataclass wrote them)
+            self, server_name: str | None, alpn: bytes | None, psk_identity: bytes | None,
+            early_data_offered: bool, replay_key: bytes | None, replay_ttl: float,
+            register: Any, certificate_requested: bool = False,
+            signature_algorithms: tuple[int, ...] = ()) -> None:
+        self._store(locals())
 
 
 # -- client ---------------------------------------------------------------------------

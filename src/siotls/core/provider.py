@@ -10,12 +10,12 @@ traces that way, with the traces' randoms and private keys.
 
 from __future__ import annotations
 
-import datetime
 import os
 import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import datetime
     from collections.abc import Callable
 
 __all__ = ["clock", "generate_key_share", "random_bytes", "utc_datetime"]
@@ -35,4 +35,6 @@ def generate_key_share(group: int) -> tuple[Any, bytes]:
 
 def utc_datetime(clock: Callable[[], float] = clock) -> datetime.datetime:
     """The time ``clock`` tells, as an aware UTC datetime (for X.509 validity)."""
+    import datetime  # noqa: PLC0415 (here: import siotls does not load datetime)
+
     return datetime.datetime.fromtimestamp(clock(), datetime.UTC)
