@@ -44,7 +44,7 @@ from helpers import (
 from internals import internals
 from ocsp_responses import ocsp_response
 from siotls import TicketKeys, TLSConfiguration, TLSConnection, TLSSession
-from siotls.core import compression, crypto, ocsp, psk
+from siotls.core import compression, crypto, ocsp, prepared, psk
 from siotls.core import extensions as ext
 from siotls.core.client import MAX_SESSION_TICKETS
 from siotls.core.errors import BadCertificate, DecodeError, TLSFatalAlert, TLSUsageError
@@ -93,13 +93,16 @@ OTHER_GROUPS = [NamedGroup.x25519, NamedGroup.secp256r1, NamedGroup.secp384r1,
 
 @contextmanager
 def patched_serialize(cls: type[Any], edit: Callable[[Any], Any]) -> Iterator[None]:
-    """While active, ``cls(...).serialize()`` writes ``edit(message)`` instead."""
+    """While active, ``cls(...).serialize()`` writes ``edit(message)`` instead (our
+    Certificate messages are then encoded afresh each time, not kept per configuration:
+    the edit reaches every connection, and no edited message outlives the patch)."""
     original = cls.serialize
 
     def serialize(self: Any) -> bytes:
         return original(edit(self))  # type: ignore[no-any-return]
 
-    with mock.patch.object(cls, "serialize", serialize):
+    with mock.patch.object(cls, "serialize", serialize), \
+            mock.patch.object(prepared, "certificate_messages", lambda config: {}):
         yield
 
 

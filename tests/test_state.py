@@ -99,25 +99,27 @@ def _server_handshake() -> ServerHandshake:
                            lambda label, secret: None)
 
 
-def test_handle_refuses_what_the_table_does_not_list() -> None:
+def test_handle_refuses_what_the_table_does_not_list(monkeypatch: pytest.MonkeyPatch) -> None:
     handshake = _server_handshake()
     handshake.state = S.WAIT_FINISHED
     called: list[int] = []
     for message in (HT.CLIENT_HELLO, HT.CERTIFICATE, HT.KEY_UPDATE, 99):
-        handshake._handlers[message] = lambda body, raw, m=message: called.append(m)
+        monkeypatch.setitem(ServerHandshake._HANDLERS, message,
+                            lambda self, body, raw, m=message: called.append(m))
         with pytest.raises(UnexpectedMessage, match="in state WAIT_FINISHED"):
             handshake.handle(message, memoryview(b""), b"")
     assert called == [], "a handler ran for a message the table refuses"
 
 
-def test_handle_refuses_a_transition_the_table_does_not_list() -> None:
+def test_handle_refuses_a_transition_the_table_does_not_list(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     handshake = _server_handshake()
     handshake.state = S.WAIT_FINISHED
 
-    def wrong_handler(body: memoryview, raw: bytes) -> None:
-        handshake.state = S.WAIT_CV  # FINISHED may only lead to CONNECTED
+    def wrong_handler(self: ServerHandshake, body: memoryview, raw: bytes) -> None:
+        self.state = S.WAIT_CV  # FINISHED may only lead to CONNECTED
 
-    handshake._handlers[HT.FINISHED] = wrong_handler
+    monkeypatch.setitem(ServerHandshake._HANDLERS, HT.FINISHED, wrong_handler)
     with pytest.raises(InternalError, match="illegal transition to WAIT_CV"):
         handshake.handle(HT.FINISHED, memoryview(b""), b"")
 

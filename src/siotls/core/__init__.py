@@ -27,6 +27,8 @@ compression.py     certificate compression (RFC 8879): zlib, brotli, zstd, bound
 certificates.py    X.509 path validation: verify_chain, reason codes (``cryptography``)
 pathbuilder.py     path validation for CA keys the web PKI refuses (Ed25519, Ed448, PSS)
 credentials.py     our chains (CertificateChain), parsed once; which one a handshake sends
+prepared.py        what a configuration's handshakes share, computed once: ClientHello
+                   extensions, our Certificate messages, the chains
 ocsp.py            OCSP stapling: status_request, checking a stapled response
 pha.py             post-handshake client authentication (RFC 8446 4.6.2)
 rawkeys.py         raw public keys (RFC 7250): certificate types, bare keys

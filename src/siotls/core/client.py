@@ -43,25 +43,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from siotls.core import (
     certificates,
-    compression,
     credentials,
     crypto,
     earlydata,
     ocsp,
+    prepared,
     psk,
     rawkeys,
 )
 from siotls.core import extensions as ext
 from siotls.core.config import (
-    CERTIFICATE_ONLY_SIGNATURE_ALGORITHMS,
     HYBRID_KEY_EXCHANGES,
     TLSConfiguration,
     TLSNegotiatedConfiguration,
-    is_ip_address,
 )
 from siotls.core.errors import (
     BadCertificateStatusResponse,
@@ -72,7 +70,7 @@ from siotls.core.errors import (
     ProtocolVersion,
     UnexpectedMessage,
 )
-from siotls.core.handshake import Handshake, KeyLog
+from siotls.core.handshake import Handler, Handshake, KeyLog, member
 from siotls.core.keyschedule import KeySchedule
 from siotls.core.messages import (
     DOWNGRADE_TLS11,
@@ -89,12 +87,11 @@ from siotls.core.messages import (
 from siotls.core.pha import ClientPostHandshakeAuth
 from siotls.core.record import RecordLayer
 from siotls.core.session import TLSSession
-from siotls.core.state import State
+from siotls.core.state import TRANSITIONS, State
 from siotls.iana import (
     CertificateType,
     CipherSuites,
     ContentType,
-    ExtensionType,
     HandshakeType,
     NamedGroup,
     SignatureScheme,
@@ -104,7 +101,7 @@ from siotls.iana import (
 if TYPE_CHECKING:
     from cryptography import x509
 
-ET = ExtensionType
+ET = ext.ET  # plain ints
 #: How many NewSessionTickets a client keeps (the newest ones).
 MAX_SESSION_TICKETS = 8
 
@@ -141,18 +138,7 @@ class ClientHandshake(Handshake):
         self.psk_selected: psk.PskOffer | None = None
         #: the 0-RTT data to send, when the caller gave some (``early_data=``)
         self.early = None if early_data is None else earlydata.ClientEarlyData(early_data)
-        self._handlers.update({
-            HandshakeType.SERVER_HELLO: self.on_server_hello,
-            HandshakeType.ENCRYPTED_EXTENSIONS: self.on_encrypted_extensions,
-            HandshakeType.CERTIFICATE_REQUEST: self.on_certificate_request,
-            HandshakeType.CERTIFICATE: self.on_certificate,
-            HandshakeType.CERTIFICATE_VERIFY: self.on_certificate_verify,
-            HandshakeType.FINISHED: self.on_finished,
-            HandshakeType.NEW_SESSION_TICKET: self.on_new_session_ticket,
-        })
         self.pha = ClientPostHandshakeAuth(self)
-        self._connected_handlers[HandshakeType.CERTIFICATE_REQUEST] = \
-            self.pha.on_certificate_request
         self.legacy_session_id = b""
         self.client_hello: ClientHello | None = None
         self.client_hello_raw = b""
@@ -199,28 +185,15 @@ class ClientHandshake(Handshake):
 
     def _send_client_hello(self, cookie: bytes | None) -> None:
         config = self.config
-        extensions: dict[int, bytes] = {}
-        if self.server_hostname and not is_ip_address(self.server_hostname):
-            extensions[ET.SERVER_NAME] = ext.encode_server_name(self.server_hostname)
-        extensions[ET.SUPPORTED_GROUPS] = ext.encode_u16_list(config.key_exchanges)
-        extensions[ET.SIGNATURE_ALGORITHMS] = ext.encode_u16_list(config.signature_algorithms)
-        extensions[ET.SIGNATURE_ALGORITHMS_CERT] = ext.encode_u16_list(
-            (*config.signature_algorithms, *CERTIFICATE_ONLY_SIGNATURE_ALGORITHMS))
-        extensions[ET.SUPPORTED_VERSIONS] = ext.encode_supported_versions_ch([TLSVersion.TLS_1_3])
-        extensions[ET.KEY_SHARE] = ext.encode_key_share_ch([
-            (group, public) for group, (_, public) in self.key_shares.items()])
-        extensions[ET.PSK_KEY_EXCHANGE_MODES] = ext.encode_psk_key_exchange_modes(
-            list(config.psk_key_exchange_modes))
-        if config.ocsp_stapling != "off":
-            extensions[ET.STATUS_REQUEST] = ocsp.encode_status_request()
-        if config.alpn:
-            extensions[ET.APPLICATION_LAYER_PROTOCOL_NEGOTIATION] = ext.encode_alpn(config.alpn)
-        if config.record_size_limit is not None:
-            extensions[ET.RECORD_SIZE_LIMIT] = ext.encode_record_size_limit(
-                config.record_size_limit)
-        if config.certificate_compression:
-            extensions[ET.COMPRESS_CERTIFICATE] = ext.encode_compress_certificate(
-                compression.codes(config.certificate_compression))
+        # server_name, supported_groups .. supported_versions, key_share, then
+        # psk_key_exchange_modes .. compress_certificate: encoded once per configuration
+        template = prepared.client_hello(config)
+        extensions = {
+            **template.front(self.server_hostname),
+            ET.KEY_SHARE: ext.encode_key_share_ch([
+                (group, public) for group, (_, public) in self.key_shares.items()]),
+            **template.tail,
+        }
         extensions.update(self.pha.extensions())
         extensions.update(rawkeys.client_offer(config))
         if cookie is not None:
@@ -278,7 +251,7 @@ class ClientHandshake(Handshake):
             if group not in self.key_shares:
                 raise IllegalParameter(f"the server key-shares group {group}, which we did not")
             shared_secret = crypto.key_exchange(group, self.key_shares[group][0], share)
-            self.nconfig.key_exchange = NamedGroup(group)
+            self.nconfig.key_exchange = member(NamedGroup, group)
         elif self.psk_selected is None:
             raise MissingExtension("the ServerHello has no key_share")
         self.key_shares.clear()
@@ -292,7 +265,7 @@ class ClientHandshake(Handshake):
                 self._enter_early(schedule)
         schedule.update(raw)
         schedule.enter_handshake(shared_secret)
-        self.nconfig.cipher_suite = CipherSuites(sh.cipher_suite)
+        self.nconfig.cipher_suite = member(CipherSuites, sh.cipher_suite)
         self.keylog("SERVER_HANDSHAKE_TRAFFIC_SECRET", schedule.server_handshake_traffic_secret)
         self.keylog("CLIENT_HANDSHAKE_TRAFFIC_SECRET", schedule.client_handshake_traffic_secret)
         self.set_read_key(schedule.server_handshake_traffic_secret)
@@ -518,7 +491,7 @@ class ClientHandshake(Handshake):
             self._send_raw_public_key(context)
             return
         chosen = credentials.select_client_chain(
-            config.all_certificate_chains, config.signature_algorithms,
+            prepared.certificate_chains(config), config.signature_algorithms,
             requested=self.certificate_request_schemes,
             authorities=self.certificate_request_authorities)
         if chosen is None:
@@ -529,7 +502,7 @@ class ClientHandshake(Handshake):
         self.send_certificate(context, chain.certificate_chain,
                               self.certificate_request_compression)
         self.sign_certificate_verify(chain.loaded[0], scheme)
-        self.nconfig.signature_algorithm = SignatureScheme(scheme)
+        self.nconfig.signature_algorithm = member(SignatureScheme, scheme)
 
     def _send_raw_public_key(self, context: bytes) -> None:
         """RFC 7250: our default key's SubjectPublicKeyInfo, when it can sign for them."""
@@ -541,7 +514,7 @@ class ClientHandshake(Handshake):
         self.send_certificate(context, [rawkeys.spki_of(key)],
                               self.certificate_request_compression)
         self.sign_certificate_verify(key, scheme)
-        self.nconfig.signature_algorithm = SignatureScheme(scheme)
+        self.nconfig.signature_algorithm = member(SignatureScheme, scheme)
 
     # -- after the handshake ----------------------------------------------------
     def on_new_session_ticket(self, body: memoryview, raw: bytes) -> None:
@@ -561,3 +534,22 @@ class ClientHandshake(Handshake):
             self.server_hostname, nconfig.alpn, nconfig.peer_verified,
             nconfig.peer_certificate_chain))
         del self.session_tickets[:-MAX_SESSION_TICKETS]
+
+    def _on_post_handshake_certificate_request(self, body: memoryview, raw: bytes) -> None:
+        self.pha.on_certificate_request(body, raw)
+
+    _transitions = TRANSITIONS["client"]
+    _HANDLERS: ClassVar[dict[int, Handler]] = {
+        HandshakeType.SERVER_HELLO: on_server_hello,
+        HandshakeType.ENCRYPTED_EXTENSIONS: on_encrypted_extensions,
+        HandshakeType.CERTIFICATE_REQUEST: on_certificate_request,
+        HandshakeType.CERTIFICATE: on_certificate,
+        HandshakeType.COMPRESSED_CERTIFICATE: Handshake.on_compressed_certificate,
+        HandshakeType.CERTIFICATE_VERIFY: Handshake.on_certificate_verify,
+        HandshakeType.FINISHED: on_finished,
+        HandshakeType.NEW_SESSION_TICKET: on_new_session_ticket,
+        HandshakeType.KEY_UPDATE: Handshake.on_key_update,
+    }
+    _CONNECTED_HANDLERS: ClassVar[dict[int, Handler]] = {
+        HandshakeType.CERTIFICATE_REQUEST: _on_post_handshake_certificate_request,
+    }

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa, x448, x25519
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+from cryptography.hazmat.primitives.hmac import HMAC
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF, HKDFExpand
 
 from siotls.core.errors import (
@@ -84,10 +85,11 @@ class CipherSuite:
     hash: hashes.HashAlgorithm
     #: RFC 8446 section 5.5: records one key may protect before it must be updated.
     usage_limit: int
+    #: ``hash.digest_size``, a plain attribute (the key schedule reads it a lot)
+    hash_length: int = field(init=False)
 
-    @property
-    def hash_length(self) -> int:
-        return self.hash.digest_size
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hash_length", self.hash.digest_size)
 
 
 def _chacha20_poly1305(key: bytes) -> AEAD:
@@ -125,11 +127,39 @@ def new_hash(algorithm: hashes.HashAlgorithm) -> hashes.HashContext:
 def hmac_sha(algorithm: hashes.HashAlgorithm, key: bytes, data: bytes) -> bytes:
     if hacl is not None and hacl.provides_hash(algorithm):
         return hacl.hmac(algorithm, key, data)
-    from cryptography.hazmat.primitives import hmac  # noqa: PLC0415
-
-    h = hmac.HMAC(key, algorithm)
+    h = HMAC(key, algorithm)
     h.update(data)
     return h.finalize()
+
+
+# ---------------------------------------------------------------------------
+# What a key is, once per concrete type
+# ---------------------------------------------------------------------------
+#
+# The key classes of ``cryptography`` are ABCs (the Rust classes are registered
+# with them), so each ``isinstance`` against one runs ``ABCMeta.__instancecheck__``,
+# a Python frame. The hot paths (ECDHE, signatures) ask :func:`_kind` instead: the
+# same isinstance chain, once per concrete type, then a dict lookup.
+
+_KINDS: dict[type, str] = {}
+
+
+def _classify(obj: object) -> str:
+    if isinstance(obj, bytes):
+        return "bytes"  # an x25519 secret of the HACL* backend
+    for kind, classes in _KIND_CLASSES:
+        if isinstance(obj, classes):
+            return kind
+    return "other"
+
+
+def _kind(obj: object) -> str:
+    """'x25519', 'x448', 'ec', 'rsa', 'ed25519', 'ed448' (private keys), the same
+    with '-public' (public keys), 'bytes', or 'other'."""
+    kind = _KINDS.get(type(obj))
+    if kind is None:
+        kind = _KINDS[type(obj)] = _classify(obj)
+    return kind
 
 
 def seal(key: bytes, nonce: bytes, data: bytes, aad: bytes) -> bytes:
@@ -225,6 +255,8 @@ _KEY_SHARE_LENGTHS: dict[int, int] = {
     NamedGroup.x25519: 32, NamedGroup.x448: 56,
     NamedGroup.secp256r1: 65, NamedGroup.secp384r1: 97, NamedGroup.secp521r1: 133,
 }
+#: A plain int: an IntEnum member lookup costs ten times more.
+_X25519 = int(NamedGroup.x25519)
 
 
 @functools.cache
@@ -256,23 +288,25 @@ def generate_key_share(group: int, reuse: ECDHPrivate | None = None,
                else kem_private_class.from_seed_bytes(kem_seed))
         return (HybridPrivate(kem, ecdh_private),
                 hybrid.join(ecdh_public, kem.public_key().public_bytes_raw()))
-    if group == NamedGroup.x25519 and (
+    if group == _X25519 and (
             isinstance(reuse, bytes) or (reuse is None and hacl is not None)):
         return _hacl_x25519().x25519_share(reuse)
     private: ECDHPrivate
     if reuse is not None:
         private = reuse
-    elif group == NamedGroup.x25519:
+    elif group == _X25519:
         private = x25519.X25519PrivateKey.generate()
     elif group == NamedGroup.x448:
         private = x448.X448PrivateKey.generate()
     else:
         private = ec.generate_private_key(_CURVES[group]())
-    if isinstance(private, ec.EllipticCurvePrivateKey):
-        return private, private.public_key().public_bytes(
+    # (annotated assignments, not typing.cast: no call on the hot path)
+    if _kind(private) == "ec":
+        ec_key: ec.EllipticCurvePrivateKey = private  # type: ignore[assignment]
+        return private, ec_key.public_key().public_bytes(
             serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
-    assert not isinstance(private, bytes)
-    return private, private.public_key().public_bytes_raw()
+    montgomery: x25519.X25519PrivateKey | x448.X448PrivateKey = private  # type: ignore[assignment]
+    return private, montgomery.public_key().public_bytes_raw()
 
 
 def _hacl_x25519() -> Hacl:
@@ -295,7 +329,7 @@ def generate_key_shares(groups: Sequence[int], generate: KeyShareGenerator = gen
     for group in groups:
         reused = next((private.ecdh for other, (private, _) in shares.items()
                        if isinstance(private, HybridPrivate)
-                       and HYBRIDS[other].ecdh_group == group), None)
+                       and HYBRIDS[other].ecdh_group == group), None) if shares else None
         shares[group] = generate(group) if reused is None else generate_key_share(group, reused)
     return shares
 
@@ -305,15 +339,20 @@ def _ecdh(group: int, private_key: ECDHPrivate, peer_share: bytes) -> bytes:
     if len(peer_share) != _KEY_SHARE_LENGTHS[group]:
         raise IllegalParameter(f"a {NamedGroup(group).name} key share of {len(peer_share)} bytes",
                                reason="bad_key_share")
-    if group == NamedGroup.x25519 and (hacl is not None or isinstance(private_key, bytes)):
-        assert isinstance(private_key, (bytes, x25519.X25519PrivateKey))
-        return _hacl_x25519().x25519(private_key, peer_share)
-    assert not isinstance(private_key, bytes)
+    kind = _kind(private_key)
+    if group == _X25519 and (hacl is not None or kind == "bytes"):
+        assert kind in ("bytes", "x25519")
+        return _hacl_x25519().x25519(
+            cast("bytes | x25519.X25519PrivateKey", private_key), peer_share)
+    assert kind != "bytes"
     try:
-        if isinstance(private_key, x25519.X25519PrivateKey):
-            return private_key.exchange(x25519.X25519PublicKey.from_public_bytes(peer_share))
-        if isinstance(private_key, x448.X448PrivateKey):
-            return private_key.exchange(x448.X448PublicKey.from_public_bytes(peer_share))
+        if kind == "x25519":
+            x25519_key: x25519.X25519PrivateKey = private_key  # type: ignore[assignment]
+            return x25519_key.exchange(x25519.X25519PublicKey.from_public_bytes(peer_share))
+        if kind == "x448":
+            return cast("x448.X448PrivateKey", private_key).exchange(
+                x448.X448PublicKey.from_public_bytes(peer_share))
+        assert isinstance(private_key, ec.EllipticCurvePrivateKey)
         if peer_share[0] != 4:  # RFC 8446 4.2.8.2: UncompressedPointRepresentation only
             raise IllegalParameter("an EC key share that is not an uncompressed point",
                                    reason="bad_key_share")
@@ -400,28 +439,34 @@ class Scheme:
     def sign(self, key: PrivateKey, data: bytes) -> bytes:
         if hacl is not None and self.code in hacl.signature_schemes:
             return hacl.sign(self.code, key, data)
-        if isinstance(key, rsa.RSAPrivateKey):
+        kind = _kind(key)
+        if kind == "ec":
             assert self.hash is not None
-            return key.sign(data, self._padding(), self.hash)
-        if isinstance(key, ec.EllipticCurvePrivateKey):
+            ec_key: ec.EllipticCurvePrivateKey = key  # type: ignore[assignment]
+            return ec_key.sign(data, ec.ECDSA(self.hash))
+        if kind == "rsa":
             assert self.hash is not None
-            return key.sign(data, ec.ECDSA(self.hash))
-        return key.sign(data)
+            return cast("rsa.RSAPrivateKey", key).sign(data, self._padding(), self.hash)
+        return cast("ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey", key).sign(data)
 
     def verify(self, key: PublicKey, signature: bytes, data: bytes) -> None:
         """Raise :class:`InvalidSignature` when the signature does not verify."""
         if hacl is not None and self.code in hacl.signature_schemes:
             hacl.verify(self.code, key, signature, data)
             return
+        kind = _kind(key)
         try:
-            if isinstance(key, rsa.RSAPublicKey):
+            if kind == "ec-public":
                 assert self.hash is not None
-                key.verify(signature, data, self._padding(), self.hash)
-            elif isinstance(key, ec.EllipticCurvePublicKey):
+                ec_key: ec.EllipticCurvePublicKey = key  # type: ignore[assignment]
+                ec_key.verify(signature, data, ec.ECDSA(self.hash))
+            elif kind == "rsa-public":
                 assert self.hash is not None
-                key.verify(signature, data, ec.ECDSA(self.hash))
+                cast("rsa.RSAPublicKey", key).verify(
+                    signature, data, self._padding(), self.hash)
             else:
-                key.verify(signature, data)
+                cast("ed25519.Ed25519PublicKey | ed448.Ed448PublicKey", key).verify(
+                    signature, data)
         except ValueError as exc:  # e.g. a DER signature that does not parse
             raise InvalidSignature(str(exc)) from exc
 
@@ -448,14 +493,13 @@ def key_kind(key: PrivateKey | PublicKey, spki_oid: str | None = None) -> tuple[
 
     RSA keys are 'rsae' unless their SubjectPublicKeyInfo says id-RSASSA-PSS.
     """
-    if isinstance(key, (rsa.RSAPrivateKey, rsa.RSAPublicKey)):
+    kind = _kind(key).removesuffix("-public")
+    if kind == "rsa":
         return ("pss" if spki_oid == _RSASSA_PSS else "rsae"), None
-    if isinstance(key, (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)):
-        return "ec", key.curve.name
-    if isinstance(key, (ed25519.Ed25519PrivateKey, ed25519.Ed25519PublicKey)):
-        return "ed25519", None
-    if isinstance(key, (ed448.Ed448PrivateKey, ed448.Ed448PublicKey)):
-        return "ed448", None
+    if kind == "ec":
+        return "ec", cast("ec.EllipticCurvePublicKey", key).curve.name
+    if kind in ("ed25519", "ed448"):
+        return kind, None
     raise UnsupportedCertificate(f"unsupported key type {type(key).__name__}")
 
 
@@ -489,8 +533,7 @@ def certificate_public_key(cert: Any) -> tuple[PublicKey, tuple[str, str | None]
         key = cert.public_key()
     except Exception as exc:  # cryptography raises several types for odd keys
         raise UnsupportedCertificate(f"cannot use the certificate's public key: {exc}") from exc
-    if not isinstance(key, (ec.EllipticCurvePublicKey, rsa.RSAPublicKey,
-                            ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
+    if _kind(key) not in _PUBLIC_KINDS:
         raise UnsupportedCertificate(f"unsupported public key type {type(key).__name__}")
     try:
         oid = cert.public_key_algorithm_oid.dotted_string
@@ -520,3 +563,15 @@ def check_key_pair(private_key_der: bytes, certificate_der: bytes) -> None:
     raw = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     if key.public_key().public_bytes(*raw) != public_key.public_bytes(*raw):
         raise ValueError("private_key does not match the certificate_chain's first certificate")
+
+
+# Last: the classes are all defined above.
+_KIND_CLASSES: tuple[tuple[str, type | tuple[type, ...]], ...] = (
+    ("x25519", x25519.X25519PrivateKey), ("x448", x448.X448PrivateKey),
+    ("ec", ec.EllipticCurvePrivateKey), ("rsa", rsa.RSAPrivateKey),
+    ("ed25519", ed25519.Ed25519PrivateKey), ("ed448", ed448.Ed448PrivateKey),
+    ("ec-public", ec.EllipticCurvePublicKey), ("rsa-public", rsa.RSAPublicKey),
+    ("ed25519-public", ed25519.Ed25519PublicKey), ("ed448-public", ed448.Ed448PublicKey),
+    ("x25519-public", x25519.X25519PublicKey), ("x448-public", x448.X448PublicKey),
+)
+_PUBLIC_KINDS = frozenset({"ec-public", "rsa-public", "ed25519-public", "ed448-public"})

@@ -16,10 +16,46 @@ from collections.abc import Sequence
 
 from siotls.core.codec import Reader, Writer
 from siotls.core.errors import DecodeError, IllegalParameter, UnsupportedExtension
-from siotls.iana import ExtensionType as ET
+from siotls.iana import ExtensionType
 from siotls.iana import HandshakeType as HT
 
 CH, SH, EE, CT, CR, NST, HRR = "CH", "SH", "EE", "CT", "CR", "NST", "HRR"
+
+
+class ET:
+    """:class:`siotls.iana.ExtensionType`'s values as plain ints, for the handshake's hot
+    paths (``ET.KEY_SHARE in extensions``): an IntEnum member lookup costs ten times
+    more. tests/test_handshake_fast_paths.py checks that they match."""
+
+    SERVER_NAME = 0
+    MAX_FRAGMENT_LENGTH = 1
+    STATUS_REQUEST = 5
+    SUPPORTED_GROUPS = 10
+    EC_POINT_FORMATS = 11
+    SIGNATURE_ALGORITHMS = 13
+    USE_SRTP = 14
+    HEARTBEAT = 15
+    APPLICATION_LAYER_PROTOCOL_NEGOTIATION = 16
+    SIGNED_CERTIFICATE_TIMESTAMP = 18
+    CLIENT_CERTIFICATE_TYPE = 19
+    SERVER_CERTIFICATE_TYPE = 20
+    PADDING = 21
+    ENCRYPT_THEN_MAC = 22
+    EXTENDED_MASTER_SECRET = 23
+    COMPRESS_CERTIFICATE = 27
+    RECORD_SIZE_LIMIT = 28
+    SESSION_TICKET = 35
+    PRE_SHARED_KEY = 41
+    EARLY_DATA = 42
+    SUPPORTED_VERSIONS = 43
+    COOKIE = 44
+    PSK_KEY_EXCHANGE_MODES = 45
+    CERTIFICATE_AUTHORITIES = 47
+    OID_FILTERS = 48
+    POST_HANDSHAKE_AUTH = 49
+    SIGNATURE_ALGORITHMS_CERT = 50
+    KEY_SHARE = 51
+    RENEGOTIATION_INFO = 65281
 
 #: extension -> messages it may appear in (RFC 8446 section 4.2).
 ALLOWED: dict[int, frozenset[str]] = {
@@ -49,6 +85,11 @@ ALLOWED: dict[int, frozenset[str]] = {
     ET.KEY_SHARE: frozenset({CH, SH, HRR}),
 }
 
+#: message -> the known extensions it may not carry (the complement of ALLOWED's column).
+_FORBIDDEN: dict[str, frozenset[int]] = {
+    message: frozenset(t for t, messages in ALLOWED.items() if message not in messages)
+    for message in (CH, SH, EE, CT, CR, NST, HRR)}
+
 MESSAGE_NAMES = {
     HT.CLIENT_HELLO: CH, HT.SERVER_HELLO: SH, HT.ENCRYPTED_EXTENSIONS: EE,
     HT.CERTIFICATE: CT, HT.CERTIFICATE_REQUEST: CR, HT.NEW_SESSION_TICKET: NST,
@@ -57,10 +98,13 @@ MESSAGE_NAMES = {
 
 def check_allowed(extensions: dict[int, bytes], message: str) -> None:
     """``illegal_parameter`` for a known extension outside the messages it belongs to."""
+    if _FORBIDDEN[message].isdisjoint(extensions):  # the common case, in one C call
+        return
     for ext_type in extensions:
         allowed = ALLOWED.get(ext_type)
         if allowed is not None and message not in allowed:
-            raise IllegalParameter(f"extension {ET(ext_type).name} is not allowed in {message}")
+            raise IllegalParameter(
+                f"extension {ExtensionType(ext_type).name} is not allowed in {message}")
 
 
 def check_offered(extensions: dict[int, bytes], offered: dict[int, bytes] | set[int],
@@ -68,7 +112,8 @@ def check_offered(extensions: dict[int, bytes], offered: dict[int, bytes] | set[
     """RFC 8446 section 4.2: a response must not carry an extension that was not offered."""
     for ext_type in extensions:
         if ext_type not in offered and ext_type != ET.COOKIE:
-            name = ET(ext_type).name if ext_type in ET._value2member_map_ else ext_type
+            name = (ExtensionType(ext_type).name
+                    if ext_type in ExtensionType._value2member_map_ else ext_type)
             raise UnsupportedExtension(f"{message} carries extension {name}, never offered")
 
 
@@ -182,6 +227,8 @@ def decode_supported_versions_ch(data: bytes) -> list[int]:
 
 
 def decode_u16(data: bytes, what: str) -> int:
+    if len(data) == 2:  # the common case; the Reader below names what is wrong
+        return (data[0] << 8) | data[1]
     r = Reader(data)
     value = r.u16()
     r.expect_end(what)
@@ -229,12 +276,9 @@ def decode_psk_key_exchange_modes(data: bytes) -> list[int]:
 #   struct { KeyShareEntry server_share; } KeyShareServerHello;
 
 def encode_key_share_ch(shares: list[tuple[int, bytes]]) -> bytes:
-    w = Writer()
-    with w.block(2):
-        for group, key_exchange in shares:
-            w.u16(group)
-            w.opaque(2, key_exchange)
-    return w.getvalue()
+    entries = b"".join([encode_key_share_sh(group, key_exchange)
+                        for group, key_exchange in shares])
+    return len(entries).to_bytes(2, "big") + entries  # to_bytes raises past 2^16-1
 
 
 def decode_key_share_ch(data: bytes) -> list[tuple[int, bytes]]:
@@ -251,10 +295,8 @@ def decode_key_share_ch(data: bytes) -> list[tuple[int, bytes]]:
 
 
 def encode_key_share_sh(group: int, key_exchange: bytes) -> bytes:
-    w = Writer()
-    w.u16(group)
-    w.opaque(2, key_exchange)
-    return w.getvalue()
+    """One KeyShareEntry (the ServerHello's whole extension)."""
+    return group.to_bytes(2, "big") + len(key_exchange).to_bytes(2, "big") + key_exchange
 
 
 def decode_key_share_sh(data: bytes) -> tuple[int, bytes]:

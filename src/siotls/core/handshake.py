@@ -14,11 +14,12 @@ for the transcript).
 from __future__ import annotations
 
 import datetime
+import enum
 import hmac
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
-from siotls.core import compression, crypto, provider, rawkeys
+from siotls.core import compression, crypto, prepared, provider, rawkeys
 from siotls.core.config import TLSConfiguration, TLSNegotiatedConfiguration
 from siotls.core.errors import (
     BadCertificate,
@@ -41,17 +42,29 @@ from siotls.core.messages import (
     parse_key_update,
 )
 from siotls.core.record import MAX_CERTIFICATE_LENGTH, RecordLayer
-from siotls.core.state import TRANSITIONS, State
+from siotls.core.state import State
 from siotls.iana import ContentType, HandshakeType, SignatureScheme
 
-Handler = Callable[[memoryview, bytes], None]
+#: A message handler, unbound: ``handler(handshake, body, raw)``.
+Handler = Callable[[Any, memoryview, bytes], None]
 KeyLog = Callable[[str, bytes], None]
 
 _CV_PADDING = b"\x20" * 64
+_CONNECTED = State.CONNECTED
 CV_CONTEXT = {
     "server": b"TLS 1.3, server CertificateVerify",
     "client": b"TLS 1.3, client CertificateVerify",
 }
+
+
+_E = TypeVar("_E", bound=enum.Enum)
+
+
+def member(enum_class: type[_E], value: int) -> _E:
+    """``enum_class(value)``, for the negotiated values a connection reports: a dict
+    lookup (calling an Enum class runs two Python frames)."""
+    found = enum_class._value2member_map_.get(value)
+    return found if found is not None else enum_class(value)  # type: ignore[return-value]
 
 
 def certificate_verify_content(side: str, transcript_hash: bytes) -> bytes:
@@ -59,14 +72,33 @@ def certificate_verify_content(side: str, transcript_hash: bytes) -> bytes:
     return _CV_PADDING + CV_CONTEXT[side] + b"\x00" + transcript_hash
 
 
+def certificate_message(context: bytes, chain: Sequence[bytes], algorithm: int | None,
+                        leaf_extensions: dict[int, bytes] | None) -> bytes:
+    """A Certificate message, or with ``algorithm`` the CompressedCertificate of one."""
+    entries = [CertificateEntry(der) for der in chain]
+    if entries and leaf_extensions:
+        entries[0] = CertificateEntry(entries[0].cert_data, leaf_extensions)
+    message = Certificate(context, entries).serialize()
+    if algorithm is None:
+        return message
+    body = message[4:]
+    return CompressedCertificate(
+        algorithm, len(body), compression.compress(algorithm, body)).serialize()
+
+
 class Handshake:
     side: ClassVar[Literal["client", "server"]]
+    #: The side's state table (:mod:`siotls.core.state`).
+    _transitions: ClassVar[dict[State, dict[int, frozenset[State]]]]
+    #: msg_type -> its handler; per class, not per connection.
+    _HANDLERS: ClassVar[dict[int, Handler]]
+    #: The handlers that replace those in CONNECTED (post-handshake authentication).
+    _CONNECTED_HANDLERS: ClassVar[dict[int, Handler]]
     # Slotted, as the subclasses: one per connection, kept while it lives.
     __slots__ = (
-        "_connected_handlers", "_handlers", "_transitions", "ccs_sent", "client_certificate_type",
-        "client_random", "config", "keylog", "nconfig", "on_update_requested", "peer_key_kind",
-        "peer_public_key", "pending", "read_key_changed", "records", "schedule", "state",
-        "tickets_due")
+        "ccs_sent", "client_certificate_type", "client_random", "config", "keylog", "nconfig",
+        "on_update_requested", "peer_key_kind", "peer_public_key", "pending", "read_key_changed",
+        "records", "schedule", "state", "tickets_due")
     pending: Any
 
     def __init__(self, config: TLSConfiguration, records: RecordLayer,
@@ -92,13 +124,6 @@ class Handshake:
         self.read_key_changed = False
         #: Whether a dummy change_cipher_spec was sent (middlebox compatibility).
         self.ccs_sent = False
-        self._transitions = TRANSITIONS[self.side]
-        self._handlers: dict[int, Handler] = {
-            HandshakeType.KEY_UPDATE: self.on_key_update,
-            HandshakeType.COMPRESSED_CERTIFICATE: self.on_compressed_certificate,
-        }
-        #: Handlers that replace ``_handlers`` once CONNECTED (post-handshake auth).
-        self._connected_handlers: dict[int, Handler] = {}
         # Signature checks of the peer's CertificateVerify
         self.peer_public_key: crypto.PublicKey | None = None
         self.peer_key_kind: tuple[str, str | None] = ("", None)
@@ -110,9 +135,8 @@ class Handshake:
             name = HandshakeType(msg_type).name if msg_type in HandshakeType._value2member_map_ \
                 else f"handshake message {msg_type}"
             raise UnexpectedMessage(f"{name} in state {self.state.name}")
-        handler = self._connected_handlers.get(msg_type) if self.state is State.CONNECTED \
-            else None
-        (handler or self._handlers[msg_type])(body, raw)
+        handler = self._CONNECTED_HANDLERS.get(msg_type) if self.state is _CONNECTED else None
+        (handler or self._HANDLERS[msg_type])(self, body, raw)
         if self.state not in allowed:  # pragma: no cover (a bug of ours)
             raise InternalError(f"illegal transition to {self.state.name}")
 
@@ -120,14 +144,13 @@ class Handshake:
         """The handshake is over: CONNECTED, and what only the handshake needed goes.
 
         An idle connection keeps only what post-handshake messages use: the
-        handlers the CONNECTED row of the state table allows, and the secrets of
-        :meth:`KeySchedule.forget_handshake_secrets`. The transcript stays only
-        when post_handshake_auth was offered (the post-handshake authentication
-        forks it): the subclasses decide.
+        secrets of :meth:`KeySchedule.forget_handshake_secrets` (the handler
+        tables are per class, and the CONNECTED row of the state table says which
+        messages may still come). The transcript stays only when
+        post_handshake_auth was offered (the post-handshake authentication forks
+        it): the subclasses decide.
         """
         self.state = State.CONNECTED
-        allowed = self._transitions[State.CONNECTED]
-        self._handlers = {t: h for t, h in self._handlers.items() if t in allowed}
         self.key_schedule.forget_handshake_secrets()
 
     def now(self) -> datetime.datetime:
@@ -153,36 +176,43 @@ class Handshake:
             self.ccs_sent = True
 
     def set_read_key(self, secret: bytes) -> None:
-        self.records.set_read_key(self.key_schedule.suite, secret)
+        schedule = self.schedule
+        assert schedule is not None
+        self.records.set_read_key(schedule.suite, secret)
         self.read_key_changed = True
 
     def set_write_key(self, secret: bytes) -> None:
-        self.records.set_write_key(self.key_schedule.suite, secret)
+        schedule = self.schedule
+        assert schedule is not None
+        self.records.set_write_key(schedule.suite, secret)
 
     # -- authentication ---------------------------------------------------------
     def on_certificate(self, body: memoryview, raw: bytes) -> None:  # pragma: no cover
         raise NotImplementedError
 
     def send_certificate(self, context: bytes, chain: Sequence[bytes],
-                         peer_algorithms: list[int],
+                         peer_algorithms: Sequence[int],
                          leaf_extensions: dict[int, bytes] | None = None) -> None:
         """Our Certificate, compressed (RFC 8879) when the peer offered a common algorithm.
 
         ``leaf_extensions`` go in the leaf's CertificateEntry (a stapled OCSP response).
+        The message is encoded once per configuration, chain, algorithm and leaf
+        extensions (:func:`siotls.core.prepared.certificate_messages`), unless it has a
+        context (post-handshake authentication: a new one each time).
         """
-        entries = [CertificateEntry(der) for der in chain]
-        if entries and leaf_extensions:
-            entries[0] = CertificateEntry(entries[0].cert_data, leaf_extensions)
-        message = Certificate(context, entries).serialize()
         algorithm = compression.choose(self.config.certificate_compression or (),
                                        peer_algorithms) if chain else None
-        if algorithm is None:
-            self.send(message)
-            return
-        body = message[4:]
-        self.send(CompressedCertificate(
-            algorithm, len(body), compression.compress(algorithm, body)).serialize())
-        self.nconfig.certificate_compression = compression.NAMES[algorithm]
+        table = None if context else prepared.certificate_messages(self.config)
+        key = (tuple(chain), algorithm,
+               tuple(leaf_extensions.items()) if leaf_extensions else None)
+        message = None if table is None else table.get(key)
+        if message is None:
+            message = certificate_message(context, chain, algorithm, leaf_extensions)
+            if table is not None:
+                table[key] = message
+        self.send(message)
+        if algorithm is not None:
+            self.nconfig.certificate_compression = compression.NAMES[algorithm]
 
     def on_compressed_certificate(self, body: memoryview, raw: bytes) -> None:
         """RFC 8879 section 4: decompress, then handle as the Certificate it holds.
@@ -215,12 +245,22 @@ class Handshake:
 
     def accept_peer_certificate(self, leaf: Any, chain: tuple[bytes, ...], verified: bool
                                 ) -> None:
-        """Keep the peer's chain and its leaf's key for the CertificateVerify."""
-        self.peer_public_key, self.peer_key_kind = crypto.certificate_public_key(leaf)
+        """Keep the peer's chain and its leaf's key for the CertificateVerify.
+
+        The key, its kind and its SubjectPublicKeyInfo are taken from ``leaf`` once per
+        leaf (DER) and configuration (:func:`siotls.core.prepared.peer_keys`): a client
+        meets the same servers' certificates again and again.
+        """
+        table = prepared.peer_keys(self.config)
+        known = table.get(chain[0])
+        if known is None:
+            public_key, kind = crypto.certificate_public_key(leaf)
+            known = table[chain[0]] = (public_key, kind, rawkeys.spki_of(public_key))
+        self.peer_public_key, self.peer_key_kind, spki = known
         self.nconfig.peer_certificate_chain = chain
         self.nconfig.peer_verified = verified
         self.nconfig.peer_certificate_type = "x509"
-        self.nconfig.peer_public_key = rawkeys.spki_of(self.peer_public_key)
+        self.nconfig.peer_public_key = spki
 
     def accept_raw_public_key(self, entries: tuple[bytes, ...]) -> None:
         """RFC 7250: the peer's one SubjectPublicKeyInfo, if it is one we trust."""
@@ -261,19 +301,22 @@ class Handshake:
         except crypto.InvalidSignature:
             raise DecryptError("the CertificateVerify signature does not verify",
                                reason="bad_certificate_verify") from None
-        self.nconfig.peer_signature_algorithm = SignatureScheme(cv.algorithm)
+        self.nconfig.peer_signature_algorithm = member(SignatureScheme, cv.algorithm)
         if transcript_hash is None:
             self.key_schedule.update(raw)
 
     def check_finished(self, body: memoryview, raw: bytes, base_key: bytes) -> None:
-        schedule = self.key_schedule
+        schedule = self.schedule
+        assert schedule is not None
         finished = parse_finished(body, schedule.suite.hash_length)
         if not hmac.compare_digest(finished.verify_data, schedule.finished(base_key)):
             raise DecryptError("the Finished verify_data is wrong")
         schedule.update(raw)
 
     def send_finished(self, base_key: bytes) -> None:
-        self.send(Finished(self.key_schedule.finished(base_key)).serialize())
+        schedule = self.schedule
+        assert schedule is not None
+        self.send(Finished(schedule.finished(base_key)).serialize())
 
     def _enter_early(self, schedule: KeySchedule) -> None:
         """The first PSK offered was taken, without HelloRetryRequest: the early exporter
@@ -288,7 +331,8 @@ class Handshake:
 
     def enter_application(self) -> None:
         """After the server Finished: derive, log and install the application secrets."""
-        schedule = self.key_schedule
+        schedule = self.schedule
+        assert schedule is not None
         schedule.enter_application()
         self.keylog("CLIENT_TRAFFIC_SECRET_0", schedule.client_application_traffic_secret)
         self.keylog("SERVER_TRAFFIC_SECRET_0", schedule.server_application_traffic_secret)

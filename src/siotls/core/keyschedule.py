@@ -63,18 +63,24 @@ def hkdf_expand_label(suite: CipherSuite, secret: bytes, label: bytes, context: 
         prefix = length.to_bytes(2, "big") + len(full_label).to_bytes(1, "big") + full_label
         if len(_LABEL_PREFIXES) < 256:  # the RFC's labels; exporter labels may vary
             _LABEL_PREFIXES[label, length] = prefix
-    info = b"".join((prefix, len(context).to_bytes(1, "big"), context))
-    return crypto.hkdf_expand(suite.hash, secret, info, length)
+    return crypto.hkdf_expand(suite.hash, secret, prefix + _CONTEXT_LENGTHS[len(context)]
+                              + context, length)
 
 
 #: The (public) front of HkdfLabel per (label, length): the same few on every handshake.
 _LABEL_PREFIXES: dict[tuple[bytes, int], bytes] = {}
+#: ``opaque context<0..255>``'s one-byte length (a longer context is a bug of ours:
+#: contexts are hashes, or a ticket nonce, which the codec bounds to 255).
+_CONTEXT_LENGTHS = tuple(bytes((n,)) for n in range(256))
 
 
 #: Per cipher suite code: Transcript-Hash("") and the Early Secret without a
 #: PSK, HKDF-Extract(0, 0). Both are public constants.
 _EMPTY_HASHES: dict[int, bytes] = {}
 _EARLY_SECRETS_WITHOUT_PSK: dict[int, bytes] = {}
+#: Per cipher suite code: Derive-Secret(Early Secret without a PSK, "derived", ""),
+#: the salt of every PSK-less handshake secret (public too).
+_DERIVED_WITHOUT_PSK: dict[int, bytes] = {}
 
 
 def empty_hash(suite: CipherSuite) -> bytes:
@@ -93,11 +99,25 @@ def _early_secret_without_psk(suite: CipherSuite) -> bytes:
     return secret
 
 
+def _info(label: bytes, length: int) -> bytes:
+    """HkdfLabel with an empty context: the same bytes for every secret."""
+    full_label = b"tls13 " + label
+    return length.to_bytes(2, "big") + bytes((len(full_label),)) + full_label + b"\x00"
+
+
+#: Per suite code: the HkdfLabels of "key" and "iv", and of "finished" (RFC 8446 7.3
+#: and 4.4.4), whose contexts are empty: computed once, they go to HKDF-Expand as they are.
+_TRAFFIC_INFOS: dict[int, tuple[bytes, bytes]] = {}
+_FINISHED_INFOS: dict[int, bytes] = {}
+
+
 def traffic_keys(suite: CipherSuite, secret: bytes) -> tuple[bytes, bytes]:
     """(write_key, write_iv) for a traffic secret (RFC 8446 section 7.3)."""
-    key = hkdf_expand_label(suite, secret, b"key", b"", suite.key_length)
-    iv = hkdf_expand_label(suite, secret, b"iv", b"", 12)
-    return key, iv
+    infos = _TRAFFIC_INFOS.get(suite.code)
+    if infos is None:
+        infos = _TRAFFIC_INFOS[suite.code] = (_info(b"key", suite.key_length), _info(b"iv", 12))
+    return (crypto.hkdf_expand(suite.hash, secret, infos[0], suite.key_length),
+            crypto.hkdf_expand(suite.hash, secret, infos[1], 12))
 
 
 def next_traffic_secret(suite: CipherSuite, secret: bytes) -> bytes:
@@ -107,7 +127,10 @@ def next_traffic_secret(suite: CipherSuite, secret: bytes) -> bytes:
 
 def finished_verify_data(suite: CipherSuite, base_key: bytes, transcript_hash: bytes) -> bytes:
     """Finished.verify_data (RFC 8446 section 4.4.4)."""
-    finished_key = hkdf_expand_label(suite, base_key, b"finished", b"", suite.hash_length)
+    info = _FINISHED_INFOS.get(suite.code)
+    if info is None:
+        info = _FINISHED_INFOS[suite.code] = _info(b"finished", suite.hash_length)
+    finished_key = crypto.hkdf_expand(suite.hash, base_key, info, suite.hash_length)
     return crypto.hmac_sha(suite.hash, finished_key, transcript_hash)
 
 
@@ -115,8 +138,9 @@ class KeySchedule:
     """The secrets of one connection, and its running transcript hash."""
 
     __slots__ = (
-        "_transcript", "client_application_traffic_secret", "client_early_traffic_secret",
-        "client_handshake_traffic_secret", "early_exporter_master_secret", "early_secret",
+        "_digest", "_transcript", "client_application_traffic_secret",
+        "client_early_traffic_secret", "client_handshake_traffic_secret",
+        "early_exporter_master_secret", "early_secret",
         "exporter_master_secret", "handshake_secret", "master_secret",
         "resumption_master_secret", "server_application_traffic_secret",
         "server_handshake_traffic_secret", "suite")
@@ -124,6 +148,8 @@ class KeySchedule:
     def __init__(self, suite: CipherSuite, psk: bytes | None = None) -> None:
         self.suite = suite
         self._transcript: hashes.HashContext | None = crypto.new_hash(suite.hash)
+        #: Transcript-Hash of the messages so far, once asked (reset by each update).
+        self._digest: bytes | None = None
         # Without a PSK the early secret is HKDF-Extract(0, 0), a constant.
         self.early_secret = (_early_secret_without_psk(suite) if psk is None
                              else crypto.hkdf_extract(suite.hash, b"", psk))
@@ -155,10 +181,19 @@ class KeySchedule:
 
     def update(self, message: bytes | bytearray | memoryview) -> None:
         """Add a whole handshake message (header included) to the transcript."""
-        self._running().update(message)
+        transcript = self._transcript
+        if transcript is None:  # pragma: no cover (a bug of ours)
+            raise InternalError("the transcript was dropped after the handshake")
+        transcript.update(message)
+        self._digest = None
 
     def transcript_hash(self) -> bytes:
-        return self._running().copy().finalize()
+        """Transcript-Hash of the messages so far (computed once between updates:
+        a side's Finished and the next secrets often hash the same messages)."""
+        digest = self._digest
+        if digest is None:
+            digest = self._digest = self._running().copy().finalize()
+        return digest
 
     def fork_transcript(self) -> hashes.HashContext:
         """A copy of the running transcript, to go on separately (post-handshake auth)."""
@@ -166,7 +201,7 @@ class KeySchedule:
 
     def forget_transcript(self) -> None:
         """Once CONNECTED, when no post-handshake authentication can fork it."""
-        self._transcript = None
+        self._transcript = self._digest = None
 
     def transcript_hash_with(self, extra: bytes | memoryview) -> bytes:
         """The transcript hash as if ``extra`` were added (a PSK binder's input)."""
@@ -181,8 +216,7 @@ class KeySchedule:
         """
         digest = self.transcript_hash()
         self._transcript = crypto.new_hash(self.suite.hash)
-        self._transcript.update(
-            bytes((HandshakeType.MESSAGE_HASH, 0, 0, len(digest))) + digest)
+        self.update(bytes((HandshakeType.MESSAGE_HASH, 0, 0, len(digest))) + digest)
 
     # -- the ladder -------------------------------------------------------------
     def derive_secret(self, secret: bytes, label: bytes, transcript_hash: bytes | None = None
@@ -202,25 +236,39 @@ class KeySchedule:
         """
         if shared_secret is None:
             shared_secret = bytes(self.suite.hash_length)
-        derived = self.derive_secret(self.early_secret, b"derived", self._empty_hash())
+        derived = self._derived_from_early_secret()
         self.handshake_secret = crypto.hkdf_extract(self.suite.hash, derived, shared_secret)
-        th = self.transcript_hash()
-        self.client_handshake_traffic_secret = self.derive_secret(
-            self.handshake_secret, b"c hs traffic", th)
-        self.server_handshake_traffic_secret = self.derive_secret(
-            self.handshake_secret, b"s hs traffic", th)
+        th, suite, secret = self.transcript_hash(), self.suite, self.handshake_secret
+        self.client_handshake_traffic_secret = hkdf_expand_label(  # Derive-Secret
+            suite, secret, b"c hs traffic", th, suite.hash_length)
+        self.server_handshake_traffic_secret = hkdf_expand_label(
+            suite, secret, b"s hs traffic", th, suite.hash_length)
+
+    def _derived_from_early_secret(self) -> bytes:
+        """Derive-Secret(Early Secret, "derived", ""): a constant per suite without a PSK."""
+        suite = self.suite
+        # The constant's very object unless use_psk() replaced it: an identity test,
+        # no comparison of secret bytes.
+        if self.early_secret is not _early_secret_without_psk(suite):
+            return self.derive_secret(self.early_secret, b"derived", self._empty_hash())
+        derived = _DERIVED_WITHOUT_PSK.get(suite.code)
+        if derived is None:
+            derived = _DERIVED_WITHOUT_PSK[suite.code] = self.derive_secret(
+                self.early_secret, b"derived", self._empty_hash())
+        return derived
 
     def enter_application(self) -> None:
         """After the server Finished: derive the application traffic secrets."""
         derived = self.derive_secret(self.handshake_secret, b"derived", self._empty_hash())
         self.master_secret = crypto.hkdf_extract(
             self.suite.hash, derived, bytes(self.suite.hash_length))
-        th = self.transcript_hash()
-        self.client_application_traffic_secret = self.derive_secret(
-            self.master_secret, b"c ap traffic", th)
-        self.server_application_traffic_secret = self.derive_secret(
-            self.master_secret, b"s ap traffic", th)
-        self.exporter_master_secret = self.derive_secret(self.master_secret, b"exp master", th)
+        th, suite, secret = self.transcript_hash(), self.suite, self.master_secret
+        self.client_application_traffic_secret = hkdf_expand_label(  # Derive-Secret
+            suite, secret, b"c ap traffic", th, suite.hash_length)
+        self.server_application_traffic_secret = hkdf_expand_label(
+            suite, secret, b"s ap traffic", th, suite.hash_length)
+        self.exporter_master_secret = hkdf_expand_label(
+            suite, secret, b"exp master", th, suite.hash_length)
 
     def enter_resumption(self) -> None:
         """After the client Finished: derive the resumption master secret."""

@@ -1,6 +1,9 @@
-"""Handshake messages (RFC 8446 section 4): one frozen dataclass per message,
+"""Handshake messages (RFC 8446 section 4): one dataclass per message,
 ``parse_<message>(body)`` to read one and ``<message>.serialize()`` to write it
-(the 4-byte handshake header included).
+(the 4-byte handshake header included). They are slotted and not frozen (a frozen
+dataclass's ``__init__`` sets each field through ``object.__setattr__``, several times
+slower), but treated as values: nothing changes a message once made
+(``dataclasses.replace`` makes a new one).
 
 Extensions stay raw here (``dict[int, bytes]`` in wire order, duplicates
 rejected with ``illegal_parameter``); :mod:`siotls.core.extensions` decodes them.
@@ -38,28 +41,51 @@ def _read_extensions(r: Reader, minimum: int = 0) -> Extensions:
         opaque extension_data<0..2^16-1>;
     } Extension;
     """
-    extensions: Extensions = {}
-    with r.block(2, minimum=minimum):
-        for ext_type, data in r.typed_opaques():
-            if ext_type in extensions:
-                raise IllegalParameter(f"extension {ext_type} appears twice")
-            extensions[ext_type] = data
+    outer = r.begin(2, minimum=minimum)
+    extensions = r.typed_opaques()  # a type twice is illegal_parameter
+    r.finish(outer)
     return extensions
 
 
 def _write_extensions(w: Writer, extensions: Extensions) -> None:
-    with w.block(2):
-        for ext_type, data in extensions.items():
-            w.u16(ext_type)
-            w.opaque(2, data)
+    w.buf += encode_extensions(extensions)
+
+
+def encode_extensions(extensions: Extensions) -> bytes:
+    """``Extension extensions<0..2^16-1>`` (the length prefix included), in dict order."""
+    parts = []
+    for ext_type, data in extensions.items():  # to_bytes raises on what does not fit
+        parts.append(ext_type.to_bytes(2, "big") + len(data).to_bytes(2, "big"))
+        parts.append(data)
+    body = b"".join(parts)
+    if len(body) > 0xFFFF:
+        raise ValueError(f"{len(body)} bytes of extensions do not fit a 2-byte length")
+    return len(body).to_bytes(2, "big") + body
 
 
 def _handshake(msg_type: int, w: Writer) -> bytes:
-    body = w.buf
-    return bytes((msg_type,)) + len(body).to_bytes(3, "big") + body
+    return _message(msg_type, w.buf)
 
 
-@dataclass(frozen=True)
+def _message(msg_type: int, body: bytes | bytearray) -> bytes:
+    """The Handshake struct: msg_type, uint24 length, the body."""
+    return b"".join((msg_type.to_bytes(1, "big"), len(body).to_bytes(3, "big"), body))
+
+
+def _opaque8(value: bytes) -> bytes:
+    """``opaque x<0..2^8-1>`` (to_bytes raises on a longer one)."""
+    return len(value).to_bytes(1, "big") + value
+
+
+# The hot message types as plain ints (an IntEnum member lookup costs ten times more).
+_CLIENT_HELLO = int(HandshakeType.CLIENT_HELLO)
+_SERVER_HELLO = int(HandshakeType.SERVER_HELLO)
+_ENCRYPTED_EXTENSIONS = int(HandshakeType.ENCRYPTED_EXTENSIONS)
+_CERTIFICATE_VERIFY = int(HandshakeType.CERTIFICATE_VERIFY)
+_FINISHED = int(HandshakeType.FINISHED)
+
+
+@dataclass(slots=True)
 class ClientHello:
     """
     struct {
@@ -80,14 +106,15 @@ class ClientHello:
     legacy_compression_methods: bytes = b"\x00"
 
     def serialize(self) -> bytes:
-        w = Writer()
-        w.u16(self.legacy_version)
-        w.bytes(self.random)
-        w.opaque(1, self.legacy_session_id)
-        w.u16_list(2, self.cipher_suites)
-        w.opaque(1, self.legacy_compression_methods)
-        _write_extensions(w, self.extensions)
-        return _handshake(HandshakeType.CLIENT_HELLO, w)
+        suites = self.cipher_suites
+        return _message(_CLIENT_HELLO, b"".join((
+            self.legacy_version.to_bytes(2, "big"),
+            self.random,
+            _opaque8(self.legacy_session_id),
+            (2 * len(suites)).to_bytes(2, "big"),
+            *[suite.to_bytes(2, "big") for suite in suites],
+            _opaque8(self.legacy_compression_methods),
+            encode_extensions(self.extensions))))
 
 
 def parse_client_hello(body: memoryview | bytes) -> ClientHello:
@@ -104,7 +131,7 @@ def parse_client_hello(body: memoryview | bytes) -> ClientHello:
                        legacy_version, legacy_compression_methods)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ServerHello:
     """Also HelloRetryRequest, told apart by :attr:`random`.
 
@@ -130,14 +157,13 @@ class ServerHello:
         return self.random == HELLO_RETRY_REQUEST_RANDOM
 
     def serialize(self) -> bytes:
-        w = Writer()
-        w.u16(self.legacy_version)
-        w.bytes(self.random)
-        w.opaque(1, self.legacy_session_id_echo)
-        w.u16(self.cipher_suite)
-        w.u8(self.legacy_compression_method)
-        _write_extensions(w, self.extensions)
-        return _handshake(HandshakeType.SERVER_HELLO, w)
+        return _message(_SERVER_HELLO, b"".join((
+            self.legacy_version.to_bytes(2, "big"),
+            self.random,
+            _opaque8(self.legacy_session_id_echo),
+            self.cipher_suite.to_bytes(2, "big"),
+            self.legacy_compression_method.to_bytes(1, "big"),
+            encode_extensions(self.extensions))))
 
 
 def parse_server_hello(body: memoryview | bytes) -> ServerHello:
@@ -154,7 +180,7 @@ def parse_server_hello(body: memoryview | bytes) -> ServerHello:
                        legacy_version, legacy_compression_method)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class EncryptedExtensions:
     """
     struct {
@@ -165,9 +191,7 @@ class EncryptedExtensions:
     extensions: Extensions
 
     def serialize(self) -> bytes:
-        w = Writer()
-        _write_extensions(w, self.extensions)
-        return _handshake(HandshakeType.ENCRYPTED_EXTENSIONS, w)
+        return _message(_ENCRYPTED_EXTENSIONS, encode_extensions(self.extensions))
 
 
 def parse_encrypted_extensions(body: memoryview | bytes) -> EncryptedExtensions:
@@ -177,7 +201,7 @@ def parse_encrypted_extensions(body: memoryview | bytes) -> EncryptedExtensions:
     return EncryptedExtensions(extensions)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class CertificateRequest:
     """
     struct {
@@ -204,7 +228,7 @@ def parse_certificate_request(body: memoryview | bytes) -> CertificateRequest:
     return CertificateRequest(context, extensions)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class CertificateEntry:
     """
     struct {
@@ -220,7 +244,7 @@ class CertificateEntry:
     extensions: Extensions = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Certificate:
     """
     struct {
@@ -254,7 +278,7 @@ def parse_certificate(body: memoryview | bytes) -> Certificate:
     return Certificate(context, entries)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class CompressedCertificate:
     """RFC 8879 section 4: a Certificate body, compressed.
 
@@ -286,7 +310,7 @@ def parse_compressed_certificate(body: memoryview | bytes) -> CompressedCertific
     return CompressedCertificate(algorithm, uncompressed_length, data)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class CertificateVerify:
     """
     struct {
@@ -299,10 +323,10 @@ class CertificateVerify:
     signature: bytes
 
     def serialize(self) -> bytes:
-        w = Writer()
-        w.u16(self.algorithm)
-        w.opaque(2, self.signature)
-        return _handshake(HandshakeType.CERTIFICATE_VERIFY, w)
+        return _message(_CERTIFICATE_VERIFY, b"".join((
+            self.algorithm.to_bytes(2, "big"),
+            len(self.signature).to_bytes(2, "big"),
+            self.signature)))
 
 
 def parse_certificate_verify(body: memoryview | bytes) -> CertificateVerify:
@@ -313,7 +337,7 @@ def parse_certificate_verify(body: memoryview | bytes) -> CertificateVerify:
     return CertificateVerify(algorithm, signature)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Finished:
     """
     struct {
@@ -324,9 +348,7 @@ class Finished:
     verify_data: bytes
 
     def serialize(self) -> bytes:
-        w = Writer()
-        w.bytes(self.verify_data)
-        return _handshake(HandshakeType.FINISHED, w)
+        return _message(_FINISHED, self.verify_data)
 
 
 def parse_finished(body: memoryview | bytes, hash_length: int) -> Finished:
@@ -335,7 +357,7 @@ def parse_finished(body: memoryview | bytes, hash_length: int) -> Finished:
     return Finished(bytes(body))
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class NewSessionTicket:
     """
     struct {
@@ -376,7 +398,7 @@ def parse_new_session_ticket(body: memoryview | bytes) -> NewSessionTicket:
     return NewSessionTicket(lifetime, age_add, nonce, ticket, extensions)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class KeyUpdate:
     """
     enum {

@@ -40,11 +40,11 @@ from siotls.core import crypto
 from siotls.core import extensions as ext
 from siotls.core.codec import Reader, Writer
 from siotls.core.errors import DecryptError, IllegalParameter, MissingExtension
+from siotls.core.extensions import ET
 from siotls.core.keyschedule import KeySchedule, finished_verify_data
 from siotls.core.messages import ClientHello
 from siotls.core.tickets import TicketKeys, TicketState, open_ticket
 from siotls.iana import CipherSuites, PskKeyExchangeMode
-from siotls.iana import ExtensionType as ET
 
 if TYPE_CHECKING:
     from siotls.core.config import TLSConfiguration
@@ -189,7 +189,8 @@ def client_offers(config: TLSConfiguration, server_hostname: str | None,
         offers.append(PskOffer(session.ticket, session.obfuscated_ticket_age(now),
                                session.psk, session.cipher_suite, False, session))
     external = config.external_psks
-    if isinstance(external, Sequence):  # the configuration made a mapping a tuple
+    # (the configuration made a mapping a tuple; "external and": no ABC check when empty)
+    if external and isinstance(external, Sequence):
         offers.extend(PskOffer(psk.identity, 0, psk.key, _HASH_SUITES[psk.hash], True)
                       for psk in external
                       if any(_hash_name(s) == psk.hash for s in config.cipher_suites))

@@ -23,7 +23,8 @@ flight (:meth:`ServerHandshake.resume_client_hello` goes on).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 from siotls.core import (
     certificates,
@@ -32,6 +33,7 @@ from siotls.core import (
     crypto,
     earlydata,
     ocsp,
+    prepared,
     psk,
     rawkeys,
 )
@@ -50,7 +52,7 @@ from siotls.core.errors import (
     TLSFatalAlert,
     UnsupportedCertificate,
 )
-from siotls.core.handshake import Handshake, KeyLog
+from siotls.core.handshake import Handler, Handshake, KeyLog, member
 from siotls.core.keyschedule import KeySchedule
 from siotls.core.messages import (
     HELLO_RETRY_REQUEST_RANDOM,
@@ -68,13 +70,12 @@ from siotls.core.negotiation import (
 )
 from siotls.core.pha import ServerPostHandshakeAuth
 from siotls.core.record import RecordLayer
-from siotls.core.state import State
+from siotls.core.state import TRANSITIONS, State
 from siotls.core.tickets import TicketKeys, new_session_ticket, process_ticket_keys
 from siotls.iana import (
     CertificateType,
     CipherSuites,
     ContentType,
-    ExtensionType,
     HandshakeType,
     NamedGroup,
     PskKeyExchangeMode,
@@ -82,11 +83,36 @@ from siotls.iana import (
     TLSVersion,
 )
 
-ET = ExtensionType
+ET = ext.ET  # plain ints
 #: Bytes of rejected 0-RTT data we are willing to skip (RFC 8446 section 4.2.10).
 MAX_SKIPPED_EARLY_DATA = 2**16
 #: Extensions a ClientHello after a HelloRetryRequest may change (RFC 8446 4.1.2).
 _MAY_CHANGE = frozenset({ET.KEY_SHARE, ET.EARLY_DATA, ET.COOKIE, ET.PRE_SHARED_KEY, ET.PADDING})
+
+
+# What a client sends the same on every connection, decoded into immutable values and
+# kept per configuration (prepared.decoded): the bytes alone decide the result.
+_TLS_1_3 = int(TLSVersion.TLS_1_3)
+
+
+def _versions(data: bytes) -> tuple[int, ...]:
+    return tuple(ext.decode_supported_versions_ch(data))
+
+
+def _groups(data: bytes) -> tuple[int, ...]:
+    return tuple(ext.decode_supported_groups(data))
+
+
+def _schemes(data: bytes) -> tuple[int, ...]:
+    return tuple(ext.decode_signature_algorithms(data))
+
+
+def _compression(data: bytes) -> tuple[int, ...]:
+    return tuple(ext.decode_compress_certificate(data))
+
+
+def _alpn(data: bytes) -> tuple[bytes, ...]:
+    return tuple(ext.decode_alpn(data))
 
 
 class ServerHandshake(Handshake):
@@ -100,13 +126,6 @@ class ServerHandshake(Handshake):
     def __init__(self, config: TLSConfiguration, records: RecordLayer,
                  nconfig: TLSNegotiatedConfiguration, keylog: KeyLog) -> None:
         super().__init__(config, records, nconfig, keylog)
-        self._handlers.update({
-            HandshakeType.CLIENT_HELLO: self.on_client_hello,
-            HandshakeType.CERTIFICATE: self.on_certificate,
-            HandshakeType.CERTIFICATE_VERIFY: self.on_certificate_verify,
-            HandshakeType.FINISHED: self.on_finished,
-            HandshakeType.END_OF_EARLY_DATA: self.on_end_of_early_data,
-        })
         # A server may live on external PSKs only: no certificate chain then.
         self.chain: credentials.CertificateChain | None = None  # chosen per ClientHello
         self.hello_retry_group: int | None = None
@@ -118,7 +137,7 @@ class ServerHandshake(Handshake):
         #: when the session's certificates were exchanged, if this is a resumption
         self.authenticated_at: float | None = None
         self.client_record_size_limit: int | None = None
-        self.client_compression: list[int] = []
+        self.client_compression: tuple[int, ...] = ()
         #: the 0-RTT data received, when we accepted it (WAIT_EOED)
         self.early_data: earlydata.ServerEarlyData | None = None
         #: paused after the ClientHello for an asynchronous register (the pause point)
@@ -127,14 +146,9 @@ class ServerHandshake(Handshake):
         #: the register's answer given through :meth:`resume_client_hello`
         self._early_answer: bool | None = None
         #: (signature_algorithms, signature_algorithms_cert) kept for certificate_selector
-        self._chain_question: tuple[list[int], list[int] | None] | None = None
+        self._chain_question: tuple[tuple[int, ...], tuple[int, ...] | None] | None = None
         self.ocsp_requested = False  # the client's status_request asks for OCSP
         self.pha = ServerPostHandshakeAuth(self)
-        self._connected_handlers.update({
-            HandshakeType.CERTIFICATE: self.pha.on_certificate,
-            HandshakeType.CERTIFICATE_VERIFY: self.pha.on_certificate_verify,
-            HandshakeType.FINISHED: self.pha.on_finished,
-        })
 
     def initiate(self) -> None:
         self.state = State.START
@@ -149,7 +163,7 @@ class ServerHandshake(Handshake):
                                   reason="legacy_version")
         if ET.SUPPORTED_VERSIONS not in exts:
             raise ProtocolVersion("the client does not offer TLS 1.3")
-        if TLSVersion.TLS_1_3 not in ext.decode_supported_versions_ch(exts[ET.SUPPORTED_VERSIONS]):
+        if _TLS_1_3 not in prepared.decoded(config, _versions, exts[ET.SUPPORTED_VERSIONS]):
             raise ProtocolVersion("the client does not offer TLS 1.3")
         if ch.legacy_compression_methods != b"\x00":
             raise IllegalParameter("legacy_compression_methods is not [null]")
@@ -159,7 +173,8 @@ class ServerHandshake(Handshake):
         if self.first_client_hello is not None:
             self._check_second_client_hello(ch)
         if ET.SERVER_NAME in exts:
-            self.nconfig.server_name = ext.decode_server_name(exts[ET.SERVER_NAME])
+            self.nconfig.server_name = prepared.decoded(
+                config, ext.decode_server_name, exts[ET.SERVER_NAME])
         self.nconfig.peer_cipher_suites = tuple(ch.cipher_suites)
         self.pha.on_client_hello(exts)
         if ET.STATUS_REQUEST in exts:
@@ -177,7 +192,7 @@ class ServerHandshake(Handshake):
         if choice is None or choice.mode == PskKeyExchangeMode.psk_dhe_ke:
             if ET.SUPPORTED_GROUPS not in exts or ET.KEY_SHARE not in exts:
                 raise MissingExtension("the ClientHello lacks supported_groups or key_share")
-            supported_groups = ext.decode_supported_groups(exts[ET.SUPPORTED_GROUPS])
+            supported_groups = prepared.decoded(config, _groups, exts[ET.SUPPORTED_GROUPS])
             key_shares = dict(ext.decode_key_share_ch(exts[ET.KEY_SHARE]))
             if not set(key_shares) <= set(supported_groups):
                 raise IllegalParameter("a key_share for a group missing from supported_groups")
@@ -186,16 +201,16 @@ class ServerHandshake(Handshake):
             share = key_shares.get(group)
         alpn = None
         if ET.APPLICATION_LAYER_PROTOCOL_NEGOTIATION in exts:
-            alpn = select_alpn(config.alpn, ext.decode_alpn(
-                exts[ET.APPLICATION_LAYER_PROTOCOL_NEGOTIATION]))
+            alpn = select_alpn(config.alpn, prepared.decoded(
+                config, _alpn, exts[ET.APPLICATION_LAYER_PROTOCOL_NEGOTIATION]))
         self.client_record_size_limit = None
         if ET.RECORD_SIZE_LIMIT in exts:  # RFC 8449; max_fragment_length is ignored
             self.client_record_size_limit = ext.decode_record_size_limit(
                 exts[ET.RECORD_SIZE_LIMIT])
-        self.client_compression = []
+        self.client_compression = ()
         if ET.COMPRESS_CERTIFICATE in exts:
-            self.client_compression = ext.decode_compress_certificate(
-                exts[ET.COMPRESS_CERTIFICATE])
+            self.client_compression = prepared.decoded(
+                config, _compression, exts[ET.COMPRESS_CERTIFICATE])
         if ET.EARLY_DATA in exts:  # until we accept it: skip what fails to decrypt
             ext.decode_empty(exts[ET.EARLY_DATA], "early_data")
             # as much as our tickets allow (plus the records' overhead), 64 KiB at least
@@ -211,9 +226,10 @@ class ServerHandshake(Handshake):
             return
         if choice is not None:  # not before: a HelloRetryRequest may change the choice
             self._adopt_psk(choice)
-        self.nconfig.cipher_suite = CipherSuites(suite)
-        self.nconfig.key_exchange = None if group is None else NamedGroup(group)
-        self.nconfig.signature_algorithm = None if scheme is None else SignatureScheme(scheme)
+        self.nconfig.cipher_suite = member(CipherSuites, suite)
+        self.nconfig.key_exchange = None if group is None else member(NamedGroup, group)
+        self.nconfig.signature_algorithm = (
+            None if scheme is None else member(SignatureScheme, scheme))
         self.nconfig.alpn = alpn
         flight = (ch, raw, suite, (group, share), scheme, alpn, choice)
         if not self._pause_for_register(flight) and not self._pause_for_selector(flight):
@@ -261,7 +277,7 @@ class ServerHandshake(Handshake):
             offered, offered_cert = self._chain_question
             self._chain_question = None
             scheme = self._choose_chain(offered, offered_cert, certificate_chain)
-            self.nconfig.signature_algorithm = SignatureScheme(scheme)
+            self.nconfig.signature_algorithm = member(SignatureScheme, scheme)
             flight = (*flight[:4], scheme, *flight[5:])
         self._send_server_flight(*flight)
 
@@ -272,7 +288,7 @@ class ServerHandshake(Handshake):
             raise HandshakeFailure("no PSK the server knows, and it has no certificate")
         if ET.SIGNATURE_ALGORITHMS not in exts:
             raise MissingExtension("the ClientHello has no signature_algorithms")
-        offered = ext.decode_signature_algorithms(exts[ET.SIGNATURE_ALGORITHMS])
+        offered = prepared.decoded(config, _schemes, exts[ET.SIGNATURE_ALGORITHMS])
         self.certificate_types = rawkeys.server_choice(
             config, exts, config.require_peer_authentication or config.request_peer_authentication)
         self.client_certificate_type = self.certificate_types[1]
@@ -281,23 +297,40 @@ class ServerHandshake(Handshake):
             if raw_scheme is None:
                 raise HandshakeFailure("no signature scheme in common for our raw public key")
             return raw_scheme
-        offered_cert = (ext.decode_signature_algorithms(exts[ET.SIGNATURE_ALGORITHMS_CERT])
+        offered_cert = (prepared.decoded(config, _schemes, exts[ET.SIGNATURE_ALGORITHMS_CERT])
                         if ET.SIGNATURE_ALGORITHMS_CERT in exts else None)
         if config.certificate_selector is not None:  # asked at the pause point
             self._chain_question = (offered, offered_cert)
             return None
         return self._choose_chain(offered, offered_cert, None)
 
-    def _choose_chain(self, offered: list[int], offered_cert: list[int] | None,
+    def _choose_chain(self, offered: Sequence[int], offered_cert: Sequence[int] | None,
                       chosen: credentials.CertificateChain | None) -> int:
-        """``chosen`` (certificate_selector's), else the synchronous choice."""
+        """``chosen`` (certificate_selector's), else the synchronous choice.
+
+        Without ``sni_callback`` (whose answer may change) the synchronous choice
+        depends on the server name and the offers only: kept per configuration
+        (:func:`siotls.core.prepared.chain_choices`); a refusal raises every time.
+        """
         config = self.config
-        self.chain, scheme = credentials.select_server_chain(
-            config.all_certificate_chains if chosen is None else (chosen,),
-            config.signature_algorithms, server_name=self.nconfig.server_name,
+        server_name = self.nconfig.server_name
+        table = key = None
+        if chosen is None and config.sni_callback is None:
+            table = prepared.chain_choices(config)
+            key = (server_name, tuple(offered), None if offered_cert is None
+                   else tuple(offered_cert))
+            choice = table.get(key)
+            if choice is not None:
+                self.chain, scheme = choice
+                return scheme
+        self.chain, scheme = choice = credentials.select_server_chain(
+            prepared.certificate_chains(config) if chosen is None else (chosen,),
+            config.signature_algorithms, server_name=server_name,
             offered=offered, offered_cert=offered_cert,
             sni_callback=None if chosen else config.sni_callback,
             strict_sni=config.strict_sni and chosen is None)
+        if table is not None:
+            table[key] = choice
         return scheme
 
     def _choose_psk(self, ch: ClientHello, raw: bytes) -> psk.PskChoice | None:
@@ -543,7 +576,8 @@ class ServerHandshake(Handshake):
     def on_finished(self, body: memoryview, raw: bytes) -> None:
         schedule = self.key_schedule
         self.check_finished(body, raw, schedule.client_handshake_traffic_secret)
-        schedule.enter_resumption()
+        if self.config.num_tickets:  # only tickets use the resumption master secret
+            schedule.enter_resumption()
         self.set_read_key(schedule.client_application_traffic_secret)
         self.enter_connected()
         self.tickets_due = True
@@ -574,3 +608,29 @@ class ServerHandshake(Handshake):
                 now=now, authenticated_at=self.authenticated_at or now)
             if message is not None:
                 self.records.write(ContentType.HANDSHAKE, message)
+
+    # Post-handshake authentication (RFC 8446 4.6.2): the client's answer.
+    def _on_post_handshake_certificate(self, body: memoryview, raw: bytes) -> None:
+        self.pha.on_certificate(body, raw)
+
+    def _on_post_handshake_certificate_verify(self, body: memoryview, raw: bytes) -> None:
+        self.pha.on_certificate_verify(body, raw)
+
+    def _on_post_handshake_finished(self, body: memoryview, raw: bytes) -> None:
+        self.pha.on_finished(body, raw)
+
+    _transitions = TRANSITIONS["server"]
+    _HANDLERS: ClassVar[dict[int, Handler]] = {
+        HandshakeType.CLIENT_HELLO: on_client_hello,
+        HandshakeType.END_OF_EARLY_DATA: on_end_of_early_data,
+        HandshakeType.CERTIFICATE: on_certificate,
+        HandshakeType.COMPRESSED_CERTIFICATE: Handshake.on_compressed_certificate,
+        HandshakeType.CERTIFICATE_VERIFY: Handshake.on_certificate_verify,
+        HandshakeType.FINISHED: on_finished,
+        HandshakeType.KEY_UPDATE: Handshake.on_key_update,
+    }
+    _CONNECTED_HANDLERS: ClassVar[dict[int, Handler]] = {
+        HandshakeType.CERTIFICATE: _on_post_handshake_certificate,
+        HandshakeType.CERTIFICATE_VERIFY: _on_post_handshake_certificate_verify,
+        HandshakeType.FINISHED: _on_post_handshake_finished,
+    }

@@ -105,6 +105,10 @@ from siotls.iana import HandshakeType as HT
 
 
 class State(enum.Enum):
+    # The members are singletons compared with ``is``: hash them by identity, in C,
+    # rather than with Enum's hash of the name (a Python frame per table lookup).
+    __hash__ = object.__hash__
+
     START = "START"
     WAIT_EOED = "WAIT_EOED"
     WAIT_SH = "WAIT_SH"
