@@ -252,6 +252,16 @@ class SSLObject(ssl.SSLObject):
         view[:data.__len__()] = data
         return data.__len__()
 
+    def _wants_read(self) -> bool:
+        """Whether :meth:`read` (``len > 0``) would raise :class:`ssl.SSLWantReadError`
+        now: connected, nothing decrypted, nothing in the incoming BIO, which is
+        not at its end, and the peer may still send (:meth:`_read_connected`'s
+        want-read case). A blocking socket then reads first (compat.socket)."""
+        incoming = self._incoming
+        return (self._handshake_done and self._failure is None and not self._plaintext
+                and not incoming.pending and not incoming.eof and not self._ragged_eof
+                and self.connection.can_receive)
+
     def _read_connected(self, size: int) -> bytes | None:
         """:meth:`read`'s fast path once connected: :meth:`_read` and :meth:`_feed`
         (and :meth:`_run`'s error handling) for the two common cases, data to
