@@ -14,7 +14,8 @@ keeps all the standard class does around that engine (the ``recv``, ``recv_into`
 
 * run the object's step; on :class:`ssl.SSLWantReadError` send what it queued,
   receive from the socket into the incoming BIO (``b''`` there: ``write_eof()``)
-  and run the step again;
+  and run the step again (a ``read()`` that the object says would only want
+  bytes, ``SSLObject._wants_read``, takes that turn before the step);
 * after the step, send what it queued; after a failure too (the alert), as far as
   the socket takes it.
 
