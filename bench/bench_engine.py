@@ -54,7 +54,10 @@ TARGET_BULK_RATIO = 0.8  # siotls throughput / ssl throughput, at least
 class Siotls:
     """siotls client and server configurations; pairs are (client, server) TLSConnections."""
 
-    def __init__(self, creds: Credentials, suite: CipherSuites, *, verify: bool = True) -> None:
+    def __init__(self, creds: Credentials, suite: CipherSuites, *, verify: bool = True,
+                 cache: bool = True) -> None:
+        """``cache=False``: a trust store without verification cache (each chain checked
+        in full, as on a first connection)."""
         self.label = f"siotls {suite.name.removeprefix('TLS_').removesuffix('_SHA256')}"
         self.label = self.label.removesuffix("_SHA384")
         self.suite = suite
@@ -62,7 +65,8 @@ class Siotls:
         with warnings.catch_warnings():  # verify=False: the InsecureWarning is the point
             warnings.simplefilter("ignore", InsecureWarning)
             self.client_config = TLSConfiguration(
-                "client", truststore=TrustStore([creds.ca_der]) if verify else None, **common)
+                "client", truststore=TrustStore([creds.ca_der], cache_size=128 if cache else 0)
+                if verify else None, **common)
         self.server_config = TLSConfiguration(
             "server", private_key=creds.key_der, certificate_chain=[creds.leaf_der],
             num_tickets=0, **common)  # like the ssl server (_common.ssl_contexts)
@@ -403,10 +407,13 @@ def run(args: argparse.Namespace) -> dict:
     unverified: list[Ssl | Siotls] = [
         Ssl(creds, verify=False), Siotls(creds, siotls_impls[-1].suite, verify=False)]
     hs_unverified: dict[str, list[float]] = {i.label: [] for i in unverified}
+    # The verified handshake with the trust store's verification cache off.
+    uncached = Siotls(creds, siotls_impls[-1].suite, cache=False)
+    hs_uncached: list[float] = []
     hs: dict[str, list[float]] = {i.label: [] for i in impls}
     bulk: dict[str, list[float]] = {i.label: [] for i in impls}
     echo: dict[str, list[float]] = {i.label: [] for i in impls}
-    for impl in unverified:
+    for impl in [*unverified, uncached]:
         time_handshakes(impl, 5)
     for impl in impls:  # warm up
         time_handshakes(impl, 5)
@@ -419,6 +426,8 @@ def run(args: argparse.Namespace) -> dict:
         for impl in order:
             gc.collect()
             hs[impl.label] += time_handshakes(impl, handshakes)
+        gc.collect()
+        hs_uncached += time_handshakes(uncached, handshakes)
         for impl in unverified if round_ % 2 == 0 else unverified[::-1]:
             gc.collect()
             hs_unverified[impl.label] += time_handshakes(impl, handshakes)
@@ -452,6 +461,8 @@ def run(args: argparse.Namespace) -> dict:
         "handshake_unverified_ms": {
             label: {"median": statistics.median(s) * 1e3, "samples": len(s)}
             for label, s in hs_unverified.items()},
+        "handshake_uncached_ms": {"median": statistics.median(hs_uncached) * 1e3,
+                                  "samples": len(hs_uncached)},
         "memory_bytes_per_connection": memory,
         "imports": imports,
         "import_runs": import_runs,
@@ -469,6 +480,8 @@ def run(args: argparse.Namespace) -> dict:
     unverified_ms = results["handshake_unverified_ms"]
     ratios["handshake_unverified_time"] = (
         unverified_ms[unverified[1].label]["median"] / unverified_ms["ssl"]["median"])
+    ratios["handshake_uncached_time"] = (
+        results["handshake_uncached_ms"]["median"] / results["handshake_ms"]["ssl"]["median"])
     ratios["import_cpu"] = imports["siotls"]["cpu_ms"] / imports["ssl"]["cpu_ms"]
     ratios["import_wall"] = imports["siotls"]["wall_ms"] / imports["ssl"]["wall_ms"]
     ratios["first_handshake_cpu"] = (imports["siotls + first handshake"]["cpu_ms"]
@@ -514,6 +527,9 @@ def print_table(r: dict) -> None:
          *(f"{unverified[label]['median']:.3f}" if label in unverified else "-"
            for label in labels[1:])],
         f"{ratios['handshake_unverified_time']:.2f}  (like-for-like suite)")
+    row("handshake, cache off (ms)",
+        [f"{hs['ssl']['median']:.3f}", f"{r['handshake_uncached_ms']['median']:.3f}"],
+        f"{ratios['handshake_uncached_time']:.2f}  (verification cache off, like-for-like)")
     row("bulk (MiB/s)", [f"{bulk[label]['median']:.1f}" for label in labels],
         ratio_text("bulk_throughput") + f"  (target >= {TARGET_BULK_RATIO}: "
         + ("met" if r["targets"]["bulk_met"] else "NOT met") + ")")

@@ -7,7 +7,11 @@ Chains of three certificates (root, intermediate, leaf), for ``localhost``:
 * ECDSA P-256 CAs: ``cryptography.x509.verification`` alone (``webpki``);
 * Ed25519 CAs: ``cryptography`` refuses, then :mod:`siotls.core.pathbuilder`;
 * a refused ECDSA chain (wrong host name): ``cryptography``, then the path builder
-  to find the reason.
+  to find the reason;
+
+each with a trust store whose verification cache is off (``cache_size=0``: every
+call validates in full), then the ECDSA chain again from a trust store with its
+cache on (the default), which answers from the cache after the first call.
 """
 
 from __future__ import annotations
@@ -59,7 +63,7 @@ def _certificate(subject: str, key: Any, issuer: str, issuer_key: Any, *, ca: bo
     return builder.sign(issuer_key, algorithm)
 
 
-def chain(generate: Any) -> tuple[TrustStore, list[bytes]]:
+def chain(generate: Any, cache_size: int = 0) -> tuple[TrustStore, list[bytes]]:
     """(trust store, [leaf, intermediate]) with CA keys from ``generate()``."""
     root_key, inter_key = generate(), generate()
     leaf_key = ec.generate_private_key(ec.SECP256R1())
@@ -70,7 +74,8 @@ def chain(generate: Any) -> tuple[TrustStore, list[bytes]]:
     leaf = _certificate("localhost", leaf_key, "intermediate", inter_key, ca=False,
                         issuer_public=inter_key.public_key())
     der = serialization.Encoding.DER
-    return TrustStore([root.public_bytes(der)]), [leaf.public_bytes(der), inter.public_bytes(der)]
+    return (TrustStore([root.public_bytes(der)], cache_size=cache_size),
+            [leaf.public_bytes(der), inter.public_bytes(der)])
 
 
 def main() -> None:
@@ -79,6 +84,7 @@ def main() -> None:
     number = parser.parse_args().number
     ecdsa = chain(lambda: ec.generate_private_key(ec.SECP256R1()))
     eddsa = chain(ed25519.Ed25519PrivateKey.generate)
+    cached = chain(lambda: ec.generate_private_key(ec.SECP256R1()), cache_size=128)
 
     def refused() -> None:
         try:
@@ -91,6 +97,7 @@ def main() -> None:
         "webpki (ECDSA P-256 CAs)": lambda: verify_chain(*ecdsa, server_name="localhost"),
         "pathbuilder (Ed25519 CAs)": lambda: verify_chain(*eddsa, server_name="localhost"),
         "refused, diagnosed (ECDSA)": refused,
+        "webpki, cache hit": lambda: verify_chain(*cached, server_name="localhost"),
     }
     assert verify_chain(*ecdsa, server_name="localhost").validator == "webpki"
     assert verify_chain(*eddsa, server_name="localhost").validator == "pathbuilder"

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from siotls.core.verifycache import DEFAULT_SIZE, VerificationCache
 from siotls.pem import decode_pem_certificate_chain
 
 if TYPE_CHECKING:
@@ -60,14 +61,19 @@ class TrustStore:
     """An immutable set of trusted CA certificates.
 
     :param certificates: DER X.509 CA certificates, at least one.
+    :param cache_size: how many successful chain verifications to remember, at
+        most (see :doc:`trust`); ``0`` remembers none and verifies every chain in
+        full every time.
     :raises ValueError: when empty or when a certificate does not parse (the message
         names its index).
     """
 
     certificates: tuple[bytes, ...]
     x509_certificates: tuple[x509.Certificate, ...]
+    #: Recent successful verifications against this store (None: ``cache_size=0``).
+    verification_cache: VerificationCache | None
 
-    def __init__(self, certificates: Iterable[bytes]) -> None:
+    def __init__(self, certificates: Iterable[bytes], *, cache_size: int = DEFAULT_SIZE) -> None:
         from cryptography import x509  # noqa: PLC0415
 
         ders = tuple(bytes(certificate) for certificate in certificates)
@@ -85,6 +91,7 @@ class TrustStore:
                 raise ValueError(msg) from exc
         self.certificates = ders
         self.x509_certificates = tuple(parsed)
+        self.verification_cache = _verification_cache(cache_size)
 
     @classmethod
     def _from_parsed(cls, certificates: dict[bytes, x509.Certificate]) -> TrustStore:
@@ -92,7 +99,14 @@ class TrustStore:
         self = cls.__new__(cls)
         self.certificates = tuple(certificates)
         self.x509_certificates = tuple(certificates.values())
+        self.verification_cache = _verification_cache(DEFAULT_SIZE)
         return self
+
+    @functools.cached_property
+    def ders_by_id(self) -> dict[int, bytes]:
+        """The DER of each parsed certificate, by ``id()`` of the parsed object."""
+        return {id(c): der for c, der in zip(self.x509_certificates, self.certificates,
+                                             strict=True)}
 
     @functools.cached_property
     def store(self) -> Store:
@@ -125,6 +139,12 @@ class TrustStore:
 
     def __repr__(self) -> str:
         return f"<TrustStore of {len(self)} certificate{'s' * (len(self) != 1)}>"
+
+
+def _verification_cache(size: int) -> VerificationCache | None:
+    if size < 0:
+        raise ValueError(f"cache_size must be 0 or more, not {size}")
+    return VerificationCache(size) if size else None
 
 
 def _lenient_pem_certificates(data: bytes) -> dict[bytes, x509.Certificate]:
@@ -211,6 +231,10 @@ def verify_chain(
     moment: datetime.datetime | float | None = None,
 ) -> VerifiedPath:
     """Validate a peer's certificate chain as the handshake does; the verified path.
+
+    A success is remembered by the trust store (unless made with ``cache_size=0``):
+    the same chain, name and purpose at a moment within the validity periods of
+    its path get the same path back without a new validation (see :doc:`trust`).
 
     :param chain: DER certificates as the peer sent them, leaf first (intermediates
         in any order, extra ones ignored).

@@ -26,6 +26,7 @@ backend_hacl.py    the ``hacl`` crypto backend: every call into ``pyhacl`` (HACL
 compression.py     certificate compression (RFC 8879): zlib, brotli, zstd, bounded
 certificates.py    X.509 path validation: verify_chain, reason codes (``cryptography``)
 pathbuilder.py     path validation for CA keys the web PKI refuses (Ed25519, Ed448, PSS)
+verifycache.py     a trust store's recent successful chain verifications (bounded)
 credentials.py     our chains (CertificateChain), parsed once; which one a handshake sends
 prepared.py        what a configuration's handshakes share, computed once: ClientHello
                    extensions, our Certificate messages, the chains

@@ -51,6 +51,11 @@ by putting it in the store.
 
 Every failure is a :class:`TLSFatalAlert` subclass with a ``reason`` from
 :data:`REASONS` (code -> alert).
+
+A trust store remembers its recent successes (:mod:`siotls.core.verifycache`,
+which says why that answers exactly what the validation above would): the
+exact chain bytes, server name and purpose, at a moment inside the validity
+periods of the path found, get that path again (a copy of the list).
 """
 
 from __future__ import annotations
@@ -89,6 +94,7 @@ from siotls.core.errors import (
 if TYPE_CHECKING:
     from cryptography.x509.verification import Policy, Subject
 
+    from siotls.core.verifycache import CacheKey
     from siotls.trust import TrustStore
 
 __all__ = ["REASONS", "VerifiedPath", "load_certificate", "verify_chain",
@@ -137,32 +143,65 @@ class VerifiedPath(list[bytes]):
     ``certificates`` holds the same certificates parsed, and ``validator`` says
     which path validation accepted it: ``'webpki'`` (``cryptography``'s verifier)
     or ``'pathbuilder'`` (:mod:`siotls.core.pathbuilder`, for CA keys the web PKI
-    profile refuses).
+    profile refuses). ``received`` is the chain as the peer sent it (DER, leaf
+    first, every certificate), the very bytes objects the verification cache keeps:
+    a connection that holds these, rather than its own copy, holds no more memory.
     """
 
     certificates: tuple[x509.Certificate, ...]
     validator: Validator
+    received: tuple[bytes, ...]
 
-    def __init__(self, certificates: Sequence[x509.Certificate], validator: Validator) -> None:
-        super().__init__(c.public_bytes(serialization.Encoding.DER) for c in certificates)
+    def __init__(self, certificates: Sequence[x509.Certificate], validator: Validator,
+                 ders: Sequence[bytes] | None = None, received: Sequence[bytes] = ()
+                 ) -> None:
+        """``ders``: the DER of each certificate, when known (else encoded again)."""
+        super().__init__(ders if ders is not None else
+                         (c.public_bytes(serialization.Encoding.DER) for c in certificates))
         self.certificates = tuple(certificates)
         self.validator = validator
+        self.received = tuple(received)
 
     @property
     def leaf(self) -> x509.Certificate:
         return self.certificates[0]
 
+    def copy(self) -> VerifiedPath:
+        """Another list of the same (immutable) certificates."""
+        clone = VerifiedPath.__new__(VerifiedPath)
+        list.__init__(clone, self)
+        clone.certificates = self.certificates
+        clone.validator = self.validator
+        clone.received = self.received
+        return clone
+
+
+#: Certificates of at most this many DER bytes are kept parsed, the last
+#: :data:`PARSED_CACHE_SIZE` of them (a parsed certificate also keeps its public key
+#: once asked: the next handshake with the same server parses neither).
+MAX_PARSED_LENGTH = 16384
+PARSED_CACHE_SIZE = 64
+
 
 def load_certificate(der: bytes) -> x509.Certificate:
-    """Parse one DER X.509 certificate.
+    """Parse one DER X.509 certificate (cached by its bytes: a ``cryptography``
+    certificate is immutable, and parsing checks nothing that depends on more
+    than the bytes).
 
     :raises BadCertificate: when it does not parse (reason ``malformed``).
     """
+    der = bytes(der)
     try:
-        return x509.load_der_x509_certificate(bytes(der))
+        if len(der) <= MAX_PARSED_LENGTH:
+            return _load_cached(der)
+        return x509.load_der_x509_certificate(der)
     except (ValueError, x509.InvalidVersion) as exc:
         msg = f"the certificate is not a valid DER X.509 certificate: {exc}"
         raise BadCertificate(msg, reason="malformed") from exc
+
+
+#: ``load_der_x509_certificate``, remembering its last results (a failure raises anew).
+_load_cached = functools.lru_cache(maxsize=PARSED_CACHE_SIZE)(x509.load_der_x509_certificate)
 
 
 def _load_chain(chain: Sequence[bytes]) -> list[x509.Certificate]:
@@ -189,20 +228,31 @@ def validation_time(moment: datetime.datetime | float | None) -> datetime.dateti
     return moment
 
 
-def _subject(server_name: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | str:
-    """An IP address, or the IDNA A-label form of a host name."""
+SubjectName = ipaddress.IPv4Address | ipaddress.IPv6Address | str
+
+
+@functools.lru_cache(maxsize=64)
+def _subject(server_name: str) -> tuple[SubjectName, Subject]:
+    """An IP address, or the IDNA A-label form of a host name; and the same as a
+    ``cryptography`` general name.
+
+    Cached: a client checks the same few names again and again (names that raise
+    are not cached).
+    """
+    name: SubjectName
     try:
-        return ipaddress.ip_address(server_name)
+        name = ipaddress.ip_address(server_name)
     except ValueError:
-        pass
-    name = server_name.removesuffix(".")
-    if not name.isascii():
-        try:
-            name = name.encode("idna").decode("ascii")
-        except UnicodeError as exc:
-            msg = f"cannot check the certificate: invalid server name {server_name!r}"
-            raise InternalError(msg, reason="invalid_server_name") from exc
-    return name.lower()
+        name = server_name.removesuffix(".")
+        if not name.isascii():
+            try:
+                name = name.encode("idna").decode("ascii")
+            except UnicodeError as exc:
+                msg = f"cannot check the certificate: invalid server name {server_name!r}"
+                raise InternalError(msg, reason="invalid_server_name") from exc
+        name = name.lower()
+        return name, x509.DNSName(name)
+    return name, x509.IPAddress(name)
 
 
 def _serverauth_eku(
@@ -280,13 +330,25 @@ def verify_chain(
         raise TLSUsageError("server_name is checked for purpose='server' only")
     if not chain:
         raise _empty_chain(purpose)
-    leaf, *intermediates = _load_chain(chain)
     when = validation_time(moment)
-    subject = None if server_name is None else _subject(server_name)
-    x509_subject: Subject | None = None
-    if subject is not None:
-        x509_subject = (x509.DNSName(subject) if isinstance(subject, str)
-                        else x509.IPAddress(subject))
+    ders = tuple(bytes(der) for der in chain)
+    cache = truststore.verification_cache
+    if cache is None:
+        return _verify(truststore, ders, server_name, purpose, when)
+    key: CacheKey = (ders, server_name, purpose)
+    path = cache.get(key, when)
+    if path is None:
+        path = _verify(truststore, ders, server_name, purpose, when)
+        cache.put(key, path, when)
+    return path.copy()
+
+
+def _verify(truststore: TrustStore, chain: tuple[bytes, ...], server_name: str | None,
+            purpose: Literal["server", "client"], when: datetime.datetime) -> VerifiedPath:
+    """:func:`verify_chain` without the cache."""
+    certificates = _load_chain(chain)
+    leaf, *intermediates = certificates
+    subject, x509_subject = (None, None) if server_name is None else _subject(server_name)
     validator: Validator = "webpki"
     try:
         path = _webpki(truststore, leaf, intermediates=intermediates, subject=x509_subject,
@@ -299,13 +361,19 @@ def verify_chain(
         msg = f"the certificate chain cannot be checked: {exc}"
         raise BadCertificate(msg, reason="malformed") from exc
     pathbuilder.check_key(leaf, "certificate")
-    return VerifiedPath(path, validator)
+    # The DER we have (the peer's, the trust store's) rather than encoded again:
+    # the verifiers return the very objects they were given.
+    received = dict(zip(map(id, certificates), chain, strict=True))
+    anchors = truststore.ders_by_id
+    ders = [received.get(id(c)) or anchors.get(id(c))
+            or c.public_bytes(serialization.Encoding.DER) for c in path]
+    return VerifiedPath(path, validator, ders, chain)
 
 
 def _second_opinion(
     truststore: TrustStore, leaf: x509.Certificate, *, intermediates: list[x509.Certificate],
-    subject: ipaddress.IPv4Address | ipaddress.IPv6Address | str | None,
-    purpose: str, moment: datetime.datetime, refusal: VerificationError,
+    subject: SubjectName | None, purpose: str, moment: datetime.datetime,
+    refusal: VerificationError,
 ) -> list[x509.Certificate]:
     """After ``cryptography``'s refusal: the path builder's path or its error.
 

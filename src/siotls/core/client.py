@@ -422,7 +422,7 @@ class ClientHandshake(Handshake):
             name = self.server_hostname if self.config.check_hostname else None
             path = certificates.verify_chain(truststore, chain, server_name=name,
                                              moment=self.now())
-            leaf = path.leaf
+            leaf, chain = path.leaf, path.received  # equal bytes, shared with the cache
             self.nconfig.peer_chain_validator = path.validator
             self.nconfig.peer_verified_path = tuple(path)
             issued_by = path.certificates

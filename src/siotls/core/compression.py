@@ -18,7 +18,12 @@ both forms, which the handshake passes in), the decompressor never produces more
 ``uncompressed_length + 1`` bytes, and anything but exactly that many bytes is
 ``bad_certificate`` (RFC 8879 section 4). Compressing our own chain is cached
 (:func:`compress` keeps the last results), so a server compresses each chain
-once per algorithm, not once per handshake.
+once per algorithm, not once per handshake. Decompressing is cached too, for
+small messages (at most :data:`MAX_CACHED_LENGTH` bytes, compressed and not):
+a client that connects to the same server again gets the very same
+CompressedCertificate, and decompression is a pure function of the algorithm,
+the compressed bytes and ``uncompressed_length``, all three in the key; only
+successes are kept (an error is raised anew each time).
 """
 
 from __future__ import annotations
@@ -99,6 +104,12 @@ def compress(algorithm: int, data: bytes) -> bytes:
     return bytes(zstandard.ZstdCompressor(level=19).compress(data))
 
 
+#: Messages up to this size (compressed and decompressed) have their decompression
+#: cached, the last :data:`DECOMPRESSED_CACHE_SIZE` of them.
+MAX_CACHED_LENGTH = 16384
+DECOMPRESSED_CACHE_SIZE = 16
+
+
 def decompress(algorithm: int, data: bytes, uncompressed_length: int, limit: int) -> bytes:
     """The Certificate body, exactly ``uncompressed_length`` bytes, else ``bad_certificate``.
 
@@ -107,6 +118,12 @@ def decompress(algorithm: int, data: bytes, uncompressed_length: int, limit: int
     if uncompressed_length > limit:
         raise BadCertificate(f"a compressed Certificate of {uncompressed_length} bytes",
                              reason="certificate_too_long")
+    if uncompressed_length <= MAX_CACHED_LENGTH and len(data) <= MAX_CACHED_LENGTH:
+        return _decompress_cached(algorithm, bytes(data), uncompressed_length)
+    return _decompress_exactly(algorithm, data, uncompressed_length)
+
+
+def _decompress_exactly(algorithm: int, data: bytes, uncompressed_length: int) -> bytes:
     cap = uncompressed_length + 1
     try:
         out = _decompress(algorithm, data, cap)
@@ -121,6 +138,11 @@ def decompress(algorithm: int, data: bytes, uncompressed_length: int, limit: int
             f"{len(out)} bytes, not uncompressed_length {uncompressed_length}",
             reason="bad_compression")
     return out
+
+
+#: :func:`_decompress_exactly`, remembering its last successes (exceptions are not
+#: cached).
+_decompress_cached = functools.lru_cache(maxsize=DECOMPRESSED_CACHE_SIZE)(_decompress_exactly)
 
 
 #: The largest zstd window a peer's frame may ask for: 8 MiB, what RFC 8878 3.1.1.1.2

@@ -20,6 +20,14 @@ The lifecycle (sending open/closed; receiving open/close_notify/EOF; failed
 with its error) is explicit state in :class:`~siotls.core.lifecycle.Lifecycle`,
 whose ``check()`` is the one "failed earlier" guard.
 
+Fast paths: once connected, one record in ``receive_data`` or one record's worth
+in ``send_data`` goes straight to the record layer's one-record paths. The flags
+``_receive_fast`` and ``_send_fast`` sum up what the general path would test
+(started, not failed, the direction open, CONNECTED, not paused, no tickets due,
+no handshake message half read); ``_update_fast_paths`` recomputes them after
+every call that can change any of it. The record layer declines, consuming
+nothing, what is not its usual case; the general path then does everything.
+
 On a protocol error (h2's shape): the alert is queued for the peer, the
 connection is marked failed, and the :class:`~siotls.core.errors.TLSFatalAlert`
 subclass naming the alert is raised. The caller must still flush
@@ -84,14 +92,19 @@ MAX_OTHER_HANDSHAKE_MESSAGE = 2**16
 MAX_RECORDS_WITHOUT_PROGRESS = 64
 
 
+def _no_key_log(label: str, secret: bytes) -> None:
+    """The key log of a configuration without ``log_keys``."""
+
+
 class TLSConnection:
     """One TLS 1.3 connection, client or server, as a sans-IO state machine."""
 
     # Slotted: a server keeps thousands idle (weak references: the httpx adapter's pool).
     __slots__ = (
         "__weakref__", "_application_data", "_application_data_size", "_ccs_received",
-        "_handshake", "_handshake_buffer", "_life", "_pending_output", "_records",
-        "_records_without_progress", "config", "nconfig", "server_hostname")
+        "_handshake", "_handshake_buffer", "_life", "_receive_fast",
+        "_records", "_records_without_progress", "_send_fast", "config", "nconfig",
+        "server_hostname")
 
     def __init__(self, config: TLSConfiguration, server_hostname: str | None = None,
                  session: TLSSession | None = None, *, early_data: bytes | None = None
@@ -123,28 +136,32 @@ class TLSConnection:
         self.nconfig = TLSNegotiatedConfiguration()
         self.server_hostname = server_hostname
         self._records = RecordLayer(config.max_fragment_size, config.record_padding)
+        # Without key logging a shared no-op, not a bound method per connection.
+        keylog = self._log_key if config.log_keys else _no_key_log
+        self._life = Lifecycle()
         self._handshake: ClientHandshake | ServerHandshake
         if config.side == "client":
             from siotls.core.client import ClientHandshake  # noqa: PLC0415
 
             self._handshake = ClientHandshake(
-                config, self._records, self.nconfig, self._log_key, server_hostname,
+                config, self._records, self.nconfig, keylog, server_hostname,
                 session=session, early_data=early_data)
         else:
             from siotls.core.server import ServerHandshake  # noqa: PLC0415
 
-            self._handshake = ServerHandshake(config, self._records, self.nconfig, self._log_key)
+            self._handshake = ServerHandshake(config, self._records, self.nconfig, keylog)
         self._handshake.on_update_requested = self._answer_key_update
         if self._handshake.side == "client":
-            self._handshake.pha.can_send = lambda: self._life.sending is Sending.OPEN
-        self._handshake_buffer = bytearray()
+            self._handshake.pha.can_send = self._life.sending_open
+        #: A handshake message's first records (a bytearray), or b"" (shared).
+        self._handshake_buffer: bytearray | bytes = b""
         # A list, not a deque: an empty deque costs ~600 bytes per connection.
         self._application_data: list[bytes | memoryview] = []
         self._application_data_size = 0
-        self._pending_output = b""
-        self._life = Lifecycle()
         self._ccs_received = False
         self._records_without_progress = 0
+        #: The fast paths' flags (see _update_fast_paths): false until CONNECTED.
+        self._send_fast = self._receive_fast = False
 
     # -- state --------------------------------------------------------------------
     def is_post_handshake(self) -> bool:
@@ -200,6 +217,23 @@ class TLSConnection:
 
     def receive_data(self, data: bytes | bytearray | memoryview) -> None:
         """Process bytes from the peer, in any chunking."""
+        if self._receive_fast:
+            # The per-record fast path (see the module docstring).
+            try:
+                opened = self._records.open_application_record(data)
+                if opened is not None:  # opened (None: declined, nothing consumed)
+                    if isinstance(opened, tuple):  # a post-handshake message, an alert...
+                        try:
+                            self._receive_records(((*opened, True),))
+                        finally:
+                            self._update_fast_paths()
+                        return
+                    self._application_data.append(opened)  # application data
+                    self._application_data_size += len(opened)
+                    self._records_without_progress = 0
+                    return
+            except Exception as exc:  # noqa: BLE001 (_raise re-raises: a TLS error, always)
+                self._raise(exc)
         life = self._life
         if not life.initiated or life.failure is not None:
             life.check()
@@ -215,22 +249,23 @@ class TLSConnection:
             self._records.keep_unread(data)
             return
         try:
-            single = self._records.read_single_record(data)
-            if single is None:
-                self._receive(data)
-                return
-            if single:
-                # The per-record fast path: one record of application data.
-                content_type, content, protected = single[0]
-                if (content_type == _APPLICATION_DATA and protected and content
-                        and self._handshake.state is _CONNECTED and not self._handshake_buffer):
-                    self._application_data.append(content)
-                    self._application_data_size += len(content)
-                    self._records_without_progress = 0
-                    return
-                self._receive_records(single)
+            self._receive(data)
         except Exception as exc:  # noqa: BLE001 (_raise re-raises: a TLS error, always)
             self._raise(exc)
+        finally:
+            self._update_fast_paths()
+
+    def _update_fast_paths(self) -> None:
+        """The fast paths' flags, from the state they sum up: called after every call
+        that can change it (the fast paths change none of it, or come back here)."""
+        life = self._life
+        handshake = self._handshake
+        usable = (life.initiated and life.failure is None and handshake.state is _CONNECTED
+                  and handshake.pending is None)
+        self._send_fast = (usable and life.sending is _SENDING_OPEN
+                           and not handshake.tickets_due)
+        self._receive_fast = (usable and life.receiving is _RECEIVING_OPEN
+                              and not self._handshake_buffer)
 
     def _receive(self, data: bytes | bytearray | memoryview) -> None:
         records = self._records.read_records(data)
@@ -274,6 +309,8 @@ class TLSConnection:
         if protected != self._records.read_protected:
             raise UnexpectedMessage("an unprotected handshake record after the key exchange")
         buffer = self._handshake_buffer
+        if not isinstance(buffer, bytearray):
+            self._handshake_buffer = buffer = bytearray()
         buffer += content
         handshake = self._handshake
         while len(buffer) >= 4:
@@ -291,6 +328,8 @@ class TLSConnection:
             handshake.handle(msg_type, memoryview(raw)[4:], raw)
             if (handshake.read_key_changed or handshake.pending) and buffer:
                 raise UnexpectedMessage("a handshake message spans a key change")
+        if not buffer:
+            self._handshake_buffer = b""
 
     def _receive_alert(self, content: bytes | memoryview, protected: bool) -> None:
         """
@@ -309,6 +348,7 @@ class TLSConnection:
         description = content[1]
         if description == AlertDescription.CLOSE_NOTIFY:
             self._life.receiving = Receiving.CLOSE_NOTIFY
+            self._receive_fast = False
             if self._handshake.state is not State.CONNECTED:
                 raise TLSPeerAlert(description)
             return
@@ -338,6 +378,8 @@ class TLSConnection:
             function(*args)
         except Exception as exc:  # noqa: BLE001 (_raise re-raises: a TLS error, always)
             self._raise(exc)
+        finally:
+            self._update_fast_paths()
 
     def _raise(self, exc: Exception) -> NoReturn:
         """Fail on ``exc`` (queue the alert for a TLSFatalAlert) and raise it."""
@@ -346,6 +388,7 @@ class TLSConnection:
             raise exc
         if isinstance(exc, TLSPeerAlert):
             self._life.fail(exc)
+            self._send_fast = self._receive_fast = False
             raise exc
         if isinstance(exc, TLSError):
             raise exc
@@ -357,6 +400,7 @@ class TLSConnection:
     def _fail(self, exc: TLSFatalAlert) -> None:
         life = self._life
         life.fail(exc)
+        self._send_fast = self._receive_fast = False
         if life.sending is Sending.CLOSED:
             return
         life.sending = Sending.CLOSED
@@ -400,6 +444,14 @@ class TLSConnection:
     # -- application data ------------------------------------------------------------
     def send_data(self, data: bytes | bytearray | memoryview) -> None:
         """Queue application data for the peer (after the handshake)."""
+        records = self._records
+        if self._send_fast:
+            # The per-record fast path (see the module docstring).
+            try:
+                if records.write_application_record(data):
+                    return
+            except Exception as exc:  # noqa: BLE001 (_raise re-raises: a TLS error, always)
+                self._raise(exc)
         life = self._life
         if (life.failure is not None or life.sending is not _SENDING_OPEN
                 or self._handshake.state is not _CONNECTED):
@@ -409,7 +461,6 @@ class TLSConnection:
             raise TLSUsageError("send_data() after close_sending_end()")
         if not data:
             return
-        records = self._records
         try:
             if self._handshake.tickets_due:
                 self._handshake.send_session_tickets()
@@ -420,6 +471,8 @@ class TLSConnection:
             records.write(_APPLICATION_DATA, data)
         except Exception as exc:  # noqa: BLE001 (_raise re-raises: a TLS error, always)
             self._raise(exc)
+        finally:
+            self._update_fast_paths()
 
     def data_to_read(self, size: int | None = None) -> bytes:
         """Application data received so far (at most ``size`` bytes); ``b''`` if none."""
@@ -498,16 +551,7 @@ class TLSConnection:
 
     def data_to_send(self, size: int | None = None) -> bytes:
         """Everything queued for the peer (at most ``size`` bytes); ``b''`` if nothing."""
-        pending = self._pending_output
-        if pending:
-            self._pending_output = b""
-            data = pending + self._records.flush()
-        else:
-            data = self._records.flush()
-        if size is not None and len(data) > size:
-            self._pending_output = data[size:]
-            return data[:size]
-        return data
+        return self._records.flush(size)
 
     # -- keys ---------------------------------------------------------------------
     def update_keys(self, request_peer_update: bool = True) -> None:
@@ -579,6 +623,7 @@ class TLSConnection:
         if life.sending is Sending.CLOSED:
             return
         life.sending = Sending.CLOSED
+        self._send_fast = False
         self._records.write(ContentType.ALERT,
                             bytes((AlertLevel.WARNING, AlertDescription.CLOSE_NOTIFY)))
 
@@ -593,6 +638,7 @@ class TLSConnection:
         if life.receiving is not Receiving.OPEN:
             return
         life.receiving = Receiving.EOF
+        self._receive_fast = False
         if life.failure is not None:
             return
         error = RaggedEOF("the transport closed without a close_notify")

@@ -64,6 +64,11 @@ class Lifecycle:
         if self.failure is None:
             self.failure = error
 
+    def sending_open(self) -> bool:
+        """Whether our sending end is open (a bound method: post-handshake
+        authentication asks it before answering)."""
+        return self.sending is Sending.OPEN
+
     @property
     def usable(self) -> bool:
         """Started and not failed: the fast path's test before :meth:`check`."""

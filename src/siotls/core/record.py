@@ -30,6 +30,15 @@ what we open.
         opaque encrypted_record[TLSCiphertext.length];
     } TLSCiphertext;
 
+Per record, the common cases have their own paths, mirroring the general
+ones: :meth:`RecordLayer.open_application_record` opens ``data`` that is
+exactly one protected record (the connection's ``receive_data`` tries it
+first), :meth:`RecordLayer.write_application_record` seals data that fits one
+record when nothing else is queued and no KeyUpdate is near. Each declines,
+consuming nothing, anything else, which then takes the general path. A small
+record's content is sliced (a copy of a few bytes costs less than a
+memoryview); an idle layer's buffers are one shared ``b""``.
+
 The nonce of each record is the write_iv XOR the 64-bit sequence number
 (section 5.3); the additional data is the record header (section 5.2). The
 sequence numbers restart at 0 whenever a key is installed. The layer does not
@@ -62,9 +71,19 @@ _APPLICATION_DATA = int(ContentType.APPLICATION_DATA)
 _CHANGE_CIPHER_SPEC = int(ContentType.CHANGE_CIPHER_SPEC)
 _PROTECTED_CONTENT_TYPES = frozenset(int(ct) for ct in (
     ContentType.ALERT, ContentType.HANDSHAKE, ContentType.APPLICATION_DATA))
+#: A protected record's header without its length: application_data, legacy version 0x0303.
 _APPLICATION_DATA_HEADER = bytes((ContentType.APPLICATION_DATA, 3, 3))
 _APPLICATION_DATA_BYTE = bytes((ContentType.APPLICATION_DATA,))
 _CHANGE_CIPHER_SPEC_RECORD = b"\x14\x03\x03\x00\x01\x01"
+#: The largest TLSInnerPlaintext (content + type + padding): a constant, so that every
+#: record layer shares one int.
+_MAX_INNER_PLAINTEXT = MAX_PLAINTEXT + 1
+#: An empty buffer (``_inbuf``, ``_handshake_out``): shared, where an empty bytearray
+#: would cost every idle connection 56 bytes.
+_NOTHING = b""
+#: Records shorter than this are sliced, longer ones viewed (a memoryview costs about
+#: what copying 4 KiB does).
+_SLICE_BELOW = 4096
 _CONTENT_TYPES = frozenset(int(ct) for ct in (
     ContentType.CHANGE_CIPHER_SPEC, ContentType.ALERT, ContentType.HANDSHAKE,
     ContentType.APPLICATION_DATA))
@@ -119,15 +138,16 @@ class RecordLayer:
         self.protected_fragment_size = max_fragment_size
         #: TLSInnerPlaintext bounds (content + type + padding), RFC 8446 5.4 and
         #: RFC 8449: ours to the peer, and what we accept from the peer.
-        self.write_inner_limit = MAX_PLAINTEXT + 1
-        self.read_inner_limit = MAX_PLAINTEXT + 1
+        self.write_inner_limit = _MAX_INNER_PLAINTEXT
+        self.read_inner_limit = _MAX_INNER_PLAINTEXT
         self.padding = padding
         self._read = _Direction()
         self._write = _Direction()
-        self._inbuf = bytearray()
-        self._out: list[bytes | bytearray] = []
+        #: An incomplete record (a bytearray), or _NOTHING.
+        self._inbuf: bytearray | bytes = _NOTHING
+        self._out: list[bytes] = []
         #: Handshake messages waiting to be packed together into records.
-        self._handshake_out = bytearray()
+        self._handshake_out = _NOTHING
         #: How many bytes of records we may still drop because they fail to
         #: decrypt (rejected 0-RTT data, RFC 8446 section 4.2.10).
         self.skip_budget = 0
@@ -137,12 +157,12 @@ class RecordLayer:
     # -- record_size_limit (RFC 8449) ----------------------------------------
     def set_peer_record_size_limit(self, limit: int) -> None:
         """Our protected records hold at most ``limit`` bytes of TLSInnerPlaintext."""
-        self.write_inner_limit = min(limit, MAX_PLAINTEXT + 1)
+        self.write_inner_limit = min(limit, _MAX_INNER_PLAINTEXT)
         self.protected_fragment_size = min(self.max_fragment_size, self.write_inner_limit - 1)
 
     def set_own_record_size_limit(self, limit: int) -> None:
         """The peer's protected records over ``limit`` bytes are ``record_overflow``."""
-        self.read_inner_limit = min(limit, MAX_PLAINTEXT + 1)
+        self.read_inner_limit = min(limit, _MAX_INNER_PLAINTEXT)
 
     # -- keys ---------------------------------------------------------------
     def set_read_key(self, suite: CipherSuite, secret: bytes) -> None:
@@ -214,7 +234,7 @@ class RecordLayer:
                 if len(inbuf) < HEADER_SIZE + length:
                     return
                 record = bytes(inbuf)
-                inbuf.clear()
+                self._inbuf = inbuf = _NOTHING
                 opened = self._open(record[:HEADER_SIZE], memoryview(record)[HEADER_SIZE:])
                 if opened is not None:
                     yield opened
@@ -233,53 +253,60 @@ class RecordLayer:
             # What was not read yet: an incomplete record, or, when the caller
             # stopped early (after a close_notify), whatever followed.
             if pos < len(view):
-                inbuf += view[pos:]
+                self.keep_unread(view[pos:])
 
-    def read_single_record(self, data: bytes | bytearray | memoryview
-                           ) -> list[tuple[int, bytes | memoryview, bool]] | None:
-        """:meth:`read_records`' fast path, when ``data`` is exactly one record.
+    def open_application_record(self, data: bytes | bytearray | memoryview
+                                ) -> bytes | tuple[int, bytes | memoryview] | None:
+        """:meth:`read_records`' fast path, for ``data`` that is exactly one protected
+        (application_data) record.
 
-        Returns the opened record (in a list, empty when the record was
-        skipped), or ``None``, consuming nothing, when ``data`` is anything else
-        or bytes are buffered.
+        Returns the content (``bytes``) of a non-empty application_data record
+        without padding; ``(content_type, content)`` of any other protected
+        record (a post-handshake message, an alert, padding: through
+        :meth:`_inner_plaintext`); ``None``, consuming nothing, when ``data`` is
+        anything else, bytes are buffered, no read key is installed, or rejected
+        0-RTT data may still be skipped: :meth:`read_records` then reads it and
+        makes every header check (:meth:`_check_header`). What is taken here is
+        opened as :meth:`_open` would.
         """
-        if self._inbuf or len(data) < HEADER_SIZE:
-            return None
-        length = (data[3] << 8) | data[4]
-        if length > MAX_CIPHERTEXT or data[0] not in _CONTENT_TYPES:
-            self._check_header(data)  # raises the alert
-        if len(data) != HEADER_SIZE + length:
-            return None
-        header = data[:HEADER_SIZE] if type(data) is bytes else bytes(data[:HEADER_SIZE])
         direction = self._read
         aead = direction.aead
-        if aead is None or header[0] != _APPLICATION_DATA or self.skip_budget:
-            opened = self._open(header, memoryview(data)[HEADER_SIZE:])
-            return [opened] if opened is not None else []
-        # _open's protected path, inlined: the per-record fast path.
+        length = len(data) - HEADER_SIZE
+        if (aead is None or self._inbuf or self.skip_budget or not 0 <= length <= MAX_CIPHERTEXT
+                or data[0] != _APPLICATION_DATA or (data[3] << 8) | data[4] != length):
+            return None
         seq = direction.seq
         if seq >= _MAX_SEQ:
             raise UnexpectedMessage("the record sequence number would wrap")
         try:
             plaintext = aead.decrypt(
-                (direction.iv ^ seq).to_bytes(12, "big"), memoryview(data)[HEADER_SIZE:], header)
+                (direction.iv ^ seq).to_bytes(12, "big"),
+                # A small record is sliced: copying a few bytes costs less than a memoryview.
+                data[HEADER_SIZE:] if length < _SLICE_BELOW else memoryview(data)[HEADER_SIZE:],
+                data[:HEADER_SIZE])
         except _invalid_tag():
             raise BadRecordMac("a record failed to decrypt") from None
         direction.seq = seq + 1
         end = len(plaintext) - 1
-        if 0 < end < self.read_inner_limit and plaintext[end] in _PROTECTED_CONTENT_TYPES:
-            return [(plaintext[end], memoryview(plaintext)[:end], True)]  # no padding
-        return [self._inner_plaintext(plaintext)]
+        if 0 < end < self.read_inner_limit and plaintext[end] == _APPLICATION_DATA:
+            # No padding. A slice, which data_to_read() then returns as it is
+            # (b"".join of one bytes object does not copy it again).
+            return plaintext[:end]
+        content_type, content, _ = self._inner_plaintext(plaintext)
+        return content_type, content
 
     def take_buffered(self) -> bytes:
         """Remove and return the bytes received but not read as records."""
         data = bytes(self._inbuf)
-        self._inbuf.clear()
+        self._inbuf = _NOTHING
         return data
 
     def keep_unread(self, data: bytes | bytearray | memoryview) -> None:
         """Keep bytes that will not be read as records (after a close_notify)."""
-        self._inbuf += data
+        if self._inbuf:
+            self._inbuf += data
+        else:
+            self._inbuf = bytearray(data)
 
     def _check_header(self, header: bytes | bytearray | memoryview) -> int:
         content_type = header[0]
@@ -352,9 +379,9 @@ class RecordLayer:
         self._handshake_out += message
 
     def _pack_handshake(self) -> None:
-        if self._handshake_out:
-            data = bytes(self._handshake_out)
-            self._handshake_out.clear()
+        data = self._handshake_out
+        if data:
+            self._handshake_out = _NOTHING
             self.write(ContentType.HANDSHAKE, data)
 
     def write_application_record(self, data: bytes | bytearray | memoryview) -> bool:
@@ -433,16 +460,19 @@ class RecordLayer:
         self._pack_handshake()
         self._out.append(_CHANGE_CIPHER_SPEC_RECORD)
 
-    def flush(self) -> bytes:
+    def flush(self, size: int | None = None) -> bytes:
+        """Everything queued, joined; with ``size``, at most that many bytes (the rest
+        stays queued, first)."""
         if self._handshake_out:
             self._pack_handshake()
         out = self._out
         if not out:
             return b""
-        if len(out) == 1:
-            return bytes(out.pop())  # no copy when it already is bytes
-        data = b"".join(out)
+        data = b"".join(out)  # one bytes object: itself, not a copy
         out.clear()
+        if size is not None and len(data) > size:
+            out.append(data[size:])
+            return data[:size]
         return data
 
     def pending(self) -> int:

@@ -567,10 +567,10 @@ class ServerHandshake(Handshake):
                                          "only", reason="certificate_type")
         path = certificates.verify_chain(self.config.truststore, chain, purpose="client",
                                          moment=self.now())
-        leaf = path.leaf
         self.nconfig.peer_chain_validator = path.validator
         self.nconfig.peer_verified_path = tuple(path)
-        self.accept_peer_certificate(leaf, chain, verified=True)
+        # path.received: equal bytes to chain, shared with the verification cache
+        self.accept_peer_certificate(path.leaf, path.received, verified=True)
         self.state = State.WAIT_CV
 
     def on_finished(self, body: memoryview, raw: bytes) -> None:
