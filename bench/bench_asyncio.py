@@ -21,6 +21,12 @@ over the rounds:
 3. **MB/s**: one connection; the client streams N MiB in 64 KiB writes (with
    ``drain()``), the server reads them all and answers one byte.
 4. **1-byte echo**: round trips per second on one connection.
+5. **RSS per idle connection pair**: in a fresh subprocess per stack, after 20
+   warm-up connections, N more connections (client and server ends in that
+   process) each past its handshake with one byte read by the server; the RSS
+   delta (``/proc/self/statm``) divided by N. ``sslproto`` gives each
+   connection a 256 KiB read buffer, written once (``bytearray(256 KiB)``), so
+   resident; siotls's adapter reads into one buffer per thread.
 
 Python 3.11's ``ssl`` cannot choose TLS 1.3 cipher suites, and OpenSSL prefers
 AES-256-GCM; as in ``bench_engine.py`` an ``OPENSSL_CONF`` written before ``ssl``
@@ -43,6 +49,8 @@ import os
 import platform
 import ssl
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -319,6 +327,54 @@ async def run(params: Params) -> dict[str, Any]:
     }
 
 
+# -- memory ------------------------------------------------------------------------------------
+async def idle_pairs_rss(impl: Impl, count: int) -> float:
+    """KiB of RSS per idle connection pair (both ends in this process)."""
+    held: list[Any] = []
+    server_side: asyncio.Queue[None] = asyncio.Queue()
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append((reader, writer, await reader.readexactly(1)))
+        server_side.put_nowait(None)
+
+    server = await impl.start_server(hold)
+    port = server.sockets[0].getsockname()[1]
+
+    async def connect(n: int) -> None:
+        for _ in range(n):
+            reader, writer = await impl.open_connection(port)
+            writer.write(b"x")
+            held.append((reader, writer))
+            await server_side.get()
+
+    def rss() -> int:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    await connect(20)  # warm-up
+    gc.collect()
+    before = rss()
+    await connect(count)
+    gc.collect()
+    return (rss() - before) / count / 1024
+
+
+def rss_child(label: str, count: int) -> None:
+    creds = make_credentials(TMPDIR.name)
+    impl: Impl = Ssl(creds) if label == "ssl" else Siotls(creds)
+    print(json.dumps(asyncio.run(idle_pairs_rss(impl, count))))
+
+
+def measure_rss(count: int) -> dict[str, float]:
+    """RSS per idle connection pair of each stack, each in a fresh interpreter."""
+    if not os.path.exists("/proc/self/statm"):
+        return {}
+    return {label: json.loads(subprocess.run(
+        [sys.executable, __file__, "--rss-child", label, str(count)],
+        capture_output=True, text=True, check=True, timeout=300).stdout)
+        for label in ("ssl", "siotls")}
+
+
 def print_table(r: dict[str, Any], mode: str) -> None:
     p, m, ratios, t = r["params"], r["medians"], r["ratios"], r["targets"]
     print(f"siotls.asyncio vs asyncio ssl=, loopback 127.0.0.1 | Python {r['python']} | "
@@ -345,6 +401,10 @@ def print_table(r: dict[str, Any], mode: str) -> None:
     for name, key, fmt, target in rows:
         print(f"{name:<32}{fmt.format(m[key]['ssl']):>10}{fmt.format(m[key]['siotls']):>10}"
               f"{ratios[key]:>11.2f}x  {target}")
+    if rss := r.get("rss_kib_per_idle_pair"):
+        print(f"{'RSS per idle pair (KiB)':<32}{rss['ssl']:>10.1f}{rss['siotls']:>10.1f}"
+              f"{rss['siotls'] / rss['ssl']:>11.2f}x  ({r['params']['rss_pairs']} pairs, "
+              f"a fresh process each)")
 
 
 def main() -> None:
@@ -353,12 +413,19 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--no-openssl-conf", action="store_true",
                         help="leave OpenSSL's default TLS 1.3 suites (AES-256-GCM first)")
+    parser.add_argument("--rss-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.rss_child:
+        rss_child(args.rss_child[0], int(args.rss_child[1]))
+        return
     if args.quick:
         params = Params(rounds=5, sequential=200, concurrent=400, mib=64, echoes=3000)
     else:
         params = Params(rounds=9, sequential=400, concurrent=1000, mib=128, echoes=8000)
     results = asyncio.run(run(params))
+    rss_pairs = 200 if args.quick else 1000
+    results["params"]["rss_pairs"] = rss_pairs
+    results["rss_kib_per_idle_pair"] = measure_rss(rss_pairs)
     if args.json:
         print(json.dumps(results, indent=2))
     else:

@@ -22,7 +22,10 @@ pinned to another CPU, ``-t1 -c16``, over https://127.0.0.1:
    after each response, so wrk makes a TLS handshake per request.
 
 Requests/s from wrk's summary; the stacks alternate every round; medians and the
-ratio siotls / ssl.
+ratio siotls / ssl. With each, the server process's CPU time per request
+(``/proc/<pid>/stat``, user + system): the work the server did, much steadier
+than the rates on a shared machine, where they mostly measure how long the
+pinned server waited behind other jobs.
 """
 
 from __future__ import annotations
@@ -46,9 +49,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench_loopback import process_cpu_seconds
+
 STACKS = ("ssl", "siotls")
 MEASURES = {"keep_alive": [], "new_connection": ["-H", "Connection: close"]}
 CONNECTIONS = 16
+#: the server's CPU time per request (lower is better)
+CPU_MEASURES = {f"cpu_us_per_request_{m}": f"server CPU us/request, {m.replace('_', ' ')}"
+                for m in MEASURES}
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -102,8 +110,8 @@ def serve(stack: str, creds_path: str, cpu: int | None) -> None:
         ssl_context_factory=lambda _config, _default: context)).run(sockets=[sock])
 
 
-def wrk(port: int, seconds: float, extra: list[str], cpu: int | None) -> float:
-    """Requests/s that ``wrk`` measured."""
+def wrk(port: int, seconds: float, extra: list[str], cpu: int | None) -> tuple[float, int]:
+    """Requests/s that ``wrk`` measured, and the number of requests."""
     command = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", *extra,
                f"https://127.0.0.1:{port}/"]
     output = subprocess.run(
@@ -111,13 +119,14 @@ def wrk(port: int, seconds: float, extra: list[str], cpu: int | None) -> float:
         preexec_fn=(lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None,
     ).stdout
     match = re.search(r"Requests/sec:\s*([\d.]+)", output)
+    count = re.search(r"(\d+) requests in", output)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)", output)
-    if match is None:
+    if match is None or count is None:
         raise RuntimeError(f"wrk printed no rate:\n{output}")
     if errors is not None and "Socket errors" in errors.group(0) and \
             "connect 0, read 0, write 0, timeout 0" not in errors.group(0):
         print(f"  (wrk on port {port}: {errors.group(0)})", file=sys.stderr)
-    return float(match.group(1))
+    return float(match.group(1)), int(count.group(1))
 
 
 def main() -> None:
@@ -166,19 +175,23 @@ def main() -> None:
         for stack in STACKS:  # warm up
             wrk(ports[stack], 1, [], client_cpu)
         samples: dict[str, dict[str, list[float]]] = {
-            m: {s: [] for s in STACKS} for m in MEASURES}
+            m: {s: [] for s in STACKS} for m in (*MEASURES, *CPU_MEASURES)}
         for round_ in range(rounds):
             for stack in STACKS if round_ % 2 == 0 else STACKS[::-1]:
                 for measure, extra in MEASURES.items():
-                    samples[measure][stack].append(
-                        wrk(ports[stack], seconds, extra, client_cpu))
+                    cpu_before = process_cpu_seconds(servers[stack].pid)
+                    rate, count = wrk(ports[stack], seconds, extra, client_cpu)
+                    cpu = process_cpu_seconds(servers[stack].pid) - cpu_before
+                    samples[measure][stack].append(rate)
+                    samples[f"cpu_us_per_request_{measure}"][stack].append(
+                        cpu / max(count, 1) * 1e6)
     finally:
         for process in servers.values():
             process.terminate()
             process.wait(timeout=10)
 
     medians = {m: {s: statistics.median(v) for s, v in per.items()} for m, per in samples.items()}
-    ratios = {m: medians[m]["siotls"] / medians[m]["ssl"] for m in MEASURES}
+    ratios = {m: medians[m]["siotls"] / medians[m]["ssl"] for m in medians}
     results = {
         "python": platform.python_version(), "openssl": ssl.OPENSSL_VERSION,
         "uvicorn": uvicorn.__version__, "cpus": os.cpu_count(),
@@ -192,10 +205,11 @@ def main() -> None:
           f"-c{CONNECTIONS} | Python {results['python']} | {results['openssl']} | "
           f"{results['cpus']} CPUs | pinned: {results['pinned']}")
     print(f"{rounds} interleaved rounds of {seconds:g} s per measure; medians of requests/s\n")
-    print(f"{'':<28}{'ssl':>10}{'siotls':>10}{'siotls/ssl':>12}   samples (ssl | siotls)")
-    for measure in MEASURES:
+    print(f"{'':<34}{'ssl':>10}{'siotls':>10}{'siotls/ssl':>12}   samples (ssl | siotls)")
+    for measure in (*MEASURES, *CPU_MEASURES):
         m = medians[measure]
-        print(f"{measure.replace('_', ' '):<28}{m['ssl']:>10.0f}{m['siotls']:>10.0f}"
+        name = CPU_MEASURES.get(measure, measure.replace("_", " "))
+        print(f"{name:<34}{m['ssl']:>10.0f}{m['siotls']:>10.0f}"
               f"{ratios[measure]:>11.2f}x   "
               f"{' '.join(f'{v:.0f}' for v in samples[measure]['ssl'])} | "
               f"{' '.join(f'{v:.0f}' for v in samples[measure]['siotls'])}")

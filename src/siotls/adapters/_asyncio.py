@@ -7,13 +7,29 @@ Theory of operation
 it hands a :class:`TLSTransport` once the handshake completed, exactly like
 asyncio's own ``sslproto.SSLProtocol``:
 
-* raw ``data_received`` -> the driver's ``feed`` step (in ``try``) -> flush
-  ``conn.data_to_send()`` to the raw transport (in ``finally``, so alerts and
-  KeyUpdate answers always leave) -> hand ``conn.data_to_read()`` to the app,
-  unless the app paused reading;
+* raw bytes in: a buffered protocol, as ``sslproto``: the socket is read
+  (``recv_into``) into one preallocated buffer of :data:`READ_SIZE` bytes per
+  thread (:func:`_read_buffer`, taken in ``connection_made``, in the loop's
+  thread), shared by the thread's connections because
+  ``get_buffer``/``buffer_updated`` run back to back and the engine keeps no
+  reference to what ``receive_data`` was given once it returned (it copies a
+  partial record); during the handshake a copy is fed all the same, to keep
+  the pause point's and the parsers' bytes out of the shared buffer. Then the
+  engine's ``receive_data`` (in ``try``) -> flush ``conn.data_to_send()`` to
+  the raw transport (also on error, so alerts and KeyUpdate answers always
+  leave) -> hand ``conn.data_to_read()`` to the app, unless the app paused
+  reading;
+* flow control of reading, as ``sslproto``: when the app pauses reading, the
+  raw transport keeps reading and the engine keeps decrypting (KeyUpdates and
+  alerts are handled on time) until :data:`READ_HIGH_WATER` bytes came in since
+  the pause; only then is the raw transport paused (a pause per app pause
+  costs two ``epoll_ctl`` calls and a wake-up; a bulk reader pauses several
+  times per megabyte). The app's resume resumes it;
 * app ``write`` -> ``conn.send_data`` -> flush: ciphertext goes straight into
-  the raw transport's buffer, so the raw transport's write flow control is the
-  app's (``pause_writing``/``resume_writing`` are forwarded);
+  the raw transport's buffer, one ``write`` per app write (the records of a
+  write, and whatever the engine queued before, leave joined), so the raw
+  transport's write flow control is the app's (``pause_writing``/
+  ``resume_writing`` are forwarded);
 * ``write_eof`` sends close_notify and keeps reading (TLS 1.3 half-close);
   ``close`` sends close_notify and closes the socket without waiting for the
   peer's; a received close_notify is the app's ``eof_received``, and so is an
@@ -26,8 +42,8 @@ Every accepted or connected TCP socket gets TCP_NODELAY (see :func:`_set_nodelay
 The invariant: after every event (bytes in, app write, close) whatever the
 connection queued has been written to the raw transport.
 
-The helpers mirror asyncio's signatures, with ``config=`` where asyncio takes
-``ssl=``; the client helpers return once the handshake completed.
+The helpers with asyncio's signatures (``open_connection``, ``start_server``,
+``start_tls``...) are in :mod:`siotls.adapters._asyncio_api`.
 """
 
 from __future__ import annotations
@@ -36,40 +52,40 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Iterable
 from typing import Any
 
 from siotls.adapters import _driver, _info
 from siotls.core.config import TLSConfiguration
 from siotls.core.connection import TLSConnection
-from siotls.core.errors import RaggedEOF, TLSError
+from siotls.core.errors import RaggedEOF, TLSError, TLSUsageError
 from siotls.core.session import TLSSession
 
-__all__ = [
-    "TLSProtocol",
-    "TLSTransport",
-    "connect_accepted_socket",
-    "create_connection",
-    "create_server",
-    "create_unix_connection",
-    "create_unix_server",
-    "open_connection",
-    "start_server",
-    "start_tls",
-]
+__all__ = ["TLSProtocol", "TLSTransport"]
 
 logger = logging.getLogger("siotls.asyncio")
 
 HANDSHAKE_TIMEOUT = 60.0
-STREAM_LIMIT = 2**16
+#: Bytes asked of the socket per read: ``sslproto``'s ``max_size`` (four full records).
+READ_SIZE = 256 * 1024
+#: Ciphertext read while the app has paused reading before the raw transport is
+#: paused too: ``sslproto``'s FLOW_CONTROL_HIGH_WATER_SSL_READ (256 KiB).
+READ_HIGH_WATER = 256 * 1024
 #: As asyncio.constants: warn from the 5th write() dropped on a closed transport.
 LOG_THRESHOLD_FOR_CONNLOST_WRITES = 5
 
 
-def _default_client_config() -> TLSConfiguration:
-    from siotls.trust import get_truststore  # noqa: PLC0415
+_buffers = threading.local()
 
-    return TLSConfiguration("client", truststore=get_truststore())
+
+def _read_buffer() -> memoryview:
+    """This thread's read buffer (see the theory at the top)."""
+    try:
+        view: memoryview = _buffers.view
+    except AttributeError:
+        view = _buffers.view = memoryview(bytearray(READ_SIZE))
+    return view
 
 
 def _set_nodelay(transport: asyncio.BaseTransport) -> None:
@@ -172,7 +188,7 @@ class TLSTransport(asyncio.Transport):
         return self._tls.get_extra_info(name, default)
 
 
-class TLSProtocol(asyncio.Protocol):
+class TLSProtocol(asyncio.BufferedProtocol):
     """The raw socket's protocol: runs TLS and drives the application protocol."""
 
     def __init__(self, app_protocol: asyncio.BaseProtocol, config: TLSConfiguration, *,
@@ -205,6 +221,9 @@ class TLSProtocol(asyncio.Protocol):
         self._error: Exception | None = None
         self._buffered_app = isinstance(app_protocol, asyncio.BufferedProtocol)
         self._writing_paused = False
+        self._read_view = _read_buffer()
+        self._raw_paused = False  # we paused the raw transport (flow control)
+        self._paused_bytes = 0  # read since the app paused reading
 
     def set_app_protocol(self, protocol: asyncio.BaseProtocol) -> None:
         self.app_protocol = protocol
@@ -214,6 +233,9 @@ class TLSProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.raw_transport = transport
+        # The buffer of the thread that runs the loop (the protocol may have been made
+        # in another one): the loop calls connection_made before any get_buffer.
+        self._read_view = _read_buffer()
         _set_nodelay(transport)
         loop = asyncio.get_running_loop()
         self._handshake_timer = loop.call_later(self._handshake_timeout, self._handshake_timed_out)
@@ -222,17 +244,54 @@ class TLSProtocol(asyncio.Protocol):
         finally:
             self._flush()
 
-    def data_received(self, data: bytes) -> None:
-        if self.conn.is_failed():
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._read_view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        """``nbytes`` arrived in the read buffer (see the theory at the top)."""
+        if self._app_connected and not self.app_paused_reading:
+            # The fast path of the connected state: data_received() and _progress()
+            # below with what cannot happen any more (handshake, pause point) left out.
+            conn = self.conn
+            try:
+                conn.receive_data(self._read_view[:nbytes])
+            except TLSError as exc:
+                self._fatal(exc)
+                return
+            out = conn.data_to_send()  # a KeyUpdate answer, a NewSessionTicket...
+            if out:
+                self._write_raw(out)
+            data = conn.data_to_read()  # _deliver(), inlined
+            if data:
+                if self._buffered_app:
+                    self._deliver_buffered(data)
+                else:
+                    self.app_protocol.data_received(data)  # type: ignore[attr-defined]
+            if not conn.can_receive:
+                self._deliver()  # the end of the stream
             return
+        self.data_received(self._read_view[:nbytes])
+
+    def data_received(self, data: bytes | bytearray | memoryview) -> None:
+        """Bytes from the raw transport (``buffer_updated``, or a transport that
+        calls ``data_received`` on any protocol)."""
+        conn = self.conn
+        if conn.is_failed():
+            return
+        if not conn.is_post_handshake() and isinstance(data, memoryview):
+            data = data.tobytes()  # the handshake keeps nothing of the shared buffer
+        if self.app_paused_reading:
+            self._paused_bytes += len(data)
+            if self._paused_bytes >= READ_HIGH_WATER:
+                self._pause_raw_reading()
         try:
-            _driver.feed(self.conn, data)
+            _driver.feed(conn, data)
         except TLSError as exc:
             self._fatal(exc)
             return
         finally:
             self._flush()
-        if self.conn.pending_client_hello is not None and self._pause_task is None:
+        if conn.pending_client_hello is not None and self._pause_task is None:
             self._pause_task = asyncio.get_running_loop().create_task(self._answer_pause())
         self._progress()
 
@@ -307,14 +366,15 @@ class TLSProtocol(asyncio.Protocol):
 
     def _deliver(self) -> None:
         conn = self.conn
-        while not self.app_paused_reading and self._app_connected:
+        # One data_to_read() takes all the engine holds; nothing the app does while
+        # it handles the data adds to it (bytes come in from the event loop only).
+        if not self.app_paused_reading and self._app_connected:
             data = conn.data_to_read()
-            if not data:
-                break
-            if self._buffered_app:
-                self._deliver_buffered(data)
-            else:
-                self.app_protocol.data_received(data)  # type: ignore[attr-defined]
+            if data:
+                if self._buffered_app:
+                    self._deliver_buffered(data)
+                else:
+                    self.app_protocol.data_received(data)  # type: ignore[attr-defined]
         if (not conn.can_receive and not self._app_eof and self._app_connected
                 and not self.app_paused_reading):
             self._app_eof = True
@@ -341,17 +401,26 @@ class TLSProtocol(asyncio.Protocol):
             view = view[n:]
 
     def pause_reading(self) -> None:
-        self.app_paused_reading = True
-        if self.raw_transport is not None and self.raw_transport.is_reading():
-            self.raw_transport.pause_reading()
+        """The app pauses: the raw transport reads on up to READ_HIGH_WATER bytes."""
+        if not self.app_paused_reading:
+            self.app_paused_reading = True
+            self._paused_bytes = 0
 
     def resume_reading(self) -> None:
         if not self.app_paused_reading:
             return
         self.app_paused_reading = False
-        if self.raw_transport is not None and not self.raw_transport.is_closing():
-            self.raw_transport.resume_reading()
+        if self._raw_paused:
+            self._raw_paused = False
+            if self.raw_transport is not None and not self.raw_transport.is_closing():
+                self.raw_transport.resume_reading()
         asyncio.get_running_loop().call_soon(self._resume_delivery)
+
+    def _pause_raw_reading(self) -> None:
+        raw = self.raw_transport
+        if not self._raw_paused and raw is not None and raw.is_reading():
+            self._raw_paused = True
+            raw.pause_reading()
 
     def _resume_delivery(self) -> None:
         if self._app_connected:
@@ -360,12 +429,19 @@ class TLSProtocol(asyncio.Protocol):
     # -- application requests ----------------------------------------------------
     def send(self, data: bytes | bytearray | memoryview) -> None:
         conn = self.conn
-        if not conn.can_send:
+        try:
+            conn.send_data(data)  # checks first that sending is allowed
+        except TLSError as exc:
             if conn.is_failed():
-                raise ConnectionResetError("the TLS connection failed") from self._error
-            raise RuntimeError("cannot write after write_eof() or close()")
-        conn.send_data(data)
-        self._flush()
+                self._flush()  # the alert, if the engine queued one
+                raise ConnectionResetError("the TLS connection failed") from (self._error or exc)
+            if isinstance(exc, TLSUsageError):
+                raise RuntimeError("cannot write after write_eof() or close()") from None
+            raise
+        out = conn.data_to_send()
+        raw = self.raw_transport  # _write_raw(), inlined
+        if out and raw is not None and not raw.is_closing():
+            raw.write(out)
 
     def send_eof(self) -> None:
         if not self.conn.is_failed():
@@ -388,8 +464,13 @@ class TLSProtocol(asyncio.Protocol):
     # -- helpers -------------------------------------------------------------------
     def _flush(self) -> None:
         data = self.conn.data_to_send()
-        if data and self.raw_transport is not None and not self.raw_transport.is_closing():
-            self.raw_transport.write(data)
+        if data:
+            self._write_raw(data)
+
+    def _write_raw(self, data: bytes) -> None:
+        raw = self.raw_transport
+        if raw is not None and not raw.is_closing():
+            raw.write(data)
 
     def _fatal(self, exc: Exception) -> None:
         """The connection failed: tell whoever waits, close the socket."""
@@ -455,190 +536,3 @@ class TLSProtocol(asyncio.Protocol):
     def __repr__(self) -> str:
         side = "server" if self.server_side else "client"
         return f"<siotls.asyncio.TLSProtocol {side}>"
-
-
-# -- helpers with asyncio's signatures -------------------------------------------------
-
-async def _handshake(loop: asyncio.AbstractEventLoop, waiter: asyncio.Future[None],
-                     raw_transport: asyncio.BaseTransport) -> None:
-    try:
-        await waiter
-    except BaseException:
-        raw_transport.close()
-        raise
-
-
-def _protocol_factory(protocol_factory: Callable[[], asyncio.BaseProtocol],
-                      config: TLSConfiguration, server_side: bool,
-                      ssl_handshake_timeout: float | None,
-                      ssl_shutdown_timeout: float | None) -> Callable[[], TLSProtocol]:
-    def factory() -> TLSProtocol:
-        return TLSProtocol(protocol_factory(), config, server_side=server_side,
-                           ssl_handshake_timeout=ssl_handshake_timeout,
-                           ssl_shutdown_timeout=ssl_shutdown_timeout)
-    return factory
-
-
-async def create_connection(
-        protocol_factory: Callable[[], asyncio.BaseProtocol], host: str | None = None,
-        port: int | None = None, *, config: TLSConfiguration | None = None,
-        server_hostname: str | None = None, ssl_handshake_timeout: float | None = None,
-        ssl_shutdown_timeout: float | None = None, session: TLSSession | None = None,
-        early_data: bytes | None = None,
-        **kwargs: Any,
-) -> tuple[TLSTransport, asyncio.BaseProtocol]:
-    """``loop.create_connection`` with siotls; returns once the handshake completed.
-
-    ``session`` resumes an earlier session (``get_extra_info('ssl_object').session``);
-    ``early_data`` goes as 0-RTT data with it when its ticket allows
-    (``get_extra_info('early_data_status')``; rejected data is not resent).
-    """
-    loop = asyncio.get_running_loop()
-    config = config or _default_client_config()
-    if server_hostname is None:
-        server_hostname = host
-    app_protocol = protocol_factory()
-    waiter: asyncio.Future[None] = loop.create_future()
-    raw_transport, tls = await loop.create_connection(
-        lambda: TLSProtocol(app_protocol, config, server_side=False,
-                            server_hostname=server_hostname, waiter=waiter,
-                            ssl_handshake_timeout=ssl_handshake_timeout,
-                            ssl_shutdown_timeout=ssl_shutdown_timeout, session=session,
-                            early_data=early_data),
-        host, port, **kwargs)  # type: ignore[arg-type]  # host/port may be None with sock=
-    await _handshake(loop, waiter, raw_transport)
-    return tls.app_transport, app_protocol
-
-
-async def create_unix_connection(
-        protocol_factory: Callable[[], asyncio.BaseProtocol], path: str | None = None, *,
-        config: TLSConfiguration | None = None, server_hostname: str | None = None,
-        ssl_handshake_timeout: float | None = None, ssl_shutdown_timeout: float | None = None,
-        **kwargs: Any,
-) -> tuple[TLSTransport, asyncio.BaseProtocol]:
-    """``loop.create_unix_connection`` with siotls."""
-    loop = asyncio.get_running_loop()
-    config = config or _default_client_config()
-    app_protocol = protocol_factory()
-    waiter: asyncio.Future[None] = loop.create_future()
-    raw_transport, tls = await loop.create_unix_connection(
-        lambda: TLSProtocol(app_protocol, config, server_side=False,
-                            server_hostname=server_hostname, waiter=waiter,
-                            ssl_handshake_timeout=ssl_handshake_timeout,
-                            ssl_shutdown_timeout=ssl_shutdown_timeout),
-        path, **kwargs)
-    await _handshake(loop, waiter, raw_transport)
-    return tls.app_transport, app_protocol
-
-
-async def connect_accepted_socket(
-        protocol_factory: Callable[[], asyncio.BaseProtocol], sock: socket.socket, *,
-        config: TLSConfiguration, ssl_handshake_timeout: float | None = None,
-        ssl_shutdown_timeout: float | None = None,
-) -> tuple[TLSTransport, asyncio.BaseProtocol]:
-    """``loop.connect_accepted_socket`` with siotls (server side)."""
-    loop = asyncio.get_running_loop()
-    app_protocol = protocol_factory()
-    waiter: asyncio.Future[None] = loop.create_future()
-    raw_transport, tls = await loop.connect_accepted_socket(
-        lambda: TLSProtocol(app_protocol, config, waiter=waiter,
-                            ssl_handshake_timeout=ssl_handshake_timeout,
-                            ssl_shutdown_timeout=ssl_shutdown_timeout),
-        sock)
-    await _handshake(loop, waiter, raw_transport)
-    return tls.app_transport, app_protocol
-
-
-async def create_server(
-        protocol_factory: Callable[[], asyncio.BaseProtocol], host: Any = None,
-        port: int | None = None, *, config: TLSConfiguration,
-        ssl_handshake_timeout: float | None = None, ssl_shutdown_timeout: float | None = None,
-        **kwargs: Any,
-) -> asyncio.Server:
-    """``loop.create_server`` with siotls: each accepted connection runs a handshake."""
-    loop = asyncio.get_running_loop()
-    return await loop.create_server(
-        _protocol_factory(protocol_factory, config, True, ssl_handshake_timeout,
-                          ssl_shutdown_timeout), host, port, **kwargs)
-
-
-async def create_unix_server(
-        protocol_factory: Callable[[], asyncio.BaseProtocol], path: str | None = None, *,
-        config: TLSConfiguration, ssl_handshake_timeout: float | None = None,
-        ssl_shutdown_timeout: float | None = None, **kwargs: Any,
-) -> asyncio.Server:
-    """``loop.create_unix_server`` with siotls."""
-    loop = asyncio.get_running_loop()
-    return await loop.create_unix_server(
-        _protocol_factory(protocol_factory, config, True, ssl_handshake_timeout,
-                          ssl_shutdown_timeout), path, **kwargs)
-
-
-async def open_connection(
-        host: str | None = None, port: int | None = None, *,
-        config: TLSConfiguration | None = None, server_hostname: str | None = None,
-        limit: int = STREAM_LIMIT, **kwargs: Any,
-) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """``asyncio.open_connection`` with siotls; returns once the handshake completed."""
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=limit, loop=loop)
-    protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
-    transport, _ = await create_connection(
-        lambda: protocol, host, port, config=config, server_hostname=server_hostname, **kwargs)
-    return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
-
-
-async def start_server(
-        client_connected_cb: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Any],
-        host: Any = None, port: int | None = None, *, config: TLSConfiguration,
-        limit: int = STREAM_LIMIT, **kwargs: Any,
-) -> asyncio.Server:
-    """``asyncio.start_server`` with siotls."""
-    loop = asyncio.get_running_loop()
-
-    def factory() -> asyncio.StreamReaderProtocol:
-        reader = asyncio.StreamReader(limit=limit, loop=loop)
-        return asyncio.StreamReaderProtocol(reader, client_connected_cb, loop=loop)
-
-    return await create_server(factory, host, port, config=config, **kwargs)
-
-
-async def start_tls(
-        transport: asyncio.BaseTransport | asyncio.StreamWriter, protocol: Any = None,
-        config: TLSConfiguration | None = None, *, server_side: bool | None = None,
-        server_hostname: str | None = None, ssl_handshake_timeout: float | None = None,
-        ssl_shutdown_timeout: float | None = None,
-) -> TLSTransport:
-    """Upgrade a plain connection to TLS (STARTTLS), like ``loop.start_tls``.
-
-    ``transport`` is a transport (``protocol`` its protocol), or a
-    :class:`asyncio.StreamWriter` (``protocol`` unused), which is upgraded
-    in place as ``StreamWriter.start_tls`` does.
-    """
-    if config is None:
-        config = _default_client_config()
-    if isinstance(transport, asyncio.StreamWriter):
-        writer = transport
-        await writer.drain()
-        # As StreamWriter.start_tls does, through the writer's private attributes.
-        stream_protocol = writer._protocol  # type: ignore[attr-defined]
-        new_transport = await start_tls(
-            writer.transport, stream_protocol, config, server_side=server_side,
-            server_hostname=server_hostname, ssl_handshake_timeout=ssl_handshake_timeout,
-            ssl_shutdown_timeout=ssl_shutdown_timeout)
-        writer._transport = new_transport  # type: ignore[attr-defined]
-        stream_protocol._replace_writer(writer)
-        return new_transport
-    loop = asyncio.get_running_loop()
-    waiter: asyncio.Future[None] = loop.create_future()
-    tls = TLSProtocol(protocol, config, server_side=server_side,
-                      server_hostname=server_hostname, waiter=waiter,
-                      ssl_handshake_timeout=ssl_handshake_timeout,
-                      ssl_shutdown_timeout=ssl_shutdown_timeout, call_connection_made=False)
-    assert isinstance(transport, asyncio.Transport)
-    transport.pause_reading()
-    transport.set_protocol(tls)
-    loop.call_soon(tls.connection_made, transport)
-    loop.call_soon(transport.resume_reading)
-    await _handshake(loop, waiter, transport)
-    return tls.app_transport

@@ -13,6 +13,11 @@ serve. When the step needs bytes the BIO does not hold it raises
 :class:`ssl.SSLWantReadError`; at the BIO's end (``write_eof()``) without a
 close_notify it raises :class:`ssl.SSLEOFError` (unless ``OP_IGNORE_UNEXPECTED_EOF``).
 
+Once connected, ``read()`` and ``write()`` take a fast path (``asyncio``'s
+``sslproto`` calls them twice per received chunk and once per write): the same
+steps without ``_run``'s closure and the driver's feed, for data or no data yet;
+everything else (the end of the stream, a BIO at its end) goes the slow way.
+
 What the peer sent after its close_notify is not TLS: the engine keeps it
 (:meth:`~siotls.TLSConnection.unused_data`) and it goes back into the incoming
 BIO, where OpenSSL would have left it (trio's ``unwrap()`` returns it from there).
@@ -143,9 +148,10 @@ class SSLObject(ssl.SSLObject):
     def _flush(self) -> None:
         data = self.connection.data_to_send()
         if data:
-            # ssl.SSLError: the caller closed the BIO (write_eof) after a failure
-            with contextlib.suppress(ssl.SSLError):
+            try:  # noqa: SIM105 (contextlib.suppress: three Python calls per flush)
                 self._outgoing.write(data)
+            except ssl.SSLError:  # the caller closed the BIO (write_eof) after a failure
+                pass
 
     def _run(self, step: Callable[[], Any]) -> Any:
         """Run ``step``, turning siotls errors into ``ssl`` ones; flush what is queued."""
@@ -226,6 +232,10 @@ class SSLObject(ssl.SSLObject):
         :class:`ssl.SSLWantReadError` when no data is available yet and
         :class:`ssl.SSLEOFError` when the BIO ended without a close_notify.
         """
+        if buffer is None and self._handshake_done and self._failure is None and len > 0:
+            fast = self._read_connected(len)
+            if fast is not None:
+                return fast
         if buffer is not None:
             view = memoryview(buffer).cast("B")
             size = len if 0 < len <= view.nbytes else view.nbytes
@@ -241,6 +251,51 @@ class SSLObject(ssl.SSLObject):
             return data
         view[:data.__len__()] = data
         return data.__len__()
+
+    def _wants_read(self) -> bool:
+        """Whether :meth:`read` (``len > 0``) would raise :class:`ssl.SSLWantReadError`
+        now: connected, nothing decrypted, nothing in the incoming BIO, which is
+        not at its end, and the peer may still send (:meth:`_read_connected`'s
+        want-read case). A blocking socket then reads first (compat.socket)."""
+        incoming = self._incoming
+        return (self._handshake_done and self._failure is None and not self._plaintext
+                and not incoming.pending and not incoming.eof and not self._ragged_eof
+                and self.connection.can_receive)
+
+    def _read_connected(self, size: int) -> bytes | None:
+        """:meth:`read`'s fast path once connected: :meth:`_read` and :meth:`_feed`
+        (and :meth:`_run`'s error handling) for the two common cases, data to
+        return or none yet (want read); ``None`` leaves the rest to the slow path
+        (the end of the stream, a BIO at its end, during unwrap)."""
+        plaintext = self._plaintext
+        if not plaintext:
+            incoming = self._incoming
+            connection = self.connection
+            if not connection.can_receive or self._ragged_eof or self._discard:
+                return None
+            if not incoming.pending:
+                if incoming.eof:
+                    return None
+                raise errors.want_read()
+            try:
+                connection.receive_data(incoming.read())
+                received = connection.data_to_read()
+            except TLSError as exc:  # as _run
+                self._failure = errors.translate(exc, self._server_hostname)
+                raise self._failure from exc
+            finally:
+                self._flush()
+            if connection.close_notify_received and (rest := connection.unused_data()):
+                with contextlib.suppress(ssl.SSLError):  # as _feed
+                    incoming.write(rest)
+            if not received:
+                return None
+            if received.__len__() <= size:
+                return received
+            plaintext += received
+        data = bytes(plaintext[:size])
+        del plaintext[:size]
+        return data
 
     def _read(self, size: int) -> bytes:
         plaintext = self._plaintext
@@ -265,6 +320,18 @@ class SSLObject(ssl.SSLObject):
 
     def write(self, data: Any) -> int:
         """Encrypt ``data`` into the outgoing BIO; returns its length."""
+        if (self._handshake_done and self._failure is None and not self._shutdown_sent
+                and not self._ragged_eof and type(data) in (bytes, bytearray)):
+            # The fast path once connected: the checks below passed, _run inlined.
+            try:
+                self.connection.send_data(data)
+            except TLSError as exc:
+                self._failure = errors.translate(exc, self._server_hostname)
+                raise self._failure from exc
+            finally:
+                self._flush()
+            size: int = data.__len__()
+            return size
         view = memoryview(data).cast("B")
         if not self._handshake_done:
             self.do_handshake()

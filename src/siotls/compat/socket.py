@@ -14,7 +14,8 @@ keeps all the standard class does around that engine (the ``recv``, ``recv_into`
 
 * run the object's step; on :class:`ssl.SSLWantReadError` send what it queued,
   receive from the socket into the incoming BIO (``b''`` there: ``write_eof()``)
-  and run the step again;
+  and run the step again (a ``read()`` that the object says would only want
+  bytes, ``SSLObject._wants_read``, takes that turn before the step);
 * after the step, send what it queued; after a failure too (the alert), as far as
   the socket takes it.
 
@@ -156,8 +157,10 @@ class SocketEngine:
             if flush:
                 self._send(sock, deadline, what)
             else:
-                with contextlib.suppress(ssl.SSLWantWriteError, TimeoutError):
+                try:  # noqa: SIM105 (contextlib.suppress: three Python calls per read/write)
                     self._send(sock, deadline, what)
+                except (ssl.SSLWantWriteError, TimeoutError):
+                    pass
             return result
 
     @staticmethod
@@ -212,7 +215,13 @@ class SocketEngine:
         self._drive(self._object.do_handshake, "handshake", deadline)
 
     def read(self, len: int = 1024, buffer: Any = None) -> Any:
-        deadline = self._deadline(self._owner())
+        sock = self._owner()
+        deadline = self._deadline(sock)
+        if len > 0 and self._object._wants_read():
+            # _drive's first turn when the step would only raise SSLWantReadError
+            # (a reply not read yet, the common case): send, receive, then the step.
+            self._send(sock, deadline, None)
+            self._receive(sock, deadline, None)
         return self._drive(lambda: self._object.read(len, buffer), None, deadline, flush=False)
 
     def write(self, data: Any) -> int:
