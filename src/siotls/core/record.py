@@ -74,6 +74,11 @@ _PROTECTED_CONTENT_TYPES = frozenset(int(ct) for ct in (
 #: A protected record's header without its length: application_data, legacy version 0x0303.
 _APPLICATION_DATA_HEADER = bytes((ContentType.APPLICATION_DATA, 3, 3))
 _APPLICATION_DATA_BYTE = bytes((ContentType.APPLICATION_DATA,))
+#: The headers of protected records up to 255 bytes long (a small record's content
+#: is at most 238 bytes): indexed by length, where building one costs a to_bytes
+#: and a concatenation per record. Built at the first key (see _load_traffic_keys).
+_SMALL_HEADERS: list[bytes] = []
+_SMALL_RECORD = 256
 _CHANGE_CIPHER_SPEC_RECORD = b"\x14\x03\x03\x00\x01\x01"
 #: The largest TLSInnerPlaintext (content + type + padding): a constant, so that every
 #: record layer shares one int.
@@ -107,6 +112,7 @@ def _load_traffic_keys() -> Callable[[CipherSuite, bytes], tuple[bytes, bytes]]:
     from siotls.core.keyschedule import traffic_keys  # noqa: PLC0415
 
     _traffic_keys = traffic_keys
+    _SMALL_HEADERS[:] = [_APPLICATION_DATA_HEADER + bytes((0, n)) for n in range(_SMALL_RECORD)]
     return traffic_keys
 
 
@@ -411,10 +417,14 @@ class RecordLayer:
                 or self._handshake_out):
             return False
         direction.seq = seq + 1
-        header = _APPLICATION_DATA_HEADER + (length + 17).to_bytes(2, "big")
+        length += 17  # content type and tag
+        header = (_SMALL_HEADERS[length] if length < _SMALL_RECORD
+                  else _APPLICATION_DATA_HEADER + length.to_bytes(2, "big"))
         self._out.append(header + aead.encrypt(
-            (direction.iv ^ seq).to_bytes(12, "big"), b"".join((data, _APPLICATION_DATA_BYTE)),
-            header))
+            (direction.iv ^ seq).to_bytes(12, "big"),
+            # bytes + bytes is one call where a join builds a tuple first.
+            data + _APPLICATION_DATA_BYTE if type(data) is bytes
+            else b"".join((data, _APPLICATION_DATA_BYTE)), header))
         return True
 
     def write(self, content_type: int, data: bytes | bytearray | memoryview) -> None:
