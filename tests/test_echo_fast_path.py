@@ -1,8 +1,8 @@
 """The one-record paths of the record layer (issue 11, the echo pass) against the
 general ones, byte for byte: what ``write_application_record`` seals (small
 records take their header from a table, bytes are concatenated, other buffers
-joined) is what ``write`` seals, and ``data_to_send``'s one-record shortcut
-returns what ``flush`` would."""
+joined) is what ``write`` seals; ``data_to_send`` returns one record or several,
+whole or in parts."""
 
 from __future__ import annotations
 
