@@ -63,3 +63,21 @@ def test_data_to_send_one_record_and_several() -> None:
     assert len(part) == 3
     server.receive_data(part + client.data_to_send())
     assert server.data_to_read() == b"four"
+
+
+@pytest.mark.parametrize("size", [1, 238, 239, 2**14])
+def test_the_fast_open_takes_only_its_own_header(size: int) -> None:
+    sender = layer()
+    sender.write(ContentType.APPLICATION_DATA, bytes(size))
+    record = sender.flush()
+    for bad in (bytes((22, 3, 3)) + record[3:5], bytes((23, 3, 1)) + record[3:5],
+                record[:3] + (len(record) - 4).to_bytes(2, "big"),
+                record[:3] + (len(record) - 6).to_bytes(2, "big")):
+        receiver = layer()
+        assert receiver.open_application_record(bad + record[5:]) is None  # declined
+        assert receiver._read.seq == 0  # nothing consumed
+    for kind in (bytes, bytearray, memoryview):
+        assert layer().open_application_record(kind(record)) == bytes(size)
+    assert layer().open_application_record(record[:4]) is None
+    assert layer().open_application_record(record + b"\x17") is None
+

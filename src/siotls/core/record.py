@@ -116,6 +116,13 @@ def _load_traffic_keys() -> Callable[[CipherSuite, bytes], tuple[bytes, bytes]]:
     return traffic_keys
 
 
+def _protected_header(length: int) -> bytes | None:
+    """The header of a protected record of ``length`` bytes; ``None`` past the bound."""
+    if 0 <= length <= MAX_CIPHERTEXT:
+        return _APPLICATION_DATA_HEADER + length.to_bytes(2, "big")
+    return None
+
+
 class _Direction:
     """The protection state of one direction: AEAD, IV and sequence number."""
 
@@ -280,7 +287,7 @@ class RecordLayer:
         without padding; ``(content_type, content)`` of any other protected
         record (a post-handshake message, an alert, padding: through
         :meth:`_inner_plaintext`); ``None``, consuming nothing, when ``data`` is
-        anything else, bytes are buffered, no read key is installed, or rejected
+        anything else (another legacy_record_version than 0x0303 included), bytes are buffered, no read key is installed, or rejected
         0-RTT data may still be skipped: :meth:`read_records` then reads it and
         makes every header check (:meth:`_check_header`). What is taken here is
         opened as :meth:`_open` would.
@@ -288,8 +295,12 @@ class RecordLayer:
         direction = self._read
         aead = direction.aead
         length = len(data) - HEADER_SIZE
-        if (aead is None or self._inbuf or self.skip_budget or not 0 <= length <= MAX_CIPHERTEXT
-                or data[0] != _APPLICATION_DATA or (data[3] << 8) | data[4] != length):
+        header = data[:HEADER_SIZE]
+        # The header must be application_data, 0x0303, and the length of the rest of
+        # ``data`` (a small record's compared whole, from the table).
+        if (aead is None or self._inbuf or self.skip_budget
+                or header != (_SMALL_HEADERS[length] if 0 <= length < _SMALL_RECORD
+                              else _protected_header(length))):
             return None
         seq = direction.seq
         if seq >= _MAX_SEQ:
@@ -299,7 +310,7 @@ class RecordLayer:
                 (direction.iv ^ seq).to_bytes(12, "big"),
                 # A small record is sliced: copying a few bytes costs less than a memoryview.
                 data[HEADER_SIZE:] if length < _SLICE_BELOW else memoryview(data)[HEADER_SIZE:],
-                data[:HEADER_SIZE])
+                header)
         except _invalid_tag():
             raise BadRecordMac("a record failed to decrypt") from None
         direction.seq = seq + 1
