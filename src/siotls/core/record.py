@@ -40,10 +40,11 @@ record's content is sliced (a copy of a few bytes costs less than a
 memoryview); an idle layer's buffers are one shared ``b""``.
 
 The nonce of each record is the write_iv XOR the 64-bit sequence number
-(section 5.3); the additional data is the record header (section 5.2). The
-sequence numbers restart at 0 whenever a key is installed. The layer does not
-know which messages may arrive when: it tells the connection whether a record
-was protected, and the connection decides.
+(section 5.3), ``to_bytes(12)`` (big-endian, the default since Python 3.11,
+without parsing a byteorder argument per record); the additional data is the
+record header (section 5.2). The sequence numbers restart at 0 whenever a key
+is installed. The layer does not know which messages may arrive when: it tells
+the connection whether a record was protected, and the connection decides.
 """
 
 from __future__ import annotations
@@ -287,8 +288,9 @@ class RecordLayer:
         without padding; ``(content_type, content)`` of any other protected
         record (a post-handshake message, an alert, padding: through
         :meth:`_inner_plaintext`); ``None``, consuming nothing, when ``data`` is
-        anything else (another legacy_record_version than 0x0303 included), bytes are buffered, no read key is installed, or rejected
-        0-RTT data may still be skipped: :meth:`read_records` then reads it and
+        anything else (another legacy_record_version than 0x0303 included),
+        bytes are buffered, no read key is installed, or rejected 0-RTT data may
+        still be skipped: :meth:`read_records` then reads it and
         makes every header check (:meth:`_check_header`). What is taken here is
         opened as :meth:`_open` would.
         """
@@ -307,7 +309,7 @@ class RecordLayer:
             raise UnexpectedMessage("the record sequence number would wrap")
         try:
             plaintext = aead.decrypt(
-                (direction.iv ^ seq).to_bytes(12, "big"),
+                (direction.iv ^ seq).to_bytes(12),
                 # A small record is sliced: copying a few bytes costs less than a memoryview.
                 data[HEADER_SIZE:] if length < _SLICE_BELOW else memoryview(data)[HEADER_SIZE:],
                 header)
@@ -364,7 +366,7 @@ class RecordLayer:
         if seq >= _MAX_SEQ:
             raise UnexpectedMessage("the record sequence number would wrap")
         try:
-            plaintext = aead.decrypt((direction.iv ^ seq).to_bytes(12, "big"), fragment, header)
+            plaintext = aead.decrypt((direction.iv ^ seq).to_bytes(12), fragment, header)
         except _invalid_tag():
             if self.skip_budget:
                 self._skip(len(fragment), "a record that does not decrypt")
@@ -432,7 +434,7 @@ class RecordLayer:
         header = (_SMALL_HEADERS[length] if length < _SMALL_RECORD
                   else _APPLICATION_DATA_HEADER + length.to_bytes(2, "big"))
         self._out.append(header + aead.encrypt(
-            (direction.iv ^ seq).to_bytes(12, "big"),
+            (direction.iv ^ seq).to_bytes(12),
             # bytes + bytes is one call where a join builds a tuple first.
             data + _APPLICATION_DATA_BYTE if type(data) is bytes
             else b"".join((data, _APPLICATION_DATA_BYTE)), header))
@@ -453,7 +455,7 @@ class RecordLayer:
             direction.seq = seq + 1
             header = _APPLICATION_DATA_HEADER + (length + 17).to_bytes(2, "big")
             self._out.append(header)
-            self._out.append(aead.encrypt((direction.iv ^ seq).to_bytes(12, "big"),
+            self._out.append(aead.encrypt((direction.iv ^ seq).to_bytes(12),
                                           b"".join((data, _TYPE_BYTES[content_type])), header))
             return
         view = memoryview(data)
@@ -485,7 +487,7 @@ class RecordLayer:
                 raise UnexpectedMessage("the record sequence number would wrap")
             direction.seq = seq + 1
             out.append(header)
-            out.append(aead.encrypt((iv ^ seq).to_bytes(12, "big"), inner, header))
+            out.append(aead.encrypt((iv ^ seq).to_bytes(12), inner, header))
 
     def write_change_cipher_spec(self) -> None:
         self._pack_handshake()
