@@ -6,10 +6,11 @@ Every call runs in :meth:`SSLObject._run`: it raises the stored failure if an
 earlier call failed, runs one step, turns a siotls error into the ``ssl`` one
 (:func:`siotls.compat.errors.translate`, the siotls error chained as ``__cause__``)
 and, in a ``finally``, moves what the engine queued (records, alerts) to the
-outgoing BIO. A step first feeds the engine everything the incoming BIO holds
-(:meth:`SSLObject._feed`, with the adapters' feed step; the engine frames records) and moves the
-decrypted application data to ``_plaintext``, which ``read()`` and ``pending()``
-serve. When the step needs bytes the BIO does not hold it raises
+outgoing BIO (``do_handshake()``, once per flight under ``sslproto``, has that
+inlined). A step first feeds the engine everything the incoming BIO holds
+(:meth:`SSLObject._feed`: the adapters' feed step without its EOF; the engine
+frames records) and moves the decrypted application data to ``_plaintext``,
+which ``read()`` and ``pending()`` serve. When the step needs bytes the BIO does not hold it raises
 :class:`ssl.SSLWantReadError`; at the BIO's end (``write_eof()``) without a
 close_notify it raises :class:`ssl.SSLEOFError` (unless ``OP_IGNORE_UNEXPECTED_EOF``).
 
@@ -80,7 +81,7 @@ class SSLObject(ssl.SSLObject):
         self._server_hostname = server_hostname
         self._incoming = incoming
         self._outgoing = outgoing
-        self._ignore_eof = bool(context.options & ssl.OP_IGNORE_UNEXPECTED_EOF)
+        self._ignore_eof = context._ignore_eof  # options & OP_IGNORE_UNEXPECTED_EOF
         self.connection = TLSConnection(config, engine_hostname, session=session)
         self._config = config
         self._engine_hostname = engine_hostname
@@ -159,29 +160,30 @@ class SSLObject(ssl.SSLObject):
             raise errors.failed_earlier() from self._failure
         try:
             return step()
-        except RaggedEOF as exc:
+        except TLSError as exc:
+            raise self._ssl_error_of(exc) from exc
+        finally:
+            self._flush()
+
+    def _ssl_error_of(self, exc: TLSError) -> ssl.SSLError:
+        """The ``ssl`` error for a siotls one, remembered if the connection is done for."""
+        if isinstance(exc, RaggedEOF):
             self._ragged_eof = True
             error = errors.eof_error()
             if not self._handshake_done:
                 self._failure = error
-            raise error from exc
-        except TLSError as exc:
-            self._failure = errors.translate(exc, self._server_hostname)
-            raise self._failure from exc
-        finally:
-            self._flush()
-
-    def _start(self) -> None:
-        if not self._started:
-            self._started = True
-            self.connection.initiate_connection()
+            return error
+        self._failure = errors.translate(exc, self._server_hostname)
+        return self._failure
 
     def _feed(self) -> None:
         """Hand the engine what the incoming BIO holds (see the module doc)."""
         connection = self.connection
         if connection.close_notify_received:
             return  # what follows is not TLS: it stays in the BIO
-        _driver.feed(connection, self._incoming.read())
+        data = self._incoming.read()
+        if data:  # _driver.feed(connection, data), inlined: without eof, just this
+            connection.receive_data(data)
         received = connection.data_to_read()
         if received and not self._discard:
             self._plaintext += received
@@ -203,11 +205,21 @@ class SSLObject(ssl.SSLObject):
         """Run the handshake; :class:`ssl.SSLWantReadError` until it completes."""
         if self._handshake_done:
             return
-        self._run(self._do_handshake)
+        # _run(self._do_handshake), inlined: sslproto calls this once per flight
+        if self._failure is not None:
+            raise errors.failed_earlier() from self._failure
+        try:
+            self._do_handshake()
+        except TLSError as exc:
+            raise self._ssl_error_of(exc) from exc
+        finally:
+            self._flush()
 
     def _do_handshake(self) -> None:
         connection = self.connection
-        self._start()
+        if not self._started:
+            self._started = True
+            connection.initiate_connection()
         self._feed()
         if (pending := connection.pending_client_hello) is not None:
             # A blocking object cannot await an asynchronous strike register: 0-RTT
@@ -219,7 +231,7 @@ class SSLObject(ssl.SSLObject):
         if connection.is_post_handshake():
             self._handshake_done = True
             return
-        if self._at_eof():
+        if self._incoming.eof:  # _at_eof()
             self._receiving_end()
         raise errors.want_read()
 
