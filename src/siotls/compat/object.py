@@ -14,10 +14,11 @@ which ``read()`` and ``pending()`` serve. When the step needs bytes the BIO does
 :class:`ssl.SSLWantReadError`; at the BIO's end (``write_eof()``) without a
 close_notify it raises :class:`ssl.SSLEOFError` (unless ``OP_IGNORE_UNEXPECTED_EOF``).
 
-Once connected, ``read()`` and ``write()`` take a fast path (``asyncio``'s
-``sslproto`` calls them twice per received chunk and once per write): the same
-steps without ``_run``'s closure and the driver's feed, for data or no data yet;
-everything else (the end of the stream, a BIO at its end) goes the slow way.
+Once connected, ``read()`` (with or without a buffer) and ``write()`` take a
+fast path (``asyncio``'s ``sslproto`` calls them twice per received chunk and
+once per write): the same steps without ``_run``'s closure and the driver's
+feed, for data or no data yet; everything else (the end of the stream, a BIO at
+its end) goes the slow way.
 
 What the peer sent after its close_notify is not TLS: the engine keeps it
 (:meth:`~siotls.TLSConnection.unused_data`) and it goes back into the incoming
@@ -244,18 +245,24 @@ class SSLObject(ssl.SSLObject):
         :class:`ssl.SSLWantReadError` when no data is available yet and
         :class:`ssl.SSLEOFError` when the BIO ended without a close_notify.
         """
-        if buffer is None and self._handshake_done and self._failure is None and len > 0:
-            fast = self._read_connected(len)
-            if fast is not None:
-                return fast
-        if buffer is not None:
-            view = memoryview(buffer).cast("B")
-            size = len if 0 < len <= view.nbytes else view.nbytes
-        else:
+        if buffer is None:
+            if self._handshake_done and self._failure is None and len > 0:
+                fast = self._read_connected(len)
+                if fast is not None:
+                    return fast
             if len < 0:
                 raise ValueError("size should not be negative")
             view = None
             size = len
+        else:
+            view = memoryview(buffer).cast("B")
+            size = len if 0 < len <= view.nbytes else view.nbytes
+            if self._handshake_done and self._failure is None and size > 0:
+                # sslproto's reads for a BufferedProtocol app: the same fast path
+                fast = self._read_connected(size)
+                if fast is not None:
+                    view[:fast.__len__()] = fast
+                    return fast.__len__()
         if not self._handshake_done:
             self.do_handshake()
         data: bytes = self._run(lambda: self._read(size))
