@@ -188,7 +188,8 @@ class SSLObject(ssl.SSLObject):
         received = connection.data_to_read()
         if received and not self._discard:
             self._plaintext += received
-        if connection.close_notify_received and (rest := connection.unused_data()):
+        # (nothing fed: no close_notify either, as checked above)
+        if data and connection.close_notify_received and (rest := connection.unused_data()):
             with contextlib.suppress(ssl.SSLError):  # the BIO was closed (write_eof)
                 self._incoming.write(rest)
 
