@@ -140,7 +140,7 @@ def test_a_certificate_with_a_context_is_not_kept() -> None:
     """Post-handshake authentication: every CertificateRequest has its own context."""
     config = server_config()
     handshake = ServerHandshake(config, RecordLayer(), TLSNegotiatedConfiguration(),
-                                lambda label, secret: None)
+                                None)
     handshake.send_certificate(b"\x01\x02", [b"\x30\x00"], [])
     assert prepared.certificate_messages(config) == {}
     handshake.send_certificate(b"", [b"\x30\x00"], [])

@@ -96,7 +96,7 @@ def test_what_each_side_never_receives() -> None:
 def _server_handshake() -> ServerHandshake:
     config = server_config()
     return ServerHandshake(config, RecordLayer(), TLSNegotiatedConfiguration(),
-                           lambda label, secret: None)
+                           None)
 
 
 def test_handle_refuses_what_the_table_does_not_list(monkeypatch: pytest.MonkeyPatch) -> None:

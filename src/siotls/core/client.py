@@ -127,26 +127,27 @@ class ClientHandshake(Handshake):
         "session_tickets")
 
     def __init__(self, config: TLSConfiguration, records: RecordLayer,
-                 nconfig: TLSNegotiatedConfiguration, keylog: KeyLog,
+                 nconfig: TLSNegotiatedConfiguration, keylog: KeyLog | None,
                  server_hostname: str | None, *, session: TLSSession | None = None,
                  early_data: bytes | None = None) -> None:
         super().__init__(config, records, nconfig, keylog)
         self.server_hostname = server_hostname
         self.session = session
         self.session_tickets: list[TLSSession] = []
-        self.psk_offers: list[psk.PskOffer] = []
+        # Empty tuples, shared: an idle connection keeps no empty list of its own.
+        self.psk_offers: Sequence[psk.PskOffer] = ()
         self.psk_selected: psk.PskOffer | None = None
         #: the 0-RTT data to send, when the caller gave some (``early_data=``)
         self.early = None if early_data is None else earlydata.ClientEarlyData(early_data)
-        self.pha = ClientPostHandshakeAuth(self)
+        self.pha = ClientPostHandshakeAuth()
         self.legacy_session_id = b""
         self.client_hello: ClientHello | None = None
         self.client_hello_raw = b""
         self.key_shares: dict[int, tuple[crypto.KeySharePrivate, bytes]] = {}
         self.hello_retry_suite: int | None = None
         self.certificate_request_context: bytes | None = None
-        self.certificate_request_schemes: list[int] = []
-        self.certificate_request_compression: list[int] = []
+        self.certificate_request_schemes: Sequence[int] = ()
+        self.certificate_request_compression: Sequence[int] = ()
         self.certificate_request_authorities: list[bytes] | None = None
         #: (server type, client type) the server chose (RFC 7250)
         self.certificate_types: tuple[int, int] = (CertificateType.X509, CertificateType.X509)
@@ -177,7 +178,7 @@ class ClientHandshake(Handshake):
         schedule.use_psk(self.psk_offers[0].psk)
         schedule.update(self.client_hello_raw)
         schedule.enter_early()
-        self.keylog("CLIENT_EARLY_TRAFFIC_SECRET", schedule.client_early_traffic_secret)
+        self.log_key("CLIENT_EARLY_TRAFFIC_SECRET", schedule.client_early_traffic_secret)
         self.send_change_cipher_spec()
         self.records.set_write_key(schedule.suite, schedule.client_early_traffic_secret)
         if self.early.data:
@@ -194,7 +195,7 @@ class ClientHandshake(Handshake):
                 (group, public) for group, (_, public) in self.key_shares.items()]),
             **template.tail,
         }
-        extensions.update(self.pha.extensions())
+        extensions.update(self.pha.extensions(self))
         extensions.update(rawkeys.client_offer(config))
         if cookie is not None:
             extensions[ET.COOKIE] = ext.encode_cookie(cookie)
@@ -266,8 +267,8 @@ class ClientHandshake(Handshake):
         schedule.update(raw)
         schedule.enter_handshake(shared_secret)
         self.nconfig.cipher_suite = member(CipherSuites, sh.cipher_suite)
-        self.keylog("SERVER_HANDSHAKE_TRAFFIC_SECRET", schedule.server_handshake_traffic_secret)
-        self.keylog("CLIENT_HANDSHAKE_TRAFFIC_SECRET", schedule.client_handshake_traffic_secret)
+        self.log_key("SERVER_HANDSHAKE_TRAFFIC_SECRET", schedule.server_handshake_traffic_secret)
+        self.log_key("CLIENT_HANDSHAKE_TRAFFIC_SECRET", schedule.client_handshake_traffic_secret)
         self.set_read_key(schedule.server_handshake_traffic_secret)
         if self.early is None or not self.early.offered:  # else: after EncryptedExtensions
             self.set_write_key(schedule.client_handshake_traffic_secret)
@@ -478,8 +479,9 @@ class ClientHandshake(Handshake):
         # Only the handshake reads them; the server sends no CertificateVerify after it.
         self.client_hello = None
         self.client_hello_raw = b""
+        self.legacy_session_id = b""  # compared with the ServerHello's echo only
         self.key_shares = {}
-        self.psk_offers = []
+        self.psk_offers = ()
         self.peer_public_key = None
         if not self.pha.offered:  # then nothing forks the transcript
             self.key_schedule.forget_transcript()
@@ -536,7 +538,7 @@ class ClientHandshake(Handshake):
         del self.session_tickets[:-MAX_SESSION_TICKETS]
 
     def _on_post_handshake_certificate_request(self, body: memoryview, raw: bytes) -> None:
-        self.pha.on_certificate_request(body, raw)
+        self.pha.on_certificate_request(self, body, raw)
 
     _transitions = TRANSITIONS["client"]
     _HANDLERS: ClassVar[dict[int, Handler]] = {

@@ -555,8 +555,18 @@ class InsecureWarning(UserWarning):
     """A configuration turns off a security check."""
 
 
+#: How many host names normalize_server_hostname remembers (a client connects to a
+#: few hosts again and again; the least recently used beyond that are forgotten).
+HOSTNAME_CACHE_SIZE = 256
+
+
+@functools.lru_cache(maxsize=HOSTNAME_CACHE_SIZE)
 def normalize_server_hostname(host: str) -> str:
     """The ASCII (IDNA) form of a host name without its trailing dot; IP literals as given.
+
+    A pure function of ``host``, so its answers are cached (bounded, least recently
+    used): every client connection asks it, and ``ipaddress.ip_address`` failing on
+    a name costs two exceptions. Errors are not cached (they raise every time).
 
     :raises ValueError: when ``host`` is not a usable host name.
     """

@@ -47,6 +47,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, NoReturn, cast
 
+from siotls.core import provider
 from siotls.core.config import (
     TLSConfiguration,
     TLSNegotiatedConfiguration,
@@ -92,10 +93,6 @@ MAX_OTHER_HANDSHAKE_MESSAGE = 2**16
 MAX_RECORDS_WITHOUT_PROGRESS = 64
 
 
-def _no_key_log(label: str, secret: bytes) -> None:
-    """The key log of a configuration without ``log_keys``."""
-
-
 class TLSConnection:
     """One TLS 1.3 connection, client or server, as a sans-IO state machine."""
 
@@ -116,9 +113,8 @@ class TLSConnection:
         ``early_data``: bytes to send as 0-RTT data with ``session`` (client only),
         when its ticket allows it; ``nconfig.early_data`` tells whether the server
         took them, and :meth:`rejected_early_data` returns them otherwise."""
-        from siotls import crypto as crypto_backend  # noqa: PLC0415
-
-        crypto_backend.ensure_installed()
+        if not provider.backend_chosen:
+            provider.choose_backend()
         if config.side == "server" and server_hostname is not None:
             raise TLSUsageError("server_hostname is for clients")
         if config.side == "server" and (session is not None or early_data is not None):
@@ -136,8 +132,8 @@ class TLSConnection:
         self.nconfig = TLSNegotiatedConfiguration()
         self.server_hostname = server_hostname
         self._records = RecordLayer(config.max_fragment_size, config.record_padding)
-        # Without key logging a shared no-op, not a bound method per connection.
-        keylog = self._log_key if config.log_keys else _no_key_log
+        # The configuration's sink, not a method of ours: no cycle through the handshake.
+        keylog = config.log_key if config.log_keys else None
         self._life = Lifecycle()
         self._handshake: ClientHandshake | ServerHandshake
         if config.side == "client":
@@ -150,9 +146,7 @@ class TLSConnection:
             from siotls.core.server import ServerHandshake  # noqa: PLC0415
 
             self._handshake = ServerHandshake(config, self._records, self.nconfig, keylog)
-        self._handshake.on_update_requested = self._answer_key_update
-        if self._handshake.side == "client":
-            self._handshake.pha.can_send = self._life.sending_open
+        self._handshake.life = self._life
         #: A handshake message's first records (a bytearray), or b"" (shared).
         self._handshake_buffer: bytearray | bytes = b""
         # A list, not a deque: an empty deque costs ~600 bytes per connection.
@@ -308,28 +302,37 @@ class TLSConnection:
     def _receive_handshake(self, content: bytes | memoryview, protected: bool) -> None:
         if protected != self._records.read_protected:
             raise UnexpectedMessage("an unprotected handshake record after the key exchange")
+        # Messages are cut from the record itself; only a message's first records
+        # (one that spans records) wait in the bytearray _handshake_buffer.
         buffer = self._handshake_buffer
-        if not isinstance(buffer, bytearray):
-            self._handshake_buffer = buffer = bytearray()
-        buffer += content
+        data: bytes | bytearray | memoryview = content
+        if buffer:
+            assert isinstance(buffer, bytearray)
+            buffer += content
+            data = buffer
         handshake = self._handshake
-        while len(buffer) >= 4:
-            msg_type = buffer[0]
-            length = int.from_bytes(buffer[1:4], "big")
+        pos, end = 0, len(data)
+        while end - pos >= 4:
+            msg_type = data[pos]
+            length = int.from_bytes(data[pos + 1 : pos + 4], "big")
             if length > MAX_HANDSHAKE_MESSAGE.get(msg_type, MAX_OTHER_HANDSHAKE_MESSAGE):
                 raise DecodeError(f"a handshake message of {length} bytes", reason="too_long")
-            if len(buffer) < 4 + length:
+            if end < pos + 4 + length:
                 break
-            raw = bytes(buffer[: 4 + length])
-            del buffer[: 4 + length]
+            raw = bytes(data[pos : pos + 4 + length])
+            pos += 4 + length
             handshake.read_key_changed = False
             if handshake.state is State.CONNECTED:
                 self._no_progress("post-handshake messages")
             handshake.handle(msg_type, memoryview(raw)[4:], raw)
-            if (handshake.read_key_changed or handshake.pending) and buffer:
+            if (handshake.read_key_changed or handshake.pending) and pos < end:
                 raise UnexpectedMessage("a handshake message spans a key change")
-        if not buffer:
+        if pos == end:
             self._handshake_buffer = b""
+        elif isinstance(data, bytearray):  # the buffer itself (content is not one)
+            del data[:pos]
+        else:
+            self._handshake_buffer = bytearray(data[pos:])
 
     def _receive_alert(self, content: bytes | memoryview, protected: bool) -> None:
         """
@@ -580,17 +583,13 @@ class TLSConnection:
         handshake = self._handshake
         if handshake.side == "client" or not self.can_send:
             raise TLSUsageError("request_client_certificate() is for a connected server")
-        self._run(handshake.pha.request)
+        self._run(handshake.pha.request, handshake)
 
     @property
     def client_certificate_pending(self) -> bool:
         """A server asked for the client's certificate and its answer is not complete."""
         handshake = self._handshake
         return handshake.side == "server" and handshake.pha.pending
-
-    def _answer_key_update(self) -> None:
-        if self._life.sending is Sending.OPEN:
-            self._handshake.send_key_update(False)
 
     def export_keying_material(self, label: bytes, context: bytes, length: int) -> bytes:
         """TLS-Exporter (RFC 8446 section 7.5), e.g. for channel bindings (RFC 9266)."""
@@ -610,10 +609,6 @@ class TLSConnection:
         if schedule is None or not schedule.early_exporter_master_secret:
             raise TLSUsageError("no early exporter: the first PSK offered was not taken")
         return schedule.export(label, context, length, early=True)
-
-    def _log_key(self, label: str, secret: bytes) -> None:
-        if self.config.log_keys:  # to the hook or SSLKEYLOGFILE, never to a logger
-            self.config.log_key(f"{label} {self._handshake.client_random.hex()} {secret.hex()}")
 
     # -- closing ------------------------------------------------------------------------
     def close_sending_end(self) -> None:

@@ -443,7 +443,7 @@ class Scheme:
         if kind == "ec":
             assert self.hash is not None
             ec_key: ec.EllipticCurvePrivateKey = key  # type: ignore[assignment]
-            return ec_key.sign(data, ec.ECDSA(self.hash))
+            return ec_key.sign(data, _ecdsa(self))
         if kind == "rsa":
             assert self.hash is not None
             return cast("rsa.RSAPrivateKey", key).sign(data, self._padding(), self.hash)
@@ -459,7 +459,7 @@ class Scheme:
             if kind == "ec-public":
                 assert self.hash is not None
                 ec_key: ec.EllipticCurvePublicKey = key  # type: ignore[assignment]
-                ec_key.verify(signature, data, ec.ECDSA(self.hash))
+                ec_key.verify(signature, data, _ecdsa(self))
             elif kind == "rsa-public":
                 assert self.hash is not None
                 cast("rsa.RSAPublicKey", key).verify(
@@ -469,6 +469,19 @@ class Scheme:
                     signature, data)
         except ValueError as exc:  # e.g. a DER signature that does not parse
             raise InvalidSignature(str(exc)) from exc
+
+
+#: Per scheme code: its ``ec.ECDSA`` (immutable: the hash only), made once, not per
+#: signature (its constructor is Python, with an isinstance check).
+_ECDSA: dict[int, ec.ECDSA] = {}
+
+
+def _ecdsa(scheme: Scheme) -> ec.ECDSA:
+    algorithm = _ECDSA.get(scheme.code)
+    if algorithm is None:
+        assert scheme.hash is not None
+        algorithm = _ECDSA[scheme.code] = ec.ECDSA(scheme.hash)
+    return algorithm
 
 
 S = SignatureScheme

@@ -29,6 +29,7 @@ from siotls.core.errors import (
     UnexpectedMessage,
 )
 from siotls.core.keyschedule import KeySchedule, next_traffic_secret
+from siotls.core.lifecycle import Lifecycle, Sending
 from siotls.core.messages import (
     Certificate,
     CertificateEntry,
@@ -47,7 +48,8 @@ from siotls.iana import ContentType, HandshakeType, SignatureScheme
 
 #: A message handler, unbound: ``handler(handshake, body, raw)``.
 Handler = Callable[[Any, memoryview, bytes], None]
-KeyLog = Callable[[str, bytes], None]
+#: Where key-log lines go (``TLSConfiguration.log_key``), or None: no key logging.
+KeyLog = Callable[[str], None]
 
 _CV_PADDING = b"\x20" * 64
 _CONNECTED = State.CONNECTED
@@ -96,13 +98,13 @@ class Handshake:
     _CONNECTED_HANDLERS: ClassVar[dict[int, Handler]]
     # Slotted, as the subclasses: one per connection, kept while it lives.
     __slots__ = (
-        "ccs_sent", "client_certificate_type", "client_random", "config", "keylog", "nconfig",
-        "on_update_requested", "peer_key_kind", "peer_public_key", "pending", "read_key_changed",
+        "ccs_sent", "client_certificate_type", "client_random", "config", "keylog", "life",
+        "nconfig", "peer_key_kind", "peer_public_key", "pending", "read_key_changed",
         "records", "schedule", "state", "tickets_due")
     pending: Any
 
     def __init__(self, config: TLSConfiguration, records: RecordLayer,
-                 nconfig: TLSNegotiatedConfiguration, keylog: KeyLog) -> None:
+                 nconfig: TLSNegotiatedConfiguration, keylog: KeyLog | None) -> None:
         #: RFC 7250: what the client authenticates with (X509 unless negotiated)
         self.client_certificate_type = 0
         #: A server's NewSessionTickets wait for its first application data.
@@ -110,9 +112,10 @@ class Handshake:
         #: A server paused after the ClientHello
         #: (:class:`~siotls.core.earlydata.PendingClientHello`).
         self.pending = None
-        #: Called when the peer asks us to update our keys (``request_update``);
-        #: the connection decides whether it can still send.
-        self.on_update_requested: Callable[[], None] | None = None
+        #: The connection's lifecycle (set by the connection; None without one): whether
+        #: we may still send, when the peer asks for a KeyUpdate or a client Certificate.
+        #: The connection is not referenced, so that no cycle keeps a connection alive.
+        self.life: Lifecycle | None = None
         self.config = config
         self.records = records
         self.nconfig = nconfig
@@ -152,6 +155,7 @@ class Handshake:
         """
         self.state = State.CONNECTED
         self.key_schedule.forget_handshake_secrets()
+        self.client_random = b""  # only the key log used it, for the handshake's secrets
 
     def now(self) -> datetime.datetime:
         """The configuration's clock, for certificate validity."""
@@ -162,6 +166,17 @@ class Handshake:
         if self.schedule is None:  # pragma: no cover (the state table prevents it)
             raise InternalError("no key schedule yet")
         return self.schedule
+
+    def sending_open(self) -> bool:
+        """Whether our sending end is open (true without a connection)."""
+        life = self.life
+        return life is None or life.sending is Sending.OPEN
+
+    def log_key(self, label: str, secret: bytes) -> None:
+        """A secret to the key log (NSS format), when the configuration logs keys."""
+        keylog = self.keylog
+        if keylog is not None:  # to the hook or SSLKEYLOGFILE, never to a logger
+            keylog(f"{label} {self.client_random.hex()} {secret.hex()}")
 
     # -- sending ----------------------------------------------------------------
     def send(self, message: bytes) -> None:
@@ -249,14 +264,24 @@ class Handshake:
 
         The key, its kind and its SubjectPublicKeyInfo are taken from ``leaf`` once per
         leaf (DER) and configuration (:func:`siotls.core.prepared.peer_keys`): a client
-        meets the same servers' certificates again and again.
+        meets the same servers' certificates again and again. The chain first met with
+        that leaf is kept there too, and a connection that receives the same chain keeps
+        that one (about 500 bytes per certificate less per idle connection).
         """
         table = prepared.peer_keys(self.config)
         known = table.get(chain[0])
         if known is None:
             public_key, kind = crypto.certificate_public_key(leaf)
-            known = table[chain[0]] = (public_key, kind, rawkeys.spki_of(public_key))
-        self.peer_public_key, self.peer_key_kind, spki = known
+            known = table[chain[0]] = (public_key, kind, rawkeys.spki_of(public_key), chain)
+        elif known[3] is not chain and known[3] == chain:
+            # The same chain as last time: keep the table's bytes, not a copy per idle
+            # connection (the verified path, if any, refers to the same objects).
+            chain = known[3]
+            path = self.nconfig.peer_verified_path
+            if path:
+                self.nconfig.peer_verified_path = tuple(
+                    next((der for der in chain if der == kept), kept) for kept in path)
+        self.peer_public_key, self.peer_key_kind, spki = known[:3]
         self.nconfig.peer_certificate_chain = chain
         self.nconfig.peer_verified = verified
         self.nconfig.peer_certificate_type = "x509"
@@ -322,8 +347,8 @@ class Handshake:
         """The first PSK offered was taken, without HelloRetryRequest: the early exporter
         (RFC 8446 7.5) is defined, over the ClientHello (already in the transcript)."""
         schedule.enter_early()
-        self.keylog("EARLY_EXPORTER_SECRET", schedule.early_exporter_master_secret)
-        self.keylog("CLIENT_EARLY_TRAFFIC_SECRET", schedule.client_early_traffic_secret)
+        self.log_key("EARLY_EXPORTER_SECRET", schedule.early_exporter_master_secret)
+        self.log_key("CLIENT_EARLY_TRAFFIC_SECRET", schedule.client_early_traffic_secret)
 
     # -- after the handshake ----------------------------------------------------
     def send_session_tickets(self) -> None:
@@ -334,9 +359,9 @@ class Handshake:
         schedule = self.schedule
         assert schedule is not None
         schedule.enter_application()
-        self.keylog("CLIENT_TRAFFIC_SECRET_0", schedule.client_application_traffic_secret)
-        self.keylog("SERVER_TRAFFIC_SECRET_0", schedule.server_application_traffic_secret)
-        self.keylog("EXPORTER_SECRET", schedule.exporter_master_secret)
+        self.log_key("CLIENT_TRAFFIC_SECRET_0", schedule.client_application_traffic_secret)
+        self.log_key("SERVER_TRAFFIC_SECRET_0", schedule.server_application_traffic_secret)
+        self.log_key("EXPORTER_SECRET", schedule.exporter_master_secret)
 
     def _peer_application_secret(self) -> bytes:
         s = self.key_schedule
@@ -366,8 +391,8 @@ class Handshake:
         secret = next_traffic_secret(self.key_schedule.suite, self._peer_application_secret())
         self._set_peer_application_secret(secret)
         self.set_read_key(secret)
-        if key_update.request_update and self.on_update_requested is not None:
-            self.on_update_requested()
+        if key_update.request_update and self.sending_open():
+            self.send_key_update(False)
 
     def send_key_update(self, request_update: bool) -> None:
         """Send a KeyUpdate with the current key, then switch to the next one."""

@@ -75,12 +75,11 @@ from siotls.iana import CertificateType, SignatureScheme
 from siotls.iana import ExtensionType as ET
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from cryptography.hazmat.primitives import hashes
 
     from siotls.core.certificates import VerifiedPath
     from siotls.core.handshake import Handshake
+    from siotls.core.keyschedule import KeySchedule
 
 __all__ = ["CONTEXT_LENGTH", "ClientPostHandshakeAuth", "ServerPostHandshakeAuth"]
 
@@ -91,10 +90,12 @@ CONTEXT_LENGTH = 16
 class _Exchange:
     """The transcript of one post-handshake authentication."""
 
-    def __init__(self, handshake: Handshake, context: bytes) -> None:
-        self.handshake = handshake
+    __slots__ = ("_transcript", "context", "schedule")
+
+    def __init__(self, schedule: KeySchedule, context: bytes) -> None:
+        self.schedule = schedule
         self.context = context
-        self._transcript: hashes.HashContext = handshake.key_schedule.fork_transcript()
+        self._transcript: hashes.HashContext = schedule.fork_transcript()
 
     def update(self, message: bytes) -> None:
         self._transcript.update(message)
@@ -104,29 +105,31 @@ class _Exchange:
 
     def finished(self) -> bytes:
         """verify_data with client_application_traffic_secret_N, over this exchange."""
-        schedule = self.handshake.key_schedule
+        schedule = self.schedule
         return finished_verify_data(schedule.suite, schedule.client_application_traffic_secret,
                                     self.transcript_hash())
 
 
 class ClientPostHandshakeAuth:
-    """The client's side: offer, then answer each CertificateRequest."""
+    """The client's side: offer, then answer each CertificateRequest.
 
-    def __init__(self, handshake: Handshake) -> None:
-        self.handshake = handshake
+    It keeps no reference to its handshake (each call is given it): no cycle keeps
+    a connection alive once dropped."""
+
+    __slots__ = ("answered", "offered")
+
+    def __init__(self) -> None:
         self.offered = False
-        #: whether we may still send (the connection's lifecycle); answers are
-        #: dropped once our sending end is closed
-        self.can_send: Callable[[], bool] = lambda: True
         self.answered = 0
 
-    def extensions(self) -> dict[int, bytes]:
+    def extensions(self, handshake: Handshake) -> dict[int, bytes]:
         """What the ClientHello carries (RFC 8446 section 4.2.6)."""
-        config = self.handshake.config
+        config = handshake.config
         self.offered = config.post_handshake_auth
         return {ET.POST_HANDSHAKE_AUTH: b""} if self.offered else {}
 
-    def on_certificate_request(self, body: memoryview, raw: bytes) -> None:
+    def on_certificate_request(self, handshake: Handshake, body: memoryview, raw: bytes
+                               ) -> None:
         if not self.offered:
             raise UnexpectedMessage("a post-handshake CertificateRequest, but we did not "
                                     "offer post_handshake_auth")
@@ -139,17 +142,18 @@ class ClientPostHandshakeAuth:
         if ET.CERTIFICATE_AUTHORITIES in cr.extensions:
             authorities = credentials.decode_certificate_authorities(
                 cr.extensions[ET.CERTIFICATE_AUTHORITIES])
-        if not self.can_send():
+        if not handshake.sending_open():  # answers are dropped once our end is closed
             return
-        exchange = _Exchange(self.handshake, bytes(cr.certificate_request_context))
+        exchange = _Exchange(handshake.key_schedule, bytes(cr.certificate_request_context))
         exchange.update(raw)
-        self._answer(exchange, schemes=schemes, authorities=authorities)
+        self._answer(handshake, exchange, schemes=schemes, authorities=authorities)
 
-    def _credentials(self, schemes: list[int], authorities: list[bytes] | None
+    @staticmethod
+    def _credentials(handshake: Handshake, schemes: list[int], authorities: list[bytes] | None
                      ) -> tuple[list[bytes], crypto.PrivateKey | None, int]:
         """What we answer with: (certificates or raw key, private key, scheme), or nothing."""
-        config = self.handshake.config
-        if self.handshake.client_certificate_type == CertificateType.RAW_PUBLIC_KEY:
+        config = handshake.config
+        if handshake.client_certificate_type == CertificateType.RAW_PUBLIC_KEY:
             scheme = rawkeys.raw_key_scheme(config, schemes)
             if scheme is None:
                 return [], None, 0
@@ -162,10 +166,9 @@ class ClientPostHandshakeAuth:
             return [], None, 0
         return list(chosen[0].certificate_chain), chosen[0].loaded[0], chosen[1]
 
-    def _answer(self, exchange: _Exchange, *, schemes: list[int],
+    def _answer(self, handshake: Handshake, exchange: _Exchange, *, schemes: list[int],
                 authorities: list[bytes] | None) -> None:
-        handshake = self.handshake
-        entries, key, scheme = self._credentials(schemes, authorities)
+        entries, key, scheme = self._credentials(handshake, schemes, authorities)
         messages = [Certificate(exchange.context, [
             CertificateEntry(data) for data in entries]).serialize()]
         exchange.update(messages[0])
@@ -188,10 +191,13 @@ class _Step(enum.Enum):
 
 
 class ServerPostHandshakeAuth:
-    """The server's side: request, then take the Certificate, CertificateVerify, Finished."""
+    """The server's side: request, then take the Certificate, CertificateVerify, Finished.
 
-    def __init__(self, handshake: Handshake) -> None:
-        self.handshake = handshake
+    Like the client's, given its handshake by each call (no reference kept)."""
+
+    __slots__ = ("_chain", "_exchange", "_path", "_step", "offered")
+
+    def __init__(self) -> None:
         #: the client sent post_handshake_auth in its ClientHello
         self.offered = False
         self._step = _Step.IDLE
@@ -204,15 +210,14 @@ class ServerPostHandshakeAuth:
         """A request was sent and its Finished has not come yet."""
         return self._step is not _Step.IDLE
 
-    def on_client_hello(self, extensions: dict[int, bytes]) -> None:
+    def on_client_hello(self, handshake: Handshake, extensions: dict[int, bytes]) -> None:
         if ET.POST_HANDSHAKE_AUTH in extensions:
             ext.decode_empty(extensions[ET.POST_HANDSHAKE_AUTH], "post_handshake_auth")
             self.offered = True
-        self.handshake.nconfig.post_handshake_auth = self.offered
+        handshake.nconfig.post_handshake_auth = self.offered
 
-    def request(self) -> None:
+    def request(self, handshake: Handshake) -> None:
         """Send a CertificateRequest (see the module doc for the conditions)."""
-        handshake = self.handshake
         config = handshake.config
         if not self.offered:
             raise TLSUsageError("the client did not offer post_handshake_auth")
@@ -230,7 +235,7 @@ class ServerPostHandshakeAuth:
             extensions[ET.CERTIFICATE_AUTHORITIES] = authorities
         context = config.random_bytes(CONTEXT_LENGTH)
         message = CertificateRequest(context, extensions).serialize()
-        self._exchange = _Exchange(handshake, context)
+        self._exchange = _Exchange(handshake.key_schedule, context)
         self._exchange.update(message)
         handshake.records.write_handshake(message)
         self._step = _Step.CERTIFICATE
@@ -240,7 +245,7 @@ class ServerPostHandshakeAuth:
             raise UnexpectedMessage(f"a post-handshake {what} that was not asked for")
         return self._exchange
 
-    def on_certificate(self, body: memoryview, raw: bytes) -> None:
+    def on_certificate(self, handshake: Handshake, body: memoryview, raw: bytes) -> None:
         exchange = self._expect(_Step.CERTIFICATE, "Certificate")
         certificate = parse_certificate(body)
         if not hmac.compare_digest(certificate.certificate_request_context, exchange.context):
@@ -253,7 +258,6 @@ class ServerPostHandshakeAuth:
             self._chain, self._path = (), None
             self._step = _Step.FINISHED
             return
-        handshake = self.handshake
         chain = tuple(entry.cert_data for entry in certificate.certificate_list)
         # The new key checks this CertificateVerify (and any later one).
         if handshake.client_certificate_type == CertificateType.RAW_PUBLIC_KEY:  # RFC 7250
@@ -271,23 +275,22 @@ class ServerPostHandshakeAuth:
         self._chain = chain
         self._step = _Step.CERTIFICATE_VERIFY
 
-    def on_certificate_verify(self, body: memoryview, raw: bytes) -> None:
+    def on_certificate_verify(self, handshake: Handshake, body: memoryview, raw: bytes
+                              ) -> None:
         exchange = self._expect(_Step.CERTIFICATE_VERIFY, "CertificateVerify")
-        handshake = self.handshake
         handshake.check_certificate_verify(body, raw, exchange.transcript_hash())
         exchange.update(raw)
         self._step = _Step.FINISHED
 
-    def on_finished(self, body: memoryview, raw: bytes) -> None:
+    def on_finished(self, handshake: Handshake, body: memoryview, raw: bytes) -> None:
         exchange = self._expect(_Step.FINISHED, "Finished")
-        handshake = self.handshake
         finished = parse_finished(body, handshake.key_schedule.suite.hash_length)
         if not hmac.compare_digest(finished.verify_data, exchange.finished()):
             raise DecryptError("the post-handshake Finished verify_data is wrong")
         if self._path is not None:
-            handshake.accept_peer_certificate(self._path.leaf, self._chain, verified=True)
             handshake.nconfig.peer_chain_validator = self._path.validator
             handshake.nconfig.peer_verified_path = tuple(self._path)
+            handshake.accept_peer_certificate(self._path.leaf, self._chain, verified=True)
         elif self._chain:  # a raw public key, checked on arrival
             handshake.accept_raw_public_key(self._chain)
         handshake.nconfig.post_handshake_authentications += 1

@@ -153,7 +153,8 @@ def decoded(config: TLSConfiguration, decode: Callable[[bytes], _T], data: bytes
 
 
 def peer_keys(config: TLSConfiguration) -> dict[bytes, Any]:
-    """Peer leaf certificates (DER) -> (public key, its kind, its SubjectPublicKeyInfo),
+    """Peer leaf certificates (DER) -> (public key, its kind, its SubjectPublicKeyInfo,
+    the chain first received with that leaf),
     see :meth:`siotls.core.handshake.Handshake.accept_peer_certificate` (bounded)."""
     table: dict[bytes, Any] | None = _kept(config, "_prepared_peer_keys")
     if table is None or len(table) > MAX_ENTRIES:

@@ -18,12 +18,27 @@ if TYPE_CHECKING:
     import datetime
     from collections.abc import Callable
 
-__all__ = ["clock", "generate_key_share", "random_bytes", "utc_datetime"]
+__all__ = ["backend_chosen", "choose_backend", "clock", "generate_key_share", "random_bytes",
+           "utc_datetime"]
 
 #: ``(n) -> n`` cryptographically secure random bytes.
 random_bytes: Callable[[int], bytes] = os.urandom
 #: The current time, in seconds since the epoch.
 clock: Callable[[], float] = time.time
+
+
+#: Whether a crypto backend is installed (once it is, it stays so): checked by each new
+#: connection without an import, and ``import siotls`` does not load siotls.crypto.
+backend_chosen = False
+
+
+def choose_backend() -> None:
+    """The first connection installs the default crypto backend, unless one was chosen."""
+    global backend_chosen  # noqa: PLW0603
+    from siotls import crypto as crypto_backend  # noqa: PLC0415
+
+    crypto_backend.ensure_installed()
+    backend_chosen = True
 
 
 def generate_key_share(group: int) -> tuple[Any, bytes]:

@@ -197,7 +197,7 @@ def client_offers(config: TLSConfiguration, server_hostname: str | None,
     return offers
 
 
-def keep_offers_for_suite(offers: list[PskOffer], suite: int) -> list[PskOffer]:
+def keep_offers_for_suite(offers: Sequence[PskOffer], suite: int) -> list[PskOffer]:
     """After a HelloRetryRequest: only the PSKs of the chosen suite's hash (4.1.4)."""
     return [offer for offer in offers if _hash_name(offer.suite) == _hash_name(suite)]
 

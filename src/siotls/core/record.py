@@ -97,6 +97,19 @@ def _invalid_tag() -> type[Exception]:
     return InvalidTag
 
 
+#: keyschedule.traffic_keys, once the first key is installed: not imported at import
+#: (``import siotls`` loads no ``cryptography``), nor by an import statement per key.
+_traffic_keys: Callable[[CipherSuite, bytes], tuple[bytes, bytes]] | None = None
+
+
+def _load_traffic_keys() -> Callable[[CipherSuite, bytes], tuple[bytes, bytes]]:
+    global _traffic_keys  # noqa: PLW0603
+    from siotls.core.keyschedule import traffic_keys  # noqa: PLC0415
+
+    _traffic_keys = traffic_keys
+    return traffic_keys
+
+
 class _Direction:
     """The protection state of one direction: AEAD, IV and sequence number."""
 
@@ -112,10 +125,7 @@ class _Direction:
         self.limit = _MAX_SEQ
 
     def install(self, suite: CipherSuite, secret: bytes) -> None:
-        # Here, not at import: ``import siotls`` loads no ``cryptography``.
-        from siotls.core.keyschedule import traffic_keys  # noqa: PLC0415
-
-        key, iv = traffic_keys(suite, secret)
+        key, iv = (_traffic_keys or _load_traffic_keys())(suite, secret)
         self.aead = suite.aead(key)
         self.iv = int.from_bytes(iv, "big")
         self.seq = 0

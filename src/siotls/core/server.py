@@ -124,7 +124,7 @@ class ServerHandshake(Handshake):
         "ocsp_requested", "pha")
 
     def __init__(self, config: TLSConfiguration, records: RecordLayer,
-                 nconfig: TLSNegotiatedConfiguration, keylog: KeyLog) -> None:
+                 nconfig: TLSNegotiatedConfiguration, keylog: KeyLog | None) -> None:
         super().__init__(config, records, nconfig, keylog)
         # A server may live on external PSKs only: no certificate chain then.
         self.chain: credentials.CertificateChain | None = None  # chosen per ClientHello
@@ -148,7 +148,7 @@ class ServerHandshake(Handshake):
         #: (signature_algorithms, signature_algorithms_cert) kept for certificate_selector
         self._chain_question: tuple[tuple[int, ...], tuple[int, ...] | None] | None = None
         self.ocsp_requested = False  # the client's status_request asks for OCSP
-        self.pha = ServerPostHandshakeAuth(self)
+        self.pha = ServerPostHandshakeAuth()
 
     def initiate(self) -> None:
         self.state = State.START
@@ -176,7 +176,7 @@ class ServerHandshake(Handshake):
             self.nconfig.server_name = prepared.decoded(
                 config, ext.decode_server_name, exts[ET.SERVER_NAME])
         self.nconfig.peer_cipher_suites = tuple(ch.cipher_suites)
-        self.pha.on_client_hello(exts)
+        self.pha.on_client_hello(self, exts)
         if ET.STATUS_REQUEST in exts:
             self.ocsp_requested = ocsp.decode_status_request(exts[ET.STATUS_REQUEST])
         choice = self._choose_psk(ch, raw) if ET.PRE_SHARED_KEY in exts else None
@@ -420,8 +420,8 @@ class ServerHandshake(Handshake):
             self._accept_early_data(ch, choice, suite, alpn)
         shared_secret = self._send_server_hello(ch, suite, key_share, choice)
         schedule.enter_handshake(shared_secret)
-        self.keylog("SERVER_HANDSHAKE_TRAFFIC_SECRET", schedule.server_handshake_traffic_secret)
-        self.keylog("CLIENT_HANDSHAKE_TRAFFIC_SECRET", schedule.client_handshake_traffic_secret)
+        self.log_key("SERVER_HANDSHAKE_TRAFFIC_SECRET", schedule.server_handshake_traffic_secret)
+        self.log_key("CLIENT_HANDSHAKE_TRAFFIC_SECRET", schedule.client_handshake_traffic_secret)
         self.set_write_key(schedule.server_handshake_traffic_secret)
         self.set_read_key(schedule.client_early_traffic_secret if self.early_data is not None
                           else schedule.client_handshake_traffic_secret)
@@ -611,13 +611,13 @@ class ServerHandshake(Handshake):
 
     # Post-handshake authentication (RFC 8446 4.6.2): the client's answer.
     def _on_post_handshake_certificate(self, body: memoryview, raw: bytes) -> None:
-        self.pha.on_certificate(body, raw)
+        self.pha.on_certificate(self, body, raw)
 
     def _on_post_handshake_certificate_verify(self, body: memoryview, raw: bytes) -> None:
-        self.pha.on_certificate_verify(body, raw)
+        self.pha.on_certificate_verify(self, body, raw)
 
     def _on_post_handshake_finished(self, body: memoryview, raw: bytes) -> None:
-        self.pha.on_finished(body, raw)
+        self.pha.on_finished(self, body, raw)
 
     _transitions = TRANSITIONS["server"]
     _HANDLERS: ClassVar[dict[int, Handler]] = {
