@@ -28,6 +28,7 @@ _CIPHER_BITS: dict[int, int] = {
 }
 
 
+@functools.cache  # a handful of suites; sslproto asks cipher() once per connection
 def suite_description(suite: int) -> tuple[str, str, int]:
     """A TLS 1.3 suite as ``ssl`` describes it: (name, protocol, secret bits)."""
     try:

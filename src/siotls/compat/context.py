@@ -116,6 +116,7 @@ class SSLContext(ssl.SSLContext):
         else:
             options &= ~ssl.OP_ENABLE_MIDDLEBOX_COMPAT
         self._options = options
+        self._ignore_eof = bool(options & ssl.OP_IGNORE_UNEXPECTED_EOF)  # for each SSLObject
         self._verify_flags = ssl.VerifyFlags.VERIFY_X509_TRUSTED_FIRST
 
     # -- the siotls configuration ------------------------------------------------------------------
@@ -200,7 +201,7 @@ class SSLContext(ssl.SSLContext):
 
         ``session``: the :attr:`SSLObject.session` of an earlier connection, to resume.
         """
-        tls_session = tls_session_of(session)
+        tls_session = tls_session_of(session) if session is not None else None
         self._check_side(server_side)
         if server_side and tls_session is not None:
             raise ValueError("session is only valid for client side")
@@ -209,7 +210,7 @@ class SSLContext(ssl.SSLContext):
         if server_hostname and not server_hostname.isascii():
             server_hostname = server_hostname.encode("idna").decode("ascii")  # as ssl does
         server_hostname = server_hostname or None
-        config = self.config
+        config = self._config if self._config is not None else self.config  # raises
         engine_hostname = None
         if not server_side:
             if server_hostname is None and self._check_hostname:
@@ -426,6 +427,7 @@ class SSLContext(ssl.SSLContext):
         if options & ssl.OP_NO_TLSv1_3:
             _not_implemented("OP_NO_TLSv1_3: siotls only speaks TLS 1.3")
         self._options = options
+        self._ignore_eof = bool(options & ssl.OP_IGNORE_UNEXPECTED_EOF)
         self._middlebox = bool(options & ssl.OP_ENABLE_MIDDLEBOX_COMPAT)
         self._rebuild()
 

@@ -87,9 +87,11 @@ def ssl_error(cls: type[ssl.SSLError], errno: int, message: str,
 
 
 def want_read() -> ssl.SSLWantReadError:
-    error: ssl.SSLWantReadError = ssl_error(
-        ssl.SSLWantReadError, ssl.SSL_ERROR_WANT_READ,
-        "The operation did not complete (read) (siotls)")
+    # ssl_error() inlined: sslproto gets one per handshake flight and per received chunk
+    error = ssl.SSLWantReadError(ssl.SSL_ERROR_WANT_READ,
+                                 "The operation did not complete (read) (siotls)")
+    error.reason = None  # type: ignore[assignment]
+    error.library = None  # type: ignore[assignment]
     return error
 
 

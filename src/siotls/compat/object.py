@@ -6,17 +6,19 @@ Every call runs in :meth:`SSLObject._run`: it raises the stored failure if an
 earlier call failed, runs one step, turns a siotls error into the ``ssl`` one
 (:func:`siotls.compat.errors.translate`, the siotls error chained as ``__cause__``)
 and, in a ``finally``, moves what the engine queued (records, alerts) to the
-outgoing BIO. A step first feeds the engine everything the incoming BIO holds
-(:meth:`SSLObject._feed`, with the adapters' feed step; the engine frames records) and moves the
-decrypted application data to ``_plaintext``, which ``read()`` and ``pending()``
-serve. When the step needs bytes the BIO does not hold it raises
+outgoing BIO (``do_handshake()``, once per flight under ``sslproto``, has that
+inlined). A step first feeds the engine everything the incoming BIO holds
+(:meth:`SSLObject._feed`: the adapters' feed step without its EOF; the engine
+frames records) and moves the decrypted application data to ``_plaintext``,
+which ``read()`` and ``pending()`` serve. When the step needs bytes the BIO does not hold it raises
 :class:`ssl.SSLWantReadError`; at the BIO's end (``write_eof()``) without a
 close_notify it raises :class:`ssl.SSLEOFError` (unless ``OP_IGNORE_UNEXPECTED_EOF``).
 
-Once connected, ``read()`` and ``write()`` take a fast path (``asyncio``'s
-``sslproto`` calls them twice per received chunk and once per write): the same
-steps without ``_run``'s closure and the driver's feed, for data or no data yet;
-everything else (the end of the stream, a BIO at its end) goes the slow way.
+Once connected, ``read()`` (with or without a buffer) and ``write()`` take a
+fast path (``asyncio``'s ``sslproto`` calls them twice per received chunk and
+once per write): the same steps without ``_run``'s closure and the driver's
+feed, for data or no data yet; everything else (the end of the stream, a BIO at
+its end) goes the slow way.
 
 What the peer sent after its close_notify is not TLS: the engine keeps it
 (:meth:`~siotls.TLSConnection.unused_data`) and it goes back into the incoming
@@ -80,7 +82,7 @@ class SSLObject(ssl.SSLObject):
         self._server_hostname = server_hostname
         self._incoming = incoming
         self._outgoing = outgoing
-        self._ignore_eof = bool(context.options & ssl.OP_IGNORE_UNEXPECTED_EOF)
+        self._ignore_eof = context._ignore_eof  # options & OP_IGNORE_UNEXPECTED_EOF
         self.connection = TLSConnection(config, engine_hostname, session=session)
         self._config = config
         self._engine_hostname = engine_hostname
@@ -159,33 +161,35 @@ class SSLObject(ssl.SSLObject):
             raise errors.failed_earlier() from self._failure
         try:
             return step()
-        except RaggedEOF as exc:
+        except TLSError as exc:
+            raise self._ssl_error_of(exc) from exc
+        finally:
+            self._flush()
+
+    def _ssl_error_of(self, exc: TLSError) -> ssl.SSLError:
+        """The ``ssl`` error for a siotls one, remembered if the connection is done for."""
+        if isinstance(exc, RaggedEOF):
             self._ragged_eof = True
             error = errors.eof_error()
             if not self._handshake_done:
                 self._failure = error
-            raise error from exc
-        except TLSError as exc:
-            self._failure = errors.translate(exc, self._server_hostname)
-            raise self._failure from exc
-        finally:
-            self._flush()
-
-    def _start(self) -> None:
-        if not self._started:
-            self._started = True
-            self.connection.initiate_connection()
+            return error
+        self._failure = errors.translate(exc, self._server_hostname)
+        return self._failure
 
     def _feed(self) -> None:
         """Hand the engine what the incoming BIO holds (see the module doc)."""
         connection = self.connection
         if connection.close_notify_received:
             return  # what follows is not TLS: it stays in the BIO
-        _driver.feed(connection, self._incoming.read())
+        data = self._incoming.read()
+        if data:  # _driver.feed(connection, data), inlined: without eof, just this
+            connection.receive_data(data)
         received = connection.data_to_read()
         if received and not self._discard:
             self._plaintext += received
-        if connection.close_notify_received and (rest := connection.unused_data()):
+        # (nothing fed: no close_notify either, as checked above)
+        if data and connection.close_notify_received and (rest := connection.unused_data()):
             with contextlib.suppress(ssl.SSLError):  # the BIO was closed (write_eof)
                 self._incoming.write(rest)
 
@@ -203,11 +207,21 @@ class SSLObject(ssl.SSLObject):
         """Run the handshake; :class:`ssl.SSLWantReadError` until it completes."""
         if self._handshake_done:
             return
-        self._run(self._do_handshake)
+        # _run(self._do_handshake), inlined: sslproto calls this once per flight
+        if self._failure is not None:
+            raise errors.failed_earlier() from self._failure
+        try:
+            self._do_handshake()
+        except TLSError as exc:
+            raise self._ssl_error_of(exc) from exc
+        finally:
+            self._flush()
 
     def _do_handshake(self) -> None:
         connection = self.connection
-        self._start()
+        if not self._started:
+            self._started = True
+            connection.initiate_connection()
         self._feed()
         if (pending := connection.pending_client_hello) is not None:
             # A blocking object cannot await an asynchronous strike register: 0-RTT
@@ -219,7 +233,7 @@ class SSLObject(ssl.SSLObject):
         if connection.is_post_handshake():
             self._handshake_done = True
             return
-        if self._at_eof():
+        if self._incoming.eof:  # _at_eof()
             self._receiving_end()
         raise errors.want_read()
 
@@ -232,18 +246,24 @@ class SSLObject(ssl.SSLObject):
         :class:`ssl.SSLWantReadError` when no data is available yet and
         :class:`ssl.SSLEOFError` when the BIO ended without a close_notify.
         """
-        if buffer is None and self._handshake_done and self._failure is None and len > 0:
-            fast = self._read_connected(len)
-            if fast is not None:
-                return fast
-        if buffer is not None:
-            view = memoryview(buffer).cast("B")
-            size = len if 0 < len <= view.nbytes else view.nbytes
-        else:
+        if buffer is None:
+            if self._handshake_done and self._failure is None and len > 0:
+                fast = self._read_connected(len)
+                if fast is not None:
+                    return fast
             if len < 0:
                 raise ValueError("size should not be negative")
             view = None
             size = len
+        else:
+            view = memoryview(buffer).cast("B")
+            size = len if 0 < len <= view.nbytes else view.nbytes
+            if self._handshake_done and self._failure is None and size > 0:
+                # sslproto's reads for a BufferedProtocol app: the same fast path
+                fast = self._read_connected(size)
+                if fast is not None:
+                    view[:fast.__len__()] = fast
+                    return fast.__len__()
         if not self._handshake_done:
             self.do_handshake()
         data: bytes = self._run(lambda: self._read(size))
