@@ -210,7 +210,7 @@ class TLSConnection:
         self._run(self._handshake.initiate)
 
     def receive_data(self, data: bytes | bytearray | memoryview) -> None:
-        """Process bytes from the peer, in any chunking."""
+        """Process bytes from the peer, in any chunking; nothing refers to ``data`` after."""
         if self._receive_fast:
             # The per-record fast path (see the module docstring).
             try:
