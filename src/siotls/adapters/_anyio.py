@@ -61,7 +61,7 @@ _ANYIO = _driver.Framework(
     lock=partial(anyio.Lock, fast_acquire=True),
     checkpoint_if_cancelled=anyio.lowlevel.checkpoint_if_cancelled,
     cancel_shielded_checkpoint=anyio.lowlevel.cancel_shielded_checkpoint,
-    end_of_stream=(anyio.EndOfStream,))
+    end_of_stream=(anyio.EndOfStream,), would_block=anyio.WouldBlock)
 
 
 class SiotlsAttribute(anyio.TypedAttributeSet):

@@ -178,6 +178,9 @@ class SendLock(AbstractAsyncContextManager[object], Protocol):
     """A fair async lock (``trio.StrictFIFOLock``, ``anyio.Lock``)."""
 
     def locked(self) -> bool: ...
+    async def acquire(self) -> None: ...
+    def acquire_nowait(self) -> None: ...
+    def release(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -194,6 +197,10 @@ class Framework:
     cancel_shielded_checkpoint: Callable[[], Awaitable[None]]
     #: what a transport raises at EOF, if it does not return ``b''`` (anyio)
     end_of_stream: tuple[type[Exception], ...] = ()
+    #: the lock's ``WouldBlock``, for frameworks whose free lock takes no trip through the
+    #: event loop anyway (anyio's ``fast_acquire``): :meth:`Driver.flush` then takes a free
+    #: lock with ``acquire_nowait`` (see there); ``None`` (trio): always ``async with``
+    would_block: type[Exception] | None = None
 
 
 class _State(enum.Enum):
@@ -311,13 +318,17 @@ class Driver:
         self._outgoing += self.connection.data_to_send()
         if not self._outgoing or (defer and self.send_lock.locked()):
             return False
+        lock = self.send_lock
         try:
-            async with self.send_lock:
+            await self._acquire(lock)
+            try:
                 while self._outgoing:  # including what deferring receivers left us
                     data, self._outgoing = self._outgoing, b""
                     await self._send(data)
                     if defer:
                         break
+            finally:
+                lock.release()
         except OSError as exc:
             self.break_(exc)
             raise self.framework.broken(str(exc) or type(exc).__name__) from exc
@@ -325,6 +336,26 @@ class Driver:
             self.break_(exc)  # records may be lost: nothing after them would decrypt
             raise
         return True
+
+    async def _acquire(self, lock: SendLock) -> None:
+        """Take the send lock: ``async with lock``'s acquire, minus what a free lock repeats.
+
+        Fast path (``framework.would_block`` set, the lock free): ``acquire_nowait``.
+        The slow path, anyio's ``Lock(fast_acquire=True).acquire()``, would only add a
+        ``checkpoint_if_cancelled``: :meth:`run` checkpointed before the step, and the
+        transport's ``send``, next, checks for cancellation again (anyio's streams do),
+        so a cancellation is raised at the same point, with the same bytes sent (none).
+        A held lock (WouldBlock) takes the slow path: wait in line, fairly.
+        """
+        would_block = self.framework.would_block
+        if would_block is not None:
+            try:
+                lock.acquire_nowait()
+            except would_block:
+                pass
+            else:
+                return
+        await lock.acquire()
 
     async def aclose(self, *, close_notify: bool,
                      aclose_transport: Callable[[], Awaitable[None]],
