@@ -14,6 +14,7 @@ from typing import Any
 import anyio
 import pytest
 
+from siotls.adapters import _anyio
 from siotls.anyio import TLSStream
 from test_anyio_adapter import siotls_pair
 
@@ -134,3 +135,31 @@ async def test_send_cancelled_in_the_transport_releases_the_lock() -> None:
             assert lock.nowait_taken >= 1 and not lock.locked()
             with pytest.raises(anyio.BrokenResourceError):
                 await client.send(b"more")
+
+
+# -- the checkpoints, bound to the running backend once per stream (_anyio._framework) --------
+
+def test_framework_outside_a_loop_keeps_the_public_checkpoints() -> None:
+    assert _anyio._framework() is _anyio._ANYIO
+
+
+async def test_framework_binds_the_running_backends_checkpoints(anyio_backend: str) -> None:
+    framework = _anyio._framework()
+    assert framework is _anyio._framework()  # one per backend
+    module = getattr(framework.checkpoint_if_cancelled, "__module__", "")
+    assert module == f"anyio._backends._{anyio_backend}"
+    assert framework.broken is anyio.BrokenResourceError
+
+
+async def test_cancelled_receive_with_plaintext_waiting_keeps_it() -> None:
+    """The bound checkpoint_if_cancelled is still a cancellation point: a receive in a
+    cancelled scope raises and leaves the plaintext already decrypted for the next one."""
+    with anyio.fail_after(TIMEOUT):
+        async with siotls_pair() as (client, server):
+            await client.send(b"kept")
+            assert await server.receive(1) == b"k"  # the rest waits in the engine
+            with anyio.CancelScope() as scope:
+                scope.cancel()
+                await server.receive()
+            assert scope.cancelled_caught
+            assert await receive_exactly(server, 3) == b"ept"

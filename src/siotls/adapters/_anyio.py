@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from functools import partial, wraps
 from ipaddress import IPv4Address, IPv6Address
 from socket import AddressFamily
@@ -64,6 +65,32 @@ _ANYIO = _driver.Framework(
     end_of_stream=(anyio.EndOfStream,), would_block=anyio.WouldBlock)
 
 
+def _framework() -> _driver.Framework:
+    """:data:`_ANYIO` with the running backend's checkpoints bound directly.
+
+    ``anyio.lowlevel.checkpoint_if_cancelled()`` is ``await get_async_backend()
+    .checkpoint_if_cancelled()``: the backend is looked up (sniffio, a dict) at every
+    call, twice per echo and side. It is looked up once here, per stream; the same
+    functions run. Outside an event loop, or should anyio's internals move, the
+    public functions are kept.
+    """
+    try:
+        from anyio._core._eventloop import get_async_backend  # noqa: PLC0415
+
+        backend = get_async_backend()
+    except Exception:  # noqa: BLE001 (no loop running, or anyio changed: the public path)
+        return _ANYIO
+    framework = _BOUND.get(backend)
+    if framework is None:
+        framework = _BOUND[backend] = replace(
+            _ANYIO, checkpoint_if_cancelled=backend.checkpoint_if_cancelled,
+            cancel_shielded_checkpoint=backend.cancel_shielded_checkpoint)
+    return framework
+
+
+_BOUND: dict[type, _driver.Framework] = {}  # one per anyio backend (asyncio, trio)
+
+
 class SiotlsAttribute(anyio.TypedAttributeSet):
     """siotls's own typed attributes, next to anyio's ``TLSAttribute`` ones."""
 
@@ -93,7 +120,7 @@ class TLSStream(anyio.abc.ByteStream):
         self.connection = connection
         self._info = _info.SSLObjectInfo(connection, connection.config.side == "server")
         self._driver = _driver.Driver(
-            _ANYIO, connection, receive=transport_stream.receive, send=transport_stream.send,
+            _framework(), connection, receive=transport_stream.receive, send=transport_stream.send,
             ragged_eof_ok=not standard_compatible)
 
     @classmethod

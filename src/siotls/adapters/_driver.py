@@ -263,7 +263,9 @@ class Driver:
         while True:
             try:
                 data, self._incoming = self._incoming, b""
-                feed(self.connection, data, eof=self._eof, ragged_eof_ok=self.ragged_eof_ok)
+                if data or self._eof:  # feed() does nothing otherwise (each op's first turn)
+                    feed(self.connection, data, eof=self._eof,
+                         ragged_eof_ok=self.ragged_eof_ok)
                 result = step()
             except TLSError as exc:
                 self.break_(exc)
