@@ -91,6 +91,19 @@ def _framework() -> _driver.Framework:
 _BOUND: dict[type, _driver.Framework] = {}  # one per anyio backend (asyncio, trio)
 
 
+def _receive_checkpoints(transport: AnyByteStream) -> bool:
+    """Whether ``transport.receive()`` is a cancellation point that takes nothing when
+    it raises (:meth:`_driver.Driver.receive`'s fast path): anyio's own socket streams,
+    TCP and UNIX, whose ``receive`` checkpoints (asyncio) or awaits trio's ``recv``
+    (trio) before it takes a byte. Any other stream (buffered, stapled, memory, the
+    caller's) may return without one: the driver checks first."""
+    return (isinstance(transport, anyio.abc.SocketStream)
+            and type(transport).__module__ in _ANYIO_BACKENDS)
+
+
+_ANYIO_BACKENDS = frozenset({"anyio._backends._asyncio", "anyio._backends._trio"})
+
+
 class SiotlsAttribute(anyio.TypedAttributeSet):
     """siotls's own typed attributes, next to anyio's ``TLSAttribute`` ones."""
 
@@ -121,7 +134,8 @@ class TLSStream(anyio.abc.ByteStream):
         self._info = _info.SSLObjectInfo(connection, connection.config.side == "server")
         self._driver = _driver.Driver(
             _framework(), connection, receive=transport_stream.receive, send=transport_stream.send,
-            ragged_eof_ok=not standard_compatible)
+            ragged_eof_ok=not standard_compatible,
+            receive_checkpoints=_receive_checkpoints(transport_stream))
 
     @classmethod
     async def wrap(cls, transport_stream: AnyByteStream, *, config: TLSConfiguration,
@@ -156,8 +170,7 @@ class TLSStream(anyio.abc.ByteStream):
     async def receive(self, max_bytes: int = 65536) -> bytes:
         if max_bytes < 1:
             raise ValueError("max_bytes must be a positive integer")
-        step = partial(_driver.receive, self.connection, max_bytes)
-        data = await self._driver.run(step, defer=True)
+        data = await self._driver.receive(max_bytes)
         if not data:
             raise anyio.EndOfStream
         return data

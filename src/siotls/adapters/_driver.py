@@ -63,6 +63,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, suppress
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol, TypeVar
 
 from siotls.core.connection import TLSConnection
@@ -216,14 +217,21 @@ class Driver:
         ``framework.end_of_stream`` at EOF.
     :param send: send all these bytes on the transport.
     :param ragged_eof_ok: see :func:`feed`.
+    :param receive_checkpoints: ``receive`` is a cancellation point that takes nothing
+        when it raises (anyio's own socket streams): see :meth:`receive`.
     """
 
     def __init__(self, framework: Framework, connection: TLSConnection, *,
                  receive: Callable[[], Awaitable[bytes | bytearray]],
-                 send: Callable[[bytes], Awaitable[None]], ragged_eof_ok: bool) -> None:
+                 send: Callable[[bytes], Awaitable[None]], ragged_eof_ok: bool,
+                 receive_checkpoints: bool = False) -> None:
         self.framework = framework
         self.connection = connection
         self.ragged_eof_ok = ragged_eof_ok
+        self.receive_checkpoints = receive_checkpoints
+        #: the engine holds no plaintext: the last receive took less than it could,
+        #: and no byte was fed since (a feed clears it)
+        self._drained = False
         self._receive = receive
         self._send = send
         self._state = _State.OK
@@ -250,20 +258,25 @@ class Driver:
         self._state = _State.CLOSED
 
     # -- running a step --------------------------------------------------------------------
-    async def run(self, step: Callable[[], _T | None], *, defer: bool = False) -> _T:
+    async def run(self, step: Callable[[], _T | None], *, defer: bool = False,
+                  check_first: bool = True) -> _T:
         """Run ``step`` until it returns a result (see the invariant at the top).
 
         Always a checkpoint. ``defer``: the receive path, which must not wait
-        behind a blocked send.
+        behind a blocked send. ``check_first=False`` (only :meth:`receive`): the
+        transport's receive, reached before anything is consumed or sent, is the
+        cancellation point instead of a ``checkpoint_if_cancelled`` here.
         """
         framework = self.framework
-        await framework.checkpoint_if_cancelled()
+        if check_first:
+            await framework.checkpoint_if_cancelled()
         self.check()
         yielded = False
         while True:
             try:
                 data, self._incoming = self._incoming, b""
                 if data or self._eof:  # feed() does nothing otherwise (each op's first turn)
+                    self._drained = False
                     feed(self.connection, data, eof=self._eof,
                          ragged_eof_ok=self.ragged_eof_ok)
                 result = step()
@@ -282,6 +295,32 @@ class Driver:
         if not yielded:
             await framework.cancel_shielded_checkpoint()
         return result
+
+    async def receive(self, max_bytes: int) -> bytes:
+        """The receive operation: ``run(partial(receive, conn, max_bytes), defer=True)``.
+
+        Fast path (``receive_checkpoints``): when the step's first turn can only
+        come back empty-handed and there is nothing to send (the engine holds no
+        plaintext, no alert or KeyUpdate is queued, no EOF or handshake is
+        pending), that first turn consumes and sends nothing and goes straight
+        to the transport's receive: that receive is the cancellation point, and
+        the ``checkpoint_if_cancelled`` before it is skipped. Otherwise (the
+        slow path) the step may consume or send before any await, so the check
+        comes first, as in :meth:`run`. Either way a cancellation is raised
+        before a byte is consumed or sent.
+        """
+        conn = self.connection
+        check_first = not (
+            self.receive_checkpoints and self._drained and self._state is _State.OK
+            and not self._incoming and not self._eof and conn.can_receive
+            and conn.pending_client_hello is None)
+        if not check_first:
+            self._outgoing += conn.data_to_send()  # as flush() would, first thing
+            check_first = bool(self._outgoing)
+        data = await self.run(partial(receive, conn, max_bytes), defer=True,
+                              check_first=check_first)
+        self._drained = len(data) < max_bytes  # data_to_read took all there was
+        return data
 
     async def _resume(self, *, defer: bool) -> None:
         """A server paused after the ClientHello: answer, and go on (bytes kept meanwhile
