@@ -56,7 +56,8 @@ __all__ = [
 logger = logging.getLogger("siotls.anyio")
 
 #: The send lock takes no trip through the event loop when it is free
-#: (``fast_acquire``): Driver.run still checkpoints once per operation.
+#: (``fast_acquire``; the driver even takes it with ``acquire_nowait``, ``would_block``):
+#: Driver.run still checkpoints once per operation.
 _ANYIO = _driver.Framework(
     broken=anyio.BrokenResourceError, closed=anyio.ClosedResourceError,
     lock=partial(anyio.Lock, fast_acquire=True),

@@ -31,6 +31,14 @@ sender sends them after its own (it loops until ``_outgoing`` is empty).
 Waiting there could deadlock: the send may only finish once the peer, itself
 blocked sending to us, sees us read.
 
+Checkpoints: every operation is one (a cancellation point, then a schedule
+point), and a cancellation is raised before the operation consumed or sent a
+byte, or else it breaks the stream. :meth:`Driver.run` checks first. Two fast
+paths skip what would be repeated (anyio only, each mirrored by its slow path):
+a receive whose first turn can only read goes straight to the transport when
+its receive is itself the cancellation point (:meth:`Driver.receive`), and a
+free send lock is taken without its own check (:meth:`Driver._acquire`).
+
 States: OK; BROKEN (a TLS error, a transport error, or a send that failed or
 was cancelled once bytes had left the engine: records carry sequence numbers,
 so nothing after a lost one would decrypt); CLOSED (after ``aclose`` or
