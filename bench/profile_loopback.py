@@ -3,8 +3,10 @@
     python bench/profile_loopback.py                       # siotls and ssl, echo, connections, bulk
     python bench/profile_loopback.py --stacks siotls --measures echo --top 30
     python bench/profile_loopback.py --filter siotls       # only siotls's functions in the top
+    python bench/profile_loopback.py --framework anyio     # anyio's streams (asyncio backend)
 
-The server (``bench_loopback.Asyncio().serve``) runs in its own process pinned
+The server (``bench_loopback.Asyncio().serve``, or ``Anyio()``'s with ``--framework anyio``:
+anyio runs on the same asyncio loop) runs in its own process pinned
 to one CPU, the client in this one pinned to the other, as in
 ``bench_loopback.py``; after a warm-up each side profiles one measure: N
 sequential connections (handshake + 1-byte round trip), N 1-byte echoes, or N
@@ -34,7 +36,7 @@ from typing import Any
 COUNTS = {"echo": 2000, "connections": 100, "bulk": 16}
 
 
-def serve(creds: str, out: str, cpu: int | None) -> None:
+def serve(creds: str, out: str, cpu: int | None, framework: str) -> None:
     """The server process: profile from SIGUSR1 to SIGTERM, then dump to ``out``."""
     bl.pin(cpu)
     setup = bl.Setup(bl.load_credentials(creds))
@@ -46,7 +48,7 @@ def serve(creds: str, out: str, cpu: int | None) -> None:
         stop = asyncio.Event()
         loop.add_signal_handler(signal.SIGUSR1, profile.enable)
         loop.add_signal_handler(signal.SIGTERM, stop.set)
-        task = asyncio.ensure_future(bl.Asyncio().serve(
+        task = asyncio.ensure_future(bl.FRAMEWORK_CLASSES[framework]().serve(
             setup, ports, lambda: print(json.dumps(ports), flush=True)))
         await stop.wait()
         profile.disable()
@@ -57,8 +59,9 @@ def serve(creds: str, out: str, cpu: int | None) -> None:
 
 
 async def client(setup: bl.Setup, stack: str, measure: str, count: int, *,
-                 ports: dict[str, dict[str, int]], server_pid: int, out: str) -> None:
-    fw = bl.Asyncio()
+                 ports: dict[str, dict[str, int]], server_pid: int, out: str,
+                 framework: str) -> None:
+    fw = bl.FRAMEWORK_CLASSES[framework]()
     echo, sink = ports[stack]["echo"], ports[stack]["sink"]
     await bl.connections_per_second(fw, setup, stack, echo, 5)  # warm-up
     await bl.echo_rate(fw, setup, stack, echo, 50)
@@ -102,11 +105,13 @@ def main() -> None:
     parser.add_argument("--measures", default="echo,connections,bulk")
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--filter", default="", help="only functions whose file contains this")
+    parser.add_argument("--framework", choices=("asyncio", "anyio"), default="asyncio",
+                        help="the streams profiled (both run on an asyncio loop)")
     parser.add_argument("--serve", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--cpu", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(*args.serve, args.cpu)
+        serve(*args.serve, args.cpu, args.framework)
         return
     creds = str(Path(bl.TMPDIR.name, "creds.json"))
     bl.save_credentials(bl.make_credentials(bl.TMPDIR.name), creds)
@@ -117,7 +122,8 @@ def main() -> None:
             count = COUNTS[measure]
             outs = {side: str(Path(bl.TMPDIR.name, f"{side}-{stack}-{measure}.prof"))
                     for side in ("server", "client")}
-            command = [sys.executable, __file__, "--serve", creds, outs["server"]]
+            command = [sys.executable, __file__, "--serve", creds, outs["server"],
+                       "--framework", args.framework]
             if server_cpu is not None:
                 command += ["--cpu", str(server_cpu)]
             server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
@@ -126,7 +132,8 @@ def main() -> None:
                 ports = json.loads(server.stdout.readline())
                 bl.pin(client_cpu)
                 asyncio.run(client(setup, stack, measure, count, ports=ports,
-                                   server_pid=server.pid, out=outs["client"]))
+                                   server_pid=server.pid, out=outs["client"],
+                                   framework=args.framework))
             finally:
                 server.send_signal(signal.SIGTERM)
                 server.wait(timeout=20)
