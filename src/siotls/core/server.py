@@ -420,8 +420,8 @@ class ServerHandshake(Handshake):
             self._accept_early_data(ch, choice, suite, alpn)
         shared_secret = self._send_server_hello(ch, suite, key_share, choice)
         schedule.enter_handshake(shared_secret)
-        self.log_key("SERVER_HANDSHAKE_TRAFFIC_SECRET", schedule.server_handshake_traffic_secret)
-        self.log_key("CLIENT_HANDSHAKE_TRAFFIC_SECRET", schedule.client_handshake_traffic_secret)
+        if self.keylog is not None:  # no call per secret without a key log
+            self.log_handshake_secrets(schedule)
         self.set_write_key(schedule.server_handshake_traffic_secret)
         self.set_read_key(schedule.client_early_traffic_secret if self.early_data is not None
                           else schedule.client_handshake_traffic_secret)
