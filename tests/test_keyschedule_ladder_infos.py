@@ -11,7 +11,12 @@ from __future__ import annotations
 import pytest
 
 from siotls.core import crypto
-from siotls.core.keyschedule import KeySchedule, empty_hash, hkdf_expand_label
+from siotls.core.keyschedule import (
+    KeySchedule,
+    empty_hash,
+    finished_verify_data,
+    hkdf_expand_label,
+)
 from siotls.iana import CipherSuites
 
 
@@ -56,3 +61,16 @@ def test_ladder_matches_hkdf_expand_label(code: CipherSuites, psk: bytes | None)
                 schedule.client_application_traffic_secret,
                 schedule.server_application_traffic_secret, schedule.exporter_master_secret,
                 schedule.resumption_master_secret}) == 6
+
+
+@pytest.mark.parametrize("code", list(crypto.CIPHER_SUITES))
+def test_finished_matches_finished_verify_data(code: CipherSuites) -> None:
+    """KeySchedule.finished (its HkdfLabel precomputed) equals finished_verify_data."""
+    suite = crypto.CIPHER_SUITES[code]
+    schedule = KeySchedule(suite)
+    schedule.update(b"\x01\x00\x00\x02hi")
+    base_key = bytes(range(suite.hash_length))
+    expected = finished_verify_data(suite, base_key, schedule.transcript_hash())
+    assert schedule.finished(base_key) == expected
+    finished_key = hkdf_expand_label(suite, base_key, b"finished", b"", suite.hash_length)
+    assert expected == crypto.hmac_sha(suite.hash, finished_key, schedule.transcript_hash())
