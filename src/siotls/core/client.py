@@ -178,7 +178,8 @@ class ClientHandshake(Handshake):
         schedule.use_psk(self.psk_offers[0].psk)
         schedule.update(self.client_hello_raw)
         schedule.enter_early()
-        self.log_key("CLIENT_EARLY_TRAFFIC_SECRET", schedule.client_early_traffic_secret)
+        if self.keylog is not None:  # no call per secret without a key log
+            self.log_key("CLIENT_EARLY_TRAFFIC_SECRET", schedule.client_early_traffic_secret)
         self.send_change_cipher_spec()
         self.records.set_write_key(schedule.suite, schedule.client_early_traffic_secret)
         if self.early.data:
@@ -267,8 +268,8 @@ class ClientHandshake(Handshake):
         schedule.update(raw)
         schedule.enter_handshake(shared_secret)
         self.nconfig.cipher_suite = member(CipherSuites, sh.cipher_suite)
-        self.log_key("SERVER_HANDSHAKE_TRAFFIC_SECRET", schedule.server_handshake_traffic_secret)
-        self.log_key("CLIENT_HANDSHAKE_TRAFFIC_SECRET", schedule.client_handshake_traffic_secret)
+        if self.keylog is not None:  # no call per secret without a key log
+            self.log_handshake_secrets(schedule)
         self.set_read_key(schedule.server_handshake_traffic_secret)
         if self.early is None or not self.early.offered:  # else: after EncryptedExtensions
             self.set_write_key(schedule.client_handshake_traffic_secret)

@@ -178,6 +178,11 @@ class Handshake:
         if keylog is not None:  # to the hook or SSLKEYLOGFILE, never to a logger
             keylog(f"{label} {self.client_random.hex()} {secret.hex()}")
 
+    def log_handshake_secrets(self, schedule: KeySchedule) -> None:
+        """Both handshake traffic secrets to the key log (callers test ``keylog`` first)."""
+        self.log_key("SERVER_HANDSHAKE_TRAFFIC_SECRET", schedule.server_handshake_traffic_secret)
+        self.log_key("CLIENT_HANDSHAKE_TRAFFIC_SECRET", schedule.client_handshake_traffic_secret)
+
     # -- sending ----------------------------------------------------------------
     def send(self, message: bytes) -> None:
         """Queue a handshake message and add it to the transcript."""
@@ -347,8 +352,9 @@ class Handshake:
         """The first PSK offered was taken, without HelloRetryRequest: the early exporter
         (RFC 8446 7.5) is defined, over the ClientHello (already in the transcript)."""
         schedule.enter_early()
-        self.log_key("EARLY_EXPORTER_SECRET", schedule.early_exporter_master_secret)
-        self.log_key("CLIENT_EARLY_TRAFFIC_SECRET", schedule.client_early_traffic_secret)
+        if self.keylog is not None:  # no call per secret without a key log
+            self.log_key("EARLY_EXPORTER_SECRET", schedule.early_exporter_master_secret)
+            self.log_key("CLIENT_EARLY_TRAFFIC_SECRET", schedule.client_early_traffic_secret)
 
     # -- after the handshake ----------------------------------------------------
     def send_session_tickets(self) -> None:
@@ -359,9 +365,10 @@ class Handshake:
         schedule = self.schedule
         assert schedule is not None
         schedule.enter_application()
-        self.log_key("CLIENT_TRAFFIC_SECRET_0", schedule.client_application_traffic_secret)
-        self.log_key("SERVER_TRAFFIC_SECRET_0", schedule.server_application_traffic_secret)
-        self.log_key("EXPORTER_SECRET", schedule.exporter_master_secret)
+        if self.keylog is not None:  # no call per secret without a key log
+            self.log_key("CLIENT_TRAFFIC_SECRET_0", schedule.client_application_traffic_secret)
+            self.log_key("SERVER_TRAFFIC_SECRET_0", schedule.server_application_traffic_secret)
+            self.log_key("EXPORTER_SECRET", schedule.exporter_master_secret)
 
     def _peer_application_secret(self) -> bytes:
         s = self.key_schedule

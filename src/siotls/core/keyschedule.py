@@ -134,11 +134,42 @@ def finished_verify_data(suite: CipherSuite, base_key: bytes, transcript_hash: b
     return crypto.hmac_sha(suite.hash, finished_key, transcript_hash)
 
 
+class _LadderInfos:
+    """Per suite: the HkdfLabels of the ladder's Derive-Secrets, up to the context.
+
+    Derive-Secret(S, label, messages) is HKDF-Expand-Label(S, label,
+    Transcript-Hash(messages), Hash.length): every HkdfLabel but its last
+    ``Hash.length`` bytes is a constant per suite, here with the context's length
+    byte; ``derived`` is whole (its context is Transcript-Hash(""), a constant too).
+    The key schedule concatenates the transcript hash and calls HKDF-Expand, what
+    :func:`hkdf_expand_label` does per call after a lookup by (label, length).
+    """
+
+    __slots__ = ("c_ap", "c_hs", "derived", "exp", "finished", "res", "s_ap", "s_hs")
+
+    def __init__(self, suite: CipherSuite) -> None:
+        n = suite.hash_length
+
+        def front(label: bytes) -> bytes:
+            full_label = b"tls13 " + label
+            return n.to_bytes(2, "big") + bytes((len(full_label),)) + full_label + bytes((n,))
+
+        self.c_hs, self.s_hs = front(b"c hs traffic"), front(b"s hs traffic")
+        self.c_ap, self.s_ap = front(b"c ap traffic"), front(b"s ap traffic")
+        self.exp, self.res = front(b"exp master"), front(b"res master")
+        self.derived = front(b"derived") + empty_hash(suite)
+        #: finished_key's HkdfLabel (RFC 8446 4.4.4), as :func:`finished_verify_data`'s
+        self.finished = _info(b"finished", n)
+
+
+_LADDER_INFOS: dict[int, _LadderInfos] = {}
+
+
 class KeySchedule:
     """The secrets of one connection, and its running transcript hash."""
 
     __slots__ = (
-        "_digest", "_transcript", "client_application_traffic_secret",
+        "_digest", "_infos", "_transcript", "client_application_traffic_secret",
         "client_early_traffic_secret", "client_handshake_traffic_secret",
         "early_exporter_master_secret", "early_secret",
         "exporter_master_secret", "handshake_secret", "master_secret",
@@ -147,6 +178,10 @@ class KeySchedule:
 
     def __init__(self, suite: CipherSuite, psk: bytes | None = None) -> None:
         self.suite = suite
+        infos = _LADDER_INFOS.get(suite.code)
+        if infos is None:
+            infos = _LADDER_INFOS[suite.code] = _LadderInfos(suite)
+        self._infos = infos
         self._transcript: hashes.HashContext | None = crypto.new_hash(suite.hash)
         #: Transcript-Hash of the messages so far, once asked (reset by each update).
         self._digest: bytes | None = None
@@ -192,7 +227,10 @@ class KeySchedule:
         a side's Finished and the next secrets often hash the same messages)."""
         digest = self._digest
         if digest is None:
-            digest = self._digest = self._running().copy().finalize()
+            transcript = self._transcript  # _running(), inlined: ~5 calls per side
+            if transcript is None:  # pragma: no cover (a bug of ours)
+                raise InternalError("the transcript was dropped after the handshake")
+            digest = self._digest = transcript.copy().finalize()
         return digest
 
     def fork_transcript(self) -> hashes.HashContext:
@@ -238,11 +276,13 @@ class KeySchedule:
             shared_secret = bytes(self.suite.hash_length)
         derived = self._derived_from_early_secret()
         self.handshake_secret = crypto.hkdf_extract(self.suite.hash, derived, shared_secret)
-        th, suite, secret = self.transcript_hash(), self.suite, self.handshake_secret
-        self.client_handshake_traffic_secret = hkdf_expand_label(  # Derive-Secret
-            suite, secret, b"c hs traffic", th, suite.hash_length)
-        self.server_handshake_traffic_secret = hkdf_expand_label(
-            suite, secret, b"s hs traffic", th, suite.hash_length)
+        th, secret, infos = self.transcript_hash(), self.handshake_secret, self._infos
+        algorithm, n = self.suite.hash, self.suite.hash_length
+        # Derive-Secret(., "c hs traffic" / "s hs traffic", ClientHello...ServerHello)
+        self.client_handshake_traffic_secret = crypto.hkdf_expand(
+            algorithm, secret, infos.c_hs + th, n)
+        self.server_handshake_traffic_secret = crypto.hkdf_expand(
+            algorithm, secret, infos.s_hs + th, n)
 
     def _derived_from_early_secret(self) -> bytes:
         """Derive-Secret(Early Secret, "derived", ""): a constant per suite without a PSK."""
@@ -259,20 +299,25 @@ class KeySchedule:
 
     def enter_application(self) -> None:
         """After the server Finished: derive the application traffic secrets."""
-        derived = self.derive_secret(self.handshake_secret, b"derived", self._empty_hash())
-        self.master_secret = crypto.hkdf_extract(
-            self.suite.hash, derived, bytes(self.suite.hash_length))
-        th, suite, secret = self.transcript_hash(), self.suite, self.master_secret
-        self.client_application_traffic_secret = hkdf_expand_label(  # Derive-Secret
-            suite, secret, b"c ap traffic", th, suite.hash_length)
-        self.server_application_traffic_secret = hkdf_expand_label(
-            suite, secret, b"s ap traffic", th, suite.hash_length)
-        self.exporter_master_secret = hkdf_expand_label(
-            suite, secret, b"exp master", th, suite.hash_length)
+        infos, algorithm, n = self._infos, self.suite.hash, self.suite.hash_length
+        # Derive-Secret(Handshake Secret, "derived", "")
+        derived = crypto.hkdf_expand(algorithm, self.handshake_secret, infos.derived, n)
+        self.master_secret = secret = crypto.hkdf_extract(algorithm, derived, bytes(n))
+        th = self.transcript_hash()
+        # Derive-Secret(., "c ap traffic" / "s ap traffic" / "exp master",
+        #               ClientHello...server Finished)
+        self.client_application_traffic_secret = crypto.hkdf_expand(
+            algorithm, secret, infos.c_ap + th, n)
+        self.server_application_traffic_secret = crypto.hkdf_expand(
+            algorithm, secret, infos.s_ap + th, n)
+        self.exporter_master_secret = crypto.hkdf_expand(algorithm, secret, infos.exp + th, n)
 
     def enter_resumption(self) -> None:
-        """After the client Finished: derive the resumption master secret."""
-        self.resumption_master_secret = self.derive_secret(self.master_secret, b"res master")
+        """After the client Finished: derive the resumption master secret,
+        Derive-Secret(., "res master", ClientHello...client Finished)."""
+        self.resumption_master_secret = crypto.hkdf_expand(
+            self.suite.hash, self.master_secret, self._infos.res + self.transcript_hash(),
+            self.suite.hash_length)
 
     def forget_handshake_secrets(self) -> None:
         """Once CONNECTED: drop the secrets only the handshake uses.
@@ -291,7 +336,11 @@ class KeySchedule:
 
     def finished(self, base_key: bytes) -> bytes:
         """verify_data over the current transcript with ``base_key``'s finished_key."""
-        return finished_verify_data(self.suite, base_key, self.transcript_hash())
+        # finished_verify_data() with the suite's HkdfLabel at hand (no lookup)
+        suite = self.suite
+        finished_key = crypto.hkdf_expand(suite.hash, base_key, self._infos.finished,
+                                          suite.hash_length)
+        return crypto.hmac_sha(suite.hash, finished_key, self.transcript_hash())
 
     def enter_early(self) -> None:
         """With the PSK in place and the first ClientHello added: the early exporter

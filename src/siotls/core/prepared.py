@@ -135,8 +135,10 @@ def decoded(config: TLSConfiguration, decode: Callable[[bytes], _T], data: bytes
     bytes raise as ``decode`` does, every time; nothing is kept for them. Bounded:
     cleared past :data:`MAX_DECODED` entries, so varied input costs the decoding only.
     """
-    table: dict[tuple[Callable[[bytes], Any], bytes], Any] | None = _kept(
-        config, "_prepared_decoded")
+    # _kept(config, "_prepared_decoded") inlined: a server calls this ~6 times per
+    # ClientHello, one Python frame each saved.
+    table: dict[tuple[Callable[[bytes], Any], bytes], Any] | None = config.__dict__.get(
+        "_prepared_decoded")
     if table is None:
         table = {}
         _keep(config, "_prepared_decoded", table)

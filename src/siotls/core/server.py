@@ -93,6 +93,8 @@ _MAY_CHANGE = frozenset({ET.KEY_SHARE, ET.EARLY_DATA, ET.COOKIE, ET.PRE_SHARED_K
 # What a client sends the same on every connection, decoded into immutable values and
 # kept per configuration (prepared.decoded): the bytes alone decide the result.
 _TLS_1_3 = int(TLSVersion.TLS_1_3)
+#: ServerHello's supported_versions: selected_version, TLS 1.3 (RFC 8446 4.2.1)
+_SELECTED_TLS_1_3 = TLSVersion.TLS_1_3.to_bytes(2, "big")
 
 
 def _versions(data: bytes) -> tuple[int, ...]:
@@ -420,8 +422,8 @@ class ServerHandshake(Handshake):
             self._accept_early_data(ch, choice, suite, alpn)
         shared_secret = self._send_server_hello(ch, suite, key_share, choice)
         schedule.enter_handshake(shared_secret)
-        self.log_key("SERVER_HANDSHAKE_TRAFFIC_SECRET", schedule.server_handshake_traffic_secret)
-        self.log_key("CLIENT_HANDSHAKE_TRAFFIC_SECRET", schedule.client_handshake_traffic_secret)
+        if self.keylog is not None:  # no call per secret without a key log
+            self.log_handshake_secrets(schedule)
         self.set_write_key(schedule.server_handshake_traffic_secret)
         self.set_read_key(schedule.client_early_traffic_secret if self.early_data is not None
                           else schedule.client_handshake_traffic_secret)
@@ -505,7 +507,7 @@ class ServerHandshake(Handshake):
             public, shared_secret = crypto.server_key_exchange(
                 group, client_share, config.key_share_generator)
             extensions[ET.KEY_SHARE] = ext.encode_key_share_sh(group, public)
-        extensions[ET.SUPPORTED_VERSIONS] = TLSVersion.TLS_1_3.to_bytes(2, "big")
+        extensions[ET.SUPPORTED_VERSIONS] = _SELECTED_TLS_1_3
         self.send(ServerHello(config.random_bytes(32), ch.legacy_session_id, suite,
                               extensions).serialize())
         if ch.legacy_session_id:
