@@ -288,6 +288,11 @@ def test_decoded_extensions_are_kept_only_when_good_and_bounded() -> None:
     for n in range(prepared.MAX_DECODED * 2):
         assert prepared.decoded(config, decode, ext.encode_u16_list([n, n + 1])) == (n, n + 1)
     assert len(config.__dict__["_prepared_decoded"]) <= prepared.MAX_DECODED
+    # A long body (a peer's to choose) is decoded, never kept.
+    config.__dict__["_prepared_decoded"].clear()
+    long_list = list(range(prepared.MAX_DECODED_BYTES))
+    assert prepared.decoded(config, decode, ext.encode_u16_list(long_list)) == tuple(long_list)
+    assert not config.__dict__["_prepared_decoded"]
 
 
 def test_the_server_decodes_a_repeated_client_hello_once() -> None:

@@ -126,6 +126,10 @@ def client_hello(config: TLSConfiguration) -> ClientHelloTemplate:
 
 #: Entries of the table of decoded peer extensions before it is cleared.
 MAX_DECODED = 256
+#: The longest extension body kept there: what clients send the same every time is
+#: short (tens of bytes); a longer one is decoded each time, so that peers can make
+#: the table hold at most ``MAX_DECODED * MAX_DECODED_BYTES`` bytes of their input.
+MAX_DECODED_BYTES = 256
 
 
 def decoded(config: TLSConfiguration, decode: Callable[[bytes], _T], data: bytes) -> _T:
@@ -133,8 +137,11 @@ def decoded(config: TLSConfiguration, decode: Callable[[bytes], _T], data: bytes
     same on every connection (signature_algorithms, supported_groups...): ``decode`` is a
     pure function of the bytes, and returns an immutable value (a tuple, a str). Bad
     bytes raise as ``decode`` does, every time; nothing is kept for them. Bounded:
-    cleared past :data:`MAX_DECODED` entries, so varied input costs the decoding only.
+    cleared past :data:`MAX_DECODED` entries, so varied input costs the decoding only,
+    and bodies over :data:`MAX_DECODED_BYTES` are decoded each time, never kept.
     """
+    if len(data) > MAX_DECODED_BYTES:
+        return decode(data)
     # _kept(config, "_prepared_decoded") inlined: a server calls this ~6 times per
     # ClientHello, one Python frame each saved.
     table: dict[tuple[Callable[[bytes], Any], bytes], Any] | None = config.__dict__.get(
