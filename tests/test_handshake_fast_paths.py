@@ -160,6 +160,22 @@ def test_peer_keys_are_kept_per_leaf_and_still_checked() -> None:
     assert keys[0] is keys[2] and keys[0] is not keys[1]
 
 
+def test_a_large_peer_chain_is_not_kept() -> None:
+    """A peer chain over MAX_PEER_CHAIN_BYTES is used for its connection only: peers
+    cannot make a configuration hold more than the bound times the entries."""
+    ca = make_ca()
+    client = client_config(ca)
+    names = ["localhost", *(f"host-{n:04}.padding.example" for n in range(700))]
+    leaf = ca.issue(names)
+    assert len(leaf.cert_der) > prepared.MAX_PEER_CHAIN_BYTES
+    c, s = connected_pair(client, server_config(leaf))
+    assert c.nconfig.peer_certificate_chain[0] == leaf.cert_der
+    c.send_data(b"ping")
+    s.receive_data(c.data_to_send())
+    assert s.data_to_read() == b"ping"
+    assert leaf.cert_der not in prepared.peer_keys(client)
+
+
 _SPKI = (crypto.serialization.Encoding.DER,
          crypto.serialization.PublicFormat.SubjectPublicKeyInfo)
 

@@ -271,13 +271,16 @@ class Handshake:
         leaf (DER) and configuration (:func:`siotls.core.prepared.peer_keys`): a client
         meets the same servers' certificates again and again. The chain first met with
         that leaf is kept there too, and a connection that receives the same chain keeps
-        that one (about 500 bytes per certificate less per idle connection).
+        that one (about 500 bytes per certificate less per idle connection). A chain
+        over :data:`~siotls.core.prepared.MAX_PEER_CHAIN_BYTES` is not kept.
         """
         table = prepared.peer_keys(self.config)
         known = table.get(chain[0])
         if known is None:
             public_key, kind = crypto.certificate_public_key(leaf)
-            known = table[chain[0]] = (public_key, kind, rawkeys.spki_of(public_key), chain)
+            known = (public_key, kind, rawkeys.spki_of(public_key), chain)
+            if sum(map(len, chain)) <= prepared.MAX_PEER_CHAIN_BYTES:
+                table[chain[0]] = known
         elif known[3] is not chain and known[3] == chain:
             # The same chain as last time: keep the table's bytes, not a copy per idle
             # connection (the verified path, if any, refers to the same objects).

@@ -161,6 +161,11 @@ def decoded(config: TLSConfiguration, decode: Callable[[bytes], _T], data: bytes
     return value
 
 
+#: The largest peer chain (DER bytes, all certificates) :func:`peer_keys` keeps: with
+#: :data:`MAX_ENTRIES`, at most about 1 MiB of peers' certificates per configuration.
+MAX_PEER_CHAIN_BYTES = 16384
+
+
 def peer_keys(config: TLSConfiguration) -> dict[bytes, Any]:
     """Peer leaf certificates (DER) -> (public key, its kind, its SubjectPublicKeyInfo,
     the chain first received with that leaf),
