@@ -267,19 +267,20 @@ class Driver:
 
     # -- running a step --------------------------------------------------------------------
     async def run(self, step: Callable[[], _T | None], *, defer: bool = False,
-                  check_first: bool = True) -> _T:
+                  read: bool = False) -> _T:
         """Run ``step`` until it returns a result (see the invariant at the top).
 
         Always a checkpoint. ``defer``: the receive path, which must not wait
-        behind a blocked send. ``check_first=False`` (only :meth:`receive`): the
-        transport's receive, reached before anything is consumed or sent, is the
-        cancellation point instead of a ``checkpoint_if_cancelled`` here.
+        behind a blocked send. ``read=True`` (only :meth:`receive`'s fast path): the
+        caller has just read the transport, instead of a first turn that could
+        only have reached that read; that read was the checkpoint, so there is no
+        ``checkpoint_if_cancelled`` here.
         """
         framework = self.framework
-        if check_first:
+        if not read:
             await framework.checkpoint_if_cancelled()
         self.check()
-        yielded = False
+        yielded = read
         while True:
             try:
                 data, self._incoming = self._incoming, b""
@@ -304,30 +305,31 @@ class Driver:
             await framework.cancel_shielded_checkpoint()
         return result
 
-    async def receive(self, max_bytes: int) -> bytes:
+    async def receive(self, max_bytes: int | None) -> bytes:
         """The receive operation: ``run(partial(receive, conn, max_bytes), defer=True)``.
 
-        Fast path (``receive_checkpoints``): when the step's first turn can only
-        come back empty-handed and there is nothing to send (the engine holds no
-        plaintext, no alert or KeyUpdate is queued, no EOF or handshake is
-        pending), that first turn consumes and sends nothing and goes straight
-        to the transport's receive: that receive is the cancellation point, and
-        the ``checkpoint_if_cancelled`` before it is skipped. Otherwise (the
-        slow path) the step may consume or send before any await, so the check
-        comes first, as in :meth:`run`. Either way a cancellation is raised
-        before a byte is consumed or sent.
+        Fast path (``receive_checkpoints``): when the step's first turn could only
+        come back empty-handed and send nothing (the last receive drained the
+        engine and nothing was fed since, ``conn.waiting_for_peer``: no plaintext,
+        nothing queued to send, not paused, not at EOF; nothing deferred in
+        ``_outgoing``), that turn is skipped and the transport read at once: that
+        receive is the cancellation point, where the slow path has a
+        ``checkpoint_if_cancelled`` first, then the same turn. :meth:`run` goes on
+        from the bytes read. Otherwise (the slow path) the step may consume or send
+        before any await, so the check comes first. Either way a cancellation is
+        raised before a byte is consumed or sent.
         """
         conn = self.connection
-        check_first = not (
-            self.receive_checkpoints and self._drained and self._state is _State.OK
-            and not self._incoming and not self._eof and conn.can_receive
-            and conn.pending_client_hello is None)
-        if not check_first:
-            self._outgoing += conn.data_to_send()  # as flush() would, first thing
-            check_first = bool(self._outgoing)
-        data = await self.run(partial(receive, conn, max_bytes), defer=True,
-                              check_first=check_first)
-        self._drained = len(data) < max_bytes  # data_to_read took all there was
+        step = partial(receive, conn, max_bytes)
+        if (self.receive_checkpoints and self._drained and self._state is _State.OK
+                and not self._incoming and not self._eof and not self._outgoing
+                and conn.waiting_for_peer):
+            await self._read()
+            data = await self.run(step, defer=True, read=True)
+        else:
+            data = await self.run(step, defer=True)
+        # data_to_read took all there was: the engine holds no plaintext now
+        self._drained = max_bytes is None or len(data) < max_bytes
         return data
 
     async def _resume(self, *, defer: bool) -> None:

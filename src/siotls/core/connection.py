@@ -199,6 +199,17 @@ class TLSConnection(EarlyDataAPI):
         return self._life.can_receive
 
     @property
+    def waiting_for_peer(self) -> bool:
+        """Whether only the peer's bytes can move the connection on: it can receive,
+        holds no application data to read, has nothing queued to send, and is not
+        paused (:attr:`pending_client_hello`). A driver may then read the transport
+        straight away, with nothing to flush first."""
+        records = self._records
+        return (self._life.can_receive and not self._application_data
+                and not records.outgoing and not records._handshake_out
+                and self._handshake.pending is None)
+
+    @property
     def close_notify_received(self) -> bool:
         """Whether the peer closed its side cleanly (as opposed to a ragged EOF)."""
         return self._life.receiving is Receiving.CLOSE_NOTIFY
