@@ -34,10 +34,11 @@ blocked sending to us, sees us read.
 Checkpoints: every operation is one (a cancellation point, then a schedule
 point), and a cancellation is raised before the operation consumed or sent a
 byte, or else it breaks the stream. :meth:`Driver.run` checks first. Two fast
-paths skip what would be repeated (anyio only, each mirrored by its slow path):
-a receive whose first turn can only read goes straight to the transport when
-its receive is itself the cancellation point (:meth:`Driver.receive`), and a
-free send lock is taken without its own check (:meth:`Driver._acquire`).
+paths skip what would be repeated (each mirrored by its slow path): a receive
+whose first turn can only read goes straight to the transport when its receive
+is itself the cancellation point (:meth:`Driver.receive`: anyio's and trio's
+socket streams), and a free send lock is taken without its own checkpoints
+(:meth:`Driver._acquire`: anyio, and trio over its ``SocketStream``).
 
 States: OK; BROKEN (a TLS error, a transport error, or a send that failed or
 was cancelled once bytes had left the engine: records carry sequence numbers,
@@ -206,9 +207,10 @@ class Framework:
     cancel_shielded_checkpoint: Callable[[], Awaitable[None]]
     #: what a transport raises at EOF, if it does not return ``b''`` (anyio)
     end_of_stream: tuple[type[Exception], ...] = ()
-    #: the lock's ``WouldBlock``, for frameworks whose free lock takes no trip through the
-    #: event loop anyway (anyio's ``fast_acquire``): :meth:`Driver.flush` then takes a free
-    #: lock with ``acquire_nowait`` (see there); ``None`` (trio): always ``async with``
+    #: the lock's ``WouldBlock``, where a free lock's own checkpoints only repeat the
+    #: transport's (anyio's ``fast_acquire``; trio over its ``SocketStream``):
+    #: :meth:`Driver.flush` then takes a free lock with ``acquire_nowait`` (see
+    #: :meth:`Driver._acquire`); ``None`` (trio over other streams): always ``acquire``
     would_block: type[Exception] | None = None
 
 
@@ -396,7 +398,11 @@ class Driver:
         ``checkpoint_if_cancelled``: :meth:`run` checkpointed before the step, and the
         transport's ``send``, next, checks for cancellation again (anyio's streams do),
         so a cancellation is raised at the same point, with the same bytes sent (none).
-        A held lock (WouldBlock) takes the slow path: wait in line, fairly.
+        trio's ``Lock.acquire()`` adds that check and a ``cancel_shielded_checkpoint``
+        (a schedule point): trio's ``SocketStream.send_all`` makes both around its
+        first ``send``, so the operation stays a full checkpoint (its
+        ``_TRIO_SOCKET`` only). A held lock (WouldBlock) takes the slow path: wait in
+        line, fairly.
         """
         would_block = self.framework.would_block
         if would_block is not None:

@@ -14,7 +14,9 @@ the send lock (a ``trio.StrictFIFOLock``), the error mapping and the states
 * two tasks sending, or two receiving, at once get ``trio.BusyResourceError``
   (conflict detectors), as trio's streams do;
 * every method is a checkpoint; a cancelled send or handshake breaks the
-  stream, a cancelled receive does not;
+  stream, a cancelled receive does not; over trio's own ``SocketStream`` (full
+  checkpoints themselves) the driver's fast paths skip the checkpoints that
+  would only repeat the socket's (``_TRIO_SOCKET``);
 * ``https_compatible`` is the ragged-EOF flag (``ragged_eof_ok`` of the
   driver): no close_notify on ``aclose``, and an EOF without close_notify is
   ``b''``, even during the handshake (``trio.SSLStream`` does the same there,
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from functools import partial
 from typing import Any, Generic, NoReturn, TypeVar
 
@@ -53,6 +56,12 @@ _TRIO = _driver.Framework(
     broken=trio.BrokenResourceError, closed=trio.ClosedResourceError,
     lock=trio.StrictFIFOLock, checkpoint_if_cancelled=trio.lowlevel.checkpoint_if_cancelled,
     cancel_shielded_checkpoint=trio.lowlevel.cancel_shielded_checkpoint)
+#: Over trio's own ``SocketStream``, whose ``send_all`` and ``receive_some`` are full
+#: checkpoints before a byte moves (``socket.send``/``recv`` start with
+#: ``checkpoint_if_cancelled`` and end with ``cancel_shielded_checkpoint``): a free send
+#: lock is taken with ``acquire_nowait`` (``Driver._acquire``), and a receive that can
+#: only read reads at once (``Driver.receive``). Any other stream: ``_TRIO``, checked.
+_TRIO_SOCKET = replace(_TRIO, would_block=trio.WouldBlock)
 
 
 class _ConflictDetector:
@@ -96,9 +105,11 @@ class TLSStream(trio.abc.HalfCloseableStream, Generic[T_Stream]):
         self.connection.initiate_connection()  # queues the ClientHello; nothing is sent yet
         self._https_compatible = https_compatible
         self._info = _info.SSLObjectInfo(self.connection, config.side == "server")
+        socket_stream = type(transport_stream) is trio.SocketStream
         self._driver = _driver.Driver(
-            _TRIO, self.connection, receive=transport_stream.receive_some,
-            send=transport_stream.send_all, ragged_eof_ok=https_compatible)
+            _TRIO_SOCKET if socket_stream else _TRIO, self.connection,
+            receive=transport_stream.receive_some, send=transport_stream.send_all,
+            ragged_eof_ok=https_compatible, receive_checkpoints=socket_stream)
         self._send_conflict = _ConflictDetector("another task is sending on this TLSStream")
         self._recv_conflict = _ConflictDetector("another task is receiving on this TLSStream")
         self._handshake_started = False
@@ -162,8 +173,7 @@ class TLSStream(trio.abc.HalfCloseableStream, Generic[T_Stream]):
                     await trio.lowlevel.checkpoint()
                     return b""
                 raise
-            step = partial(_driver.receive, self.connection, max_bytes)
-            return await self._driver.run(step, defer=True)
+            return await self._driver.receive(max_bytes)
 
     async def send_eof(self) -> None:
         """Send close_notify: the peer reads EOF, and we can still receive (TLS 1.3)."""
