@@ -9,6 +9,7 @@ a cancelled send raises before a byte left, or breaks the stream after.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -233,3 +234,27 @@ async def test_send_cancelled_in_the_transport_releases_the_lock() -> None:
             assert lock.nowait_taken >= 1 and not lock.locked()
             with pytest.raises(trio.BrokenResourceError):
                 await client.send_all(b"more")
+
+
+@pytest.mark.parametrize("transport", ["socket", "memory"])
+async def test_receive_sends_what_it_queued_before_returning(transport: str) -> None:
+    """The receive path skips its flush only when the engine has nothing to send
+    (``conn.waiting_for_peer``): a KeyUpdate answer made by a receive leaves before
+    that receive returns, with no later operation to carry it."""
+    with trio.fail_after(TIMEOUT):
+        async with contextlib.AsyncExitStack() as stack:
+            if transport == "socket":
+                client, server = await stack.enter_async_context(socket_pair())
+            else:
+                client, server = memory_pair()
+                await handshake(client, server)
+            for _ in range(2):  # the second time on the fast path (socket)
+                client.connection.update_keys(request_peer_update=True)
+                await client.send_all(b"x")
+                assert await server.receive_some() == b"x"
+                raw = b""
+                with trio.move_on_after(2):  # the answer is on the wire already
+                    raw = await client.transport_stream.receive_some()
+                    client.connection.receive_data(raw)  # it opens: the peer's KeyUpdate
+                assert raw.startswith(b"\x17\x03\x03")
+                assert client.connection.data_to_read() == b""

@@ -279,26 +279,35 @@ class Driver:
         ``checkpoint_if_cancelled`` here.
         """
         framework = self.framework
+        conn = self.connection
         if not read:
             await framework.checkpoint_if_cancelled()
-        self.check()
+        if self._state is not _State.OK:
+            self.check()
         yielded = read
         while True:
             try:
                 data, self._incoming = self._incoming, b""
-                if data or self._eof:  # feed() does nothing otherwise (each op's first turn)
+                if self._eof:
                     self._drained = False
-                    feed(self.connection, data, eof=self._eof,
-                         ragged_eof_ok=self.ragged_eof_ok)
+                    feed(conn, data, eof=True, ragged_eof_ok=self.ragged_eof_ok)
+                elif data:  # feed(conn, data) without an EOF, inlined
+                    self._drained = False
+                    conn.receive_data(data)
+                # (neither: each op's first turn, where feed() would do nothing)
                 result = step()
             except TLSError as exc:
                 self.break_(exc)
                 await self._flush_alert(defer=defer)
                 raise framework.broken(str(exc)) from exc
-            yielded = await self.flush(defer=defer) or yielded
+            # The receive path skips flush() when the engine has nothing to send (nor
+            # anything else to do but wait for the peer): flush() would only find
+            # data_to_send() empty and return False.
+            if not (defer and not self._outgoing and conn.waiting_for_peer):
+                yielded = await self.flush(defer=defer) or yielded
             if result is not None:
                 break
-            if self.connection.pending_client_hello is not None:
+            if conn.pending_client_hello is not None:
                 await self._resume(defer=defer)
             else:
                 await self._read()

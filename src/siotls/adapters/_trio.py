@@ -143,7 +143,8 @@ class TLSStream(trio.abc.HalfCloseableStream, Generic[T_Stream]):
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         with self._send_conflict:
             self._driver.check()
-            await self._handshake(checkpoint=False)
+            if not self._handshake_done.is_set():  # else _handshake() would do nothing
+                await self._handshake(checkpoint=False)
             if not self.connection.can_send:
                 raise trio.ClosedResourceError("send_eof() was called on this TLSStream")
             if not data:
@@ -167,7 +168,8 @@ class TLSStream(trio.abc.HalfCloseableStream, Generic[T_Stream]):
         with self._recv_conflict:
             self._driver.check()
             try:
-                await self._handshake(checkpoint=False)
+                if not self._handshake_done.is_set():  # else _handshake() would do nothing
+                    await self._handshake(checkpoint=False)
             except trio.BrokenResourceError as exc:
                 if self._https_compatible and isinstance(exc.__cause__, RaggedEOF):
                     await trio.lowlevel.checkpoint()
