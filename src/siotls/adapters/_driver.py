@@ -273,10 +273,10 @@ class Driver:
         """Run ``step`` until it returns a result (see the invariant at the top).
 
         Always a checkpoint. ``defer``: the receive path, which must not wait
-        behind a blocked send. ``read=True`` (only :meth:`receive`'s fast path): the
-        caller has just read the transport, instead of a first turn that could
-        only have reached that read; that read was the checkpoint, so there is no
-        ``checkpoint_if_cancelled`` here.
+        behind a blocked send. ``read=True`` (only :meth:`receive`'s fast path): start
+        with the transport's read, instead of a first turn that could only have
+        reached it; that read is the checkpoint, so there is no
+        ``checkpoint_if_cancelled`` first.
         """
         framework = self.framework
         conn = self.connection
@@ -284,33 +284,51 @@ class Driver:
             await framework.checkpoint_if_cancelled()
         if self._state is not _State.OK:
             self.check()
-        yielded = read
+        yielded = False
         while True:
-            try:
-                data, self._incoming = self._incoming, b""
-                if self._eof:
-                    self._drained = False
-                    feed(conn, data, eof=True, ragged_eof_ok=self.ragged_eof_ok)
-                elif data:  # feed(conn, data) without an EOF, inlined
-                    self._drained = False
-                    conn.receive_data(data)
-                # (neither: each op's first turn, where feed() would do nothing)
-                result = step()
-            except TLSError as exc:
-                self.break_(exc)
-                await self._flush_alert(defer=defer)
-                raise framework.broken(str(exc)) from exc
-            # The receive path skips flush() when the engine has nothing to send (nor
-            # anything else to do but wait for the peer): flush() would only find
-            # data_to_send() empty and return False.
-            if not (defer and not self._outgoing and conn.waiting_for_peer):
-                yielded = await self.flush(defer=defer) or yielded
-            if result is not None:
-                break
-            if conn.pending_client_hello is not None:
-                await self._resume(defer=defer)
+            if read:  # only the first turn of receive()'s fast path
+                read = False
             else:
-                await self._read()
+                try:
+                    data, self._incoming = self._incoming, b""
+                    if self._eof:
+                        self._drained = False
+                        feed(conn, data, eof=True, ragged_eof_ok=self.ragged_eof_ok)
+                    elif data:  # feed(conn, data) without an EOF, inlined
+                        self._drained = False
+                        conn.receive_data(data)
+                    # (neither: each op's first turn, where feed() would do nothing)
+                    result = step()
+                except TLSError as exc:
+                    self.break_(exc)
+                    await self._flush_alert(defer=defer)
+                    raise framework.broken(str(exc)) from exc
+                # The receive path skips flush() when the engine has nothing to send
+                # (nor anything else to do but wait for the peer): flush() would only
+                # find data_to_send() empty and return False.
+                if not (defer and not self._outgoing and conn.waiting_for_peer):
+                    yielded = await self.flush(defer=defer) or yielded
+                if result is not None:
+                    break
+                if conn.pending_client_hello is not None:
+                    await self._resume(defer=defer)
+                    yielded = True
+                    continue
+            # Read the transport (no _read() frame: this is the per-record path).
+            try:
+                received = await self._receive()
+            except OSError as exc:
+                self.break_(exc)
+                raise framework.broken(str(exc) or type(exc).__name__) from exc
+            except framework.broken as exc:
+                self.break_(exc)
+                raise
+            except framework.end_of_stream:
+                received = b""
+            if received:
+                self._incoming += received
+            else:
+                self._eof = True
             yielded = True
         if not yielded:
             await framework.cancel_shielded_checkpoint()
@@ -323,19 +341,18 @@ class Driver:
         come back empty-handed and send nothing (the last receive drained the
         engine and nothing was fed since, ``conn.waiting_for_peer``: no plaintext,
         nothing queued to send, not paused, not at EOF; nothing deferred in
-        ``_outgoing``), that turn is skipped and the transport read at once: that
-        receive is the cancellation point, where the slow path has a
-        ``checkpoint_if_cancelled`` first, then the same turn. :meth:`run` goes on
-        from the bytes read. Otherwise (the slow path) the step may consume or send
-        before any await, so the check comes first. Either way a cancellation is
-        raised before a byte is consumed or sent.
+        ``_outgoing``), that turn is skipped and the transport read at once
+        (``run(read=True)``): that receive is the cancellation point, where the
+        slow path has a ``checkpoint_if_cancelled`` first, then the same turn.
+        Otherwise (the slow path) the step may consume or send before any await,
+        so the check comes first. Either way a cancellation is raised before a
+        byte is consumed or sent.
         """
         conn = self.connection
         step = partial(receive, conn, max_bytes)
         if (self.receive_checkpoints and self._drained and self._state is _State.OK
                 and not self._incoming and not self._eof and not self._outgoing
                 and conn.waiting_for_peer):
-            await self._read()
             data = await self.run(step, defer=True, read=True)
         else:
             data = await self.run(step, defer=True)
@@ -353,22 +370,6 @@ class Driver:
             self.break_(exc)
             await self._flush_alert(defer=defer)
             raise self.framework.broken(str(exc)) from exc
-
-    async def _read(self) -> None:
-        try:
-            data = await self._receive()
-        except OSError as exc:
-            self.break_(exc)
-            raise self.framework.broken(str(exc) or type(exc).__name__) from exc
-        except self.framework.broken as exc:
-            self.break_(exc)
-            raise
-        except self.framework.end_of_stream:
-            data = b""
-        if data:
-            self._incoming += data
-        else:
-            self._eof = True
 
     async def flush(self, *, defer: bool = False) -> bool:
         """Send what the engine queued; return whether we yielded.
