@@ -2,7 +2,7 @@
 ``acquire_nowait``) and its slow path (a held lock: wait in line), on both anyio backends.
 
 The fast path mirrors ``anyio.Lock(fast_acquire=True).acquire()`` minus its
-``checkpoint_if_cancelled`` (``_driver.Driver._acquire``): these tests check that
+``checkpoint_if_cancelled`` (``_driver.Driver._acquire_nowait``): these tests check that
 both paths run, that records leave in order, that the lock is released on every
 exit (a cancelled send included) and that cancellation still lands where it did.
 """

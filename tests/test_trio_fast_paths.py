@@ -1,6 +1,6 @@
 """siotls.trio over trio's own SocketStream: the driver's two fast paths (a receive
 that can only read reads at once, ``Driver.receive``; a free send lock is taken with
-``acquire_nowait``, ``Driver._acquire``) and the slow paths they mirror (any other
+``acquire_nowait``, ``Driver._acquire_nowait``) and the slow paths they mirror (any other
 transport; output queued; a held lock).
 
 Either way every operation stays a checkpoint, a cancelled receive loses nothing and

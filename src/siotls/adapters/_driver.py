@@ -38,7 +38,7 @@ paths skip what would be repeated (each mirrored by its slow path): a receive
 whose first turn can only read goes straight to the transport when its receive
 is itself the cancellation point (:meth:`Driver.receive`: anyio's and trio's
 socket streams), and a free send lock is taken without its own checkpoints
-(:meth:`Driver._acquire`: anyio, and trio over its ``SocketStream``).
+(:meth:`Driver._acquire_nowait`: anyio, and trio over its ``SocketStream``).
 
 States: OK; BROKEN (a TLS error, a transport error, or a send that failed or
 was cancelled once bytes had left the engine: records carry sequence numbers,
@@ -210,7 +210,7 @@ class Framework:
     #: the lock's ``WouldBlock``, where a free lock's own checkpoints only repeat the
     #: transport's (anyio's ``fast_acquire``; trio over its ``SocketStream``):
     #: :meth:`Driver.flush` then takes a free lock with ``acquire_nowait`` (see
-    #: :meth:`Driver._acquire`); ``None`` (trio over other streams): always ``acquire``
+    #: :meth:`Driver._acquire_nowait`); ``None`` (trio over other streams): always ``acquire``
     would_block: type[Exception] | None = None
 
 
@@ -383,7 +383,8 @@ class Driver:
             return False
         lock = self.send_lock
         try:
-            await self._acquire(lock)
+            if not self._acquire_nowait(lock):
+                await lock.acquire()
             try:
                 while self._outgoing:  # including what deferring receivers left us
                     data, self._outgoing = self._outgoing, b""
@@ -400,8 +401,8 @@ class Driver:
             raise
         return True
 
-    async def _acquire(self, lock: SendLock) -> None:
-        """Take the send lock: ``async with lock``'s acquire, minus what a free lock repeats.
+    def _acquire_nowait(self, lock: SendLock) -> bool:
+        """Take the send lock if that needs no ``await lock.acquire()``: whether it did.
 
         Fast path (``framework.would_block`` set, the lock free): ``acquire_nowait``.
         The slow path, anyio's ``Lock(fast_acquire=True).acquire()``, would only add a
@@ -411,18 +412,17 @@ class Driver:
         trio's ``Lock.acquire()`` adds that check and a ``cancel_shielded_checkpoint``
         (a schedule point): trio's ``SocketStream.send_all`` makes both around its
         first ``send``, so the operation stays a full checkpoint (its
-        ``_TRIO_SOCKET`` only). A held lock (WouldBlock) takes the slow path: wait in
-        line, fairly.
+        ``_TRIO_SOCKET`` only). A held lock (WouldBlock) takes the slow path: the
+        caller awaits ``lock.acquire()``, waiting in line, fairly.
         """
         would_block = self.framework.would_block
-        if would_block is not None:
-            try:
-                lock.acquire_nowait()
-            except would_block:
-                pass
-            else:
-                return
-        await lock.acquire()
+        if would_block is None:
+            return False
+        try:
+            lock.acquire_nowait()
+        except would_block:
+            return False
+        return True
 
     async def aclose(self, *, close_notify: bool,
                      aclose_transport: Callable[[], Awaitable[None]],

@@ -59,7 +59,7 @@ _TRIO = _driver.Framework(
 #: Over trio's own ``SocketStream``, whose ``send_all`` and ``receive_some`` are full
 #: checkpoints before a byte moves (``socket.send``/``recv`` start with
 #: ``checkpoint_if_cancelled`` and end with ``cancel_shielded_checkpoint``): a free send
-#: lock is taken with ``acquire_nowait`` (``Driver._acquire``), and a receive that can
+#: lock is taken with ``acquire_nowait`` (``Driver._acquire_nowait``), and a receive that can
 #: only read reads at once (``Driver.receive``). Any other stream: ``_TRIO``, checked.
 _TRIO_SOCKET = replace(_TRIO, would_block=trio.WouldBlock)
 

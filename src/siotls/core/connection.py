@@ -205,7 +205,9 @@ class TLSConnection(EarlyDataAPI):
         paused (:attr:`pending_client_hello`). A driver may then read the transport
         straight away, with nothing to flush first."""
         records = self._records
-        return (self._life.can_receive and not self._application_data
+        life = self._life  # life.can_receive, inlined
+        return (life.failure is None and life.receiving is _RECEIVING_OPEN
+                and not self._application_data
                 and not records.outgoing and not records._handshake_out
                 and self._handshake.pending is None)
 
