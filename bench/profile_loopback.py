@@ -1,12 +1,13 @@
-"""cProfile of ``bench_loopback.py``'s asyncio server and client: Python calls per operation.
+"""cProfile of ``bench_loopback.py``'s servers and clients: Python calls per operation.
 
     python bench/profile_loopback.py                       # siotls and ssl, echo, connections, bulk
     python bench/profile_loopback.py --stacks siotls --measures echo --top 30
     python bench/profile_loopback.py --filter siotls       # only siotls's functions in the top
     python bench/profile_loopback.py --framework anyio     # anyio's streams (asyncio backend)
+    python bench/profile_loopback.py --framework trio      # trio's streams
 
-The server (``bench_loopback.Asyncio().serve``, or ``Anyio()``'s with ``--framework anyio``:
-anyio runs on the same asyncio loop) runs in its own process pinned
+The server (``bench_loopback.Asyncio().serve``, or ``Anyio()``'s with ``--framework anyio``,
+on an asyncio loop, or ``Trio()``'s with ``--framework trio``) runs in its own process pinned
 to one CPU, the client in this one pinned to the other, as in
 ``bench_loopback.py``; after a warm-up each side profiles one measure: N
 sequential connections (handshake + 1-byte round trip), N 1-byte echoes, or N
@@ -22,7 +23,6 @@ import bench_loopback as bl
 
 # isort: split
 import argparse
-import asyncio
 import cProfile
 import json
 import os
@@ -30,8 +30,11 @@ import pstats
 import signal
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
+
+import anyio
 
 COUNTS = {"echo": 2000, "connections": 100, "bulk": 16}
 
@@ -42,19 +45,22 @@ def serve(creds: str, out: str, cpu: int | None, framework: str) -> None:
     setup = bl.Setup(bl.load_credentials(creds))
     ports: dict[str, dict[str, int]] = {}
     profile = cProfile.Profile()
+    fw = bl.FRAMEWORK_CLASSES[framework]()
 
     async def main() -> None:
-        loop = asyncio.get_running_loop()
-        stop = asyncio.Event()
-        loop.add_signal_handler(signal.SIGUSR1, profile.enable)
-        loop.add_signal_handler(signal.SIGTERM, stop.set)
-        task = asyncio.ensure_future(bl.FRAMEWORK_CLASSES[framework]().serve(
-            setup, ports, lambda: print(json.dumps(ports), flush=True)))
-        await stop.wait()
-        profile.disable()
-        task.cancel()
+        with anyio.open_signal_receiver(signal.SIGUSR1, signal.SIGTERM) as signals:
+            async with anyio.create_task_group() as group:
+                group.start_soon(fw.serve, setup, ports,
+                                 lambda: print(json.dumps(ports), flush=True))
+                async for signum in signals:
+                    if signum == signal.SIGUSR1:
+                        profile.enable()
+                    else:
+                        profile.disable()
+                        group.cancel_scope.cancel()
+                        break
 
-    asyncio.run(main())
+    fw.run(main)
     profile.dump_stats(out)
 
 
@@ -67,7 +73,7 @@ async def client(setup: bl.Setup, stack: str, measure: str, count: int, *,
     await bl.echo_rate(fw, setup, stack, echo, 50)
     await bl.throughput(fw, setup, stack, sink, 2)
     os.kill(server_pid, signal.SIGUSR1)
-    await asyncio.sleep(0.2)
+    await anyio.sleep(0.2)
     profile = cProfile.Profile()
     profile.enable()
     if measure == "connections":
@@ -105,8 +111,8 @@ def main() -> None:
     parser.add_argument("--measures", default="echo,connections,bulk")
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--filter", default="", help="only functions whose file contains this")
-    parser.add_argument("--framework", choices=("asyncio", "anyio"), default="asyncio",
-                        help="the streams profiled (both run on an asyncio loop)")
+    parser.add_argument("--framework", choices=("asyncio", "anyio", "trio"), default="asyncio",
+                        help="the streams profiled (anyio on an asyncio loop)")
     parser.add_argument("--serve", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--cpu", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -131,9 +137,9 @@ def main() -> None:
                 assert server.stdout is not None
                 ports = json.loads(server.stdout.readline())
                 bl.pin(client_cpu)
-                asyncio.run(client(setup, stack, measure, count, ports=ports,
-                                   server_pid=server.pid, out=outs["client"],
-                                   framework=args.framework))
+                bl.FRAMEWORK_CLASSES[args.framework]().run(partial(
+                    client, setup, stack, measure, count, ports=ports,
+                    server_pid=server.pid, out=outs["client"], framework=args.framework))
             finally:
                 server.send_signal(signal.SIGTERM)
                 server.wait(timeout=20)
