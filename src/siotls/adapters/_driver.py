@@ -334,7 +334,7 @@ class Driver:
             await framework.cancel_shielded_checkpoint()
         return result
 
-    async def receive(self, max_bytes: int | None) -> bytes:
+    def receive(self, max_bytes: int | None) -> Awaitable[bytes]:
         """The receive operation: ``run(partial(receive, conn, max_bytes), defer=True)``.
 
         Fast path (``receive_checkpoints``): when the step's first turn could only
@@ -349,15 +349,18 @@ class Driver:
         byte is consumed or sent.
         """
         conn = self.connection
-        step = partial(receive, conn, max_bytes)
-        if (self.receive_checkpoints and self._drained and self._state is _State.OK
+        read = (self.receive_checkpoints and self._drained and self._state is _State.OK
                 and not self._incoming and not self._eof and not self._outgoing
-                and conn.waiting_for_peer):
-            data = await self.run(step, defer=True, read=True)
-        else:
-            data = await self.run(step, defer=True)
-        # data_to_read took all there was: the engine holds no plaintext now
-        self._drained = max_bytes is None or len(data) < max_bytes
+                and conn.waiting_for_peer)
+        # A plain method that returns run()'s coroutine: no frame of its own per record.
+        return self.run(partial(self._receive_step, max_bytes), defer=True, read=read)
+
+    def _receive_step(self, max_bytes: int | None) -> bytes | None:
+        """The step :func:`receive`, noting whether it drained the engine."""
+        data = receive(self.connection, max_bytes)
+        if data is not None:
+            # data_to_read took all there was: the engine holds no plaintext now
+            self._drained = max_bytes is None or len(data) < max_bytes
         return data
 
     async def _resume(self, *, defer: bool) -> None:
