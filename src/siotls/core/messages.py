@@ -83,6 +83,7 @@ _SERVER_HELLO = int(HandshakeType.SERVER_HELLO)
 _ENCRYPTED_EXTENSIONS = int(HandshakeType.ENCRYPTED_EXTENSIONS)
 _CERTIFICATE_VERIFY = int(HandshakeType.CERTIFICATE_VERIFY)
 _FINISHED = int(HandshakeType.FINISHED)
+_NEW_SESSION_TICKET = int(HandshakeType.NEW_SESSION_TICKET)
 
 
 @dataclass(slots=True)
@@ -376,13 +377,15 @@ class NewSessionTicket:
     extensions: Extensions
 
     def serialize(self) -> bytes:
-        w = Writer()
-        w.u32(self.ticket_lifetime)
-        w.u32(self.ticket_age_add)
-        w.opaque(1, self.ticket_nonce)
-        w.opaque(2, self.ticket)
-        _write_extensions(w, self.extensions)
-        return _handshake(HandshakeType.NEW_SESSION_TICKET, w)
+        # One join (a server sends two per connection by default); to_bytes raises on
+        # what does not fit, as the Writer would.
+        ticket = self.ticket
+        return _message(_NEW_SESSION_TICKET, b"".join((
+            self.ticket_lifetime.to_bytes(4, "big"),
+            self.ticket_age_add.to_bytes(4, "big"),
+            _opaque8(self.ticket_nonce),
+            len(ticket).to_bytes(2, "big"), ticket,
+            encode_extensions(self.extensions))))
 
 
 def parse_new_session_ticket(body: memoryview | bytes) -> NewSessionTicket:
