@@ -4,16 +4,27 @@ ticket key's AES-GCM kept per key, and a server's tickets sharing one record."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
+import random
 import ssl
+from collections.abc import Callable
 
 import pytest
 
 from certs import make_ca
 from helpers import client_config, handshake, server_config
 from siotls import TLSConnection
-from siotls.core.codec import Writer
-from siotls.core.messages import NewSessionTicket, parse_new_session_ticket
+from siotls.core import extensions as ext
+from siotls.core.codec import Reader, Writer
+from siotls.core.errors import DecodeError, IllegalParameter, TLSFatalAlert
+from siotls.core.messages import (
+    ClientHello,
+    NewSessionTicket,
+    parse_client_hello,
+    parse_new_session_ticket,
+)
 from siotls.core.tickets import (
     TicketKey,
     TicketKeys,
@@ -22,7 +33,7 @@ from siotls.core.tickets import (
     open_ticket,
     seal_ticket,
 )
-from siotls.iana import CipherSuites, ContentType, HandshakeType
+from siotls.iana import CipherSuites, ContentType, HandshakeType, NamedGroup
 from wire import split_records
 
 
@@ -153,3 +164,127 @@ def test_python_ssl_client_takes_the_shared_ticket_record() -> None:
         assert obj.session is not None and obj.session.has_ticket
         assert obj.session_reused == (round_ == 1)
         session = obj.session
+
+
+# -- ClientHello and key_share: one-frame parsers against the Reader's reads ----------
+
+def _reader_client_hello(body: bytes) -> ClientHello:
+    """parse_client_hello as it was, on a Reader: the reference."""
+    r = Reader(body)
+    legacy_version = r.u16()
+    random = r.bytes(32)
+    legacy_session_id = r.opaque(1, maximum=32)
+    cipher_suites = r.u16_list(2, minimum=2)
+    legacy_compression_methods = r.opaque(1, minimum=1)
+    extensions = {}
+    if not r.at_end():
+        outer = r.begin(2)
+        extensions = r.typed_opaques()
+        r.finish(outer)
+    r.expect_end("ClientHello")
+    return ClientHello(random, legacy_session_id, cipher_suites, extensions,
+                       legacy_version, legacy_compression_methods)
+
+
+def _reader_key_share(data: bytes) -> list[tuple[int, bytes]]:
+    r = Reader(data)
+    shares = []
+    with r.block(2):
+        while not r.at_end():
+            group = r.u16()
+            shares.append((group, r.opaque(2, minimum=1)))
+    r.expect_end("key_share extension")
+    if len({group for group, _ in shares}) != len(shares):
+        raise IllegalParameter("key_share offers two shares for one group")
+    return shares
+
+
+def _outcome(function: Callable[[bytes], object], data: bytes) -> object:
+    try:
+        return function(data)
+    except TLSFatalAlert as exc:
+        return type(exc)
+
+
+def _variants(data: bytes, rng: random.Random, count: int) -> list[bytes]:
+    """``data`` cut at every length, then with bytes changed, inserted or removed."""
+    out = [data[:n] for n in range(len(data) + 1)]
+    for _ in range(count):
+        mutated = bytearray(data)
+        for _ in range(rng.randint(1, 3)):
+            pos = rng.randrange(len(mutated) or 1)
+            kind = rng.random()
+            if kind < 0.6 and mutated:
+                mutated[pos] = rng.randrange(256)
+            elif kind < 0.8:
+                mutated.insert(pos, rng.randrange(256))
+            elif mutated:
+                del mutated[pos]
+        out.append(bytes(mutated))
+    return out
+
+
+def _client_hellos() -> list[bytes]:
+    """Bodies of real ClientHellos: siotls's, with several suites and a session id
+    (middlebox compatibility), and Python ssl's (OpenSSL: 30-odd suites)."""
+    bodies = []
+    for kwargs in ({}, {"cipher_suites": list(CipherSuites)[:3]}):
+        client = TLSConnection(client_config(**kwargs), "localhost")
+        client.initiate_connection()
+        bodies.append(client.data_to_send()[9:])
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ssl.create_default_context().wrap_bio(incoming, outgoing, server_hostname="x.test")
+    with contextlib.suppress(ssl.SSLWantReadError):
+        obj.do_handshake()
+    bodies.append(outgoing.read()[9:])
+    return bodies
+
+
+def test_client_hello_parser_decides_as_the_reader() -> None:
+    rng = random.Random(8446)
+    for body in _client_hellos():
+        assert parse_client_hello(body) == _reader_client_hello(body)
+        assert parse_client_hello(memoryview(body)) == _reader_client_hello(body)
+        for variant in _variants(body, rng, 400):
+            assert _outcome(parse_client_hello, variant) == \
+                _outcome(_reader_client_hello, variant), variant.hex()
+    # extensions: a type twice, an empty block, none (TLS 1.2), a block one byte off
+    base = _client_hellos()[0]
+    ch = _reader_client_hello(base)
+    head = base[: len(base) - sum(4 + len(v) for v in ch.extensions.values()) - 2]
+    twice = b"\x00\x2b\x00\x00" * 2
+    for tail in (b"", b"\x00\x00", len(twice).to_bytes(2, "big") + twice,
+                 b"\x00\x05" + twice[:4], b"\x00\x03" + twice[:4], b"\x00"):
+        assert _outcome(parse_client_hello, head + tail) == \
+            _outcome(_reader_client_hello, head + tail), tail.hex()
+    assert _outcome(parse_client_hello, head + b"\x00\x08" + twice) is IllegalParameter
+
+
+def test_key_share_decoder_decides_as_the_reader() -> None:
+    rng = random.Random(7250)
+    entries = [(NamedGroup.x25519, b"k" * 32), (NamedGroup.secp256r1, b"p" * 65),
+               (NamedGroup.x448, b"x" * 56)]
+    for shares in ([], entries[:1], entries, [entries[0], entries[0]]):
+        data = ext.encode_key_share_ch(shares)
+        assert _outcome(ext.decode_key_share_ch, data) == _outcome(_reader_key_share, data)
+        for variant in _variants(data, rng, 300):
+            assert _outcome(ext.decode_key_share_ch, variant) == \
+                _outcome(_reader_key_share, variant), variant.hex()
+    empty_share = b"\x00\x04\x00\x1d\x00\x00"
+    assert _outcome(ext.decode_key_share_ch, empty_share) is DecodeError
+
+
+@pytest.mark.parametrize(("changes", "expected"), [
+    ({"legacy_session_id": b"s" * 32}, None),
+    ({"legacy_session_id": b"s" * 33}, DecodeError),
+    ({"cipher_suites": []}, DecodeError),
+    ({"cipher_suites": [0x1301] * 300}, None),
+    ({"legacy_compression_methods": b""}, DecodeError),
+    ({"legacy_compression_methods": b"\x00\x01"}, None),  # parsed; the server refuses it
+])
+def test_client_hello_fields_bounds(changes: dict[str, object], expected: type | None) -> None:
+    ch = dataclasses.replace(_reader_client_hello(_client_hellos()[0]), **changes)
+    body = ch.serialize()[4:]
+    outcome = _outcome(parse_client_hello, body)
+    assert outcome == _outcome(_reader_client_hello, body)
+    assert outcome == (ch if expected is None else expected)
