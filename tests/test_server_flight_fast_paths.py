@@ -10,11 +10,15 @@ import os
 import random
 import ssl
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from certs import make_ca
+from gnutls_peer import gnutls_cli
 from helpers import client_config, handshake, server_config
+from openssl_peer import accept, flush, listener, run_server
+from peers import GNUTLS, PKI, pki_server
 from siotls import TLSConnection
 from siotls.core import extensions as ext
 from siotls.core.codec import Reader, Writer
@@ -288,3 +292,27 @@ def test_client_hello_fields_bounds(changes: dict[str, object], expected: type |
     outcome = _outcome(parse_client_hello, body)
     assert outcome == _outcome(_reader_client_hello, body)
     assert outcome == (ch if expected is None else expected)
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.skipif(GNUTLS.unusable is not None, reason=str(GNUTLS.unusable))
+def test_gnutls_cli_resumes_with_the_shared_ticket_record(tmp_path: Path) -> None:
+    """gnutls-cli --resume takes a ticket from the one record that holds both, then
+    resumes with it on its second connection."""
+    pki = PKI(tmp_path)
+    keys = TicketKeys.generate(os.urandom)
+    with listener() as (lsock, port), gnutls_cli(
+            port, "--x509cafile", pki.cafile, "--resume", "--sni-hostname", "localhost",
+            "--verify-hostname", "localhost") as proc:
+        for round_, line in enumerate((b"first", b"second")):
+            with accept(lsock) as sock:
+                conn = pki_server(pki, ticket_keys=keys, num_tickets=2)
+                run_server(sock, conn)
+                assert conn.nconfig.session_resumed == (round_ == 1)
+                conn.send_data(line + b"\n")  # after the tickets (one record)
+                flush(sock, conn)
+                if round_:  # gnutls-cli's stdout is block-buffered: flushed as it exits
+                    proc.close_stdin()
+                    proc.wait_for(line)
+            # round 0: closed, gnutls-cli reconnects with the ticket it read
+        proc.wait_for(rb"\*\*\* This is a resumed session")
