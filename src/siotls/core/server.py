@@ -75,6 +75,7 @@ from siotls.core.tickets import TicketKeys, new_session_ticket, process_ticket_k
 from siotls.iana import (
     CertificateType,
     CipherSuites,
+    ContentType,
     HandshakeType,
     NamedGroup,
     PskKeyExchangeMode,
@@ -607,8 +608,11 @@ class ServerHandshake(Handshake):
             message = new_session_ticket(
                 config, keys, self.key_schedule, self.nconfig, ticket_nonce=bytes((number,)),
                 now=now, authenticated_at=self.authenticated_at or now)
-            if message is not None:  # the tickets share records (RFC 8446 5.1)
-                self.records.write_handshake(message)
+            if message is not None:
+                # A record per ticket, as OpenSSL sends them: sharing one record with the
+                # tickets (or with a pending CertificateRequest) trips gnutls-cli's
+                # post-handshake authentication (tests/test_pha_interop.py).
+                self.records.write(ContentType.HANDSHAKE, message)
 
     # Post-handshake authentication (RFC 8446 4.6.2): the client's answer.
     def _on_post_handshake_certificate(self, body: memoryview, raw: bytes) -> None:
