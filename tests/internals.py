@@ -48,11 +48,11 @@ class Internals:
     @property
     def write_direction(self) -> Direction:
         """The record layer's sending direction (key, IV, sequence number)."""
-        return self.records._write
+        return self.records.write_state
 
     @property
     def read_direction(self) -> Direction:
-        return self.records._read
+        return self.records.read_state
 
     def write_record(self, content_type: int, payload: bytes) -> None:
         """Queue a record under the current write key, as if the engine had sent it."""

@@ -1,49 +1,67 @@
-"""The one-record paths of the record layer (issue 11, the echo pass) against the
-general ones, byte for byte: what ``write_application_record`` seals (small
-records take their header from a table, bytes are concatenated, other buffers
-joined) is what ``write`` seals; ``data_to_send`` returns one record or several,
-whole or in parts."""
+"""The connection's one-record paths (issue 11, the echo passes) against the
+record layer's general ones, byte for byte: what ``send_data`` seals on its fast
+path (small records take their header from a table, bytes are concatenated,
+other buffers joined) is what ``RecordLayer.write`` seals, and ``receive_data``
+opens it from any buffer type; what is not exactly one record, or not the
+header expected, goes to the general path; ``data_to_send`` returns one record
+or several, whole or in parts."""
 
 from __future__ import annotations
 
 import pytest
 
 from helpers import connected
-from siotls.core import crypto
+from internals import internals
+from siotls import TLSConnection
+from siotls.core.errors import TLSFatalAlert
 from siotls.core.record import RecordLayer
-from siotls.iana import CipherSuites, ContentType
+from siotls.iana import ContentType
 
-SECRET = bytes(range(32))
-SUITE = crypto.CIPHER_SUITES[CipherSuites.TLS_AES_128_GCM_SHA256]
+GENERAL_WRITE = RecordLayer.write
 
 
-def layer() -> RecordLayer:
-    records = RecordLayer()
-    records.set_write_key(SUITE, SECRET)
-    records.set_read_key(SUITE, SECRET)
-    return records
+def fast_pair(monkeypatch: pytest.MonkeyPatch) -> tuple[TLSConnection, TLSConnection]:
+    """A connected pair whose record layers cannot take the general paths: a record
+    that goes through ``RecordLayer.write`` or ``read_records`` fails the test."""
+    client, server = connected({}, {})
+
+    def general(*args: object) -> None:
+        pytest.fail("the general path was taken")
+
+    monkeypatch.setattr(RecordLayer, "write", general)
+    monkeypatch.setattr(RecordLayer, "read_records", general)
+    return client, server
 
 
 @pytest.mark.parametrize("size", [1, 2, 237, 238, 239, 240, 1000, 2**14])
 @pytest.mark.parametrize("kind", [bytes, bytearray, memoryview])
-def test_the_fast_write_seals_what_the_general_write_seals(size: int, kind: type) -> None:
-    fast, general = layer(), layer()
+def test_the_fast_send_seals_what_the_general_write_seals(
+        size: int, kind: type, monkeypatch: pytest.MonkeyPatch) -> None:
+    client, server = fast_pair(monkeypatch)
+    state = internals(client).write_direction
     for seq in range(3):  # and the sequence numbers advance alike
         data = bytes((seq + n) % 251 for n in range(size))
-        assert fast.write_application_record(kind(data))
-        general.write(ContentType.APPLICATION_DATA, data)
-        record = fast.flush()
-        assert record == general.flush()
+        start = state.seq
+        client.send_data(kind(data))
+        record = client.data_to_send()
         assert record[:5] == bytes((23, 3, 3)) + (size + 17).to_bytes(2, "big")
-        opened = fast.open_application_record(record)
-        assert opened == data
+        assert state.seq == start + 1
+        server.receive_data(kind(record))  # the fast open, of every buffer type
+        assert server.data_to_read() == data
+        state.seq = start  # the general write again, from the same sequence number
+        GENERAL_WRITE(internals(client).records, ContentType.APPLICATION_DATA, data)
+        assert client.data_to_send() == record
 
 
-def test_too_large_for_one_record_is_declined() -> None:
-    records = layer()
-    assert not records.write_application_record(bytes(2**14 + 1))
-    assert not records.write_application_record(b"")
-    assert records.flush() == b""
+def test_too_large_for_one_record_and_empty_take_the_general_path() -> None:
+    client, server = connected({}, {})
+    client.send_data(b"")
+    assert client.data_to_send() == b""
+    client.send_data(bytes(2**14 + 1))
+    both = client.data_to_send()
+    assert len(both) == 2 * (5 + 17) + 2**14 + 1
+    server.receive_data(both)
+    assert server.data_to_read() == bytes(2**14 + 1)
 
 
 def test_data_to_send_one_record_and_several() -> None:
@@ -67,17 +85,25 @@ def test_data_to_send_one_record_and_several() -> None:
 
 @pytest.mark.parametrize("size", [1, 238, 239, 2**14])
 def test_the_fast_open_takes_only_its_own_header(size: int) -> None:
-    sender = layer()
-    sender.write(ContentType.APPLICATION_DATA, bytes(size))
-    record = sender.flush()
+    """A header the fast open does not expect is declined to the general path, which
+    answers it: each of these records is bad, and fails the connection."""
+    client, _ = connected({}, {})
+    client.send_data(bytes(size))
+    record = client.data_to_send()
     for bad in (bytes((22, 3, 3)) + record[3:5], bytes((23, 3, 1)) + record[3:5],
-                record[:3] + (len(record) - 4).to_bytes(2, "big"),
-                record[:3] + (len(record) - 6).to_bytes(2, "big")):
-        receiver = layer()
-        assert receiver.open_application_record(bad + record[5:]) is None  # declined
-        assert receiver._read.seq == 0  # nothing consumed
-    for kind in (bytes, bytearray, memoryview):
-        assert layer().open_application_record(kind(record)) == bytes(size)
-    assert layer().open_application_record(record[:4]) is None
-    assert layer().open_application_record(record + b"\x17") is None
+                bytes((23, 3, 3)) + bytes(2), record[:3] + (len(record) - 6).to_bytes(2, "big")):
+        _, receiver = connected({}, {})
+        with pytest.raises(TLSFatalAlert):
+            receiver.receive_data(bad + record[5:])
+        assert receiver.is_failed()
 
+
+def test_the_fast_open_declines_what_is_not_one_whole_record() -> None:
+    client, server = connected({}, {})
+    client.send_data(b"ab")
+    record = client.data_to_send()
+    server.receive_data(record[:4])  # buffered: the general path
+    assert server.data_to_read() == b""
+    server.receive_data(record[4:] + record[:1])  # a record and the next one's first byte
+    assert server.data_to_read() == b"ab"
+    assert internals(server).records.buffered == 1

@@ -20,13 +20,19 @@ The lifecycle (sending open/closed; receiving open/close_notify/EOF; failed
 with its error) is explicit state in :class:`~siotls.core.lifecycle.Lifecycle`,
 whose ``check()`` is the one "failed earlier" guard.
 
-Fast paths: once connected, one record in ``receive_data`` or one record's worth
-in ``send_data`` goes straight to the record layer's one-record paths. The flags
-``_receive_fast`` and ``_send_fast`` sum up what the general path would test
-(started, not failed, the direction open, CONNECTED, not paused, no tickets due,
-no handshake message half read); ``_update_fast_paths`` recomputes them after
-every call that can change any of it. The record layer declines, consuming
-nothing, what is not its usual case; the general path then does everything.
+Fast paths: once connected, ``receive_data`` given exactly one protected
+application_data record, and ``send_data`` given one record's worth, protect
+it right here, reading the record layer's state directly (a call per record
+into the layer cost a tenth of a 1-byte echo). They mirror the record layer's
+``_open`` and ``write``, make the same checks, and decline anything else to
+the general path. The flags ``_receive_fast`` and ``_send_fast`` sum up what
+the general path would test (started, not failed, the direction open,
+CONNECTED, not paused, no tickets due, no handshake message half read, and
+:meth:`RecordLayer.fast_paths`); ``_update_fast_paths`` recomputes them after
+every call that can change any of it.
+
+The 0-RTT and pause-point methods are defined beside their machinery, in
+:class:`~siotls.core.earlydata.EarlyDataAPI`, this class's base.
 
 On a protocol error (h2's shape): the alert is queued for the peer, the
 connection is marked failed, and the :class:`~siotls.core.errors.TLSFatalAlert`
@@ -45,7 +51,7 @@ transport hit EOF, which without a close_notify is a truncation
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, NoReturn, cast
+from typing import TYPE_CHECKING, NoReturn
 
 from siotls.core import provider
 from siotls.core.config import (
@@ -53,8 +59,9 @@ from siotls.core.config import (
     TLSNegotiatedConfiguration,
     normalize_server_hostname,
 )
-from siotls.core.earlydata import ClientEarlyData, PendingClientHello, ServerEarlyData
+from siotls.core.earlydata import EarlyDataAPI
 from siotls.core.errors import (
+    BadRecordMac,
     DecodeError,
     InternalError,
     RaggedEOF,
@@ -65,13 +72,24 @@ from siotls.core.errors import (
     UnexpectedMessage,
 )
 from siotls.core.lifecycle import Lifecycle, Receiving, Sending
-from siotls.core.record import MAX_CERTIFICATE_LENGTH, RecordLayer
+from siotls.core.record import (
+    APPLICATION_DATA_BYTE,
+    APPLICATION_DATA_HEADER,
+    HEADER_SIZE,
+    MAX_CERTIFICATE_LENGTH,
+    MAX_SEQ,
+    SLICE_BELOW,
+    SMALL_HEADERS,
+    SMALL_RECORD,
+    RecordLayer,
+    invalid_tag,
+    protected_header,
+)
 from siotls.core.state import State
 from siotls.iana import AlertDescription, AlertLevel, ContentType, HandshakeType
 
 if TYPE_CHECKING:
     from siotls.core.client import ClientHandshake
-    from siotls.core.credentials import CertificateChain
     from siotls.core.server import ServerHandshake
     from siotls.core.session import TLSSession
 
@@ -93,12 +111,12 @@ MAX_OTHER_HANDSHAKE_MESSAGE = 2**16
 MAX_RECORDS_WITHOUT_PROGRESS = 64
 
 
-class TLSConnection:
+class TLSConnection(EarlyDataAPI):
     """One TLS 1.3 connection, client or server, as a sans-IO state machine."""
 
     # Slotted: a server keeps thousands idle (weak references: the httpx adapter's pool).
     __slots__ = (
-        "__weakref__", "_application_data", "_application_data_size", "_ccs_received",
+        "__weakref__", "_application_data", "_ccs_received",
         "_handshake", "_handshake_buffer", "_life", "_receive_fast",
         "_records", "_records_without_progress", "_send_fast", "config", "nconfig",
         "server_hostname")
@@ -151,7 +169,6 @@ class TLSConnection:
         self._handshake_buffer: bytearray | bytes = b""
         # A list, not a deque: an empty deque costs ~600 bytes per connection.
         self._application_data: list[bytes | memoryview] = []
-        self._application_data_size = 0
         self._ccs_received = False
         self._records_without_progress = 0
         #: The fast paths' flags (see _update_fast_paths): false until CONNECTED.
@@ -212,22 +229,37 @@ class TLSConnection:
     def receive_data(self, data: bytes | bytearray | memoryview) -> None:
         """Process bytes from the peer, in any chunking; nothing refers to ``data`` after."""
         if self._receive_fast:
-            # The per-record fast path (see the module docstring).
-            try:
-                opened = self._records.open_application_record(data)
-                if opened is not None:  # opened (None: declined, nothing consumed)
-                    if isinstance(opened, tuple):  # a post-handshake message, an alert...
-                        try:
-                            self._receive_records(((*opened, True),))
-                        finally:
-                            self._update_fast_paths()
+            # The per-record fast path (module docstring): ``data`` is exactly one
+            # protected record, opened as RecordLayer._open opens it.
+            length = len(data) - HEADER_SIZE
+            header = data[:HEADER_SIZE]
+            if header == (SMALL_HEADERS[length] if 0 <= length < SMALL_RECORD
+                          else protected_header(length)):
+                records = self._records
+                state = records.read_state
+                seq = state.seq
+                try:
+                    if seq >= MAX_SEQ:
+                        raise UnexpectedMessage("the record sequence number would wrap")
+                    try:
+                        plaintext = state.aead.decrypt(  # type: ignore[union-attr]
+                            (state.iv ^ seq).to_bytes(12), data[HEADER_SIZE:]
+                            if length < SLICE_BELOW else memoryview(data)[HEADER_SIZE:], header)
+                    except invalid_tag():
+                        raise BadRecordMac("a record failed to decrypt") from None
+                    state.seq = seq + 1
+                    end = len(plaintext) - 1
+                    if 0 < end < records.read_inner_limit and plaintext[end] == _APPLICATION_DATA:
+                        self._application_data.append(plaintext[:end])  # not padded
+                        self._records_without_progress = 0
                         return
-                    self._application_data.append(opened)  # application data
-                    self._application_data_size += len(opened)
-                    self._records_without_progress = 0
+                    try:  # padded, or a post-handshake message, an alert...
+                        self._receive_records((records.inner_plaintext(plaintext),))
+                    finally:
+                        self._update_fast_paths()
                     return
-            except Exception as exc:  # noqa: BLE001 (_raise re-raises: a TLS error, always)
-                self._raise(exc)
+                except Exception as exc:  # noqa: BLE001 (_raise re-raises: a TLS error, always)
+                    self._raise(exc)
         life = self._life
         if not life.initiated or life.failure is not None:
             life.check()
@@ -256,9 +288,12 @@ class TLSConnection:
         handshake = self._handshake
         usable = (life.initiated and life.failure is None and handshake.state is _CONNECTED
                   and handshake.pending is None)
-        self._send_fast = (usable and life.sending is _SENDING_OPEN
-                           and not handshake.tickets_due)
-        self._receive_fast = (usable and life.receiving is _RECEIVING_OPEN
+        if not usable:
+            self._send_fast = self._receive_fast = False
+            return
+        write, read = self._records.fast_paths()
+        self._send_fast = write and life.sending is _SENDING_OPEN and not handshake.tickets_due
+        self._receive_fast = (read and life.receiving is _RECEIVING_OPEN
                               and not self._handshake_buffer)
 
     def _receive(self, data: bytes | bytearray | memoryview) -> None:
@@ -294,7 +329,6 @@ class TLSConnection:
             raise UnexpectedMessage("application data before the handshake completed")
         if content:
             self._application_data.append(content)
-            self._application_data_size += len(content)
             self._records_without_progress = 0
         else:
             self._no_progress("empty application data records")
@@ -414,47 +448,31 @@ class TLSConnection:
 
             logging.getLogger("siotls").debug("could not queue the alert", exc_info=True)
 
-    # -- the pause point (servers: an asynchronous strike register or certificate_selector)
-    @property
-    def pending_client_hello(self) -> PendingClientHello | None:
-        """Set while the server is paused after a ClientHello (see
-        :mod:`siotls.core.earlydata`): what it parsed and what to ask the strike
-        register. Answer with :meth:`resume_client_hello`."""
-        pending: PendingClientHello | None = self._handshake.pending
-        return pending
-
-    def resume_client_hello(self, early_data_ok: bool = False, *,
-                            certificate_chain: CertificateChain | None = None,
-                            failure: TLSFatalAlert | None = None) -> None:
-        """Go on after the pause with the register's answer (``True``: accept 0-RTT)
-        and the chain ``certificate_selector`` chose (``None``: the synchronous choice);
-        then the bytes received meanwhile are processed. ``failure``: end the
-        handshake with that alert instead (raised here, like any TLS error)."""
-        self._life.check()
-        if self.pending_client_hello is None:
-            raise TLSUsageError("resume_client_hello() without a pending ClientHello")
-        # Here, not at import: import siotls does not load credentials.py (a dataclass).
-        from siotls.core.credentials import CertificateChain  # noqa: PLC0415
-
-        if certificate_chain is not None and not isinstance(certificate_chain, CertificateChain):
-            raise TLSUsageError("certificate_chain must be a CertificateChain or None")
-        handshake = cast("ServerHandshake", self._handshake)
-        self._run(handshake.resume_client_hello, early_data_ok, certificate_chain, failure)
-        buffered = self._records.take_buffered()
-        if buffered:
-            self.receive_data(buffered)
-
     # -- application data ------------------------------------------------------------
     def send_data(self, data: bytes | bytearray | memoryview) -> None:
         """Queue application data for the peer (after the handshake)."""
         records = self._records
         if self._send_fast:
-            # The per-record fast path (see the module docstring).
-            try:
-                if records.write_application_record(data):
-                    return
-            except Exception as exc:  # noqa: BLE001 (_raise re-raises: a TLS error, always)
-                self._raise(exc)
+            # The per-record fast path (module docstring): ``data`` as one protected
+            # record, sealed as RecordLayer.write seals it, while the key stays two
+            # records clear of its usage limit (a due KeyUpdate is the general path's).
+            state = records.write_state
+            seq = state.seq
+            length = len(data)
+            if 0 < length <= records.protected_fragment_size and seq + 2 < state.limit:
+                length += 17  # content type and tag
+                header = (SMALL_HEADERS[length] if length < SMALL_RECORD
+                          else APPLICATION_DATA_HEADER + length.to_bytes(2, "big"))
+                try:
+                    records.outgoing.append(header + state.aead.encrypt(  # type: ignore[union-attr]
+                        (state.iv ^ seq).to_bytes(12),
+                        # bytes + bytes is one call where a join builds a tuple first.
+                        data + APPLICATION_DATA_BYTE if type(data) is bytes
+                        else b"".join((data, APPLICATION_DATA_BYTE)), header))
+                except Exception as exc:  # noqa: BLE001 (_raise re-raises: a TLS error, always)
+                    self._raise(exc)
+                state.seq = seq + 1
+                return
         life = self._life
         if (life.failure is not None or life.sending is not _SENDING_OPEN
                 or self._handshake.state is not _CONNECTED):
@@ -467,8 +485,6 @@ class TLSConnection:
         try:
             if self._handshake.tickets_due:
                 self._handshake.send_session_tickets()
-            if records.write_application_record(data):  # one record, no KeyUpdate due
-                return
             if records.key_update_due(len(data) // records.protected_fragment_size + 1):
                 self._handshake.send_key_update(False)
             records.write(_APPLICATION_DATA, data)
@@ -482,10 +498,9 @@ class TLSConnection:
         chunks = self._application_data
         if not chunks:
             return b""
-        if size is None or size >= self._application_data_size:
-            data = b"".join(chunks)
+        if size is None or size >= sum(map(len, chunks)):
+            data = b"".join(chunks)  # one bytes object: itself, not a copy
             chunks.clear()
-            self._application_data_size = 0
             return data
         if size <= 0:
             return b""
@@ -505,42 +520,7 @@ class TLSConnection:
                 chunks[taken] = view[need:]
                 break
         del chunks[:taken]
-        self._application_data_size -= size
         return b"".join(out)
-
-    def data_to_read_early(self) -> bytes:
-        """0-RTT data received (server), apart from :meth:`data_to_read`; ``b''`` if none.
-
-        It may be a replay (RFC 8446 8, RFC 8470): act on it only when that is safe
-        (an HTTP server answers 425 Too Early otherwise)."""
-        early = getattr(self._handshake, "early_data", None)
-        return early.read() if isinstance(early, ServerEarlyData) else b""
-
-    @property
-    def received_early_data(self) -> bytes:
-        """All the 0-RTT data received (server), read or not: what the adapters expose."""
-        early = getattr(self._handshake, "early_data", None)
-        return early.everything() if isinstance(early, ServerEarlyData) else b""
-
-    def send_early_data(self, data: bytes | bytearray | memoryview) -> None:
-        """More 0-RTT data (client), before the ServerHello, when early data was offered
-        (``early_data=`` given and the session allows it); within the ticket's limit."""
-        self._life.check()
-        early = getattr(self._handshake, "early", None)
-        if not isinstance(early, ClientEarlyData) or not early.offered \
-                or self._handshake.state is not State.WAIT_SH or self.nconfig.hello_retry_request:
-            raise TLSUsageError("send_early_data() needs early data offered and no ServerHello yet")
-        try:
-            early.add(bytes(data))
-        except ValueError as exc:
-            raise TLSUsageError(str(exc)) from None
-        self._records.write(_APPLICATION_DATA, data)
-
-    def rejected_early_data(self) -> bytes:
-        """The 0-RTT data the server did not take (client): send it again after the
-        handshake if it is still wanted; ``b''`` when accepted or none."""
-        early = getattr(self._handshake, "early", None)
-        return early.rejected() if isinstance(early, ClientEarlyData) else b""
 
     def unused_data(self) -> bytes:
         """The bytes the peer sent after its close_notify, removed from the connection.

@@ -73,14 +73,23 @@ handshake with that alert instead (a selector that raised).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 from siotls.core.dataclasslike import FrozenRecord
-from siotls.core.errors import UnexpectedMessage
+from siotls.core.errors import TLSUsageError, UnexpectedMessage
+from siotls.core.state import State
+from siotls.iana import ContentType
 
 if TYPE_CHECKING:
+    from siotls.core.client import ClientHandshake
     from siotls.core.config import TLSConfiguration
+    from siotls.core.credentials import CertificateChain
+    from siotls.core.errors import TLSFatalAlert
+    from siotls.core.lifecycle import Lifecycle
+    from siotls.core.negotiated import TLSNegotiatedConfiguration
     from siotls.core.psk import PskChoice
+    from siotls.core.record import RecordLayer
+    from siotls.core.server import ServerHandshake
     from siotls.core.session import TLSSession
 
 #: The tolerance of the freshness check (RFC 8446 8.3: "on the order of ten seconds").
@@ -273,3 +282,83 @@ class ServerEarlyData:
     def everything(self) -> bytes:
         """All the early data received (at most ``limit`` bytes)."""
         return b"".join(self.chunks)
+
+
+class EarlyDataAPI:
+    """The 0-RTT and pause-point methods of :class:`~siotls.core.connection.TLSConnection`
+    (its base: they are documented with it), kept beside what they expose."""
+
+    __slots__ = ()
+    if TYPE_CHECKING:
+        _handshake: ClientHandshake | ServerHandshake
+        _life: Lifecycle
+        _records: RecordLayer
+        nconfig: TLSNegotiatedConfiguration
+
+        def _run(self, function: Callable[..., None], *args: object) -> None: ...
+        def receive_data(self, data: bytes | bytearray | memoryview) -> None: ...
+
+    # -- the pause point (servers: an asynchronous strike register or certificate_selector)
+    @property
+    def pending_client_hello(self) -> PendingClientHello | None:
+        """Set while the server is paused after a ClientHello (see
+        :mod:`siotls.core.earlydata`): what it parsed and what to ask the strike
+        register. Answer with :meth:`resume_client_hello`."""
+        pending: PendingClientHello | None = self._handshake.pending
+        return pending
+
+    def resume_client_hello(self, early_data_ok: bool = False, *,
+                            certificate_chain: CertificateChain | None = None,
+                            failure: TLSFatalAlert | None = None) -> None:
+        """Go on after the pause with the register's answer (``True``: accept 0-RTT)
+        and the chain ``certificate_selector`` chose (``None``: the synchronous choice);
+        then the bytes received meanwhile are processed. ``failure``: end the
+        handshake with that alert instead (raised here, like any TLS error)."""
+        self._life.check()
+        if self.pending_client_hello is None:
+            raise TLSUsageError("resume_client_hello() without a pending ClientHello")
+        # Here, not at import: import siotls does not load credentials.py (a dataclass).
+        from siotls.core.credentials import CertificateChain  # noqa: PLC0415
+
+        if certificate_chain is not None and not isinstance(certificate_chain, CertificateChain):
+            raise TLSUsageError("certificate_chain must be a CertificateChain or None")
+        handshake = cast("ServerHandshake", self._handshake)
+        self._run(handshake.resume_client_hello, early_data_ok, certificate_chain, failure)
+        buffered = self._records.take_buffered()
+        if buffered:
+            self.receive_data(buffered)
+
+    # -- 0-RTT data ----------------------------------------------------------------
+    def data_to_read_early(self) -> bytes:
+        """0-RTT data received (server), apart from :meth:`data_to_read`; ``b''`` if none.
+
+        It may be a replay (RFC 8446 8, RFC 8470): act on it only when that is safe
+        (an HTTP server answers 425 Too Early otherwise)."""
+        early = getattr(self._handshake, "early_data", None)
+        return early.read() if isinstance(early, ServerEarlyData) else b""
+
+    @property
+    def received_early_data(self) -> bytes:
+        """All the 0-RTT data received (server), read or not: what the adapters expose."""
+        early = getattr(self._handshake, "early_data", None)
+        return early.everything() if isinstance(early, ServerEarlyData) else b""
+
+    def send_early_data(self, data: bytes | bytearray | memoryview) -> None:
+        """More 0-RTT data (client), before the ServerHello, when early data was offered
+        (``early_data=`` given and the session allows it); within the ticket's limit."""
+        self._life.check()
+        early = getattr(self._handshake, "early", None)
+        if not isinstance(early, ClientEarlyData) or not early.offered \
+                or self._handshake.state is not State.WAIT_SH or self.nconfig.hello_retry_request:
+            raise TLSUsageError("send_early_data() needs early data offered and no ServerHello yet")
+        try:
+            early.add(bytes(data))
+        except ValueError as exc:
+            raise TLSUsageError(str(exc)) from None
+        self._records.write(ContentType.APPLICATION_DATA, data)
+
+    def rejected_early_data(self) -> bytes:
+        """The 0-RTT data the server did not take (client): send it again after the
+        handshake if it is still wanted; ``b''`` when accepted or none."""
+        early = getattr(self._handshake, "early", None)
+        return early.rejected() if isinstance(early, ClientEarlyData) else b""

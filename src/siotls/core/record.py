@@ -30,14 +30,15 @@ what we open.
         opaque encrypted_record[TLSCiphertext.length];
     } TLSCiphertext;
 
-Per record, the common cases have their own paths, mirroring the general
-ones: :meth:`RecordLayer.open_application_record` opens ``data`` that is
-exactly one protected record (the connection's ``receive_data`` tries it
-first), :meth:`RecordLayer.write_application_record` seals data that fits one
-record when nothing else is queued and no KeyUpdate is near. Each declines,
-consuming nothing, anything else, which then takes the general path. A small
-record's content is sliced (a copy of a few bytes costs less than a
-memoryview); an idle layer's buffers are one shared ``b""``.
+Per record, the common cases have their own paths in the connection
+(``TLSConnection.receive_data`` and ``send_data``), which read ``read_state``,
+``write_state`` and ``outgoing`` directly: a call per record into this layer
+cost a tenth of a 1-byte echo. They mirror :meth:`RecordLayer._open` and
+:meth:`RecordLayer.write` for exactly one protected application_data record,
+when :meth:`RecordLayer.fast_paths` says nothing else can be in the way, and
+decline anything else to the general path. A small record's content is sliced
+(a copy of a few bytes costs less than a memoryview); an idle layer's buffers
+are one shared ``b""``.
 
 The nonce of each record is the write_iv XOR the 64-bit sequence number
 (section 5.3), ``to_bytes(12)`` (big-endian, the default since Python 3.11,
@@ -65,7 +66,7 @@ HEADER_SIZE = 5
 #: which connection.py applies to Certificate messages and compression.py to what a
 #: CompressedCertificate decompresses to (here, so that neither imports the other).
 MAX_CERTIFICATE_LENGTH = 2**18
-_MAX_SEQ = 2**64 - 1
+MAX_SEQ = 2**64 - 1
 _TYPE_BYTES = [bytes((content_type,)) for content_type in range(256)]
 # Plain ints on the per-record path: an enum member lookup costs ten times more.
 _APPLICATION_DATA = int(ContentType.APPLICATION_DATA)
@@ -73,13 +74,13 @@ _CHANGE_CIPHER_SPEC = int(ContentType.CHANGE_CIPHER_SPEC)
 _PROTECTED_CONTENT_TYPES = frozenset(int(ct) for ct in (
     ContentType.ALERT, ContentType.HANDSHAKE, ContentType.APPLICATION_DATA))
 #: A protected record's header without its length: application_data, legacy version 0x0303.
-_APPLICATION_DATA_HEADER = bytes((ContentType.APPLICATION_DATA, 3, 3))
-_APPLICATION_DATA_BYTE = bytes((ContentType.APPLICATION_DATA,))
+APPLICATION_DATA_HEADER = bytes((ContentType.APPLICATION_DATA, 3, 3))
+APPLICATION_DATA_BYTE = bytes((ContentType.APPLICATION_DATA,))
 #: The headers of protected records up to 255 bytes long (a small record's content
 #: is at most 238 bytes): indexed by length, where building one costs a to_bytes
 #: and a concatenation per record. Built at the first key (see _load_traffic_keys).
-_SMALL_HEADERS: list[bytes] = []
-_SMALL_RECORD = 256
+SMALL_HEADERS: list[bytes] = []
+SMALL_RECORD = 256
 _CHANGE_CIPHER_SPEC_RECORD = b"\x14\x03\x03\x00\x01\x01"
 #: The largest TLSInnerPlaintext (content + type + padding): a constant, so that every
 #: record layer shares one int.
@@ -89,13 +90,13 @@ _MAX_INNER_PLAINTEXT = MAX_PLAINTEXT + 1
 _NOTHING = b""
 #: Records shorter than this are sliced, longer ones viewed (a memoryview costs about
 #: what copying 4 KiB does).
-_SLICE_BELOW = 4096
+SLICE_BELOW = 4096
 _CONTENT_TYPES = frozenset(int(ct) for ct in (
     ContentType.CHANGE_CIPHER_SPEC, ContentType.ALERT, ContentType.HANDSHAKE,
     ContentType.APPLICATION_DATA))
 
 
-def _invalid_tag() -> type[Exception]:
+def invalid_tag() -> type[Exception]:
     """``cryptography``'s InvalidTag, looked up only when a decryption fails: an AEAD
     is installed then, so ``cryptography`` is loaded (``import siotls`` does not load it)."""
     from siotls.core.crypto import InvalidTag  # noqa: PLC0415
@@ -113,14 +114,14 @@ def _load_traffic_keys() -> Callable[[CipherSuite, bytes], tuple[bytes, bytes]]:
     from siotls.core.keyschedule import traffic_keys  # noqa: PLC0415
 
     _traffic_keys = traffic_keys
-    _SMALL_HEADERS[:] = [_APPLICATION_DATA_HEADER + bytes((0, n)) for n in range(_SMALL_RECORD)]
+    SMALL_HEADERS[:] = [APPLICATION_DATA_HEADER + bytes((0, n)) for n in range(SMALL_RECORD)]
     return traffic_keys
 
 
-def _protected_header(length: int) -> bytes | None:
+def protected_header(length: int) -> bytes | None:
     """The header of a protected record of ``length`` bytes; ``None`` past the bound."""
     if 0 <= length <= MAX_CIPHERTEXT:
-        return _APPLICATION_DATA_HEADER + length.to_bytes(2, "big")
+        return APPLICATION_DATA_HEADER + length.to_bytes(2, "big")
     return None
 
 
@@ -136,7 +137,7 @@ class _Direction:
         self.suite: CipherSuite | None = None
         #: The sequence number at which the key must be updated (its usage
         #: limit, RFC 8446 5.5), capped below the wrap of the 64-bit counter.
-        self.limit = _MAX_SEQ
+        self.limit = MAX_SEQ
 
     def install(self, suite: CipherSuite, secret: bytes) -> None:
         key, iv = (_traffic_keys or _load_traffic_keys())(suite, secret)
@@ -144,15 +145,15 @@ class _Direction:
         self.iv = int.from_bytes(iv, "big")
         self.seq = 0
         self.suite = suite
-        self.limit = min(suite.usage_limit, _MAX_SEQ)
+        self.limit = min(suite.usage_limit, MAX_SEQ)
 
 
 
 class RecordLayer:
     __slots__ = (
-        "_handshake_out", "_inbuf", "_out", "_read", "_write", "first_record_version",
-        "max_fragment_size", "padding", "protected_fragment_size", "read_inner_limit",
-        "skip_budget", "skip_unprotected_application_data", "write_inner_limit")
+        "_handshake_out", "_inbuf", "first_record_version", "max_fragment_size", "outgoing",
+        "padding", "protected_fragment_size", "read_inner_limit", "read_state", "skip_budget",
+        "skip_unprotected_application_data", "write_inner_limit", "write_state")
 
     def __init__(self, max_fragment_size: int = MAX_PLAINTEXT,
                  padding: Callable[[int, int], int] | None = None) -> None:
@@ -165,11 +166,11 @@ class RecordLayer:
         self.write_inner_limit = _MAX_INNER_PLAINTEXT
         self.read_inner_limit = _MAX_INNER_PLAINTEXT
         self.padding = padding
-        self._read = _Direction()
-        self._write = _Direction()
+        self.read_state = _Direction()
+        self.write_state = _Direction()
         #: An incomplete record (a bytearray), or _NOTHING.
         self._inbuf: bytearray | bytes = _NOTHING
-        self._out: list[bytes] = []
+        self.outgoing: list[bytes] = []
         #: Handshake messages waiting to be packed together into records.
         self._handshake_out = _NOTHING
         #: How many bytes of records we may still drop because they fail to
@@ -190,40 +191,50 @@ class RecordLayer:
 
     # -- keys ---------------------------------------------------------------
     def set_read_key(self, suite: CipherSuite, secret: bytes) -> None:
-        self._read.install(suite, secret)
+        self.read_state.install(suite, secret)
 
     def set_write_key(self, suite: CipherSuite, secret: bytes) -> None:
         self._pack_handshake()
-        self._write.install(suite, secret)
+        self.write_state.install(suite, secret)
 
     def clear_write_key(self) -> None:
         """Back to plaintext: a client's 0-RTT key after a HelloRetryRequest (the second
         ClientHello goes out unprotected)."""
         self._pack_handshake()
-        self._write = _Direction()
+        self.write_state = _Direction()
 
     @property
     def read_protected(self) -> bool:
-        return self._read.aead is not None
+        return self.read_state.aead is not None
 
     @property
     def write_protected(self) -> bool:
-        return self._write.aead is not None
+        return self.write_state.aead is not None
 
     @property
     def write_seq(self) -> int:
-        return self._write.seq
+        return self.write_state.seq
 
     def key_update_due(self, records: int) -> bool:
         """Whether writing ``records`` more would reach the key's usage limit (RFC 8446 5.5)."""
-        direction = self._write
+        direction = self.write_state
         return direction.suite is not None and (
             direction.seq + records >= direction.suite.usage_limit)
 
     @property
     def write_usage_limit(self) -> int:
-        suite = self._write.suite
+        suite = self.write_state.suite
         return suite.usage_limit if suite is not None else 2**64
+
+    def fast_paths(self) -> tuple[bool, bool]:
+        """Whether the connection's one-record paths may (write, read) now: a key is
+        installed, no padding is configured and no handshake message waits (writing);
+        a key is installed, no record is half received and no rejected 0-RTT data may
+        be skipped (reading). None of it changes in those paths: the connection asks
+        again after every general-path call (``TLSConnection._update_fast_paths``)."""
+        return (self.write_state.aead is not None and self.padding is None
+                and not self._handshake_out,
+                self.read_state.aead is not None and not self._inbuf and not self.skip_budget)
 
     @property
     def buffered(self) -> int:
@@ -279,51 +290,6 @@ class RecordLayer:
             if pos < len(view):
                 self.keep_unread(view[pos:])
 
-    def open_application_record(self, data: bytes | bytearray | memoryview
-                                ) -> bytes | tuple[int, bytes | memoryview] | None:
-        """:meth:`read_records`' fast path, for ``data`` that is exactly one protected
-        (application_data) record.
-
-        Returns the content (``bytes``) of a non-empty application_data record
-        without padding; ``(content_type, content)`` of any other protected
-        record (a post-handshake message, an alert, padding: through
-        :meth:`_inner_plaintext`); ``None``, consuming nothing, when ``data`` is
-        anything else (another legacy_record_version than 0x0303 included),
-        bytes are buffered, no read key is installed, or rejected 0-RTT data may
-        still be skipped: :meth:`read_records` then reads it and
-        makes every header check (:meth:`_check_header`). What is taken here is
-        opened as :meth:`_open` would.
-        """
-        direction = self._read
-        aead = direction.aead
-        length = len(data) - HEADER_SIZE
-        header = data[:HEADER_SIZE]
-        # The header must be application_data, 0x0303, and the length of the rest of
-        # ``data`` (a small record's compared whole, from the table).
-        if (aead is None or self._inbuf or self.skip_budget
-                or header != (_SMALL_HEADERS[length] if 0 <= length < _SMALL_RECORD
-                              else _protected_header(length))):
-            return None
-        seq = direction.seq
-        if seq >= _MAX_SEQ:
-            raise UnexpectedMessage("the record sequence number would wrap")
-        try:
-            plaintext = aead.decrypt(
-                (direction.iv ^ seq).to_bytes(12),
-                # A small record is sliced: copying a few bytes costs less than a memoryview.
-                data[HEADER_SIZE:] if length < _SLICE_BELOW else memoryview(data)[HEADER_SIZE:],
-                header)
-        except _invalid_tag():
-            raise BadRecordMac("a record failed to decrypt") from None
-        direction.seq = seq + 1
-        end = len(plaintext) - 1
-        if 0 < end < self.read_inner_limit and plaintext[end] == _APPLICATION_DATA:
-            # No padding. A slice, which data_to_read() then returns as it is
-            # (b"".join of one bytes object does not copy it again).
-            return plaintext[:end]
-        content_type, content, _ = self._inner_plaintext(plaintext)
-        return content_type, content
-
     def take_buffered(self) -> bytes:
         """Remove and return the bytes received but not read as records."""
         data = bytes(self._inbuf)
@@ -349,7 +315,7 @@ class RecordLayer:
     def _open(self, header: bytes, fragment: memoryview
               ) -> tuple[int, bytes | memoryview, bool] | None:
         content_type = header[0]
-        direction = self._read
+        direction = self.read_state
         aead = direction.aead
         if aead is None or content_type != _APPLICATION_DATA:
             # Unprotected: the connection decides whether that is allowed now.
@@ -363,11 +329,11 @@ class RecordLayer:
                 raise UnexpectedMessage(f"an empty {ContentType(content_type).name} record")
             return content_type, bytes(fragment), False
         seq = direction.seq
-        if seq >= _MAX_SEQ:
+        if seq >= MAX_SEQ:
             raise UnexpectedMessage("the record sequence number would wrap")
         try:
             plaintext = aead.decrypt((direction.iv ^ seq).to_bytes(12), fragment, header)
-        except _invalid_tag():
+        except invalid_tag():
             if self.skip_budget:
                 self._skip(len(fragment), "a record that does not decrypt")
                 return None
@@ -375,9 +341,9 @@ class RecordLayer:
         direction.seq = seq + 1
         if self.skip_budget:
             self.skip_budget = 0  # the peer is now past its early data
-        return self._inner_plaintext(plaintext)
+        return self.inner_plaintext(plaintext)
 
-    def _inner_plaintext(self, plaintext: bytes) -> tuple[int, memoryview, bool]:
+    def inner_plaintext(self, plaintext: bytes) -> tuple[int, memoryview, bool]:
         """TLSInnerPlaintext: strip the zero padding, find the real content type."""
         end = len(plaintext)
         if end > self.read_inner_limit:  # content + type + padding (5.4, RFC 8449)
@@ -413,53 +379,26 @@ class RecordLayer:
             self._handshake_out = _NOTHING
             self.write(ContentType.HANDSHAKE, data)
 
-    def write_application_record(self, data: bytes | bytearray | memoryview) -> bool:
-        """:meth:`write`'s fast path: ``data`` as one protected application_data record.
-
-        Returns ``False``, queuing nothing, unless ``data`` fits in one record,
-        a write key is installed, no padding is configured, no handshake message
-        is waiting, and the key stays clear of its usage limit by two records
-        (so a due KeyUpdate is always left to the caller's slow path).
-        """
-        direction = self._write
-        aead = direction.aead
-        length = len(data)
-        seq = direction.seq
-        if (aead is None or not 0 < length <= self.protected_fragment_size
-                or seq + 2 >= direction.limit or self.padding is not None
-                or self._handshake_out):
-            return False
-        direction.seq = seq + 1
-        length += 17  # content type and tag
-        header = (_SMALL_HEADERS[length] if length < _SMALL_RECORD
-                  else _APPLICATION_DATA_HEADER + length.to_bytes(2, "big"))
-        self._out.append(header + aead.encrypt(
-            (direction.iv ^ seq).to_bytes(12),
-            # bytes + bytes is one call where a join builds a tuple first.
-            data + _APPLICATION_DATA_BYTE if type(data) is bytes
-            else b"".join((data, _APPLICATION_DATA_BYTE)), header))
-        return True
-
     def write(self, content_type: int, data: bytes | bytearray | memoryview) -> None:
         """Queue ``data`` as records of ``content_type``, protected when a key is set."""
         if self._handshake_out:
             self._pack_handshake()
-        direction = self._write
+        direction = self.write_state
         aead = direction.aead
         length = len(data)
         if aead is not None and 0 < length <= self.protected_fragment_size and self.padding is None:
             # The common case, one protected record: the same as the loop below.
             seq = direction.seq
-            if seq >= _MAX_SEQ:
+            if seq >= MAX_SEQ:
                 raise UnexpectedMessage("the record sequence number would wrap")
             direction.seq = seq + 1
-            header = _APPLICATION_DATA_HEADER + (length + 17).to_bytes(2, "big")
-            self._out.append(header)
-            self._out.append(aead.encrypt((direction.iv ^ seq).to_bytes(12),
+            header = APPLICATION_DATA_HEADER + (length + 17).to_bytes(2, "big")
+            self.outgoing.append(header)
+            self.outgoing.append(aead.encrypt((direction.iv ^ seq).to_bytes(12),
                                           b"".join((data, _TYPE_BYTES[content_type])), header))
             return
         view = memoryview(data)
-        out = self._out
+        out = self.outgoing
         if aead is None:
             size = self.max_fragment_size
             header = bytes((content_type,)) + self.first_record_version.to_bytes(2, "big")
@@ -481,9 +420,9 @@ class RecordLayer:
             else:
                 pad = max(0, min(padding(content_type, len(chunk)), room - len(chunk)))
                 inner = b"".join((chunk, type_byte, bytes(pad)))
-            header = _APPLICATION_DATA_HEADER + (len(inner) + 16).to_bytes(2, "big")
+            header = APPLICATION_DATA_HEADER + (len(inner) + 16).to_bytes(2, "big")
             seq = direction.seq
-            if seq >= _MAX_SEQ:
+            if seq >= MAX_SEQ:
                 raise UnexpectedMessage("the record sequence number would wrap")
             direction.seq = seq + 1
             out.append(header)
@@ -491,14 +430,14 @@ class RecordLayer:
 
     def write_change_cipher_spec(self) -> None:
         self._pack_handshake()
-        self._out.append(_CHANGE_CIPHER_SPEC_RECORD)
+        self.outgoing.append(_CHANGE_CIPHER_SPEC_RECORD)
 
     def flush(self, size: int | None = None) -> bytes:
         """Everything queued, joined; with ``size``, at most that many bytes (the rest
         stays queued, first)."""
         if self._handshake_out:
             self._pack_handshake()
-        out = self._out
+        out = self.outgoing
         if not out:
             return b""
         data = b"".join(out)  # one bytes object: itself, not a copy
@@ -509,4 +448,4 @@ class RecordLayer:
         return data
 
     def pending(self) -> int:
-        return sum(map(len, self._out)) + len(self._handshake_out)
+        return sum(map(len, self.outgoing)) + len(self._handshake_out)
