@@ -107,3 +107,32 @@ def test_the_fast_open_declines_what_is_not_one_whole_record() -> None:
     server.receive_data(record[4:] + record[:1])  # a record and the next one's first byte
     assert server.data_to_read() == b"ab"
     assert internals(server).records.buffered == 1
+
+
+def test_data_to_send_packs_handshake_messages_queued_behind_the_flag() -> None:
+    """A NewSessionTicket queued by the server's first send turns the send flag off
+    until it is packed: data_to_send returns it with the data, in order."""
+    client, server = connected({}, {"num_tickets": 1})
+    server.send_data(b"first")
+    flight = server.data_to_send()
+    client.receive_data(flight)
+    assert client.data_to_read() == b"first"
+    assert len(client.session_tickets) == 1
+    server.send_data(b"second")
+    client.receive_data(server.data_to_send())
+    assert client.data_to_read() == b"second"
+
+
+def test_data_to_send_packs_a_request_queued_after_a_fast_record() -> None:
+    """A CertificateRequest queued behind a fast-path record (a handshake message
+    waits to be packed: the send flag is off) leaves in the same data_to_send."""
+    from test_pha import connected as pha_connected
+
+    client, server = pha_connected()
+    server.send_data(b"tickets go first")
+    client.receive_data(server.data_to_send())
+    server.send_data(b"fast")
+    server.request_client_certificate()
+    client.receive_data(server.data_to_send())
+    assert client.data_to_read() == b"tickets go firstfast"
+    assert client.data_to_send()  # its answer: the request came in that flush
