@@ -3,6 +3,7 @@
     python bench/bench_loopback.py                  # 3 runs, asyncio, trio and anyio (~5 min)
     python bench/bench_loopback.py --quick          # 3 short runs (~2 min)
     python bench/bench_loopback.py --frameworks asyncio --runs 5
+    python bench/bench_loopback.py --frameworks trio anyio   # or trio,anyio
     python bench/bench_loopback.py --json           # results as JSON
     python bench/bench_loopback.py --no-pin         # let the scheduler place the processes
 
@@ -554,7 +555,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short runs")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--frameworks", default=",".join(FRAMEWORKS))
+    parser.add_argument("--frameworks", nargs="+", default=list(FRAMEWORKS),
+                        help="some of asyncio, trio, anyio: space- or comma-separated")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--no-pin", action="store_true")
     parser.add_argument("--no-openssl-conf", action="store_true",
@@ -580,7 +582,11 @@ def main() -> None:
         "machine": platform.machine(), "pinned": cpus(args.no_pin) != (None, None),
         "params": dataclasses.asdict(params), "runs": args.runs, "frameworks": {},
     }
-    for framework in args.frameworks.split(","):
+    frameworks = [name for arg in args.frameworks for name in arg.split(",") if name]
+    unknown = set(frameworks) - set(FRAMEWORKS)
+    if unknown:
+        parser.error(f"unknown frameworks: {', '.join(sorted(unknown))}")
+    for framework in frameworks:
         results["frameworks"][framework] = [
             summarize(run_framework(framework, creds_path, params, args.no_pin))
             for _ in range(args.runs)]

@@ -10,6 +10,8 @@ a cancelled send raises before a byte left, or breaks the stream after.
 from __future__ import annotations
 
 import contextlib
+import socket
+import struct
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -20,6 +22,7 @@ import trio
 import trio.testing
 
 from siotls.adapters import _trio
+from siotls.errors import RaggedEOF
 from siotls.trio import TLSStream
 from test_trio_adapter import CLIENT, SERVER, handshake, memory_pair, tcp_pair
 
@@ -258,3 +261,28 @@ async def test_receive_sends_what_it_queued_before_returning(transport: str) -> 
                     client.connection.receive_data(raw)  # it opens: the peer's KeyUpdate
                 assert raw.startswith(b"\x17\x03\x03")
                 assert client.connection.data_to_read() == b""
+
+
+async def test_fast_receive_maps_transport_errors_and_eof() -> None:
+    """The fast path's read is run()'s: a reset is BrokenResourceError and the stream
+    stays broken; an EOF without close_notify is a RaggedEOF, as on the slow path."""
+    with trio.fail_after(TIMEOUT):
+        async with socket_pair() as (client, server):
+            await client.send_all(b"warm")
+            assert await server.receive_some() == b"warm"  # drained: next is fast
+            checks = Checks(server)
+            sock = client.transport_stream.socket
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()  # an RST
+            with pytest.raises(trio.BrokenResourceError):
+                await server.receive_some()
+            assert checks.count == 0
+            with pytest.raises(trio.BrokenResourceError):
+                await server.send_all(b"x")
+        async with socket_pair() as (client, server):
+            await client.send_all(b"warm")
+            assert await server.receive_some() == b"warm"
+            await client.transport_stream.send_eof()  # EOF, no close_notify
+            with pytest.raises(trio.BrokenResourceError) as info:
+                await server.receive_some()
+            assert isinstance(info.value.__cause__, RaggedEOF)
