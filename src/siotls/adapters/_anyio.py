@@ -180,7 +180,7 @@ class TLSStream(anyio.abc.ByteStream):
         self._driver.check()
         if not self.connection.can_send:
             raise anyio.ClosedResourceError("send_eof() was called on this stream")
-        await self._driver.run(partial(_driver.send, self.connection, item))
+        await self._driver.send(item)
 
     async def send_eof(self) -> None:
         """Send close_notify: the peer reads EOF, and we can still receive (TLS 1.3)."""

@@ -6,8 +6,9 @@ A stream adapter owns a :class:`~siotls.TLSConnection` and a transport stream.
 Every operation (handshake, send, receive, send_eof, unwrap) is one *step*: a
 synchronous function below that runs the engine once and returns a result, or
 ``None`` while it needs more bytes from the peer. :meth:`Driver.run` drives a
-step to completion; its invariant, true each time it reads the transport and
-each time it returns:
+step to completion (:meth:`Driver.send` is its one turn for a send, written
+out); its invariant, true each time it reads the transport and each time it
+returns:
 
     the step ran on everything received so far, then every byte the engine
     queued was handed to the transport, in engine order (or, on the receive
@@ -363,6 +364,52 @@ class Driver:
             self._drained = max_bytes is None or len(data) < max_bytes
         return data
 
+    async def send(self, data: bytes | bytearray | memoryview) -> None:
+        """The send operation: ``run(partial(send, conn, data))``, unrolled.
+
+        A send's step returns in its first turn, so :meth:`run` makes one turn:
+        the check, the step, :meth:`flush` (``defer=False``), and a schedule point
+        if nothing was sent. That turn is written out here, flush's body inlined
+        (one coroutine per send, where ``run`` and ``flush`` make two, and no step
+        call), with the same errors and states. Bytes a receive left to feed
+        (``_incoming``, an EOF) take :meth:`run` itself, which feeds them first.
+        """
+        if self._incoming or self._eof:
+            await self.run(partial(send, self.connection, data))
+            return
+        framework = self.framework
+        conn = self.connection
+        await framework.checkpoint_if_cancelled()
+        if self._state is not _State.OK:
+            self.check()
+        try:
+            conn.send_data(data)
+        except TLSError as exc:
+            self.break_(exc)
+            await self._flush_alert(defer=False)
+            raise framework.broken(str(exc)) from exc
+        # flush(), inlined:
+        self._outgoing += conn.data_to_send()
+        if not self._outgoing:  # (send_data() of b"" queues nothing)
+            await framework.cancel_shielded_checkpoint()
+            return
+        lock = self.send_lock
+        try:
+            if not self._acquire_nowait(lock):
+                await lock.acquire()
+            try:
+                while self._outgoing:  # including what deferring receivers left us
+                    queued, self._outgoing = self._outgoing, b""
+                    await self._send(queued)
+            finally:
+                lock.release()
+        except OSError as exc:
+            self.break_(exc)
+            raise framework.broken(str(exc) or type(exc).__name__) from exc
+        except BaseException as exc:
+            self.break_(exc)  # records may be lost: nothing after them would decrypt
+            raise
+
     async def _resume(self, *, defer: bool) -> None:
         """A server paused after the ClientHello: answer, and go on (bytes kept meanwhile
         are processed by the engine as it resumes)."""
@@ -380,6 +427,7 @@ class Driver:
         With ``defer`` (the receive path), bytes are left to the task holding the
         send lock, if any, instead of waiting behind a send that may only finish
         once we read. A failure, or a cancellation, breaks the stream.
+        (:meth:`send` has this body inlined: change both together.)
         """
         self._outgoing += self.connection.data_to_send()
         if not self._outgoing or (defer and self.send_lock.locked()):

@@ -150,7 +150,7 @@ class TLSStream(trio.abc.HalfCloseableStream, Generic[T_Stream]):
             if not data:
                 await trio.lowlevel.checkpoint()
                 return
-            await self._driver.run(partial(_driver.send, self.connection, data))
+            await self._driver.send(data)
 
     async def wait_send_all_might_not_block(self) -> None:
         with self._send_conflict:
