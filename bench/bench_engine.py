@@ -84,6 +84,35 @@ class Siotls:
             raise RuntimeError("siotls left bytes unsent after the handshake")
         return client, server
 
+    def handshake_sides(self) -> tuple[float, float]:
+        """One handshake, each side's own calls timed apart: (client s, server s).
+
+        Client: its construction, ClientHello, then the server's flight to its
+        Finished. Server: its construction, the ClientHello to its flight, then the
+        client's Finished (what :meth:`handshake` runs, in the same order).
+        """
+        clock = time.perf_counter
+        start = clock()
+        client = TLSConnection(self.client_config, HOSTNAME)
+        client.initiate_connection()
+        hello = client.data_to_send()
+        client_done = clock()
+        server = TLSConnection(self.server_config)
+        server.initiate_connection()
+        server.receive_data(hello)
+        flight = server.data_to_send()
+        server_done = clock()
+        client.receive_data(flight)
+        finished = client.data_to_send()
+        client_end = clock()
+        server.receive_data(finished)
+        server_end = clock()
+        if not (client.is_post_handshake() and server.is_post_handshake()) \
+                or server.data_to_send():
+            raise RuntimeError("siotls: the per-side handshake did not complete")
+        return (client_done - start) + (client_end - server_done), \
+            (server_done - client_done) + (server_end - client_end)
+
     def negotiated_suite(self, pair: tuple[TLSConnection, TLSConnection]) -> str:
         return pair[0].nconfig.cipher_suite.name
 
@@ -163,6 +192,37 @@ class Ssl:
             raise RuntimeError("ssl left bytes unsent after the handshake")
         return client, server
 
+    def handshake_sides(self) -> tuple[float, float]:
+        """:meth:`Siotls.handshake_sides` with ``ssl``: (client s, server s)."""
+        clock = time.perf_counter
+        start = clock()
+        client = SslEnd(self.client_context, server_hostname=HOSTNAME)
+        try:  # noqa: SIM105 (timed: no contextlib.suppress object in ssl's time)
+            client.obj.do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+        hello = client.outgoing.read()
+        client_done = clock()
+        server = SslEnd(self.server_context, server_side=True)
+        server.incoming.write(hello)
+        try:  # noqa: SIM105 (timed: no contextlib.suppress object in ssl's time)
+            server.obj.do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+        flight = server.outgoing.read()
+        server_done = clock()
+        client.incoming.write(flight)
+        client.obj.do_handshake()
+        finished = client.outgoing.read()
+        client_end = clock()
+        server.incoming.write(finished)
+        server.obj.do_handshake()
+        server_end = clock()
+        if server.outgoing.pending:
+            raise RuntimeError("ssl: the per-side handshake left bytes unsent")
+        return (client_done - start) + (client_end - server_done), \
+            (server_done - client_done) + (server_end - client_end)
+
     def negotiated_suite(self, pair: tuple[SslEnd, SslEnd]) -> str:
         name, version, _ = pair[0].obj.cipher()
         assert version == "TLSv1.3", version
@@ -218,6 +278,11 @@ def time_handshakes(impl: Ssl | Siotls, count: int) -> list[float]:
         impl.handshake()
         samples.append(clock() - start)
     return samples
+
+
+def time_sides(impl: Ssl | Siotls, count: int) -> list[tuple[float, float]]:
+    """``count`` handshakes, (client seconds, server seconds) each."""
+    return [impl.handshake_sides() for _ in range(count)]
 
 
 def time_bulk(impl: Ssl | Siotls, mib: int) -> float:
@@ -416,10 +481,15 @@ def run(args: argparse.Namespace) -> dict:
     uncached = Siotls(creds, siotls_impls[-1].suite, cache=False)
     hs_uncached: list[float] = []
     hs: dict[str, list[float]] = {i.label: [] for i in impls}
+    # The same handshake, each side timed apart (ssl and the like-for-like siotls).
+    sided = [ssl_impl, siotls_impls[-1]]
+    sides: dict[str, list[tuple[float, float]]] = {i.label: [] for i in sided}
     bulk: dict[str, list[float]] = {i.label: [] for i in impls}
     echo: dict[str, list[float]] = {i.label: [] for i in impls}
     for impl in [*unverified, uncached]:
         time_handshakes(impl, 5)
+    for impl in sided:
+        time_sides(impl, 5)
     for impl in impls:  # warm up
         time_handshakes(impl, 5)
         time_bulk(impl, 1)
@@ -431,6 +501,9 @@ def run(args: argparse.Namespace) -> dict:
         for impl in order:
             gc.collect()
             hs[impl.label] += time_handshakes(impl, handshakes)
+        for impl in sided if round_ % 2 == 0 else sided[::-1]:
+            gc.collect()
+            sides[impl.label] += time_sides(impl, handshakes)
         gc.collect()
         hs_uncached += time_handshakes(uncached, handshakes)
         for impl in unverified if round_ % 2 == 0 else unverified[::-1]:
@@ -466,6 +539,10 @@ def run(args: argparse.Namespace) -> dict:
         "handshake_unverified_ms": {
             label: {"median": statistics.median(s) * 1e3, "samples": len(s)}
             for label, s in hs_unverified.items()},
+        "handshake_sides_ms": {
+            label: {"client": statistics.median(c for c, _ in s) * 1e3,
+                    "server": statistics.median(v for _, v in s) * 1e3, "samples": len(s)}
+            for label, s in sides.items()},
         "handshake_uncached_ms": {"median": statistics.median(hs_uncached) * 1e3,
                                   "samples": len(hs_uncached)},
         "memory_bytes_per_connection": memory,
@@ -485,6 +562,9 @@ def run(args: argparse.Namespace) -> dict:
     unverified_ms = results["handshake_unverified_ms"]
     ratios["handshake_unverified_time"] = (
         unverified_ms[unverified[1].label]["median"] / unverified_ms["ssl"]["median"])
+    sides_ms = results["handshake_sides_ms"]
+    ratios["handshake_client_time"] = sides_ms[like]["client"] / sides_ms["ssl"]["client"]
+    ratios["handshake_server_time"] = sides_ms[like]["server"] / sides_ms["ssl"]["server"]
     ratios["handshake_uncached_time"] = (
         results["handshake_uncached_ms"]["median"] / results["handshake_ms"]["ssl"]["median"])
     ratios["import_cpu"] = imports["siotls"]["cpu_ms"] / imports["ssl"]["cpu_ms"]
@@ -543,6 +623,13 @@ def print_table(r: dict) -> None:
            for label in labels[1:])],
         f"{ratios['handshake_unverified_time']:.2f}  (like-for-like suite; "
         + _target("<=", TARGET_UNVERIFIED_RATIO, r["targets"]["unverified_met"]) + ")")
+    sides = r["handshake_sides_ms"]
+    for side in ("client", "server"):
+        row(f"handshake, {side} side (ms)",
+            [f"{sides['ssl'][side]:.3f}",
+             *(f"{sides[label][side]:.3f}" if label in sides else "-"
+               for label in labels[1:])],
+            f"{ratios[f'handshake_{side}_time']:.2f}  (its own calls only, like-for-like)")
     row("handshake, cache off (ms)",
         [f"{hs['ssl']['median']:.3f}", f"{r['handshake_uncached_ms']['median']:.3f}"],
         f"{ratios['handshake_uncached_time']:.2f}  (verification cache off, like-for-like)")

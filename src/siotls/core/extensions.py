@@ -282,13 +282,24 @@ def encode_key_share_ch(shares: list[tuple[int, bytes]]) -> bytes:
 
 
 def decode_key_share_ch(data: bytes) -> list[tuple[int, bytes]]:
-    r = Reader(data)
+    """A :class:`Reader`'s ``block(2)`` of ``(u16(), opaque(2, minimum=1))`` to the end,
+    in one frame (a server decodes one per connection): a cut or overlong entry, an
+    empty key_exchange or trailing bytes are ``decode_error``."""
+    end = len(data)
+    if end < 2 or (data[0] << 8) | data[1] != end - 2:
+        raise DecodeError("the key_share extension is not its client_shares exactly")
     shares = []
-    with r.block(2):
-        while not r.at_end():
-            group = r.u16()
-            shares.append((group, r.opaque(2, minimum=1)))
-    r.expect_end("key_share extension")
+    pos = 2
+    while pos < end:
+        if end - pos < 4:
+            raise DecodeError(f"a KeyShareEntry cut after {end - pos} bytes")
+        group = (data[pos] << 8) | data[pos + 1]
+        n = (data[pos + 2] << 8) | data[pos + 3]
+        pos += 4
+        if n < 1 or n > end - pos:
+            raise DecodeError(f"a key_exchange of {n} bytes, {end - pos} remain")
+        shares.append((group, bytes(data[pos : pos + n])))
+        pos += n
     if len({group for group, _ in shares}) != len(shares):
         raise IllegalParameter("key_share offers two shares for one group")
     return shares

@@ -17,6 +17,7 @@ rejected with ``illegal_parameter``); :mod:`siotls.core.extensions` decodes them
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 
 from siotls.core.codec import Reader, Writer
@@ -83,6 +84,7 @@ _SERVER_HELLO = int(HandshakeType.SERVER_HELLO)
 _ENCRYPTED_EXTENSIONS = int(HandshakeType.ENCRYPTED_EXTENSIONS)
 _CERTIFICATE_VERIFY = int(HandshakeType.CERTIFICATE_VERIFY)
 _FINISHED = int(HandshakeType.FINISHED)
+_NEW_SESSION_TICKET = int(HandshakeType.NEW_SESSION_TICKET)
 
 
 @dataclass(slots=True)
@@ -118,15 +120,45 @@ class ClientHello:
 
 
 def parse_client_hello(body: memoryview | bytes) -> ClientHello:
-    r = Reader(body)
-    legacy_version = r.u16()
-    random = r.bytes(32)
-    legacy_session_id = r.opaque(1, maximum=32)
-    cipher_suites = r.u16_list(2, minimum=2)
-    legacy_compression_methods = r.opaque(1, minimum=1)
+    """The reads of a :class:`Reader` (``u16``, ``bytes(32)``, ``opaque(1, maximum=32)``,
+    ``u16_list(2, minimum=2)``, ``opaque(1, minimum=1)``, then the extensions block,
+    exactly to the end), spelled out in one frame: a server parses one per
+    connection. Every bound is checked as there: a short or overlong field is
+    ``decode_error``, an extension type twice ``illegal_parameter``."""
+    data = memoryview(body)
+    end = len(data)
+    if end < 35:  # legacy_version, random, legacy_session_id's length
+        raise DecodeError(f"a ClientHello of {end} bytes")
+    legacy_version = (data[0] << 8) | data[1]
+    random = bytes(data[2:34])
+    n = data[34]
+    pos = 35 + n
+    if n > 32 or pos + 2 > end:
+        raise DecodeError(f"a ClientHello with a legacy_session_id of {n} bytes")
+    legacy_session_id = bytes(data[35:pos])
+    n = (data[pos] << 8) | data[pos + 1]  # CipherSuite cipher_suites<2..2^16-2>
+    pos += 2
+    if n % 2 or n < 2 or pos + n >= end:  # the compression methods' length follows
+        raise DecodeError(f"a ClientHello with cipher_suites of {n} bytes")
+    # big-endian uint16s in one call (struct caches the compiled format)
+    cipher_suites = list(struct.unpack(f">{n >> 1}H", data[pos : pos + n]))
+    pos += n
+    n = data[pos]  # opaque legacy_compression_methods<1..2^8-1>
+    pos += 1
+    if n < 1 or pos + n > end:
+        raise DecodeError(f"a ClientHello with legacy_compression_methods of {n} bytes")
+    legacy_compression_methods = bytes(data[pos : pos + n])
+    pos += n
     # A TLS 1.2 ClientHello may end without extensions; the caller rejects it.
-    extensions = _read_extensions(r) if not r.at_end() else {}
-    r.expect_end("ClientHello")
+    extensions: Extensions = {}
+    if pos < end:
+        n = (data[pos] << 8) | data[pos + 1] if end - pos >= 2 else end  # cut: too long
+        pos += 2
+        if n > end - pos:
+            raise DecodeError(f"a ClientHello with extensions of {n} bytes")
+        extensions = Reader(data[pos : pos + n]).typed_opaques()  # a type twice: illegal
+        if pos + n != end:
+            raise DecodeError(f"{end - pos - n} trailing bytes at the end of the ClientHello")
     return ClientHello(random, legacy_session_id, cipher_suites, extensions,
                        legacy_version, legacy_compression_methods)
 
@@ -376,13 +408,15 @@ class NewSessionTicket:
     extensions: Extensions
 
     def serialize(self) -> bytes:
-        w = Writer()
-        w.u32(self.ticket_lifetime)
-        w.u32(self.ticket_age_add)
-        w.opaque(1, self.ticket_nonce)
-        w.opaque(2, self.ticket)
-        _write_extensions(w, self.extensions)
-        return _handshake(HandshakeType.NEW_SESSION_TICKET, w)
+        # One join (a server sends two per connection by default); to_bytes raises on
+        # what does not fit, as the Writer would.
+        ticket = self.ticket
+        return _message(_NEW_SESSION_TICKET, b"".join((
+            self.ticket_lifetime.to_bytes(4, "big"),
+            self.ticket_age_add.to_bytes(4, "big"),
+            _opaque8(self.ticket_nonce),
+            len(ticket).to_bytes(2, "big"), ticket,
+            encode_extensions(self.extensions))))
 
 
 def parse_new_session_ticket(body: memoryview | bytes) -> NewSessionTicket:

@@ -41,11 +41,19 @@ def choose_backend() -> None:
     backend_chosen = True
 
 
+#: crypto.generate_key_share once bound (``import siotls`` loads no cryptography; an
+#: import statement per call would run importlib's _handle_fromlist each time).
+_generate: Callable[[int], tuple[Any, bytes]] | None = None
+
+
 def generate_key_share(group: int) -> tuple[Any, bytes]:
     """A fresh ephemeral private key for ``group`` and its KeyShareEntry.key_exchange."""
-    from siotls.core import crypto  # noqa: PLC0415 (load cryptography lazily)
+    global _generate  # noqa: PLW0603
+    if _generate is None:
+        from siotls.core.crypto import generate_key_share as generate  # noqa: PLC0415
 
-    return crypto.generate_key_share(group)
+        _generate = generate
+    return _generate(group)
 
 
 def utc_datetime(clock: Callable[[], float] = clock) -> datetime.datetime:

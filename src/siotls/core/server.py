@@ -609,6 +609,9 @@ class ServerHandshake(Handshake):
                 config, keys, self.key_schedule, self.nconfig, ticket_nonce=bytes((number,)),
                 now=now, authenticated_at=self.authenticated_at or now)
             if message is not None:
+                # A record per ticket, as OpenSSL sends them: sharing one record with the
+                # tickets (or with a pending CertificateRequest) trips gnutls-cli's
+                # post-handshake authentication (tests/test_pha_interop.py).
                 self.records.write(ContentType.HANDSHAKE, message)
 
     # Post-handshake authentication (RFC 8446 4.6.2): the client's answer.

@@ -116,6 +116,7 @@ class TicketKeys:
             raise ValueError("two ticket keys have the same key_id")
         self._keys = keys  # one assignment: readers see the old or the new tuple
         self._by_id = {key.key_id: key for key in keys}
+        self._sealer: tuple[TicketKey, crypto.AEAD] | None = None
 
     def rotate(self, key: TicketKey) -> None:
         """Put ``key`` first (it encrypts from now on) and keep :attr:`keep` keys in all."""
@@ -123,6 +124,14 @@ class TicketKeys:
 
     def encryption_key(self) -> TicketKey:
         return self._keys[0]
+
+    def sealer(self) -> tuple[TicketKey, crypto.AEAD]:
+        """The encryption key and its AES-256-GCM, keyed once per key (not per ticket)."""
+        key = self._keys[0]
+        sealer = self._sealer
+        if sealer is None or sealer[0] is not key:  # a new key since (rotate, replace)
+            sealer = self._sealer = (key, crypto.sealer(key.secret))
+        return sealer
 
     def find(self, key_id: bytes) -> TicketKey | None:
         return self._by_id.get(key_id)
@@ -215,17 +224,10 @@ class TicketState:
     client_certificate_chain: tuple[bytes, ...]
 
     def serialize(self) -> bytes:
-        chain = b"".join(len(der).to_bytes(3, "big") + der
-                         for der in self.client_certificate_chain)
-        server_name = (self.server_name or "").encode("ascii")
-        alpn = self.alpn or b""
-        return b"".join((
-            _HEAD.pack(_TICKET_STATE_VERSION, self.cipher_suite, len(self.psk)), self.psk,
-            _TIMES.pack(int(self.created_at * 1000), int(self.authenticated_at * 1000),
-                        self.ticket_lifetime, self.ticket_age_add, self.max_early_data_size,
-                        len(server_name)), server_name,
-            bytes((len(alpn),)), alpn, bytes((self.client_verified,)),
-            len(chain).to_bytes(3, "big"), chain))
+        return encode_ticket_state(
+            self.cipher_suite, self.psk, self.created_at, self.authenticated_at,
+            self.ticket_lifetime, self.ticket_age_add, self.max_early_data_size,
+            self.server_name, self.alpn, self.client_verified, self.client_certificate_chain)
 
     @classmethod
     def parse(cls, data: bytes) -> TicketState:
@@ -255,11 +257,32 @@ class TicketState:
                 and now < self.authenticated_at + MAX_SESSION_AGE)
 
 
-def seal_ticket(keys: TicketKeys, state: TicketState, random_bytes: Callable[[int], bytes]
-                ) -> bytes:
-    key = keys.encryption_key()
+def encode_ticket_state(  # noqa: PLR0917 (TicketState's fields, in order)
+        cipher_suite: int, psk: bytes, created_at: float, authenticated_at: float,
+        ticket_lifetime: int, ticket_age_add: int, max_early_data_size: int,
+        server_name: str | None, alpn: bytes | None, client_verified: bool,
+        client_certificate_chain: tuple[bytes, ...]) -> bytes:
+    """:meth:`TicketState.serialize` of these fields, without the (frozen) object: what
+    :func:`new_session_ticket` seals."""
+    chain = b"".join([len(der).to_bytes(3, "big") + der for der in client_certificate_chain])
+    name = (server_name or "").encode("ascii")
+    alpn = alpn or b""
+    return b"".join((
+        _HEAD.pack(_TICKET_STATE_VERSION, cipher_suite, len(psk)), psk,
+        _TIMES.pack(int(created_at * 1000), int(authenticated_at * 1000),
+                    ticket_lifetime, ticket_age_add, max_early_data_size, len(name)), name,
+        bytes((len(alpn),)), alpn, bytes((client_verified,)),
+        len(chain).to_bytes(3, "big"), chain))
+
+
+def seal_ticket(keys: TicketKeys, state: TicketState | bytes,
+                random_bytes: Callable[[int], bytes]) -> bytes:
+    """``key_id || nonce || AES-256-GCM(key, nonce, state, aad=key_id)``; ``state``
+    serialized already, or a :class:`TicketState`."""
+    key, aead = keys.sealer()
     nonce = random_bytes(NONCE_LENGTH)
-    return key.key_id + nonce + crypto.seal(key.secret, nonce, state.serialize(), key.key_id)
+    plaintext = state if isinstance(state, bytes) else state.serialize()
+    return key.key_id + nonce + aead.encrypt(nonce, plaintext, key.key_id)
 
 
 def open_ticket(keys: TicketKeys, ticket: bytes) -> TicketState | None:
@@ -299,7 +322,7 @@ def new_session_ticket(config: TLSConfiguration, keys: TicketKeys, schedule: Key
     if lifetime <= 0:
         return None
     age_add = int.from_bytes(config.random_bytes(4), "big")
-    state = TicketState(
+    state = encode_ticket_state(
         nconfig.cipher_suite, schedule.resumption_psk(ticket_nonce), now, authenticated_at,
         lifetime, age_add, config.max_early_data, nconfig.server_name, nconfig.alpn,
         nconfig.peer_verified, nconfig.peer_certificate_chain)
