@@ -161,3 +161,43 @@ def test_writes_flush_each_record(contexts: dict[str, ssl.SSLContext], kind: typ
         while len(got) < len(payload):
             got += client.read(len(payload))
         assert got == payload
+
+
+@pytest.mark.parametrize("stack", ["ssl", "compat"])
+def test_handshake_steps_on_an_empty_bio(contexts: dict[str, ssl.SSLContext],
+                                         stack: str) -> None:
+    """do_handshake() with nothing new in the BIO (sslproto's first call; the
+    short cut that skips the feed) wants read and writes nothing, on a server
+    before and between flights; the client's first call still sends its
+    ClientHello; the handshake then completes; at the BIO's end it is an EOF."""
+    c_in, c_out, s_in, s_out = (ssl.MemoryBIO() for _ in range(4))
+    client = contexts["client"].wrap_bio(c_in, c_out, server_hostname="localhost")
+    server = contexts[stack].wrap_bio(s_in, s_out, server_side=True)
+    for _ in range(2):
+        with pytest.raises(ssl.SSLWantReadError):
+            server.do_handshake()
+    assert s_out.pending == 0
+    with pytest.raises(ssl.SSLWantReadError):
+        client.do_handshake()
+    assert c_out.pending > 0  # the ClientHello
+    pump(c_out, s_in)
+    with pytest.raises(ssl.SSLWantReadError):
+        server.do_handshake()  # its flight
+    flight = s_out.read()
+    assert flight
+    for _ in range(2):
+        with pytest.raises(ssl.SSLWantReadError):
+            server.do_handshake()  # nothing new
+    assert s_out.pending == 0
+    c_in.write(flight)
+    client.do_handshake()
+    pump(c_out, s_in)
+    server.do_handshake()
+    assert server.version() == "TLSv1.3"
+
+    fresh_in = ssl.MemoryBIO()
+    ended = contexts[stack].wrap_bio(fresh_in, ssl.MemoryBIO(), server_side=True)
+    fresh_in.write_eof()  # an empty BIO at its end: not the short cut
+    with pytest.raises(ssl.SSLError) as info:
+        ended.do_handshake()
+    assert type(info.value) is ssl.SSLEOFError

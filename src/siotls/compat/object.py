@@ -232,19 +232,25 @@ class SSLObject(ssl.SSLObject):
             if not self._started:
                 self._started = True
                 connection.initiate_connection()
-            self._feed()
-            if (pending := connection.pending_client_hello) is not None:
-                # A blocking object cannot await an asynchronous strike register: 0-RTT
-                # refused, the handshake goes on (the async adapters ask it); nor an
-                # asynchronous certificate_selector: internal_error, said plainly.
-                connection.resume_client_hello(early_data_ok=False, failure=InternalError(
-                    "siotls.compat cannot await certificate_selector (use sni_callback)",
-                    reason="certificate_selector") if pending.certificate_requested else None)
-            if connection.is_post_handshake():
-                self._handshake_done = True
-                return
-            if self._incoming.eof:  # _at_eof()
-                self._receiving_end()
+            incoming = self._incoming
+            # An empty BIO (sslproto's first call, at connection_made): nothing new
+            # since the last step, which did not complete the handshake nor leave it
+            # paused, so this one would only want read too (the checks are skipped).
+            if incoming.pending or incoming.eof:
+                self._feed()
+                if (pending := connection.pending_client_hello) is not None:
+                    # A blocking object cannot await an asynchronous strike register:
+                    # 0-RTT refused, the handshake goes on (the async adapters ask it);
+                    # nor an asynchronous certificate_selector: internal_error, plainly.
+                    connection.resume_client_hello(early_data_ok=False, failure=InternalError(
+                        "siotls.compat cannot await certificate_selector (use sni_callback)",
+                        reason="certificate_selector") if pending.certificate_requested
+                        else None)
+                if connection.is_post_handshake():
+                    self._handshake_done = True
+                    return
+                if incoming.eof:  # _at_eof()
+                    self._receiving_end()
         except TLSError as exc:
             raise self._ssl_error_of(exc) from exc
         finally:  # _flush()
