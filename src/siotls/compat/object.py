@@ -7,10 +7,11 @@ earlier call failed, runs one step, turns a siotls error into the ``ssl`` one
 (:func:`siotls.compat.errors.translate`, the siotls error chained as ``__cause__``)
 and, in a ``finally``, moves what the engine queued (records, alerts) to the
 outgoing BIO (``do_handshake()``, once per flight under ``sslproto``, has that
-inlined). A step first feeds the engine everything the incoming BIO holds
-(:meth:`SSLObject._feed`: the adapters' feed step without its EOF; the engine
-frames records) and moves the decrypted application data to ``_plaintext``,
-which ``read()`` and ``pending()`` serve. When the step needs bytes the BIO does not hold it raises
+inlined; with nothing new in the BIO it only wants read). A step first feeds
+the engine everything the incoming BIO holds (:meth:`SSLObject._feed`: the
+adapters' feed step without its EOF; the engine frames records) and moves the
+decrypted application data to ``_plaintext``, which ``read()`` and
+``pending()`` serve. When the step needs bytes the BIO does not hold it raises
 :class:`ssl.SSLWantReadError`; at the BIO's end (``write_eof()``) without a
 close_notify it raises :class:`ssl.SSLEOFError` (unless ``OP_IGNORE_UNEXPECTED_EOF``).
 
