@@ -58,6 +58,10 @@ if TYPE_CHECKING:
 
 __all__ = ["SSLObject"]
 
+#: ``len`` for read(), whose argument takes the name (ssl's signature); a call to
+#: the builtin is cheaper than a ``__len__()`` method call.
+_len = len
+
 
 class SSLObject(ssl.SSLObject):
     """``ssl.SSLObject`` on a siotls :class:`~siotls.TLSConnection` (see the module doc).
@@ -289,8 +293,8 @@ class SSLObject(ssl.SSLObject):
                 if fast is not None:
                     if view is None:
                         return fast
-                    view[:fast.__len__()] = fast
-                    return fast.__len__()
+                    view[:_len(fast)] = fast
+                    return _len(fast)
             elif (not self._close_notify and not incoming.eof and not self._ragged_eof
                   and not self._discard):
                 error = SSLWantReadError(SSL_ERROR_WANT_READ, errors.WANT_READ)  # want_read()
@@ -303,8 +307,8 @@ class SSLObject(ssl.SSLObject):
         data: bytes = self._run(lambda: self._read(size))
         if view is None:
             return data
-        view[:data.__len__()] = data
-        return data.__len__()
+        view[:_len(data)] = data
+        return _len(data)
 
     def _wants_read(self) -> bool:
         """Whether :meth:`read` (``len > 0``) would raise :class:`ssl.SSLWantReadError`
@@ -342,7 +346,7 @@ class SSLObject(ssl.SSLObject):
                 self._peer_closed()
             if not received:
                 return None
-            if received.__len__() <= size:
+            if len(received) <= size:
                 return received
             plaintext += received
         data = bytes(plaintext[:size])
@@ -387,8 +391,7 @@ class SSLObject(ssl.SSLObject):
                         self._outgoing.write(out)
                     except ssl.SSLError:
                         pass
-            size: int = data.__len__()
-            return size
+            return len(data)
         view = memoryview(data).cast("B")
         if not self._handshake_done:
             self.do_handshake()
@@ -402,7 +405,7 @@ class SSLObject(ssl.SSLObject):
 
     def pending(self) -> int:
         """Decrypted bytes ready for :meth:`read`."""
-        return self._plaintext.__len__()
+        return len(self._plaintext)
 
     def unwrap(self) -> None:
         """Send close_notify; :class:`ssl.SSLWantReadError` until the peer's arrives."""
