@@ -8,7 +8,8 @@ uvicorn hands its ``ssl_context`` to ``loop.create_server(ssl=)``: asyncio's own
 ``sslproto`` then drives the context's ``SSLObject`` (``ssl``'s, or
 ``siotls.compat``'s over ``MemoryBIO``). This script profiles that server (an
 ``asyncio.Protocol`` answering each request with a head and a body, two
-writes, as uvicorn does) under cProfile in the loop's thread, while a client
+writes, as uvicorn does, and asking the transport's extra info per connection
+as uvicorn does) under cProfile in the loop's thread, while a client
 thread with blocking ``ssl`` sockets (not profiled: cProfile follows one
 thread) makes N new connections (``Connection: close``, the server closes) or
 N requests on one kept-alive connection. ``asyncio`` (stack ``asyncio``) is
@@ -47,13 +48,18 @@ COUNTS = {"new": 300, "keep": 3000}
 
 
 class App(asyncio.Protocol):
-    """Answers every request, closes after one with ``Connection: close``."""
+    """Answers every request, closes after one with ``Connection: close``; asks the
+    transport what uvicorn's HTTP protocols ask per connection (none per request)."""
 
     transport: asyncio.Transport
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        # uvicorn.protocols.utils: get_local_addr, get_remote_addr, is_ssl. sslproto
+        # answers from its own dict or the socket transport's, not the SSLObject.
+        for name in ("socket", "sockname", "socket", "peername", "sslcontext"):
+            transport.get_extra_info(name)
 
     def data_received(self, data: bytes) -> None:
         self.transport.write(HEAD)

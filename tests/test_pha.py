@@ -22,7 +22,7 @@ from siotls.core.errors import (
     UnknownCA,
 )
 from siotls.core.messages import Finished, parse_client_hello
-from siotls.iana import AlertDescription, ExtensionType
+from siotls.iana import AlertDescription, ContentType, ExtensionType
 
 
 def root() -> CA:
@@ -185,7 +185,7 @@ def test_usage_errors() -> None:
 
 def test_unrequested_finished_is_unexpected() -> None:
     c, s = connected()
-    internals(c).records.write_handshake(Finished(bytes(32)).serialize())
+    internals(c).write_record(ContentType.HANDSHAKE, Finished(bytes(32)).serialize())
     with pytest.raises(UnexpectedMessage, match="not asked for"):
         flow(c, s)
 

@@ -86,10 +86,14 @@ def ssl_error(cls: type[ssl.SSLError], errno: int, message: str,
     return error
 
 
+#: The message of want_read()'s error (SSLObject's fast paths build it themselves).
+WANT_READ = "The operation did not complete (read) (siotls)"
+
+
 def want_read() -> ssl.SSLWantReadError:
-    # ssl_error() inlined: sslproto gets one per handshake flight and per received chunk
-    error = ssl.SSLWantReadError(ssl.SSL_ERROR_WANT_READ,
-                                 "The operation did not complete (read) (siotls)")
+    # ssl_error() inlined; inlined in turn in SSLObject.do_handshake() and read()'s
+    # fast path (sslproto gets one per handshake flight and per received chunk)
+    error = ssl.SSLWantReadError(ssl.SSL_ERROR_WANT_READ, WANT_READ)
     error.reason = None  # type: ignore[assignment]
     error.library = None  # type: ignore[assignment]
     return error

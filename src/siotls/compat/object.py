@@ -7,18 +7,23 @@ earlier call failed, runs one step, turns a siotls error into the ``ssl`` one
 (:func:`siotls.compat.errors.translate`, the siotls error chained as ``__cause__``)
 and, in a ``finally``, moves what the engine queued (records, alerts) to the
 outgoing BIO (``do_handshake()``, once per flight under ``sslproto``, has that
-inlined). A step first feeds the engine everything the incoming BIO holds
-(:meth:`SSLObject._feed`: the adapters' feed step without its EOF; the engine
-frames records) and moves the decrypted application data to ``_plaintext``,
-which ``read()`` and ``pending()`` serve. When the step needs bytes the BIO does not hold it raises
+inlined; with nothing new in the BIO it only wants read). A step first feeds
+the engine everything the incoming BIO holds (:meth:`SSLObject._feed`: the
+adapters' feed step without its EOF; the engine frames records) and moves the
+decrypted application data to ``_plaintext``, which ``read()`` and
+``pending()`` serve. When the step needs bytes the BIO does not hold it raises
 :class:`ssl.SSLWantReadError`; at the BIO's end (``write_eof()``) without a
 close_notify it raises :class:`ssl.SSLEOFError` (unless ``OP_IGNORE_UNEXPECTED_EOF``).
 
 Once connected, ``read()`` (with or without a buffer) and ``write()`` take a
 fast path (``asyncio``'s ``sslproto`` calls them twice per received chunk and
 once per write): the same steps without ``_run``'s closure and the driver's
-feed, for data or no data yet; everything else (the end of the stream, a BIO at
-its end) goes the slow way.
+feed, ``_flush`` inlined, for data or no data yet (that want-read, the second
+read of every chunk, is raised by ``read()`` itself, without a Python call);
+everything else (the end of the stream, a BIO at its end) goes the slow way.
+The fast paths know the engine's ``can_receive`` without asking: ``_failure``,
+``_ragged_eof`` and ``_close_notify`` record the three ways it turns false, as
+every engine call is made here.
 
 What the peer sent after its close_notify is not TLS: the engine keeps it
 (:meth:`~siotls.TLSConnection.unused_data`) and it goes back into the incoming
@@ -34,6 +39,7 @@ from __future__ import annotations
 import contextlib
 import ssl
 from collections.abc import Callable
+from ssl import SSL_ERROR_WANT_READ, SSLWantReadError
 from typing import TYPE_CHECKING, Any, Literal, Self, overload
 
 from siotls.adapters import _driver, _info
@@ -51,6 +57,10 @@ if TYPE_CHECKING:
     from siotls.core.session import TLSSession
 
 __all__ = ["SSLObject"]
+
+#: ``len`` for read(), whose argument takes the name (ssl's signature); a call to
+#: the builtin is cheaper than a ``__len__()`` method call.
+_len = len
 
 
 class SSLObject(ssl.SSLObject):
@@ -92,6 +102,11 @@ class SSLObject(ssl.SSLObject):
         self._discard = False  # drop application data (during unwrap)
         self._shutdown_sent = False
         self._ragged_eof = False
+        # connection.close_notify_received without a call: it turns true only in
+        # receive_data(), which only this class calls, and looks right after (_feed,
+        # _read_connected). With _failure and _ragged_eof (the other ways, all seen
+        # in here too), it tells connection.can_receive for the fast paths.
+        self._close_notify = False
         self._failure: ssl.SSLError | None = None
         self._peercert: Any = None
         self._sni_owner: Any = None  # the SSLSocket over this object, for sni_callback
@@ -148,6 +163,7 @@ class SSLObject(ssl.SSLObject):
 
     # -- driving the engine ---------------------------------------------------------------------
     def _flush(self) -> None:
+        # Inlined in do_handshake(), read()'s and write()'s fast paths: keep them alike.
         data = self.connection.data_to_send()
         if data:
             try:  # noqa: SIM105 (contextlib.suppress: three Python calls per flush)
@@ -179,9 +195,9 @@ class SSLObject(ssl.SSLObject):
 
     def _feed(self) -> None:
         """Hand the engine what the incoming BIO holds (see the module doc)."""
-        connection = self.connection
-        if connection.close_notify_received:
+        if self._close_notify:  # connection.close_notify_received
             return  # what follows is not TLS: it stays in the BIO
+        connection = self.connection
         data = self._incoming.read()
         if data:  # _driver.feed(connection, data), inlined: without eof, just this
             connection.receive_data(data)
@@ -189,7 +205,13 @@ class SSLObject(ssl.SSLObject):
         if received and not self._discard:
             self._plaintext += received
         # (nothing fed: no close_notify either, as checked above)
-        if data and connection.close_notify_received and (rest := connection.unused_data()):
+        if data and connection.close_notify_received:
+            self._peer_closed()
+
+    def _peer_closed(self) -> None:
+        """The engine read the peer's close_notify: what followed goes back to the BIO."""
+        self._close_notify = True
+        if rest := self.connection.unused_data():
             with contextlib.suppress(ssl.SSLError):  # the BIO was closed (write_eof)
                 self._incoming.write(rest)
 
@@ -207,35 +229,44 @@ class SSLObject(ssl.SSLObject):
         """Run the handshake; :class:`ssl.SSLWantReadError` until it completes."""
         if self._handshake_done:
             return
-        # _run(self._do_handshake), inlined: sslproto calls this once per flight
+        # _run(step), inlined with its step and _flush (sslproto calls this once per flight)
         if self._failure is not None:
             raise errors.failed_earlier() from self._failure
+        connection = self.connection
         try:
-            self._do_handshake()
+            if not self._started:
+                self._started = True
+                connection.initiate_connection()
+            incoming = self._incoming
+            # An empty BIO (sslproto's first call, at connection_made): nothing new
+            # since the last step, which did not complete the handshake nor leave it
+            # paused, so this one would only want read too (the checks are skipped).
+            if incoming.pending or incoming.eof:
+                self._feed()
+                if (pending := connection.pending_client_hello) is not None:
+                    # A blocking object cannot await an asynchronous strike register:
+                    # 0-RTT refused, the handshake goes on (the async adapters ask it);
+                    # nor an asynchronous certificate_selector: internal_error, plainly.
+                    connection.resume_client_hello(early_data_ok=False, failure=InternalError(
+                        "siotls.compat cannot await certificate_selector (use sni_callback)",
+                        reason="certificate_selector") if pending.certificate_requested
+                        else None)
+                if connection.is_post_handshake():
+                    self._handshake_done = True
+                    return
+                if incoming.eof:  # _at_eof()
+                    self._receiving_end()
         except TLSError as exc:
             raise self._ssl_error_of(exc) from exc
-        finally:
-            self._flush()
-
-    def _do_handshake(self) -> None:
-        connection = self.connection
-        if not self._started:
-            self._started = True
-            connection.initiate_connection()
-        self._feed()
-        if (pending := connection.pending_client_hello) is not None:
-            # A blocking object cannot await an asynchronous strike register: 0-RTT
-            # refused, the handshake goes on (the async adapters ask it); nor an
-            # asynchronous certificate_selector: internal_error, said plainly.
-            connection.resume_client_hello(early_data_ok=False, failure=InternalError(
-                "siotls.compat cannot await certificate_selector (use sni_callback)",
-                reason="certificate_selector") if pending.certificate_requested else None)
-        if connection.is_post_handshake():
-            self._handshake_done = True
-            return
-        if self._incoming.eof:  # _at_eof()
-            self._receiving_end()
-        raise errors.want_read()
+        finally:  # _flush()
+            if data := connection.data_to_send():
+                try:  # noqa: SIM105 (as _flush)
+                    self._outgoing.write(data)
+                except ssl.SSLError:
+                    pass
+        error = SSLWantReadError(SSL_ERROR_WANT_READ, errors.WANT_READ)  # errors.want_read()
+        error.reason = error.library = None  # type: ignore[assignment]
+        raise error
 
     # -- data -------------------------------------------------------------------------------------
     def read(self, len: int = 1024, buffer: Any = None) -> Any:
@@ -247,70 +278,75 @@ class SSLObject(ssl.SSLObject):
         :class:`ssl.SSLEOFError` when the BIO ended without a close_notify.
         """
         if buffer is None:
-            if self._handshake_done and self._failure is None and len > 0:
-                fast = self._read_connected(len)
-                if fast is not None:
-                    return fast
-            if len < 0:
-                raise ValueError("size should not be negative")
             view = None
             size = len
         else:
             view = memoryview(buffer).cast("B")
             size = len if 0 < len <= view.nbytes else view.nbytes
-            if self._handshake_done and self._failure is None and size > 0:
-                # sslproto's reads for a BufferedProtocol app: the same fast path
+        if self._handshake_done and self._failure is None and size > 0:
+            # The fast path once connected (module doc), with or without a buffer:
+            # _read's want-read case right here (sslproto's second read of every
+            # chunk: no Python call), its data case in _read_connected.
+            incoming = self._incoming
+            if self._plaintext or incoming.pending:
                 fast = self._read_connected(size)
                 if fast is not None:
-                    view[:fast.__len__()] = fast
-                    return fast.__len__()
+                    if view is None:
+                        return fast
+                    view[:_len(fast)] = fast
+                    return _len(fast)
+            elif (not self._close_notify and not incoming.eof and not self._ragged_eof
+                  and not self._discard):
+                error = SSLWantReadError(SSL_ERROR_WANT_READ, errors.WANT_READ)  # want_read()
+                error.reason = error.library = None  # type: ignore[assignment]
+                raise error
+        if size < 0:  # (buffer is None: with one, size is its length at worst)
+            raise ValueError("size should not be negative")
         if not self._handshake_done:
             self.do_handshake()
         data: bytes = self._run(lambda: self._read(size))
         if view is None:
             return data
-        view[:data.__len__()] = data
-        return data.__len__()
+        view[:_len(data)] = data
+        return _len(data)
 
     def _wants_read(self) -> bool:
         """Whether :meth:`read` (``len > 0``) would raise :class:`ssl.SSLWantReadError`
         now: connected, nothing decrypted, nothing in the incoming BIO, which is
-        not at its end, and the peer may still send (:meth:`_read_connected`'s
+        not at its end, and the peer may still send (:meth:`read`'s fast
         want-read case). A blocking socket then reads first (compat.socket)."""
         incoming = self._incoming
         return (self._handshake_done and self._failure is None and not self._plaintext
                 and not incoming.pending and not incoming.eof and not self._ragged_eof
-                and self.connection.can_receive)
+                and not self._close_notify)
 
     def _read_connected(self, size: int) -> bytes | None:
-        """:meth:`read`'s fast path once connected: :meth:`_read` and :meth:`_feed`
-        (and :meth:`_run`'s error handling) for the two common cases, data to
-        return or none yet (want read); ``None`` leaves the rest to the slow path
-        (the end of the stream, a BIO at its end, during unwrap)."""
+        """:meth:`read`'s fast path once connected, with data decrypted or in the
+        incoming BIO: :meth:`_read` and :meth:`_feed` (and :meth:`_run`'s error
+        handling); ``None`` leaves the rest to the slow path (nothing decrypted
+        after all, the end of the stream, during unwrap)."""
         plaintext = self._plaintext
         if not plaintext:
-            incoming = self._incoming
-            connection = self.connection
-            if not connection.can_receive or self._ragged_eof or self._discard:
+            if self._close_notify or self._ragged_eof or self._discard:
                 return None
-            if not incoming.pending:
-                if incoming.eof:
-                    return None
-                raise errors.want_read()
+            connection = self.connection
             try:
-                connection.receive_data(incoming.read())
+                connection.receive_data(self._incoming.read())
                 received = connection.data_to_read()
             except TLSError as exc:  # as _run
                 self._failure = errors.translate(exc, self._server_hostname)
                 raise self._failure from exc
-            finally:
-                self._flush()
-            if connection.close_notify_received and (rest := connection.unused_data()):
-                with contextlib.suppress(ssl.SSLError):  # as _feed
-                    incoming.write(rest)
+            finally:  # _flush()
+                if data := connection.data_to_send():
+                    try:  # noqa: SIM105 (as _flush)
+                        self._outgoing.write(data)
+                    except ssl.SSLError:
+                        pass
+            if connection.close_notify_received:  # as _feed
+                self._peer_closed()
             if not received:
                 return None
-            if received.__len__() <= size:
+            if len(received) <= size:
                 return received
             plaintext += received
         data = bytes(plaintext[:size])
@@ -343,15 +379,19 @@ class SSLObject(ssl.SSLObject):
         if (self._handshake_done and self._failure is None and not self._shutdown_sent
                 and not self._ragged_eof and type(data) in (bytes, bytearray)):
             # The fast path once connected: the checks below passed, _run inlined.
+            connection = self.connection
             try:
-                self.connection.send_data(data)
+                connection.send_data(data)
             except TLSError as exc:
                 self._failure = errors.translate(exc, self._server_hostname)
                 raise self._failure from exc
-            finally:
-                self._flush()
-            size: int = data.__len__()
-            return size
+            finally:  # _flush()
+                if out := connection.data_to_send():
+                    try:  # noqa: SIM105 (as _flush)
+                        self._outgoing.write(out)
+                    except ssl.SSLError:
+                        pass
+            return len(data)
         view = memoryview(data).cast("B")
         if not self._handshake_done:
             self.do_handshake()
@@ -365,7 +405,7 @@ class SSLObject(ssl.SSLObject):
 
     def pending(self) -> int:
         """Decrypted bytes ready for :meth:`read`."""
-        return self._plaintext.__len__()
+        return len(self._plaintext)
 
     def unwrap(self) -> None:
         """Send close_notify; :class:`ssl.SSLWantReadError` until the peer's arrives."""

@@ -548,8 +548,11 @@ class TLSConnection(EarlyDataAPI):
     def data_to_send(self, size: int | None = None) -> bytes:
         """Everything queued for the peer (at most ``size`` bytes); ``b''`` if nothing."""
         out = self._records.outgoing
-        if self._send_fast and size is None and len(out) == 1:
-            # One record from the fast path (the flag: no handshake message to pack).
+        if self._send_fast and size is None and len(out) <= 1:
+            # Nothing, or one record from the fast path (the flag: no handshake
+            # message waits to be packed): what flush() would return.
+            if not out:
+                return b""
             data = out[0]
             out.clear()
             return data
