@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from helpers import client_config, connected_pair, flow, server_config
 from internals import internals
 from siotls import TLSConnection
-from siotls.core.errors import TLSConnectionFailed, TLSError, TLSFatalAlert
+from siotls.core.errors import TLSConnectionFailed, TLSError, TLSFatalAlert, TLSPeerAlert
 from siotls.iana import ContentType, HandshakeType
 from wire import Sealer, message, split_records
 
@@ -94,7 +94,8 @@ def _build(items: list[tuple], sealer: Sealer) -> list[bytes]:  # type: ignore[t
         _, (content_type, content), padding, mutation = item
         record = bytearray(sealer.seal(content + bytes((content_type,)) + bytes(padding)))
         if mutation is not None and mutation[0] == "set":
-            record[mutation[1] % len(record)] = mutation[2]
+            pos = mutation[1] % len(record)  # a change, whatever this pair's key made
+            record[pos] = mutation[2] if record[pos] != mutation[2] else mutation[2] ^ 1
         elif mutation is not None:
             del record[mutation[1] % len(record):]
         out.append(bytes(record))
@@ -116,6 +117,7 @@ def _feed(receiver: TLSConnection, chunks: list[bytes]) -> tuple[object, ...]:
     if isinstance(error, TLSFatalAlert):
         assert queued, "a fatal alert must be queued for the peer"
         assert split_records(queued)[-1][:3] == bytes((ContentType.APPLICATION_DATA, 3, 3))
+    if isinstance(error, TLSFatalAlert | TLSPeerAlert):  # failed: and stays so
         try:
             receiver.receive_data(b"\x17\x03\x03\x00\x01\x00")
         except TLSConnectionFailed:
