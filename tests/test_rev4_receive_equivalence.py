@@ -11,7 +11,8 @@ bytes, and feeds it to three connections of identical history: a record per
 call (fast path), a byte per call, and all at once. The outcome must be the
 same (the same exception class and reason, the same plaintext released, the
 same state and queued output), only TLSError subclasses may escape, and after a
-fatal alert the alert is queued and the connection stays failed.
+fatal alert the alert is queued and the connection stays failed. Headers at the
+length bounds and other legacy_record_versions are checked both ways too.
 
 The send side: ``send_data`` of any size under a peer's record_size_limit
 (fast path for one record's worth, general otherwise) with the key's usage
@@ -22,13 +23,21 @@ fail to decrypt).
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from helpers import client_config, connected_pair, flow, server_config
 from internals import internals
 from siotls import TLSConnection
-from siotls.core.errors import TLSConnectionFailed, TLSError, TLSFatalAlert, TLSPeerAlert
+from siotls.core.errors import (
+    BadRecordMac,
+    RecordOverflow,
+    TLSConnectionFailed,
+    TLSError,
+    TLSFatalAlert,
+    TLSPeerAlert,
+)
 from siotls.iana import ContentType, HandshakeType
 from wire import Sealer, message, split_records
 
@@ -181,3 +190,32 @@ def test_send_keeps_limits_and_order(sizes: list[int], limit: int, to_client: bo
     assert receiver.data_to_read() == bytes(sent)
     if sum(map(bool, sizes)) > limit:
         assert internals(sender).write_direction.seq < usage_limit - limit  # a KeyUpdate
+
+
+@pytest.mark.parametrize("length", [0, 1, 15, 16, 17, 255, 256, 16640, 16641, 65535])
+def test_header_bounds_whole_and_bytewise(length: int) -> None:
+    """A protected record's header with any length, the body not a valid ciphertext:
+    bad_record_mac up to 2^14 + 256 bytes, record_overflow past it, both ways."""
+    record = bytes((23, 3, 3)) + length.to_bytes(2, "big") + bytes(length)
+    outcomes = []
+    for chunks in ([record], [record[i : i + 1] for i in range(len(record))]):
+        receiver, _ = _receiver_and_sealer(limited=False, to_client=True)
+        outcomes.append(_feed(receiver, chunks))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][0] is (BadRecordMac if length <= 16640 else RecordOverflow)
+
+
+@pytest.mark.parametrize("version", [b"\x03\x03", b"\x03\x01", b"\x00\x00"])
+def test_legacy_record_version_ignored_both_ways(version: bytes) -> None:
+    """RFC 8446 5.1: legacy_record_version is ignored (the fast path declines a header
+    other than 0x0303; the general path opens it the same)."""
+    outcomes = []
+    for bytewise in (False, True):
+        receiver, sealer = _receiver_and_sealer(limited=False, to_client=False)
+        inner = b"hello\x17"
+        header = b"\x17" + version + (len(inner) + 16).to_bytes(2, "big")
+        record = header + sealer.aead.encrypt(sealer._nonce(), inner, header)
+        chunks = [record[i : i + 1] for i in range(len(record))] if bytewise else [record]
+        outcomes.append(_feed(receiver, chunks))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][:3] == (type(None), None, b"hello")
