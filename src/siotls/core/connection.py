@@ -83,6 +83,7 @@ from siotls.core.record import (
     SMALL_RECORD,
     RecordLayer,
     invalid_tag,
+    octets,
     protected_header,
 )
 from siotls.core.state import State
@@ -464,6 +465,8 @@ class TLSConnection(EarlyDataAPI):
     # -- application data ------------------------------------------------------------
     def send_data(self, data: bytes | bytearray | memoryview) -> None:
         """Queue application data for the peer (after the handshake)."""
+        if type(data) is not bytes:  # any bytes-like object: sent as its bytes
+            data = octets(data)
         records = self._records
         if self._send_fast:
             # The per-record fast path (module docstring): ``data`` as one protected

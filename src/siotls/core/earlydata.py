@@ -77,6 +77,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 from siotls.core.dataclasslike import FrozenRecord
 from siotls.core.errors import TLSUsageError, UnexpectedMessage
+from siotls.core.record import octets
 from siotls.core.state import State
 from siotls.iana import ContentType
 
@@ -351,6 +352,7 @@ class EarlyDataAPI:
         if not isinstance(early, ClientEarlyData) or not early.offered \
                 or self._handshake.state is not State.WAIT_SH or self.nconfig.hello_retry_request:
             raise TLSUsageError("send_early_data() needs early data offered and no ServerHello yet")
+        data = octets(data)  # any bytes-like object: sent as its bytes
         try:
             early.add(bytes(data))
         except ValueError as exc:

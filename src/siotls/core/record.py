@@ -53,7 +53,7 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING
 
-from siotls.core.errors import BadRecordMac, RecordOverflow, UnexpectedMessage
+from siotls.core.errors import BadRecordMac, RecordOverflow, TLSUsageError, UnexpectedMessage
 from siotls.iana import ContentType
 
 if TYPE_CHECKING:
@@ -116,6 +116,22 @@ def _load_traffic_keys() -> Callable[[CipherSuite, bytes], tuple[bytes, bytes]]:
     _traffic_keys = traffic_keys
     SMALL_HEADERS[:] = [APPLICATION_DATA_HEADER + bytes((0, n)) for n in range(SMALL_RECORD)]
     return traffic_keys
+
+
+def octets(data: bytes | bytearray | memoryview) -> bytes | bytearray | memoryview:
+    """``data``, any bytes-like object, as one whose ``len()`` counts its bytes (what the
+    send paths size records by): a buffer of wider items (``array('I')``, a memoryview
+    cast to ``'I'`` or to two dimensions) as a flat view of its bytes, a non-contiguous
+    one copied. Not bytes-like: :class:`~siotls.core.errors.TLSUsageError`."""
+    if type(data) is bytes or type(data) is bytearray:
+        return data
+    try:
+        view = memoryview(data)
+    except TypeError:
+        raise TLSUsageError(f"expected a bytes-like object, not {type(data).__name__}") from None
+    if not view.c_contiguous:
+        return view.tobytes()
+    return view if view.ndim == 1 and view.itemsize == 1 else view.cast("B")
 
 
 def protected_header(length: int) -> bytes | None:
