@@ -47,8 +47,8 @@ INTEGRATION_MODULES = frozenset({
     # issue 9 (certs2): OCSP, post-handshake auth, raw public keys, compat, CLI
     "test_adapters_certs", "test_cli_certs", "test_compat_certs", "test_ocsp_interop",
     "test_pha_interop", "test_raw_public_keys_interop",
-    # issue 11 (rev4): Python's ssl in memory, trio over loopback TCP
-    "test_rev4_compat_fuzz", "test_rev4_trio_cancel",
+    # issue 11 (speed review): Python's ssl in memory, trio over loopback TCP
+    "test_compat_fuzz", "test_trio_cancellation_property",
 })
 #: Modules of CPU-heavy tests (fuzzing).
 SLOW_MODULES = frozenset({"test_fuzz", "test_fuzz_extensions"})

@@ -32,7 +32,7 @@ Contexts = dict[str, ssl.SSLContext]
 
 @pytest.fixture(scope="module")
 def contexts(tmp_path_factory: pytest.TempPathFactory) -> Contexts:
-    cert, key, ca = write_pem_files(tmp_path_factory.mktemp("rev4"), LEAF, CA)
+    cert, key, ca = write_pem_files(tmp_path_factory.mktemp("compat-fuzz"), LEAF, CA)
     return {"client": ssl_client_context(ca), "ssl": ssl_server_context(cert, key),
             "compat": compat_server()}
 
