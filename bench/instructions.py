@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
+
+import _valgrind
 
 #: (loop, short length, long length): the long minus the short is what is counted.
 LOOPS = {"echo": (200, 1200), "bulk": (40, 240), "handshake": (20, 120),
@@ -52,13 +51,7 @@ def child(stack: str, loop: str, count: int) -> None:
 
 
 def instructions(valgrind: str, stack: str, loop: str, count: int) -> int:
-    args = [valgrind, "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
-            os.path.realpath(sys.executable), __file__, "--child", stack, loop, str(count)]
-    result = subprocess.run(args, capture_output=True, text=True, check=True, timeout=900)
-    match = re.search(r"I\s+refs:\s+([\d,]+)", result.stderr)
-    if match is None:
-        raise RuntimeError(f"no instruction count in valgrind's output:\n{result.stderr}")
-    return int(match.group(1).replace(",", ""))
+    return _valgrind.instructions(__file__, stack, loop, str(count), valgrind=valgrind)
 
 
 def main() -> None:

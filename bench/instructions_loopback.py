@@ -16,12 +16,11 @@ exits 0.
 from __future__ import annotations
 
 import argparse
-import os
-import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
+
+import _valgrind
 
 SHORT, LONG = 200, 1200
 
@@ -51,15 +50,7 @@ def child(framework: str, stack: str, count: int) -> None:
 
 
 def instructions(framework: str, stack: str, count: int) -> int:
-    command = ["valgrind", "--tool=cachegrind", "--cache-sim=no",
-               "--cachegrind-out-file=/dev/null", sys.executable, __file__,
-               "--child", framework, stack, str(count)]
-    out = subprocess.run(command, capture_output=True, text=True, check=True,
-                         env=os.environ, timeout=600).stderr
-    match = re.search(r"I\s+refs:\s+([\d,]+)", out)
-    if match is None:
-        raise RuntimeError(f"no instruction count in valgrind's output:\n{out}")
-    return int(match.group(1).replace(",", ""))
+    return _valgrind.instructions(__file__, framework, stack, str(count), timeout=600)
 
 
 def main() -> None:

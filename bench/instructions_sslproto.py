@@ -25,12 +25,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
-import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
+
+import _valgrind
 
 COUNTS = {"keep": (400, 2400), "new": (20, 120)}
 HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 6\r\n\r\n"
@@ -110,15 +109,7 @@ def child(stack: str, measure: str, count: int) -> None:
 
 
 def instructions(stack: str, measure: str, count: int) -> int:
-    command = ["valgrind", "--tool=cachegrind", "--cache-sim=no",
-               "--cachegrind-out-file=/dev/null", sys.executable, __file__,
-               "--child", stack, measure, str(count)]
-    out = subprocess.run(command, capture_output=True, text=True, check=True,
-                         env=os.environ, timeout=600).stderr
-    match = re.search(r"I\s+refs:\s+([\d,]+)", out)
-    if match is None:
-        raise RuntimeError(f"no instruction count in valgrind's output:\n{out}")
-    return int(match.group(1).replace(",", ""))
+    return _valgrind.instructions(__file__, stack, measure, str(count), timeout=600)
 
 
 def main() -> None:

@@ -22,10 +22,9 @@ from openssl_peer import accept, flush, listener, run_server
 from peers import GNUTLS, PKI, pki_server
 from siotls import TLSConnection
 from siotls.core import extensions as ext
-from siotls.core.codec import Reader, Writer
+from siotls.core.codec import Writer
 from siotls.core.errors import DecodeError, IllegalParameter, TLSFatalAlert
 from siotls.core.messages import (
-    ClientHello,
     NewSessionTicket,
     parse_client_hello,
     parse_new_session_ticket,
@@ -39,6 +38,7 @@ from siotls.core.tickets import (
     seal_ticket,
 )
 from siotls.iana import CipherSuites, ContentType, HandshakeType, NamedGroup
+from test_hello_parsers_equivalence import old_decode_key_share_ch, old_parse_client_hello
 from wire import split_records
 
 
@@ -175,37 +175,6 @@ def test_python_ssl_client_takes_the_tickets() -> None:
 
 # -- ClientHello and key_share: one-frame parsers against the Reader's reads ----------
 
-def _reader_client_hello(body: bytes) -> ClientHello:
-    """parse_client_hello as it was, on a Reader: the reference."""
-    r = Reader(body)
-    legacy_version = r.u16()
-    random = r.bytes(32)
-    legacy_session_id = r.opaque(1, maximum=32)
-    cipher_suites = r.u16_list(2, minimum=2)
-    legacy_compression_methods = r.opaque(1, minimum=1)
-    extensions = {}
-    if not r.at_end():
-        outer = r.begin(2)
-        extensions = r.typed_opaques()
-        r.finish(outer)
-    r.expect_end("ClientHello")
-    return ClientHello(random, legacy_session_id, cipher_suites, extensions,
-                       legacy_version, legacy_compression_methods)
-
-
-def _reader_key_share(data: bytes) -> list[tuple[int, bytes]]:
-    r = Reader(data)
-    shares = []
-    with r.block(2):
-        while not r.at_end():
-            group = r.u16()
-            shares.append((group, r.opaque(2, minimum=1)))
-    r.expect_end("key_share extension")
-    if len({group for group, _ in shares}) != len(shares):
-        raise IllegalParameter("key_share offers two shares for one group")
-    return shares
-
-
 def _outcome(function: Callable[[bytes], object], data: bytes) -> object:
     try:
         return function(data)
@@ -250,20 +219,20 @@ def _client_hellos() -> list[bytes]:
 def test_client_hello_parser_decides_as_the_reader() -> None:
     rng = random.Random(8446)
     for body in _client_hellos():
-        assert parse_client_hello(body) == _reader_client_hello(body)
-        assert parse_client_hello(memoryview(body)) == _reader_client_hello(body)
+        assert parse_client_hello(body) == old_parse_client_hello(body)
+        assert parse_client_hello(memoryview(body)) == old_parse_client_hello(body)
         for variant in _variants(body, rng, 400):
             assert _outcome(parse_client_hello, variant) == \
-                _outcome(_reader_client_hello, variant), variant.hex()
+                _outcome(old_parse_client_hello, variant), variant.hex()
     # extensions: a type twice, an empty block, none (TLS 1.2), a block one byte off
     base = _client_hellos()[0]
-    ch = _reader_client_hello(base)
+    ch = old_parse_client_hello(base)
     head = base[: len(base) - sum(4 + len(v) for v in ch.extensions.values()) - 2]
     twice = b"\x00\x2b\x00\x00" * 2
     for tail in (b"", b"\x00\x00", len(twice).to_bytes(2, "big") + twice,
                  b"\x00\x05" + twice[:4], b"\x00\x03" + twice[:4], b"\x00"):
         assert _outcome(parse_client_hello, head + tail) == \
-            _outcome(_reader_client_hello, head + tail), tail.hex()
+            _outcome(old_parse_client_hello, head + tail), tail.hex()
     assert _outcome(parse_client_hello, head + b"\x00\x08" + twice) is IllegalParameter
 
 
@@ -273,10 +242,10 @@ def test_key_share_decoder_decides_as_the_reader() -> None:
                (NamedGroup.x448, b"x" * 56)]
     for shares in ([], entries[:1], entries, [entries[0], entries[0]]):
         data = ext.encode_key_share_ch(shares)
-        assert _outcome(ext.decode_key_share_ch, data) == _outcome(_reader_key_share, data)
+        assert _outcome(ext.decode_key_share_ch, data) == _outcome(old_decode_key_share_ch, data)
         for variant in _variants(data, rng, 300):
             assert _outcome(ext.decode_key_share_ch, variant) == \
-                _outcome(_reader_key_share, variant), variant.hex()
+                _outcome(old_decode_key_share_ch, variant), variant.hex()
     empty_share = b"\x00\x04\x00\x1d\x00\x00"
     assert _outcome(ext.decode_key_share_ch, empty_share) is DecodeError
 
@@ -290,10 +259,10 @@ def test_key_share_decoder_decides_as_the_reader() -> None:
     ({"legacy_compression_methods": b"\x00\x01"}, None),  # parsed; the server refuses it
 ])
 def test_client_hello_fields_bounds(changes: dict[str, object], expected: type | None) -> None:
-    ch = dataclasses.replace(_reader_client_hello(_client_hellos()[0]), **changes)
+    ch = dataclasses.replace(old_parse_client_hello(_client_hellos()[0]), **changes)
     body = ch.serialize()[4:]
     outcome = _outcome(parse_client_hello, body)
-    assert outcome == _outcome(_reader_client_hello, body)
+    assert outcome == _outcome(old_parse_client_hello, body)
     assert outcome == (ch if expected is None else expected)
 
 
